@@ -1,0 +1,27 @@
+# Two entry points: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch; an unpinned torch pulls several GB of CUDA packages.
+TORCH_PIN := torch==2.13.0
+
+.PHONY: setup demo test lint clean
+
+$(BIN)/optimize: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH_PIN)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/optimize
+
+demo: setup
+	$(BIN)/python examples/make_digits_cnn.py build/digits_cnn.pt2 build/digits_eval.npz
+	$(BIN)/optimize run build/digits_cnn.pt2 --target cpu --eval-data build/digits_eval.npz --out optimized/digits_cnn
+
+test: setup
+	$(BIN)/ruff check optimize passes hardware tests examples
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) optimized

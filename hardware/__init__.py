@@ -1,0 +1,1 @@
+"""Machines: targets, what this host offers, runtime sessions and the timing loop."""

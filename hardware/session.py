@@ -1,0 +1,89 @@
+"""The only place ONNX Runtime sessions are opened, on a target with explicit threads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hardware.targets import Target, TargetUnavailableError
+
+GRAPH_LEVELS = ("disabled", "basic", "extended", "layout", "all")
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """How a session runs: threads and ONNX Runtime's own graph optimization level.
+
+    intra_op_threads 0 lets ONNX Runtime pick (one per physical core).
+    """
+
+    intra_op_threads: int = 0
+    inter_op_threads: int = 1
+    graph_level: str = "all"
+
+
+def _ort_level(name: str):
+    import onnxruntime as ort
+
+    levels = {
+        "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "layout": getattr(
+            ort.GraphOptimizationLevel, "ORT_ENABLE_LAYOUT", ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        ),
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }
+    if name not in levels:
+        raise ValueError(f"unknown graph level '{name}': use one of {', '.join(GRAPH_LEVELS)}")
+    return levels[name]
+
+
+def session_options(settings: SessionSettings, optimized_model_path: Path | None = None):
+    """ONNX Runtime SessionOptions for `settings`; optionally saving the optimized graph."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = settings.intra_op_threads
+    options.inter_op_num_threads = settings.inter_op_threads
+    options.graph_optimization_level = _ort_level(settings.graph_level)
+    options.log_severity_level = 3
+    if optimized_model_path is not None:
+        options.optimized_model_filepath = str(optimized_model_path)
+    return options
+
+
+def open_session(
+    model_path: Path,
+    target: Target,
+    settings: SessionSettings | None = None,
+    optimized_model_path: Path | None = None,
+):
+    """Open an InferenceSession for `model_path` on `target`.
+
+    Raises TargetUnavailableError when this ONNX Runtime build cannot reach the target.
+    """
+    import onnxruntime as ort
+
+    settings = settings or SessionSettings()
+    available = ort.get_available_providers()
+    providers = target.providers(available)
+    if target.is_gpu and "CUDAExecutionProvider" not in providers:
+        raise TargetUnavailableError(
+            "this ONNX Runtime build has no CUDA provider "
+            f"(available: {', '.join(available)}); install onnxruntime-gpu in place of onnxruntime"
+        )
+    options = session_options(settings, optimized_model_path)
+    return ort.InferenceSession(
+        str(model_path),
+        sess_options=options,
+        providers=[(p, target.provider_options(p)) for p in providers],
+    )
+
+
+def run_session(session, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Run `session` on numpy `feeds` (only the inputs it declares) and return its outputs."""
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, {n: feeds[n] for n in names})

@@ -1,0 +1,77 @@
+"""The timing loop and the ONNX Runtime profile of a real model."""
+
+import time
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from hardware.profile import TimingBudget, model_size_mb, profile_onnx, time_runs
+from hardware.targets import Target
+
+
+def _mlp(path, hidden=64):
+    rng = np.random.default_rng(0)
+    w1 = numpy_helper.from_array(rng.standard_normal((16, hidden)).astype(np.float32), "w1")
+    w2 = numpy_helper.from_array(rng.standard_normal((hidden, 4)).astype(np.float32), "w2")
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w1"], ["h"]),
+            helper.make_node("Relu", ["h"], ["r"]),
+            helper.make_node("MatMul", ["r", "w2"], ["y"]),
+        ],
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [w1, w2],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, path)
+    return path
+
+
+def test_time_runs_adapts_run_count_to_speed():
+    budget = TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.2, min_runs=5, max_runs=500)
+    slow = time_runs(lambda: time.sleep(0.02), budget)
+    fast = time_runs(lambda: sum(range(100)), budget)
+    assert 5 <= slow.runs <= 15
+    assert fast.runs == 500
+    assert 19 <= slow.p50_ms <= 40
+    assert slow.min_ms <= slow.p50_ms <= slow.p90_ms <= slow.p99_ms
+
+
+def test_synchronize_is_inside_the_timed_region():
+    budget = TimingBudget(warmup_runs=1, warmup_s=0.0, measure_s=0.05, min_runs=5, max_runs=5)
+    timing = time_runs(lambda: None, budget, synchronize=lambda: time.sleep(0.01))
+    assert timing.p50_ms >= 9
+
+
+def test_profile_onnx_reports_every_figure(tmp_path):
+    path = _mlp(tmp_path / "mlp.onnx")
+    rng = np.random.default_rng(1)
+    feeds = {"x": rng.standard_normal((1, 16)).astype(np.float32)}
+    batch = {"x": rng.standard_normal((8, 16)).astype(np.float32)}
+    budget = TimingBudget(measure_s=0.1, warmup_s=0.02)
+    m = profile_onnx(path, Target("cpu"), feeds, batch, budget=budget)
+    assert m.providers == ["CPUExecutionProvider"]
+    assert m.latency.runs >= budget.min_runs
+    assert 0 < m.latency.p50_ms < 50
+    assert m.throughput_batch == 8
+    assert m.throughput_per_s == 8 / (m.throughput_timing.p50_ms / 1e3)
+    assert m.startup_ms > 0
+    assert abs(m.size_mb - path.stat().st_size / 2**20) < 1e-9
+    assert m.peak_memory_mb > 0
+    data = m.to_dict()
+    assert data["latency"]["spread"] >= 0
+    assert data["settings"]["inter_op_threads"] == 1
+
+
+def test_model_size_counts_external_data(tmp_path):
+    path = _mlp(tmp_path / "mlp.onnx", hidden=512)
+    model = onnx.load(path)
+    external = tmp_path / "ext.onnx"
+    onnx.save_model(model, external, save_as_external_data=True, location="ext.onnx.data",
+                    size_threshold=0)
+    total = external.stat().st_size + (tmp_path / "ext.onnx.data").stat().st_size
+    assert abs(model_size_mb(external) - total / 2**20) < 1e-9
+    assert model_size_mb(external) > 0.03
