@@ -1,0 +1,1 @@
+"""Model transformations: each module is one pass, file in, file out."""

@@ -1,0 +1,116 @@
+"""The pass contract: what a pass is, what it returns, and how it fails."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from hardware.targets import Target
+
+ModelKind = Literal["torch", "onnx"]
+
+DTYPES = {
+    "float32": np.float32,
+    "float16": np.float16,
+    "float64": np.float64,
+    "int64": np.int64,
+    "int32": np.int32,
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "bool": np.bool_,
+}
+
+
+class PassError(Exception):
+    """A pass could not produce its output; the message says why and what to try."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input: its name, dims (ints or symbolic names like 'batch') and dtype name."""
+
+    name: str
+    dims: tuple[int | str, ...]
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(
+                f"input '{self.name}': unknown dtype '{self.dtype}'; use one of {', '.join(DTYPES)}"
+            )
+
+    def concrete_shape(self, batch: int, symbolic_size: int = 1) -> tuple[int, ...]:
+        """The shape with the first dim set to `batch` when symbolic, other symbolic dims set
+        to `symbolic_size`."""
+        shape = []
+        for i, d in enumerate(self.dims):
+            if isinstance(d, int):
+                shape.append(d)
+            else:
+                shape.append(batch if i == 0 else symbolic_size)
+        return tuple(shape)
+
+    @property
+    def has_symbolic_batch(self) -> bool:
+        return bool(self.dims) and isinstance(self.dims[0], str)
+
+
+@dataclass
+class PassContext:
+    """What a pass may read besides its input file.
+
+    `torch_model` is the loaded PyTorch object (nn.Module, ScriptModule or ExportedProgram)
+    for passes that consume torch; `sample_inputs` are real or generated model inputs
+    (batch first) that a pass may use for calibration or checks.
+    """
+
+    target: Target
+    inputs: list[TensorSpec]
+    sample_inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    torch_model: Any = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a pass produced: the output file, whether it changed anything, a note and any
+    figures the pass measured itself (e.g. export parity)."""
+
+    path: Path
+    changed: bool
+    note: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Pass:
+    """A model transformation. Subclasses are frozen dataclasses whose fields are options.
+
+    Set `name` (also the module name and CLI word), `consumes` and `produces`, and
+    implement `apply`. Override `unsupported` when a target cannot benefit.
+    """
+
+    name: ClassVar[str]
+    consumes: ClassVar[ModelKind] = "onnx"
+    produces: ClassVar[ModelKind] = "onnx"
+
+    def params(self) -> dict[str, Any]:
+        """The pass options, as printed in reports and hashed into variant ids."""
+        return dataclasses.asdict(self)
+
+    def label(self) -> str:
+        """Short human label: name plus non-default options."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        opts = [f"{k}={v}" for k, v in self.params().items() if defaults.get(k) != v]
+        return f"{self.name}({', '.join(opts)})" if opts else self.name
+
+    def unsupported(self, target: Target) -> str | None:
+        """Why this pass cannot help on `target`, or None when it can."""
+        return None
+
+    def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
+        """Transform `src` into a new file under `out_dir`; never modify `src`."""
+        raise NotImplementedError

@@ -1,0 +1,67 @@
+"""Reading and writing ONNX files, keeping external-data form for models that need it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+# Protobuf cannot serialize a message over 2 GiB; stay clear of it with some margin.
+EXTERNAL_DATA_THRESHOLD_BYTES = int(1.8 * 2**30)
+
+
+def external_data_files(model_path: Path) -> list[Path]:
+    """The external-data files a model references, without loading their contents."""
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    locations = set()
+    for tensor in onnx.external_data_helper._get_all_tensors(model):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            info = {e.key: e.value for e in tensor.external_data}
+            locations.add(info["location"])
+    return [model_path.parent / loc for loc in sorted(locations)]
+
+
+def needs_external_data(model_path: Path) -> bool:
+    """True when a model derived from this one should be written with external data:
+    it already uses it, or it is too large for a single protobuf."""
+    files = external_data_files(model_path)
+    total = model_path.stat().st_size + sum(f.stat().st_size for f in files)
+    return bool(files) or total > EXTERNAL_DATA_THRESHOLD_BYTES
+
+
+def save_ir_model(model, path: Path, external: bool) -> None:
+    """Save an onnx_ir model to `path`, with weights in `<name>.data` beside it when
+    `external`."""
+    import onnx_ir as ir
+
+    if external:
+        ir.save(model, path, external_data=f"{path.name}.data")
+    else:
+        ir.save(model, path)
+
+
+def save_proto_model(model, path: Path, external: bool) -> None:
+    """Save an onnx ModelProto to `path`, with weights in `<name>.data` beside it when
+    `external`."""
+    import onnx
+
+    onnx.save_model(
+        model,
+        str(path),
+        save_as_external_data=external,
+        all_tensors_to_one_file=True,
+        location=f"{path.name}.data",
+    )
+
+
+def op_histogram(model_path: Path) -> dict[str, int]:
+    """Count of each operator type in the main graph, e.g. {'Conv': 2, 'Relu': 2}."""
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    counts = Counter(
+        f"{n.domain}.{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type
+        for n in model.graph.node
+    )
+    return dict(sorted(counts.items()))
