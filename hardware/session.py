@@ -32,7 +32,9 @@ def _ort_level(name: str):
         "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
         "layout": getattr(
-            ort.GraphOptimizationLevel, "ORT_ENABLE_LAYOUT", ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            ort.GraphOptimizationLevel,
+            "ORT_ENABLE_LAYOUT",
+            ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
         ),
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }

@@ -29,6 +29,10 @@ class PassError(Exception):
     """A pass could not produce its output; the message says why and what to try."""
 
 
+class PassSkipped(Exception):
+    """The pass has nothing to do on this model (e.g. no node it can quantize)."""
+
+
 @dataclass(frozen=True)
 class TensorSpec:
     """One model input: its name, dims (ints or symbolic names like 'batch') and dtype name."""

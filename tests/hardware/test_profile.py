@@ -70,8 +70,9 @@ def test_model_size_counts_external_data(tmp_path):
     path = _mlp(tmp_path / "mlp.onnx", hidden=512)
     model = onnx.load(path)
     external = tmp_path / "ext.onnx"
-    onnx.save_model(model, external, save_as_external_data=True, location="ext.onnx.data",
-                    size_threshold=0)
+    onnx.save_model(
+        model, external, save_as_external_data=True, location="ext.onnx.data", size_threshold=0
+    )
     total = external.stat().st_size + (tmp_path / "ext.onnx.data").stat().st_size
     assert abs(model_size_mb(external) - total / 2**20) < 1e-9
     assert model_size_mb(external) > 0.03

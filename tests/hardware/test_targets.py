@@ -9,8 +9,12 @@ from hardware.targets import Target, TargetUnavailableError, parse_target
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("cpu", Target("cpu")), ("gpu", Target("gpu", 0)), ("gpu:1", Target("gpu", 1)),
-     ("CUDA:2", Target("gpu", 2))],
+    [
+        ("cpu", Target("cpu")),
+        ("gpu", Target("gpu", 0)),
+        ("gpu:1", Target("gpu", 1)),
+        ("CUDA:2", Target("gpu", 2)),
+    ],
 )
 def test_parse_target(text, expected):
     assert parse_target(text) == expected

@@ -8,9 +8,9 @@ import torch
 
 from hardware.targets import Target
 from passes.base import PassContext, TensorSpec
+from passes.onnx_files import external_data_files, op_histogram
 from passes.onnxscript_optimize import OnnxscriptOptimize
 from passes.ort_graph import OrtGraphOptimize
-from passes.onnx_files import external_data_files, op_histogram
 
 INPUTS = [TensorSpec("x", ("batch", 1, 8, 8))]
 
@@ -40,8 +40,13 @@ def _outputs(path, x):
 
 
 @pytest.mark.parametrize(
-    "pass_", [OrtGraphOptimize("basic"), OrtGraphOptimize("extended"), OrtGraphOptimize("all"),
-              OnnxscriptOptimize()],
+    "pass_",
+    [
+        OrtGraphOptimize("basic"),
+        OrtGraphOptimize("extended"),
+        OrtGraphOptimize("all"),
+        OnnxscriptOptimize(),
+    ],
     ids=lambda p: p.label(),
 )
 def test_pass_gives_valid_equivalent_model(pass_, cnn_onnx, tmp_path):
@@ -71,13 +76,19 @@ def test_unknown_level_is_refused():
         OrtGraphOptimize("turbo")
 
 
-@pytest.mark.parametrize("pass_", [OrtGraphOptimize("extended"), OnnxscriptOptimize()],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "pass_", [OrtGraphOptimize("extended"), OnnxscriptOptimize()], ids=lambda p: p.name
+)
 def test_external_data_models_stay_external(pass_, cnn_onnx, tmp_path):
     external = tmp_path / "src" / "model.onnx"
     external.parent.mkdir()
-    onnx.save_model(onnx.load(cnn_onnx), external, save_as_external_data=True,
-                    location="model.onnx.data", size_threshold=0)
+    onnx.save_model(
+        onnx.load(cnn_onnx),
+        external,
+        save_as_external_data=True,
+        location="model.onnx.data",
+        size_threshold=0,
+    )
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     outcome = pass_.apply(external, out_dir, PassContext(Target("cpu"), INPUTS))

@@ -1,0 +1,1 @@
+"""The optimization job: load, plan, run passes, measure, choose and report."""

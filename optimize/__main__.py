@@ -1,0 +1,5 @@
+"""`python -m optimize` runs the command-line interface."""
+
+from optimize.cli import app
+
+app()

@@ -1,0 +1,68 @@
+"""Measuring one ONNX variant: speed, size and memory, and its outputs' fidelity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hardware.profile import TimingBudget, profile_onnx
+from hardware.session import SessionSettings, open_session
+from hardware.targets import Target
+from optimize.evaluate import compare_outputs
+from optimize.inputs import iter_batches, rows
+
+
+@dataclass
+class MeasureJob:
+    """Everything a child process needs to measure one variant."""
+
+    model_path: Path
+    target: Target
+    eval_feeds: dict[str, np.ndarray]
+    reference_outputs: list[np.ndarray]
+    labels: np.ndarray | None
+    latency_batch: int
+    throughput_batch: int
+    eval_batch: int
+    budget: TimingBudget
+    settings: SessionSettings
+
+
+def run_onnx(
+    model_path: Path,
+    target: Target,
+    feeds: dict[str, np.ndarray],
+    batch: int,
+    settings: SessionSettings = SessionSettings(),
+) -> list[np.ndarray]:
+    """Outputs of an ONNX model on all of `feeds`, run `batch` rows at a time (padding
+    the last batch by repetition and trimming it, for models with a fixed batch)."""
+    session = open_session(model_path, target, settings)
+    names = [i.name for i in session.get_inputs()]
+    chunks: list[list[np.ndarray]] = []
+    for part in iter_batches(feeds, batch):
+        count = len(next(iter(part.values())))
+        padded = rows(part, batch) if count < batch else part
+        outputs = session.run(None, {n: padded[n] for n in names})
+        chunks.append([o[:count] for o in outputs])
+    return [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
+
+
+def measure_variant(job: MeasureJob) -> dict[str, object]:
+    """Profile the variant and compare its outputs with the reference; plain data back.
+
+    Run it in a fresh process (optimize.isolation) so memory figures are its own.
+    """
+    measurements = profile_onnx(
+        job.model_path,
+        job.target,
+        rows(job.eval_feeds, job.latency_batch),
+        rows(job.eval_feeds, job.throughput_batch),
+        job.settings,
+        job.budget,
+    )
+    outputs = run_onnx(job.model_path, job.target, job.eval_feeds, job.eval_batch, job.settings)
+    fidelity = compare_outputs(job.reference_outputs, outputs, job.labels)
+    return {"measurements": measurements.to_dict(), "fidelity": fidelity.to_dict()}

@@ -1,0 +1,204 @@
+"""Building variants: check a chain, run its passes, record lineage, reuse finished ones."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from optimize.recipes import Chain
+from optimize.store import publish_dir, staging_dir, write_json_atomic
+from passes.base import ModelKind, Pass, PassContext, PassError, PassSkipped
+from passes.export import ExportToOnnx
+
+if TYPE_CHECKING:
+    from optimize.load import Source
+
+VARIANT_FILE = "variant.json"
+MODEL_FILE = "model.onnx"
+
+
+@dataclass
+class Step:
+    """One pass applied: its name and options, what it did, and how long it took."""
+
+    name: str
+    label: str
+    params: dict[str, Any]
+    changed: bool
+    seconds: float
+    note: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Variant:
+    """A model file and the steps that made it from the source.
+
+    status is 'built', 'failed' (reason says why) or 'skipped' (reason says why).
+    """
+
+    id: str
+    parent: str | None
+    steps: list[Step]
+    path: Path | None
+    status: str
+    reason: str = ""
+    unbuilt_step: str = ""
+    cached: bool = False
+    measurements: dict[str, Any] | None = None
+    fidelity: dict[str, Any] | None = None
+    verdict: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The chain that made this variant, e.g. 'export → ort_graph(level=all)'; for a
+        variant that was not built, the chain it would have had."""
+        labels = [s.label for s in self.steps] + ([self.unbuilt_step] if self.unbuilt_step else [])
+        return " → ".join(labels) or "original"
+
+    @property
+    def within_tolerance(self) -> bool:
+        return self.status == "measured" and self.verdict is None
+
+    @property
+    def p50_ms(self) -> float | None:
+        return self.measurements["latency"]["p50_ms"] if self.measurements else None
+
+
+def variant_id(parent_id: str, pass_: Pass) -> str:
+    """Content address of a variant: its parent's id plus the pass and its options."""
+    key = json.dumps([parent_id, pass_.name, pass_.params()], sort_keys=True, default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def check_chain(start: ModelKind, passes: list[Pass]) -> None:
+    """Raise PassError when a pass would receive the wrong kind of model."""
+    kind = start
+    for index, pass_ in enumerate(passes):
+        if pass_.consumes != kind:
+            after = " → ".join(p.name for p in passes[:index]) or "the source"
+            raise PassError(
+                f"{pass_.name} needs a {pass_.consumes} model but follows {after}, "
+                f"which gives {kind}"
+            )
+        kind = pass_.produces
+
+
+def _load_cached(folder: Path) -> Variant | None:
+    record, model = folder / VARIANT_FILE, folder / MODEL_FILE
+    if not (record.is_file() and model.is_file()):
+        return None
+    data = json.loads(record.read_text())
+    steps = [Step(**s) for s in data["steps"]]
+    return Variant(data["id"], data["parent"], steps, model, "built", cached=True)
+
+
+class VariantBuilder:
+    """Builds variants of one source under `variants_dir`, one folder per variant id."""
+
+    def __init__(
+        self,
+        source: Source,
+        ctx: PassContext,
+        variants_dir: Path,
+        root_id: str,
+        on_step: Callable[[str], None] = lambda label: None,
+    ) -> None:
+        self.source = source
+        self.ctx = ctx
+        self.variants_dir = variants_dir
+        self.root_id = root_id
+        self.on_step = on_step
+        self.variants: dict[str, Variant] = {}
+
+    def lead_in(self) -> list[Pass]:
+        """Passes every chain starts with: export, unless the source is already ONNX."""
+        return [ExportToOnnx()] if self.source.model_kind == "torch" else []
+
+    def original(self) -> Variant:
+        """The source itself as a variant, when it is ONNX (it is measured as the baseline)."""
+        return Variant(self.root_id, None, [], self.source.path, "built")
+
+    def build(self, chain: Chain) -> list[Variant]:
+        """Build every prefix of `chain` (after the lead-in); returns them in order."""
+        passes = self.lead_in() + list(chain.passes)
+        check_chain(self.source.model_kind, passes)
+        parent = self.original() if self.source.model_kind == "onnx" else None
+        built = [parent] if parent else []
+        for pass_ in passes:
+            variant = self._build_step(parent, pass_)
+            built.append(variant)
+            parent = variant
+        return built
+
+    def _build_step(self, parent: Variant | None, pass_: Pass) -> Variant:
+        parent_id = parent.id if parent else self.root_id
+        vid = variant_id(parent_id, pass_)
+        if vid in self.variants:
+            return self.variants[vid]
+        steps = list(parent.steps) if parent else []
+        label = pass_.label()
+        if parent is not None and parent.status not in ("built", "measured"):
+            variant = Variant(
+                vid, parent_id, steps, None, "skipped", "an earlier step did not run", label
+            )
+        elif reason := pass_.unsupported(self.ctx.target):
+            variant = Variant(vid, parent_id, steps, None, "skipped", reason, label)
+        else:
+            variant = _load_cached(self.variants_dir / vid) or self._run(
+                vid, parent_id, parent, pass_, steps, label
+            )
+        self.variants[vid] = variant
+        return variant
+
+    def _run(self, vid, parent_id, parent, pass_, steps, label) -> Variant:
+        self.on_step(" → ".join([s.label for s in steps] + [label]))
+        src = parent.path if parent else self.source.path
+        staging = staging_dir(self.variants_dir, vid)
+        start = time.perf_counter()
+        try:
+            outcome = pass_.apply(src, staging, self.ctx)
+        except PassSkipped as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            return Variant(vid, parent_id, steps, None, "skipped", str(exc), label)
+        except Exception as exc:  # a pass is third-party code: its failure fails this variant only
+            shutil.rmtree(staging, ignore_errors=True)
+            chain = " → ".join([s.label for s in steps]) or "the source"
+            reason = f"{label} failed after {chain}: {_one_line(exc)}"
+            return Variant(vid, parent_id, steps, None, "failed", reason, label)
+        step = Step(
+            pass_.name,
+            label,
+            pass_.params(),
+            outcome.changed,
+            round(time.perf_counter() - start, 3),
+            outcome.note,
+            outcome.metrics,
+        )
+        all_steps = steps + [step]
+        record = {
+            "id": vid,
+            "parent": parent_id,
+            "source": str(self.source.path),
+            "steps": [asdict(s) for s in all_steps],
+        }
+        write_json_atomic(staging / VARIANT_FILE, record)
+        final = self.variants_dir / vid
+        if outcome.path != staging / MODEL_FILE:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise PassError(
+                f"{pass_.name} must write {MODEL_FILE} in its folder, not {outcome.path}"
+            )
+        publish_dir(staging, final)
+        return Variant(vid, parent_id, all_steps, final / MODEL_FILE, "built")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,112 @@
+"""report.md and the terminal table: the variant table a person reads in ten seconds."""
+
+from __future__ import annotations
+
+from optimize.pipeline import Variant
+from optimize.results import Results
+
+COLUMNS = (
+    "variant",
+    "status",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "runs",
+    "spread",
+    "items/s",
+    "start-up ms",
+    "size MB",
+    "memory MB",
+    "cosine",
+    "top-1 agree",
+    "accuracy",
+    "within tol.",
+)
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def variant_cells(variant: Variant, pick_id: str | None) -> dict[str, str]:
+    """The table cells of `variant` by column name, marking the pick with a star."""
+    name = variant.label + (" ★" if variant.id == pick_id else "")
+    m, f = variant.measurements, variant.fidelity
+    if not m or not f:
+        cells = dict.fromkeys(COLUMNS, "–")
+        cells.update({"variant": name, "status": f"{variant.status}: {variant.reason}"})
+        return cells
+    latency = m["latency"]
+    accuracy = f.get("accuracy")
+    return {
+        "variant": name,
+        "status": variant.status,
+        "p50 ms": _fmt(latency["p50_ms"]),
+        "p90 ms": _fmt(latency["p90_ms"]),
+        "p99 ms": _fmt(latency["p99_ms"]),
+        "runs": str(latency["runs"]),
+        "spread": f"{100 * latency['spread']:.1f}%",
+        "items/s": _fmt(m["throughput_per_s"], 0),
+        "start-up ms": _fmt(m["startup_ms"], 1),
+        "size MB": _fmt(m["size_mb"], 3),
+        "memory MB": _fmt(m["session_memory_mb"], 1),
+        "cosine": _fmt(f["mean_cosine"], 6),
+        "top-1 agree": _fmt(f.get("top1_agreement"), 4),
+        "accuracy": _fmt(None if accuracy is None else 100 * accuracy, 2),
+        "within tol.": "yes" if variant.within_tolerance else f"no ({variant.verdict})",
+    }
+
+
+def render_markdown(results: Results) -> str:
+    """report.md: the pick, the rule, warnings, the variant table and the environment."""
+    lines = [f"# optimize report: {results.source_path.name} on {results.target}", ""]
+    if results.pick:
+        lines.append(f"**Pick:** `{results.pick.label}` → `best.onnx`")
+        baseline = results.baseline
+        if baseline and baseline.p50_ms and results.pick.p50_ms:
+            speedup = baseline.p50_ms / results.pick.p50_ms
+            lines.append(
+                f"({results.pick.p50_ms:.3f} ms median at batch 1, {speedup:.2f}× the baseline "
+                f"`{baseline.label}` at {baseline.p50_ms:.3f} ms)"
+            )
+    else:
+        lines.append("**No variant is within tolerance:** nothing was picked.")
+    lines += [
+        "",
+        f"Rule: {results.to_dict()['pick_rule']}; tolerance: {results.tolerance.describe()}.",
+    ]
+    lines.append(f"Fidelity inputs: {results.eval_data['description']}.")
+    if results.warnings:
+        lines += ["", "## Warnings", ""] + [f"- ⚠ {w}" for w in results.warnings]
+    lines += ["", "## Variants", "", "| " + " | ".join(COLUMNS) + " |"]
+    lines.append("|" + "---|" * len(COLUMNS))
+    for variant in results.variants:
+        cells = variant_cells(variant, results.pick.id if results.pick else None)
+        lines.append("| " + " | ".join(cells[c].replace("|", "\\|") for c in COLUMNS) + " |")
+    lines += [
+        "",
+        "Latency: batch 1, median (p50) and tail percentiles over `runs` timed runs after "
+        "warm-up; spread: inter-quartile range over the median; items/s at the throughput batch; memory: resident-memory growth of the "
+        "measuring process from before the session opened to after the timed runs.",
+        "",
+        "## Steps",
+        "",
+    ]
+    for variant in results.variants:
+        for step in variant.steps[-1:] if not variant.unbuilt_step else []:
+            lines.append(
+                f"- `{variant.id}` {variant.label}: {step.note or 'no note'} "
+                f"({step.seconds:.2f} s{', unchanged' if not step.changed else ''})"
+            )
+    env = results.environment
+    lines += [
+        "",
+        "## Environment",
+        "",
+        f"- CPU: {env['cpu_model']} ({env['logical_cores']} logical cores; "
+        f"flags: {', '.join(env['cpu_flags']) or 'none of note'})",
+        f"- Memory: {env['memory_gb']} GiB; {env['os']}; Python {env['python']}",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
+        f"- ONNX Runtime providers: {', '.join(env['ort_providers'])}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,89 @@
+"""The outcome of a run: every variant with its figures, the front, the pick, the context."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from optimize.evaluate import Tolerance
+from optimize.pipeline import Variant
+from optimize.select import PICK_RULE
+from passes.base import TensorSpec
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Results:
+    """What `optimize.api.run` returns; report.json is its `to_dict()`."""
+
+    source_path: Path
+    source_form: str
+    source_id: str
+    inputs: list[TensorSpec]
+    target: str
+    variants: list[Variant]
+    pick: Variant | None
+    pareto_front: list[Variant]
+    tolerance: Tolerance
+    eval_data: dict[str, Any]
+    environment: dict[str, Any]
+    out_dir: Path
+    warnings: list[str] = field(default_factory=list)
+
+    def variant(self, variant_id: str) -> Variant:
+        """The variant with this id."""
+        return next(v for v in self.variants if v.id == variant_id)
+
+    @property
+    def baseline(self) -> Variant | None:
+        """The unoptimized ONNX model: the source itself, or its plain export."""
+        first = self.variants[0] if self.variants else None
+        return first if first and len(first.steps) <= 1 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned, machine-readable report."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "source": {
+                "path": str(self.source_path),
+                "form": self.source_form,
+                "sha256": self.source_id,
+                "inputs": [asdict(s) for s in self.inputs],
+            },
+            "target": self.target,
+            "eval_data": self.eval_data,
+            "tolerance": asdict(self.tolerance),
+            "pick_rule": PICK_RULE,
+            "pick": self.pick.id if self.pick else None,
+            "best_model": "best.onnx" if self.pick else None,
+            "pareto_front": [v.id for v in self.pareto_front],
+            "warnings": self.warnings,
+            "environment": self.environment,
+            "variants": [_variant_dict(v, self.out_dir) for v in self.variants],
+        }
+
+
+def _variant_dict(variant: Variant, out_dir: Path) -> dict[str, Any]:
+    path = None
+    if variant.path is not None:
+        path = (
+            str(variant.path.relative_to(out_dir))
+            if variant.path.is_relative_to(out_dir)
+            else (str(variant.path))
+        )
+    return {
+        "id": variant.id,
+        "parent": variant.parent,
+        "label": variant.label,
+        "status": variant.status,
+        "reason": variant.reason,
+        "cached": variant.cached,
+        "path": path,
+        "steps": [asdict(s) for s in variant.steps],
+        "measurements": variant.measurements,
+        "fidelity": variant.fidelity,
+        "within_tolerance": variant.within_tolerance,
+        "verdict": variant.verdict,
+    }

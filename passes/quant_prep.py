@@ -1,0 +1,35 @@
+"""ONNX Runtime's recommended pre-processing before quantization: shape inference and
+pre-optimization, into a scratch file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from passes.base import PassError
+from passes.onnx_files import needs_external_data
+
+
+def preprocess_for_quantization(src: Path, scratch_dir: Path) -> Path:
+    """Symbolic and ONNX shape inference plus pre-optimization of `src`; returns the new
+    file. Falls back to ONNX shape inference alone when symbolic inference cannot handle
+    the model, since quantization still works without it."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    out = scratch_dir / "preprocessed.onnx"
+    external = needs_external_data(src)
+    options = {
+        "save_as_external_data": external,
+        "all_tensors_to_one_file": True,
+        "external_data_location": f"{out.name}.data",
+    }
+    logging.getLogger().setLevel(logging.ERROR)
+    try:
+        quant_pre_process(src, out, **options)
+    except Exception:  # symbolic shape inference rejects some graphs; it is optional
+        try:
+            quant_pre_process(src, out, skip_symbolic_shape=True, **options)
+        except Exception as exc:  # onnxruntime raises untyped errors here
+            raise PassError(f"pre-processing for quantization failed: {exc}") from exc
+    return out

@@ -1,0 +1,61 @@
+"""Dynamic int8 quantization: int8 weights, activations quantized at run time."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from hardware.targets import Target
+from passes.base import Outcome, Pass, PassContext, PassError, PassSkipped
+from passes.onnx_files import needs_external_data, op_histogram
+from passes.quant_prep import preprocess_for_quantization
+
+# Conv is left out: ONNX Runtime's ConvInteger kernels are usually slower than float Conv
+# on CPU, so dynamic quantization pays off on MatMul-heavy models only.
+DEFAULT_OP_TYPES = ("MatMul", "Attention", "LSTM", "Gather", "EmbedLayerNormalization")
+
+
+@dataclass(frozen=True)
+class QuantizeDynamic(Pass):
+    """Quantize weights of `op_types` to int8 with ONNX Runtime's dynamic quantizer."""
+
+    name = "quantize_dynamic"
+    per_channel: bool = False
+    reduce_range: bool = False
+    op_types: tuple[str, ...] = DEFAULT_OP_TYPES
+    nodes_to_exclude: tuple[str, ...] = ()
+
+    def unsupported(self, target: Target) -> str | None:
+        if target.is_gpu:
+            return "ONNX Runtime's CUDA provider has no integer MatMul kernels; on GPU int8 runs through TensorRT"
+        return None
+
+    def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        if not any(op in op_histogram(src) for op in self.op_types):
+            raise PassSkipped(
+                f"nothing to quantize: the model has no {', '.join(self.op_types)} node"
+            )
+        scratch = out_dir / "scratch"
+        prepared = preprocess_for_quantization(src, scratch)
+        out = out_dir / "model.onnx"
+        try:
+            quantize_dynamic(
+                prepared,
+                out,
+                op_types_to_quantize=list(self.op_types),
+                per_channel=self.per_channel,
+                reduce_range=self.reduce_range,
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=list(self.nodes_to_exclude),
+                use_external_data_format=needs_external_data(src),
+            )
+        except Exception as exc:  # onnxruntime's quantizer raises untyped errors
+            raise PassError(f"dynamic quantization failed: {exc}") from exc
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        after = op_histogram(out)
+        integer_ops = sum(n for op, n in after.items() if "Integer" in op or "Quant" in op)
+        return Outcome(out, changed=True, note=f"{integer_ops} integer/quantize nodes")

@@ -1,0 +1,23 @@
+"""Shared fixtures: the small example models, built once per test session."""
+
+import pytest
+
+from optimize.examples import digits_data, tiny_transformer_module, train_digits_cnn
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's digits as float32 (N, 1, 8, 8) images with int64 labels."""
+    return digits_data()
+
+
+@pytest.fixture(scope="session")
+def digits_cnn(digits):
+    """The digits CNN, trained for a few seconds, in eval mode. Do not modify it."""
+    return train_digits_cnn(digits)
+
+
+@pytest.fixture(scope="session")
+def tiny_transformer():
+    """A small transformer encoder over (batch, 16, 64) float inputs, in eval mode."""
+    return tiny_transformer_module()

@@ -1,0 +1,243 @@
+"""The `optimize` command end to end on real saved models, and its one-line errors."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from optimize.cli import app
+
+FAST = ["--measure-seconds", "0.05"]
+
+
+@pytest.fixture(scope="module")
+def digits_files(tmp_path_factory, digits, digits_cnn):
+    """The digits CNN as TorchScript and as .pt2, with held-out evaluation data."""
+    folder = tmp_path_factory.mktemp("digits")
+    torch.jit.save(torch.jit.script(digits_cnn), folder / "cnn.pt")
+    program = torch.export.export(
+        digits_cnn,
+        (torch.from_numpy(digits.test_x[:2]),),
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+    )
+    torch.export.save(program, folder / "cnn.pt2")
+    np.savez(folder / "eval.npz", x=digits.test_x[:200], labels=digits.test_y[:200])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def demo_run(digits_files, tmp_path_factory):
+    """One full default run, as `make demo` does, through a real subprocess."""
+    out = tmp_path_factory.mktemp("out") / "optimized"
+    cmd = [
+        sys.executable,
+        "-m",
+        "optimize",
+        "run",
+        str(digits_files / "cnn.pt2"),
+        "--out",
+        str(out),
+        "--eval-data",
+        str(digits_files / "eval.npz"),
+        *FAST,
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return result, out
+
+
+def test_demo_run_writes_the_promised_folder(demo_run, digits):
+    result, out = demo_run
+    assert result.returncode == 0, result.stderr
+    assert "pick:" in result.stdout and "p50 ms" in result.stdout
+    for name in ("best.onnx", "report.json", "report.md", "manifest.json"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["schema_version"] == 1
+    assert report["source"]["form"] == "exported_program"
+    assert report["source"]["inputs"] == [
+        {"name": "x", "dims": ["batch", 1, 8, 8], "dtype": "float32"}
+    ]
+    assert report["environment"]["versions"]["onnxruntime"] == ort.__version__
+    measured = [v for v in report["variants"] if v["status"] == "measured"]
+    assert len(measured) >= 5
+    for variant in measured:
+        assert (out / variant["path"]).is_file()
+        assert variant["steps"][0]["name"] == "export"
+        assert variant["measurements"]["latency"]["runs"] >= 10
+        assert variant["fidelity"]["samples"] == 200
+        assert variant["fidelity"]["reference_accuracy"] > 0.9
+    pick = next(v for v in report["variants"] if v["id"] == report["pick"])
+    assert pick["within_tolerance"]
+    fastest_ok = min(
+        (v for v in measured if v["within_tolerance"]),
+        key=lambda v: v["measurements"]["latency"]["p50_ms"],
+    )
+    assert pick["id"] == fastest_ok["id"]
+    assert (out / "best.onnx").read_bytes() == (out / pick["path"]).read_bytes()
+    session = ort.InferenceSession(str(out / "best.onnx"), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"x": digits.test_x})[0]
+    assert (logits.argmax(1) == digits.test_y).mean() > 0.9
+
+
+def test_manifest_matches_the_files(demo_run):
+    _, out = demo_run
+    entries = json.loads((out / "manifest.json").read_text())["artifacts"]
+    paths = {e["path"] for e in entries}
+    assert {"best.onnx", "report.json", "report.md"} <= paths
+    for entry in entries:
+        data = (out / entry["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+
+
+def test_report_md_has_the_table_and_the_pick(demo_run):
+    _, out = demo_run
+    text = (out / "report.md").read_text()
+    assert "**Pick:**" in text
+    assert "| variant | status | p50 ms |" in text
+    assert "skipped" in text  # dynamic int8 has no MatMul to quantize in this CNN
+    assert "## Environment" in text
+
+
+def test_rerun_into_the_same_folder_reuses_variants(demo_run, digits_files):
+    _, out = demo_run
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(digits_files / "cnn.pt2"),
+            "--out",
+            str(out),
+            "--eval-data",
+            str(digits_files / "eval.npz"),
+            "--json",
+            *FAST,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    built = [v for v in report["variants"] if v["status"] == "measured"]
+    assert built and all(v["cached"] for v in built)
+    assert not list(out.rglob("*.partial")) and not list(out.rglob("*.tmp"))
+
+
+def test_torchscript_with_input_flag(digits_files, tmp_path):
+    out = tmp_path / "ts"
+    result = CliRunner().invoke(
+        app,
+        ["run", str(digits_files / "cnn.pt"), "--input", "x:batch,1,8,8", "--out", str(out), *FAST],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["source"]["form"] == "torchscript"
+    assert report["eval_data"]["synthetic"] is True
+    assert any("generated inputs" in w for w in report["warnings"])
+
+
+def test_onnx_input_is_measured_as_its_own_baseline(digits_files, tmp_path):
+    onnx_path = tmp_path / "cnn.onnx"
+    model = torch.jit.load(digits_files / "cnn.pt")
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, 1, 8, 8),),
+        str(onnx_path),
+        input_names=["x"],
+        dynamic_axes={"x": {0: "batch"}},
+        dynamo=False,
+    )
+    before = onnx_path.read_bytes()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(onnx_path), "--out", str(out), *FAST])
+    assert result.exit_code == 0, result.output
+    assert onnx_path.read_bytes() == before
+    report = json.loads((out / "report.json").read_text())
+    assert report["source"]["form"] == "onnx"
+    original = report["variants"][0]
+    assert original["label"] == "original" and original["status"] == "measured"
+    assert original["fidelity"]["max_abs_error"] < 1e-4
+    onnx.checker.check_model(str(out / "best.onnx"))
+
+
+def _error_of(args):
+    result = CliRunner().invoke(app, args)
+    return result.exit_code, result.output.strip()
+
+
+@pytest.mark.parametrize(
+    "make, extra, expected",
+    [
+        (None, [], "not found"),
+        (lambda p: p.write_bytes(b""), [], "empty"),
+        (lambda p: p.write_bytes(b"\x13\x37 not a model at all" * 10), [], "TorchScript"),
+    ],
+    ids=["missing", "empty", "garbage"],
+)
+def test_bad_model_files_fail_in_one_line(make, extra, expected, tmp_path):
+    path = tmp_path / "model.pt"
+    if make:
+        make(path)
+    code, output = _error_of(["run", str(path), "--out", str(tmp_path / "o"), *extra])
+    assert code == 2
+    assert output.startswith("error: ") and len(output.splitlines()) == 1
+    assert expected.lower() in output.lower()
+    assert "Traceback" not in output
+
+
+def test_pickle_without_flag_and_state_dict_fail_in_one_line(digits_cnn, tmp_path):
+    torch.save(digits_cnn, tmp_path / "whole.pt")
+    torch.save(digits_cnn.state_dict(), tmp_path / "weights.pt")
+    code, output = _error_of(["run", str(tmp_path / "whole.pt"), "--input", "x:batch,1,8,8"])
+    assert code == 2 and "--trust-pickle" in output and len(output.splitlines()) == 1
+    code, output = _error_of(["run", str(tmp_path / "weights.pt")])
+    assert code == 2 and "state_dict" in output and len(output.splitlines()) == 1
+
+
+def test_wrong_input_spec_fails_in_one_line(digits_files):
+    code, output = _error_of(["run", str(digits_files / "cnn.pt"), "--input", "x:batch;1"])
+    assert code == 2 and "NAME:DIMS" in output and len(output.splitlines()) == 1
+
+
+def test_missing_eval_arrays_are_named(digits_files, tmp_path):
+    np.savez(tmp_path / "bad.npz", images=np.zeros((3, 1, 8, 8), np.float32))
+    code, output = _error_of(
+        [
+            "run",
+            str(digits_files / "cnn.pt2"),
+            "--eval-data",
+            str(tmp_path / "bad.npz"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    assert code == 2 and "lacks arrays for model input(s) x" in output
+
+
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" in ort.get_available_providers(), reason="this machine has CUDA"
+)
+def test_gpu_target_without_gpu_says_what_to_install(digits_files, tmp_path):
+    code, output = _error_of(
+        ["run", str(digits_files / "cnn.pt2"), "--target", "gpu", "--out", str(tmp_path / "o")]
+    )
+    assert code == 2 and "onnxruntime-gpu" in output and len(output.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "none.pt"), "--debug"])
+    assert result.exit_code != 0
+    assert result.exception is not None and "not found" in str(result.exception).lower()
+
+
+def test_targets_lists_the_machine():
+    result = CliRunner().invoke(app, ["targets", "--json"])
+    assert result.exit_code == 0
+    info = json.loads(result.stdout)
+    assert "CPUExecutionProvider" in info["ort_providers"] and info["logical_cores"] >= 1
