@@ -16,8 +16,9 @@ $(BIN)/optimize: pyproject.toml
 setup: $(BIN)/optimize
 
 demo: setup
-	$(BIN)/python examples/make_digits_cnn.py build/digits_cnn.pt2 build/digits_eval.npz
-	$(BIN)/optimize run build/digits_cnn.pt2 --target cpu --eval-data build/digits_eval.npz --out optimized/digits_cnn
+	$(BIN)/python examples/save_example.py digits build
+	$(BIN)/optimize run build/digits_cnn.pt2 --target cpu --out optimized/digits_cnn \
+		--eval-data build/digits_cnn_eval.npz --calibration-data build/digits_cnn_calibration.npz
 
 test: setup
 	$(BIN)/ruff check optimize passes hardware tests examples

@@ -63,6 +63,7 @@ def run(
     out: str | Path = "optimized",
     inputs: list[str] | None = None,
     eval_data: str | Path | None = None,
+    calibration_data: str | Path | None = None,
     trust_pickle: bool = False,
     model_code: str | Path | None = None,
     chains: list[Chain] | None = None,
@@ -73,7 +74,9 @@ def run(
     measure each on `target`, pick the fastest within tolerance and write the output folder.
 
     `inputs` are `NAME:DIMS[:DTYPE]` texts for models that do not carry their input spec;
-    `eval_data` is an .npz with one array per input and optional `labels`.
+    `eval_data` is an .npz with one array per input and optional `labels`;
+    `calibration_data` an .npz with one array per input, for static quantization (the
+    evaluation inputs are used when it is not given).
     """
     target = parse_target(target) if isinstance(target, str) else target
     check_target(target)
@@ -96,7 +99,8 @@ def run(
     progress("reference outputs of the original model", 0, 1)
     reference = _reference_outputs(source, evalset, eval_batch)
 
-    ctx = PassContext(target, source.inputs, evalset.feeds, source.model)
+    calibration = _calibration_inputs(source, evalset, calibration_data, warnings)
+    ctx = PassContext(target, source.inputs, calibration, source.model)
     root_id = _root_id(source)
     builder = VariantBuilder(
         source,
@@ -162,6 +166,26 @@ def _evaluation_set(source: Source, eval_data: Path | None) -> EvalSet:
     return EvalSet(generate_inputs(source.inputs, GENERATED_SAMPLES), None, synthetic=True)
 
 
+def _calibration_inputs(
+    source: Source, evalset: EvalSet, path: str | Path | None, warnings: list[str]
+) -> dict[str, np.ndarray]:
+    """Inputs for calibrating static quantization, with a warning when they are not real
+    data set apart for it."""
+    if path is not None:
+        return load_eval_npz(Path(path), source.inputs).feeds
+    if evalset.synthetic:
+        warnings.append(
+            "static quantization is calibrated on generated inputs: its accuracy figures are "
+            "unreliable; pass --calibration-data (or --eval-data) with real inputs"
+        )
+    else:
+        warnings.append(
+            "static quantization is calibrated on the evaluation inputs themselves, which "
+            "flatters its accuracy; pass --calibration-data with other samples"
+        )
+    return evalset.feeds
+
+
 def _describe_evalset(evalset: EvalSet, eval_data: str | Path | None) -> dict[str, object]:
     kind = "generated inputs (seeded)" if evalset.synthetic else f"{eval_data}"
     labels = "with labels" if evalset.labels is not None else "without labels"
@@ -224,7 +248,8 @@ def write_outputs(results: Results) -> None:
     out.mkdir(parents=True, exist_ok=True)
     artifacts = [v.path for v in results.variants if v.path and v.path.is_relative_to(out)]
     for variant in results.variants:
-        if variant.path and variant.path.is_relative_to(out):
+        # Only a measured model is known to parse; a corrupt one is listed as it is.
+        if variant.status == "measured" and variant.path.is_relative_to(out):
             artifacts += external_data_files(variant.path)
     best = out / "best.onnx"
     if results.pick is not None:

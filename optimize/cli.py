@@ -46,6 +46,10 @@ def run(
         Path | None,
         typer.Option(help=".npz with one array per model input and optional 'labels'"),
     ] = None,
+    calibration_data: Annotated[
+        Path | None,
+        typer.Option(help=".npz with one array per model input, to calibrate static int8"),
+    ] = None,
     trust_pickle: Annotated[
         bool, typer.Option(help="allow a pickled module: unpickling runs code from the file")
     ] = False,
@@ -85,6 +89,7 @@ def run(
                 out=out,
                 inputs=input,
                 eval_data=eval_data,
+                calibration_data=calibration_data,
                 trust_pickle=trust_pickle,
                 model_code=model_code,
                 options=options,

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
-import importlib.util
 import inspect
 import pickle
-import sys
-import types
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +13,14 @@ from typing import Any, Literal
 import numpy as np
 
 from optimize.errors import OptimizeError
+from optimize.input_spec import (
+    InputFlag,
+    Unshaped,
+    apply_flags_by_name,
+    onnx_input_specs,
+    parse_input_flags,
+)
+from optimize.model_code import model_code_pickle
 from passes.base import DTYPES, TensorSpec
 from passes.onnx_files import external_data_files
 from passes.torch_run import dynamic_batch_program
@@ -29,20 +31,7 @@ ACCEPTED_FORMS = (
     "TorchScript (torch.jit.save), an ExportedProgram (torch.export.save, .pt2), "
     "a whole pickled nn.Module (torch.save(model), with --trust-pickle) or ONNX"
 )
-FLAG_FORM = "NAME:DIMS[:DTYPE], e.g. x:batch,3,224,224:float32"
 BATCH = "batch"
-
-# ONNX TensorProto element types this tool feeds, by the DTYPES name they map to.
-_ONNX_ELEM_TYPES = {
-    1: "float32",
-    2: "uint8",
-    3: "int8",
-    6: "int32",
-    7: "int64",
-    9: "bool",
-    10: "float16",
-    11: "float64",
-}
 
 
 @dataclass
@@ -61,40 +50,6 @@ class Source:
         return "onnx" if self.form == "onnx" else "torch"
 
 
-@dataclass(frozen=True)
-class _Flag:
-    spec: TensorSpec
-    dtype_given: bool
-
-
-def parse_input_flag(text: str) -> TensorSpec:
-    """Parse `NAME:DIMS[:DTYPE]` (dims comma separated, ints or symbolic names) into a
-    TensorSpec; dtype defaults to float32."""
-    return _parse_flag(text).spec
-
-
-def _parse_flag(text: str) -> _Flag:
-    parts = [p.strip() for p in text.strip().split(":")]
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise OptimizeError(f"bad --input '{text}': expected {FLAG_FORM}")
-    dims: list[int | str] = []
-    for dim in (d.strip() for d in parts[1].split(",")):
-        if dim.isdigit():
-            dims.append(int(dim))
-        elif dim.isidentifier():
-            dims.append(dim)
-        else:
-            raise OptimizeError(
-                f"bad --input '{text}': dim '{dim}' is neither a size nor a name; expected {FLAG_FORM}"
-            )
-    dtype = parts[2] if len(parts) == 3 else "float32"
-    if dtype not in DTYPES:
-        raise OptimizeError(
-            f"bad --input '{text}': unknown dtype '{dtype}'; use one of {', '.join(DTYPES)}"
-        )
-    return _Flag(TensorSpec(parts[0], tuple(dims), dtype), dtype_given=len(parts) == 3)
-
-
 def load_source(
     path: Path,
     input_flags: list[str] | None = None,
@@ -108,10 +63,7 @@ def load_source(
     """
     path = Path(path)
     _check_file(path)
-    flags = [_parse_flag(text) for text in input_flags or []]
-    names = [f.spec.name for f in flags]
-    if len(set(names)) != len(names):
-        raise OptimizeError(f"--input names repeat: {', '.join(names)}; give each input once")
+    flags = parse_input_flags(input_flags)
 
     kind = _detect_form(path)
     if kind == "onnx":
@@ -177,7 +129,7 @@ def _sha256(files: list[Path]) -> str:
 # ONNX
 
 
-def _load_onnx(path: Path, flags: list[_Flag]) -> tuple[list[TensorSpec], str]:
+def _load_onnx(path: Path, flags: list[InputFlag]) -> tuple[list[TensorSpec], str]:
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -196,104 +148,14 @@ def _load_onnx(path: Path, flags: list[_Flag]) -> tuple[list[TensorSpec], str]:
             f"{path} keeps its weights in {', '.join(missing)}, which is missing beside it; "
             "copy the external-data file(s) next to the model"
         )
-    initializers = {t.name for t in graph.initializer}
-    declared = [_onnx_input_spec(path, vi) for vi in graph.input if vi.name not in initializers]
-    return _apply_flags_by_name(path, declared, flags), _sha256([path, *data_files])
-
-
-@dataclass(frozen=True)
-class _Unshaped:
-    """A declared input whose shape the file does not record; an --input flag must give it."""
-
-    name: str
-    dtype: str
-
-
-def _onnx_input_spec(path: Path, value_info) -> TensorSpec | _Unshaped:
-    if not value_info.type.HasField("tensor_type"):
-        raise OptimizeError(
-            f"{path}: input '{value_info.name}' is not a tensor (a sequence, map or optional); "
-            "only tensor inputs are supported"
-        )
-    tensor_type = value_info.type.tensor_type
-    dtype = _ONNX_ELEM_TYPES.get(tensor_type.elem_type)
-    if dtype is None:
-        import onnx
-
-        type_name = onnx.TensorProto.DataType.Name(tensor_type.elem_type)
-        raise OptimizeError(
-            f"{path}: input '{value_info.name}' has element type {type_name}, which is not "
-            f"supported; supported: {', '.join(DTYPES)}"
-        )
-    if not tensor_type.HasField("shape"):
-        return _Unshaped(value_info.name, dtype)
-    dims: list[int | str] = []
-    for index, dim in enumerate(tensor_type.shape.dim):
-        if dim.HasField("dim_value"):
-            dims.append(dim.dim_value)
-        else:
-            dims.append(dim.dim_param or f"dim{index}")
-    return TensorSpec(value_info.name, tuple(dims), dtype)
-
-
-def _apply_flags_by_name(
-    path: Path, declared: list[TensorSpec | _Unshaped], flags: list[_Flag]
-) -> list[TensorSpec]:
-    """Declared inputs, each replaced by the --input flag of its name; flags must name
-    declared inputs and agree with the sizes and dtypes the file fixes."""
-    by_name = {d.name: d for d in declared}
-    unknown = [f.spec.name for f in flags if f.spec.name not in by_name]
-    if unknown:
-        raise OptimizeError(
-            f"--input names {', '.join(unknown)} are not inputs of {path.name}; "
-            f"its inputs are: {', '.join(by_name) or 'none'}"
-        )
-    given = {f.spec.name: f for f in flags}
-    specs = []
-    for item in declared:
-        flag = given.get(item.name)
-        if flag is None:
-            if isinstance(item, _Unshaped):
-                raise OptimizeError(
-                    f"{path.name} does not record the shape of input '{item.name}'; give it "
-                    f"with --input {item.name}:batch,...:{item.dtype}"
-                )
-            specs.append(item)
-            continue
-        specs.append(_merge_flag(item, flag))
-    return specs
-
-
-def _merge_flag(item: TensorSpec | _Unshaped, flag: _Flag) -> TensorSpec:
-    spec = flag.spec
-    if flag.dtype_given and spec.dtype != item.dtype:
-        raise OptimizeError(
-            f"--input {spec.name}: the model takes {item.dtype}, not {spec.dtype}; "
-            f"drop the dtype or use {item.dtype}"
-        )
-    if isinstance(item, TensorSpec):
-        if len(spec.dims) != len(item.dims):
-            raise OptimizeError(
-                f"--input {spec.name}: the model's input has {len(item.dims)} dims "
-                f"({_dims_text(item.dims)}), the flag gives {len(spec.dims)}"
-            )
-        for index, (fixed, wanted) in enumerate(zip(item.dims, spec.dims, strict=True)):
-            if isinstance(fixed, int) and isinstance(wanted, int) and fixed != wanted:
-                raise OptimizeError(
-                    f"--input {spec.name}: dim {index} is fixed at {fixed} in the model, "
-                    f"not {wanted} ({_dims_text(item.dims)})"
-                )
-    return TensorSpec(spec.name, spec.dims, item.dtype)
-
-
-def _dims_text(dims: tuple[int | str, ...]) -> str:
-    return ",".join(str(d) for d in dims)
+    declared = onnx_input_specs(path, graph)
+    return apply_flags_by_name(path, declared, flags), _sha256([path, *data_files])
 
 
 # ExportedProgram (.pt2)
 
 
-def _load_exported_program(path: Path, flags: list[_Flag]):
+def _load_exported_program(path: Path, flags: list[InputFlag]):
     import torch
 
     try:
@@ -304,7 +166,7 @@ def _load_exported_program(path: Path, flags: list[_Flag]):
             f"({_first_line(exc)}); save it again with this torch version ({torch.__version__})"
         ) from exc
     placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
-    declared: list[TensorSpec | _Unshaped] = []
+    declared: list[TensorSpec | Unshaped] = []
     for name in program.graph_signature.user_inputs:
         value = placeholders[name].meta.get("val")
         if not isinstance(value, torch.Tensor):
@@ -322,7 +184,7 @@ def _load_exported_program(path: Path, flags: list[_Flag]):
         if dims:
             dims = (BATCH, *dims[1:])
         declared.append(TensorSpec(name, dims, dtype))
-    inputs = _apply_flags_by_name(path, declared, flags)
+    inputs = apply_flags_by_name(path, declared, flags)
     samples = _example_inputs(program, inputs)
     try:
         # Saved programs usually have static shapes (torch.export's default); one that
@@ -388,7 +250,7 @@ def _load_pickled_module(path: Path, trust_pickle: bool, model_code: Path | None
             "arbitrary code from the file: rerun with --trust-pickle if you trust it, or save "
             "the model with torch.jit.save or torch.export.save"
         )
-    with _model_code(model_code) as pickle_module:
+    with model_code_pickle(model_code) as pickle_module:
         try:
             loaded = torch.load(
                 path, map_location="cpu", weights_only=False, pickle_module=pickle_module
@@ -417,71 +279,7 @@ def _not_a_module(path: Path, loaded: object) -> OptimizeError:
     )
 
 
-@contextlib.contextmanager
-def _model_code(model_code: Path | None) -> Iterator[types.ModuleType]:
-    """A pickle module for torch.load whose unpickler also finds the classes defined in
-    `model_code`, whatever module name the pickle gives them (often `__main__`)."""
-    if model_code is None:
-        yield pickle
-        return
-    model_code = Path(model_code)
-    if not model_code.is_file():
-        raise OptimizeError(f"--model-code file not found: {model_code}")
-    if model_code.suffix != ".py":
-        raise OptimizeError(f"--model-code {model_code} is not a .py file defining the model")
-    # The file's own folder is importable while it runs and while unpickling, so it can
-    # import modules beside it.
-    sys.path.insert(0, str(model_code.parent.resolve()))
-    try:
-        user_module = _import_file(model_code)
-        yield _pickle_module_finding(user_module, model_code.stem)
-    finally:
-        sys.path.remove(str(model_code.parent.resolve()))
-
-
-def _import_file(file: Path) -> types.ModuleType:
-    name = file.stem if file.stem not in sys.modules else f"_model_code_{file.stem}"
-    spec = importlib.util.spec_from_file_location(name, file)
-    module = importlib.util.module_from_spec(spec)
-    # Registered so the classes it defines can be pickled again (e.g. sent to a worker).
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # the user's code can fail in any way; report it as one line
-        del sys.modules[name]
-        raise OptimizeError(
-            f"--model-code {file} failed to import: {type(exc).__name__}: {_first_line(exc)}"
-        ) from exc
-    return module
-
-
-def _pickle_module_finding(user_module: types.ModuleType, stem: str) -> types.ModuleType:
-    def lookup(name: str):
-        return functools.reduce(getattr, name.split("."), user_module)
-
-    class Unpickler(pickle.Unpickler):
-        def find_class(self, module: str, name: str):
-            if module in ("__main__", stem, user_module.__name__):
-                with contextlib.suppress(AttributeError):
-                    return lookup(name)
-            try:
-                return super().find_class(module, name)
-            except (AttributeError, ImportError):
-                with contextlib.suppress(AttributeError):
-                    return lookup(name)
-                raise
-
-    def load(file, **kwargs):
-        return Unpickler(file, **kwargs).load()
-
-    module = types.ModuleType("optimize_model_code_pickle")
-    module.__dict__.update(pickle.__dict__)
-    module.Unpickler = Unpickler
-    module.load = load
-    return module
-
-
-def _module_inputs(path: Path, module, flags: list[_Flag], form: Form) -> list[TensorSpec]:
+def _module_inputs(path: Path, module, flags: list[InputFlag], form: Form) -> list[TensorSpec]:
     """The input spec of a module that records no shapes: the --input flags, in the order of
     forward()'s parameters when they name them, checked against how many it takes."""
     params, required, unlimited = _forward_params(module)

@@ -49,7 +49,7 @@ class Variant:
     path: Path | None
     status: str
     reason: str = ""
-    unbuilt_step: str = ""
+    unbuilt_step: str = ""  # the passes that did not run, as a label: "a → b"
     cached: bool = False
     measurements: dict[str, Any] | None = None
     fidelity: dict[str, Any] | None = None
@@ -145,8 +145,9 @@ class VariantBuilder:
         steps = list(parent.steps) if parent else []
         label = pass_.label()
         if parent is not None and parent.status not in ("built", "measured"):
+            unbuilt = f"{parent.unbuilt_step} → {label}" if parent.unbuilt_step else label
             variant = Variant(
-                vid, parent_id, steps, None, "skipped", "an earlier step did not run", label
+                vid, parent_id, steps, None, "skipped", "an earlier step did not run", unbuilt
             )
         elif reason := pass_.unsupported(self.ctx.target):
             variant = Variant(vid, parent_id, steps, None, "skipped", reason, label)

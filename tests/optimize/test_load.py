@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from optimize.errors import OptimizeError
-from optimize.load import load_source, parse_input_flag
+from optimize.load import load_source
 from passes.base import TensorSpec
 from passes.torch_run import run_torch
 
@@ -287,20 +287,6 @@ def test_state_dict_says_the_code_is_missing(tmp_path):
     assert "state_dict" in message
     assert "load_state_dict" in message
     assert "torch.jit.save(torch.jit.script(model)" in message
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["x", "x:", ":1,2", "x:1,,2", "x:1,2:float33", "x:1.5,2", "x:1:float32:extra"],
-)
-def test_bad_input_flag_shows_the_expected_form(text):
-    with pytest.raises(OptimizeError, match=f"bad --input '{text}'"):
-        parse_input_flag(text)
-
-
-def test_input_flag_parses_sizes_names_and_dtype():
-    assert parse_input_flag("ids:batch,128:int64") == TensorSpec("ids", ("batch", 128), "int64")
-    assert parse_input_flag("x:1,3") == TensorSpec("x", (1, 3), "float32")
 
 
 def test_input_flag_naming_no_onnx_input_lists_the_inputs(tmp_path):
