@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -15,24 +16,17 @@ from hardware.profile import TimingBudget
 from hardware.session import SessionSettings
 from hardware.targets import Target, parse_target
 from optimize.evaluate import Fidelity, Tolerance, tolerance_verdict
+from optimize.fallback import is_repairable, repair
 from optimize.inputs import EvalSet, fixed_batch, generate_inputs, iter_batches, load_eval_npz
 from optimize.isolation import IsolatedRunError, run_isolated
 from optimize.load import Source, load_source
-from optimize.measure import MeasureJob, measure_variant, run_onnx
+from optimize.measure import MeasureJob, measure_fidelity, measure_variant, run_onnx
+from optimize.outputs import write_outputs
 from optimize.pipeline import Variant, VariantBuilder
 from optimize.recipes import Chain, builtin_chains
-from optimize.report import render_markdown
 from optimize.results import Results
 from optimize.select import pareto_front, pick
-from optimize.store import (
-    copy_atomic,
-    staging_dir,
-    write_json_atomic,
-    write_manifest,
-    write_text_atomic,
-)
 from passes.base import PassContext
-from passes.onnx_files import external_data_files, save_ir_model
 from passes.torch_run import run_torch
 
 GENERATED_SAMPLES = 64
@@ -48,6 +42,8 @@ class RunOptions:
     tolerance: Tolerance = Tolerance()
     settings: SessionSettings = SessionSettings()
     measure_timeout_s: float = 600.0
+    fallback: bool = True
+    max_excluded: int = 16
 
 
 Progress = Callable[[str, int, int], None]
@@ -127,10 +123,25 @@ def run(
         "budget": options.budget,
         "settings": options.settings,
     }
+    measure = functools.partial(_measure, job_base=job_base, options=options)
     built = [v for v in variants if v.status == "built"]
     for index, variant in enumerate(built):
         progress(f"measuring {variant.label}", index, len(built))
-        _measure(variant, MeasureJob(model_path=variant.path, **job_base), options)
+        measure(variant)
+    repairs = []
+    if options.fallback:
+        judge = functools.partial(_judge, job_base=job_base, options=options)
+        for variant in [v for v in variants if v.status == "measured" and v.verdict]:
+            made_by = builder.made_by.get(variant.id)
+            if made_by is None or not is_repairable(made_by[1]):
+                continue
+            progress(f"repairing {variant.label}", 0, 0)
+            record, steps = repair(variant, *made_by, builder, judge, options.max_excluded)
+            repairs.append(record)
+            for step in steps:
+                progress(f"measuring {step.label}", 0, 0)
+                measure(step)
+                variants.append(step)
     progress("choosing", len(built), len(built))
 
     results = Results(
@@ -147,6 +158,7 @@ def run(
         environment=describe_host(include_gpus=target.is_gpu).to_dict(),
         out_dir=out_dir,
         warnings=warnings,
+        repairs=repairs,
     )
     write_outputs(results)
     return results
@@ -230,7 +242,9 @@ def _warn_on_export_parity(variants: list[Variant], warnings: list[str]) -> None
                 return
 
 
-def _measure(variant: Variant, job: MeasureJob, options: RunOptions) -> None:
+def _measure(variant: Variant, job_base: dict, options: RunOptions) -> None:
+    """Profile `variant` and judge its fidelity, in a child process."""
+    job = MeasureJob(model_path=variant.path, **job_base)
     try:
         data = run_isolated(measure_variant, job, options.measure_timeout_s)
     except IsolatedRunError as exc:
@@ -242,39 +256,14 @@ def _measure(variant: Variant, job: MeasureJob, options: RunOptions) -> None:
     variant.verdict = tolerance_verdict(Fidelity.from_dict(data["fidelity"]), options.tolerance)
 
 
-def write_outputs(results: Results) -> None:
-    """best.onnx, report.json, report.md and manifest.json, each written whole."""
-    out = results.out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    artifacts = [v.path for v in results.variants if v.path and v.path.is_relative_to(out)]
-    for variant in results.variants:
-        # Only a measured model is known to parse; a corrupt one is listed as it is.
-        if variant.status == "measured" and variant.path.is_relative_to(out):
-            artifacts += external_data_files(variant.path)
-    best = out / "best.onnx"
-    if results.pick is not None:
-        artifacts += _write_best(results.pick.path, best)
-    else:
-        best.unlink(missing_ok=True)
-    write_json_atomic(out / "report.json", results.to_dict())
-    write_text_atomic(out / "report.md", render_markdown(results))
-    artifacts += [out / "report.json", out / "report.md"]
-    write_manifest(out, artifacts)
-
-
-def _write_best(model_path: Path, best: Path) -> list[Path]:
-    """Copy the picked model to best.onnx; a model with external data is re-saved (streamed,
-    not loaded whole) so its weights sit in best.onnx.data beside it."""
-    if not external_data_files(model_path):
-        copy_atomic(model_path, best)
-        return [best]
-    import onnx_ir as ir
-
-    staging = staging_dir(best.parent, best.name)
-    save_ir_model(ir.load(model_path), staging / best.name, external=True)
-    data = best.with_name(f"{best.name}.data")
-    # Data first: a reader who sees the new best.onnx must find its weights.
-    (staging / data.name).replace(data)
-    (staging / best.name).replace(best)
-    staging.rmdir()
-    return [best, data]
+def _judge(variant: Variant, job_base: dict, options: RunOptions) -> tuple[Fidelity, str | None]:
+    """Fidelity of a fallback candidate and its verdict, without the full profile."""
+    job = MeasureJob(model_path=variant.path, **job_base)
+    try:
+        fidelity = Fidelity.from_dict(
+            run_isolated(measure_fidelity, job, options.measure_timeout_s)
+        )
+    except IsolatedRunError as exc:
+        nan = float("nan")
+        return Fidelity(0, nan, nan, nan, nan, 0), f"failed: {exc}"
+    return fidelity, tolerance_verdict(fidelity, options.tolerance)

@@ -66,3 +66,9 @@ def measure_variant(job: MeasureJob) -> dict[str, object]:
     outputs = run_onnx(job.model_path, job.target, job.eval_feeds, job.eval_batch, job.settings)
     fidelity = compare_outputs(job.reference_outputs, outputs, job.labels)
     return {"measurements": measurements.to_dict(), "fidelity": fidelity.to_dict()}
+
+
+def measure_fidelity(job: MeasureJob) -> dict[str, object]:
+    """Only the fidelity part of measure_variant: quick enough to judge many candidates."""
+    outputs = run_onnx(job.model_path, job.target, job.eval_feeds, job.eval_batch, job.settings)
+    return compare_outputs(job.reference_outputs, outputs, job.labels).to_dict()

@@ -116,6 +116,7 @@ class VariantBuilder:
         self.root_id = root_id
         self.on_step = on_step
         self.variants: dict[str, Variant] = {}
+        self.made_by: dict[str, tuple[Variant, Pass]] = {}
 
     def lead_in(self) -> list[Pass]:
         """Passes every chain starts with: export, unless the source is already ONNX."""
@@ -137,6 +138,11 @@ class VariantBuilder:
             parent = variant
         return built
 
+    def build_after(self, parent: Variant, pass_: Pass) -> Variant:
+        """Build one more step on an existing variant (cached like any other)."""
+        check_chain("onnx", [pass_])
+        return self._build_step(parent, pass_)
+
     def _build_step(self, parent: Variant | None, pass_: Pass) -> Variant:
         parent_id = parent.id if parent else self.root_id
         vid = variant_id(parent_id, pass_)
@@ -156,6 +162,8 @@ class VariantBuilder:
                 vid, parent_id, parent, pass_, steps, label
             )
         self.variants[vid] = variant
+        if parent is not None:
+            self.made_by[vid] = (parent, pass_)
         return variant
 
     def _run(self, vid, parent_id, parent, pass_, steps, label) -> Variant:

@@ -83,6 +83,7 @@ def render_markdown(results: Results) -> str:
     for variant in results.variants:
         cells = variant_cells(variant, results.pick.id if results.pick else None)
         lines.append("| " + " | ".join(cells[c].replace("|", "\\|") for c in COLUMNS) + " |")
+    lines += _repairs_section(results)
     lines += [
         "",
         "Latency: batch 1, median (p50) and tail percentiles over `runs` timed runs after "
@@ -110,3 +111,32 @@ def render_markdown(results: Results) -> str:
         f"- ONNX Runtime providers: {', '.join(env['ort_providers'])}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _repairs_section(results: Results) -> list[str]:
+    """The accuracy fallback: per repaired variant, each greedy step's excluded nodes,
+    quality and latency."""
+    if not results.repairs:
+        return []
+    by_id = {v.id: v for v in results.variants}
+    lines = ["", "## Accuracy fallback", ""]
+    for record in results.repairs:
+        variant = by_id[record.variant_id]
+        lines.append(
+            f"**{variant.label}** was outside tolerance ({variant.verdict}): {record.note}."
+        )
+        lines += [
+            "",
+            "| nodes in float | excluded | quality | p50 ms | verdict |",
+            "|---|---|---|---|---|",
+        ]
+        for step in record.steps:
+            stepped = by_id.get(step.variant_id)
+            p50 = _fmt(stepped.p50_ms if stepped else None)
+            names = ", ".join(f"`{n}`" for n in step.excluded)
+            lines.append(
+                f"| {len(step.excluded)} | {names} | {step.quality:.4f} | {p50} | "
+                f"{step.verdict or 'within tolerance'} |"
+            )
+        lines.append("")
+    return lines

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from optimize.evaluate import Tolerance
+from optimize.fallback import Repair
 from optimize.pipeline import Variant
 from optimize.select import PICK_RULE
 from passes.base import TensorSpec
@@ -31,6 +32,7 @@ class Results:
     environment: dict[str, Any]
     out_dir: Path
     warnings: list[str] = field(default_factory=list)
+    repairs: list[Repair] = field(default_factory=list)
 
     def variant(self, variant_id: str) -> Variant:
         """The variant with this id."""
@@ -60,6 +62,7 @@ class Results:
             "best_model": "best.onnx" if self.pick else None,
             "pareto_front": [v.id for v in self.pareto_front],
             "warnings": self.warnings,
+            "repairs": [asdict(r) for r in self.repairs],
             "environment": self.environment,
             "variants": [_variant_dict(v, self.out_dir) for v in self.variants],
         }

@@ -108,7 +108,7 @@ class Pass:
     def label(self) -> str:
         """Short human label: name plus non-default options."""
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        opts = [f"{k}={v}" for k, v in self.params().items() if defaults.get(k) != v]
+        opts = [f"{k}={_short(v)}" for k, v in self.params().items() if defaults.get(k) != v]
         return f"{self.name}({', '.join(opts)})" if opts else self.name
 
     def unsupported(self, target: Target) -> str | None:
@@ -118,3 +118,10 @@ class Pass:
     def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
         """Transform `src` into a new file under `out_dir`; never modify `src`."""
         raise NotImplementedError
+
+
+def _short(value: Any) -> str:
+    """An option value as a label shows it: long lists by their length."""
+    if isinstance(value, (tuple, list)):
+        return str(value[0]) if len(value) == 1 else f"[{len(value)} items]"
+    return str(value)

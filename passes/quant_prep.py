@@ -4,6 +4,8 @@ pre-optimization, into a scratch file."""
 from __future__ import annotations
 
 import logging
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from passes.base import PassError
@@ -33,3 +35,15 @@ def preprocess_for_quantization(src: Path, scratch_dir: Path) -> Path:
         except Exception as exc:  # onnxruntime raises untyped errors here
             raise PassError(f"pre-processing for quantization failed: {exc}") from exc
     return out
+
+
+def quantizable_nodes(src: Path, op_types: Iterable[str]) -> list[str]:
+    """Names of the `op_types` nodes of the pre-processed model, in graph order: the names
+    a quantizer's nodes_to_exclude refers to, which pre-processing may change."""
+    import onnx
+
+    wanted = set(op_types)
+    with tempfile.TemporaryDirectory() as scratch:
+        prepared = preprocess_for_quantization(src, Path(scratch))
+        model = onnx.load(str(prepared), load_external_data=False)
+    return [n.name for n in model.graph.node if n.op_type in wanted and n.name]

@@ -1,0 +1,98 @@
+"""Accuracy-aware fallback: repair a quantized variant outside tolerance by keeping in
+float the nodes whose quantization hurts most, one more at a time."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from optimize.evaluate import Fidelity
+from optimize.pipeline import Variant, VariantBuilder
+from passes.base import Pass
+from passes.quant_prep import quantizable_nodes
+
+# A judge returns the fidelity of a built variant and why it is outside tolerance (None
+# when within).
+Judge = Callable[[Variant], tuple[Fidelity, str | None]]
+
+
+@dataclass
+class RepairStep:
+    """One greedy step: the nodes kept in float so far, and how the variant then fares."""
+
+    excluded: list[str]
+    variant_id: str
+    quality: float
+    verdict: str | None
+
+
+@dataclass
+class Repair:
+    """What the fallback did for one quantized variant."""
+
+    variant_id: str
+    sensitivity: dict[str, float] = field(default_factory=dict)
+    steps: list[RepairStep] = field(default_factory=list)
+    repaired_id: str | None = None
+    note: str = ""
+
+
+def is_repairable(pass_: Pass) -> bool:
+    """A pass the fallback can steer: it takes a list of nodes to leave unquantized."""
+    return hasattr(pass_, "repair_op_types") and "nodes_to_exclude" in {
+        f.name for f in dataclasses.fields(pass_)
+    }
+
+
+def _quality(fidelity: Fidelity) -> float:
+    return fidelity.accuracy if fidelity.accuracy is not None else fidelity.mean_cosine
+
+
+def repair(
+    variant: Variant,
+    parent: Variant,
+    pass_: Pass,
+    builder: VariantBuilder,
+    judge: Judge,
+    max_excluded: int = 16,
+) -> tuple[Repair, list[Variant]]:
+    """Rank the quantizable nodes by how much excluding each alone helps, then exclude
+    them greedily, best first, until the variant is within tolerance or `max_excluded`
+    nodes are excluded. Returns the record and the greedy steps' variants (the last one is
+    the repaired variant when the record says so)."""
+    record = Repair(variant.id)
+    candidates = quantizable_nodes(parent.path, pass_.repair_op_types)
+    if not candidates:
+        record.note = "no quantized node to exclude"
+        return record, []
+    for node in candidates:
+        probe = builder.build_after(parent, dataclasses.replace(pass_, nodes_to_exclude=(node,)))
+        if probe.status != "built":
+            continue
+        fidelity, verdict = judge(probe)
+        record.sensitivity[node] = _quality(fidelity)
+        if verdict is None:
+            record.steps.append(RepairStep([node], probe.id, _quality(fidelity), None))
+            record.repaired_id = probe.id
+            record.note = f"within tolerance with 1 node in float: {node}"
+            return record, [probe]
+    ranked = sorted(record.sensitivity, key=record.sensitivity.get, reverse=True)
+    steps: list[Variant] = []
+    for count in range(2, min(max_excluded, len(ranked)) + 1):
+        excluded = tuple(ranked[:count])
+        step = builder.build_after(parent, dataclasses.replace(pass_, nodes_to_exclude=excluded))
+        if step.status != "built":
+            continue
+        fidelity, verdict = judge(step)
+        steps.append(step)
+        record.steps.append(RepairStep(list(excluded), step.id, _quality(fidelity), verdict))
+        if verdict is None:
+            record.repaired_id = step.id
+            record.note = f"within tolerance with {count} nodes in float"
+            return record, steps
+    record.note = (
+        f"still outside tolerance with {len(record.steps[-1].excluded) if record.steps else 1} "
+        f"of {len(candidates)} quantizable nodes in float"
+    )
+    return record, steps

@@ -1,0 +1,69 @@
+"""The accuracy fallback repairs a static int8 variant that breaks the tolerance."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hardware.profile import TimingBudget
+from optimize.api import RunOptions, run
+from optimize.evaluate import Tolerance
+from optimize.recipes import Chain
+from passes.quantize_static import QuantizeStatic
+
+QUICK = TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.02, min_runs=5)
+
+
+@pytest.fixture(scope="module")
+def digits_program(tmp_path_factory, digits, digits_cnn):
+    folder = tmp_path_factory.mktemp("fallback")
+    program = torch.export.export(
+        digits_cnn,
+        (torch.from_numpy(digits.test_x[:2]),),
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+    )
+    torch.export.save(program, folder / "cnn.pt2")
+    np.savez(folder / "eval.npz", x=digits.test_x)
+    np.savez(folder / "calibration.npz", x=digits.train_x[:256])
+    return folder
+
+
+def _run(folder, out, fallback):
+    options = RunOptions(budget=QUICK, tolerance=Tolerance(min_cosine=0.9995), fallback=fallback)
+    return run(
+        folder / "cnn.pt2",
+        out=out,
+        eval_data=folder / "eval.npz",
+        calibration_data=folder / "calibration.npz",
+        chains=[Chain((QuantizeStatic(),), "static int8 only")],
+        options=options,
+    )
+
+
+def test_plain_static_int8_breaks_this_tolerance(digits_program, tmp_path):
+    results = _run(digits_program, tmp_path, fallback=False)
+    quantized = results.variants[-1]
+    assert quantized.label == "export → quantize_static"
+    assert quantized.verdict is not None and "mean cosine" in quantized.verdict
+    assert results.repairs == []
+
+
+def test_fallback_brings_it_back_within_and_lists_the_nodes(digits_program, tmp_path):
+    results = _run(digits_program, tmp_path, fallback=True)
+    [record] = results.repairs
+    assert record.repaired_id is not None
+    repaired = results.variant(record.repaired_id)
+    assert repaired.within_tolerance
+    assert repaired.fidelity["mean_cosine"] >= 0.9995
+    excluded = record.steps[-1].excluded
+    assert excluded and all(name.startswith("node_") for name in excluded)
+    assert tuple(repaired.steps[-1].params["nodes_to_exclude"]) == tuple(excluded)
+    assert set(record.sensitivity) >= set(excluded)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["repairs"][0]["steps"][-1]["excluded"] == excluded
+    markdown = (tmp_path / "report.md").read_text()
+    assert "## Accuracy fallback" in markdown and f"`{excluded[0]}`" in markdown
+    # The repaired model still quantizes the rest: it is smaller than the float export.
+    export = results.variants[0]
+    assert repaired.measurements["size_mb"] < 0.6 * export.measurements["size_mb"]
