@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hardware.model_files import model_size_mb
 from hardware.session import SessionSettings, open_session
 from hardware.targets import Target
 
@@ -115,22 +116,6 @@ class Measurements:
         data["latency"]["spread"] = self.latency.spread
         data["throughput_timing"]["spread"] = self.throughput_timing.spread
         return data
-
-
-def model_size_mb(model_path: Path) -> float:
-    """Size of an ONNX model on disk, with the external-data files it references."""
-    import onnx
-
-    total = model_path.stat().st_size
-    model = onnx.load(str(model_path), load_external_data=False)
-    locations = set()
-    for tensor in onnx.external_data_helper._get_all_tensors(model):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            info = {e.key: e.value for e in tensor.external_data}
-            locations.add(info["location"])
-    for location in locations:
-        total += (model_path.parent / location).stat().st_size
-    return total / 2**20
 
 
 def _rss_mb() -> float:

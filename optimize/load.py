@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hardware.model_files import external_data_files
 from optimize.errors import OptimizeError
 from optimize.input_spec import (
     InputFlag,
@@ -22,7 +23,6 @@ from optimize.input_spec import (
 )
 from optimize.model_code import model_code_pickle
 from passes.base import DTYPES, TensorSpec
-from passes.onnx_files import external_data_files
 from passes.torch_run import dynamic_batch_program
 
 Form = Literal["torchscript", "pickled_module", "exported_program", "onnx"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hardware.model_files import external_data_files
 from optimize.report import render_markdown
 from optimize.results import Results
 from optimize.store import (
@@ -13,7 +14,7 @@ from optimize.store import (
     write_manifest,
     write_text_atomic,
 )
-from passes.onnx_files import external_data_files, save_ir_model
+from passes.onnx_files import save_ir_model
 
 
 def write_outputs(results: Results) -> None:

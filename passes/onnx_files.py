@@ -5,21 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from hardware.model_files import external_data_files
+
 # Protobuf cannot serialize a message over 2 GiB; stay clear of it with some margin.
 EXTERNAL_DATA_THRESHOLD_BYTES = int(1.8 * 2**30)
-
-
-def external_data_files(model_path: Path) -> list[Path]:
-    """The external-data files a model references, without loading their contents."""
-    import onnx
-
-    model = onnx.load(str(model_path), load_external_data=False)
-    locations = set()
-    for tensor in onnx.external_data_helper._get_all_tensors(model):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            info = {e.key: e.value for e in tensor.external_data}
-            locations.add(info["location"])
-    return [model_path.parent / loc for loc in sorted(locations)]
 
 
 def needs_external_data(model_path: Path) -> bool:

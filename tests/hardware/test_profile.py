@@ -6,7 +6,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from hardware.profile import TimingBudget, model_size_mb, profile_onnx, time_runs
+from hardware.model_files import model_size_mb
+from hardware.profile import TimingBudget, profile_onnx, time_runs
 from hardware.targets import Target
 
 

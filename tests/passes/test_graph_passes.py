@@ -6,9 +6,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from hardware.model_files import external_data_files
 from hardware.targets import Target
 from passes.base import PassContext, TensorSpec
-from passes.onnx_files import external_data_files, op_histogram
+from passes.onnx_files import op_histogram
 from passes.onnxscript_optimize import OnnxscriptOptimize
 from passes.ort_graph import OrtGraphOptimize
 
