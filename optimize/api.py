@@ -15,6 +15,7 @@ from hardware.detect import check_target, describe_host, package_versions
 from hardware.profile import TimingBudget
 from hardware.session import SessionSettings
 from hardware.targets import Target, parse_target
+from optimize.diagnose import slowdown_note
 from optimize.evaluate import Fidelity, Tolerance, tolerance_verdict
 from optimize.fallback import is_repairable, repair
 from optimize.inputs import EvalSet, fixed_batch, generate_inputs, iter_batches, load_eval_npz
@@ -106,7 +107,8 @@ def run(
         on_step=lambda s: progress(f"building {s}", 0, 0),
     )
     variants: list[Variant] = []
-    for chain in chains if chains is not None else builtin_chains(target):
+    chains = chains if chains is not None else builtin_chains(target)
+    for chain in chains:
         for variant in builder.build(chain):
             if variant not in variants:
                 variants.append(variant)
@@ -143,6 +145,10 @@ def run(
                 measure(step)
                 variants.append(step)
     progress("choosing", len(built), len(built))
+    for variant in variants:
+        made_by = builder.made_by.get(variant.id)
+        if made_by and (note := slowdown_note(variant, made_by[0])):
+            warnings.append(f"{variant.label}: {note}")
 
     results = Results(
         source_path=source.path,
@@ -159,6 +165,7 @@ def run(
         out_dir=out_dir,
         warnings=warnings,
         repairs=repairs,
+        chains=[{"passes": [p.label() for p in c.passes], "why": c.why} for c in chains],
     )
     write_outputs(results)
     return results

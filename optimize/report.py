@@ -84,6 +84,10 @@ def render_markdown(results: Results) -> str:
         cells = variant_cells(variant, results.pick.id if results.pick else None)
         lines.append("| " + " | ".join(cells[c].replace("|", "\\|") for c in COLUMNS) + " |")
     lines += _repairs_section(results)
+    if results.chains:
+        lines += ["", "## Chains tried", ""]
+        for chain in results.chains:
+            lines.append(f"- {' → '.join(chain['passes']) or 'baseline'}: {chain['why']}")
     lines += [
         "",
         "Latency: batch 1, median (p50) and tail percentiles over `runs` timed runs after "

@@ -33,6 +33,7 @@ class Results:
     out_dir: Path
     warnings: list[str] = field(default_factory=list)
     repairs: list[Repair] = field(default_factory=list)
+    chains: list[dict[str, Any]] = field(default_factory=list)
 
     def variant(self, variant_id: str) -> Variant:
         """The variant with this id."""
@@ -62,6 +63,7 @@ class Results:
             "best_model": "best.onnx" if self.pick else None,
             "pareto_front": [v.id for v in self.pareto_front],
             "warnings": self.warnings,
+            "chains": self.chains,
             "repairs": [asdict(r) for r in self.repairs],
             "environment": self.environment,
             "variants": [_variant_dict(v, self.out_dir) for v in self.variants],
