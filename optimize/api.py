@@ -41,7 +41,7 @@ class RunOptions:
 
     budget: TimingBudget = TimingBudget()
     tolerance: Tolerance = Tolerance()
-    settings: SessionSettings = SessionSettings()
+    thread_options: tuple[SessionSettings, ...] | None = None
     measure_timeout_s: float = 600.0
     fallback: bool = True
     max_excluded: int = 16
@@ -107,7 +107,8 @@ def run(
         on_step=lambda s: progress(f"building {s}", 0, 0),
     )
     variants: list[Variant] = []
-    chains = chains if chains is not None else builtin_chains(target)
+    host = describe_host(include_gpus=target.is_gpu)
+    chains = chains if chains is not None else builtin_chains(target, host.cpu_flags)
     for chain in chains:
         for variant in builder.build(chain):
             if variant not in variants:
@@ -123,7 +124,7 @@ def run(
         "throughput_batch": batch or THROUGHPUT_BATCH,
         "eval_batch": eval_batch,
         "budget": options.budget,
-        "settings": options.settings,
+        "thread_options": options.thread_options or thread_options(target),
     }
     measure = functools.partial(_measure, job_base=job_base, options=options)
     built = [v for v in variants if v.status == "built"]
@@ -161,7 +162,7 @@ def run(
         pareto_front=pareto_front(variants),
         tolerance=options.tolerance,
         eval_data=_describe_evalset(evalset, eval_data),
-        environment=describe_host(include_gpus=target.is_gpu).to_dict(),
+        environment=host.to_dict(),
         out_dir=out_dir,
         warnings=warnings,
         repairs=repairs,
@@ -169,6 +170,17 @@ def run(
     )
     write_outputs(results)
     return results
+
+
+def thread_options(target: Target) -> tuple[SessionSettings, ...]:
+    """The thread settings each variant is measured under: on CPU, one intra-op thread per
+    physical core (ONNX Runtime's default) and a single thread, which wins on small models
+    where waking a thread pool costs more than the work it shares."""
+    if target.is_gpu:
+        return (SessionSettings(),)
+    cores = describe_host(include_gpus=False).physical_cores
+    counts = sorted({cores, 1}, reverse=True)
+    return tuple(SessionSettings(intra_op_threads=n) for n in counts)
 
 
 def _evaluation_set(source: Source, eval_data: Path | None) -> EvalSet:

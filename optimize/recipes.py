@@ -10,7 +10,10 @@ from passes.fp16 import Float16
 from passes.onnxscript_optimize import OnnxscriptOptimize
 from passes.ort_graph import OrtGraphOptimize
 from passes.quantize_dynamic import QuantizeDynamic
+from passes.quantize_int4 import QuantizeInt4
 from passes.quantize_static import QuantizeStatic
+
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
 @dataclass(frozen=True)
@@ -21,9 +24,33 @@ class Chain:
     why: str
 
 
-def builtin_chains(target: Target) -> list[Chain]:
+@dataclass(frozen=True)
+class Int8Scheme:
+    """How int8 weights are stored for this CPU, and why."""
+
+    reduce_range: bool
+    why: str
+
+
+def int8_scheme(cpu_flags: list[str]) -> Int8Scheme:
+    """Full-range signed int8 where the CPU has VNNI or AMX; 7-bit weights where it has
+    only AVX2/AVX-512, whose u8×s8 kernels sum pairs of products in 16 bits and overflow
+    with full-range weights."""
+    if any(flag in cpu_flags for flag in VNNI_FLAGS):
+        return Int8Scheme(
+            False, "signed int8 at full range: this CPU has VNNI/AMX int8 dot products"
+        )
+    return Int8Scheme(
+        True,
+        "7-bit weights (reduce_range): this CPU lacks VNNI, and its AVX2/AVX-512 int8 kernels "
+        "overflow 16-bit sums with full-range weights",
+    )
+
+
+def builtin_chains(target: Target, cpu_flags: list[str]) -> list[Chain]:
     """The chains `optimize run` tries by default on `target`. Every prefix of each chain
     is measured too, so the baseline (the exported model alone) is always present."""
+    scheme = int8_scheme(cpu_flags)
     return [
         Chain((), "the exported model as it is: the baseline every variant is compared with"),
         Chain(
@@ -44,16 +71,22 @@ def builtin_chains(target: Target) -> list[Chain]:
             "onnxscript's folding and pattern fusions, then ONNX Runtime's portable fusions",
         ),
         Chain(
-            (QuantizeDynamic(),),
-            "int8 weights of MatMul-like ops, activations quantized per run: no calibration",
+            (QuantizeDynamic(reduce_range=scheme.reduce_range),),
+            "int8 weights of MatMul-like ops, activations quantized per run, no calibration; "
+            + scheme.why,
         ),
         Chain(
-            (QuantizeStatic("minmax"),),
-            "QDQ int8 with per-channel weights, min-max calibrated on the sample inputs",
+            (QuantizeStatic("minmax", reduce_range=scheme.reduce_range),),
+            "QDQ int8, per-channel weights, min-max calibration; " + scheme.why,
         ),
         Chain(
-            (QuantizeStatic("percentile"),),
-            "QDQ int8, percentile calibration: clips outliers that widen min-max ranges",
+            (QuantizeStatic("percentile", reduce_range=scheme.reduce_range),),
+            "QDQ int8, percentile calibration, which clips outliers that widen min-max "
+            "ranges; " + scheme.why,
+        ),
+        Chain(
+            (QuantizeInt4(),),
+            "int4 weight-only MatMul (MatMulNBits): smallest weights for transformer-like models",
         ),
         Chain(
             (Float16(),),

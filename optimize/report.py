@@ -13,6 +13,7 @@ COLUMNS = (
     "p99 ms",
     "runs",
     "spread",
+    "threads",
     "items/s",
     "start-up ms",
     "size MB",
@@ -46,6 +47,7 @@ def variant_cells(variant: Variant, pick_id: str | None) -> dict[str, str]:
         "p99 ms": _fmt(latency["p99_ms"]),
         "runs": str(latency["runs"]),
         "spread": f"{100 * latency['spread']:.1f}%",
+        "threads": str(m["settings"]["intra_op_threads"] or "auto"),
         "items/s": _fmt(m["throughput_per_s"], 0),
         "start-up ms": _fmt(m["startup_ms"], 1),
         "size MB": _fmt(m["size_mb"], 3),
@@ -91,7 +93,7 @@ def render_markdown(results: Results) -> str:
     lines += [
         "",
         "Latency: batch 1, median (p50) and tail percentiles over `runs` timed runs after "
-        "warm-up; spread: inter-quartile range over the median; items/s at the throughput batch; memory: resident-memory growth of the "
+        "warm-up; spread: inter-quartile range over the median; threads: the fastest intra-op thread count of those tried (all are in report.json under thread_sweep); items/s at the throughput batch; memory: resident-memory growth of the "
         "measuring process from before the session opened to after the timed runs.",
         "",
         "## Steps",

@@ -29,8 +29,10 @@ def digits_program(tmp_path_factory, digits, digits_cnn):
     return folder
 
 
-def _run(folder, out, fallback):
-    options = RunOptions(budget=QUICK, tolerance=Tolerance(min_cosine=0.9995), fallback=fallback)
+def _run(folder, out, fallback, min_cosine):
+    options = RunOptions(
+        budget=QUICK, tolerance=Tolerance(min_cosine=min_cosine), fallback=fallback
+    )
     return run(
         folder / "cnn.pt2",
         out=out,
@@ -41,21 +43,34 @@ def _run(folder, out, fallback):
     )
 
 
-def test_plain_static_int8_breaks_this_tolerance(digits_program, tmp_path):
-    results = _run(digits_program, tmp_path, fallback=False)
+@pytest.fixture(scope="module")
+def plain(digits_program, tmp_path_factory):
+    """Plain static int8, measured once; tolerances below are set just above its fidelity,
+    so the fallback must act whatever CPU runs the test."""
+    return _run(digits_program, tmp_path_factory.mktemp("plain"), False, 0.0).variants[-1]
+
+
+def _just_above(variant) -> float:
+    cosine = variant.fidelity["mean_cosine"]
+    return cosine + 0.2 * (1 - cosine)
+
+
+def test_plain_static_int8_breaks_a_tolerance_just_above_it(plain, digits_program, tmp_path):
+    results = _run(digits_program, tmp_path, False, _just_above(plain))
     quantized = results.variants[-1]
     assert quantized.label == "export → quantize_static"
     assert quantized.verdict is not None and "mean cosine" in quantized.verdict
     assert results.repairs == []
 
 
-def test_fallback_brings_it_back_within_and_lists_the_nodes(digits_program, tmp_path):
-    results = _run(digits_program, tmp_path, fallback=True)
+def test_fallback_brings_it_back_within_and_lists_the_nodes(plain, digits_program, tmp_path):
+    target = _just_above(plain)
+    results = _run(digits_program, tmp_path, True, target)
     [record] = results.repairs
     assert record.repaired_id is not None
     repaired = results.variant(record.repaired_id)
     assert repaired.within_tolerance
-    assert repaired.fidelity["mean_cosine"] >= 0.9995
+    assert repaired.fidelity["mean_cosine"] >= target
     excluded = record.steps[-1].excluded
     assert excluded and all(name.startswith("node_") for name in excluded)
     assert tuple(repaired.steps[-1].params["nodes_to_exclude"]) == tuple(excluded)

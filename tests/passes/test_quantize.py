@@ -1,0 +1,226 @@
+"""Static and dynamic int8, int4 weight-only and fp16 on real exported models: validity,
+agreement with fp32, size on disk, and the cases each pass skips or refuses."""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from hardware.targets import Target
+from optimize.examples import top1_accuracy
+from passes.base import PassContext, PassError, PassSkipped, TensorSpec
+from passes.fp16 import Float16
+from passes.onnx_files import external_data_files, op_histogram
+from passes.quantize_dynamic import QuantizeDynamic
+from passes.quantize_int4 import QuantizeInt4
+from passes.quantize_static import QuantizeStatic
+
+CNN_INPUTS = [TensorSpec("x", ("batch", 1, 8, 8))]
+TRANSFORMER_INPUTS = [TensorSpec("x", ("batch", 16, 64))]
+
+
+def _export(model: torch.nn.Module, example: torch.Tensor, path: Path) -> Path:
+    """Dynamo export with a dynamic batch and the weights inside the file. The exporter's
+    per-node source traces (about 140 KB on the transformer) are dropped, so that file
+    sizes compare the weights, as they would on a model of realistic size."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            input_names=["x"],
+            dynamo=True,
+            external_data=False,
+            dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+            verbose=False,
+        )
+    proto = onnx.load(str(path))
+    for node in proto.graph.node:
+        del node.metadata_props[:]
+    onnx.save(proto, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cnn_onnx(tmp_path_factory, digits, digits_cnn):
+    path = tmp_path_factory.mktemp("cnn") / "cnn.onnx"
+    return _export(digits_cnn, torch.from_numpy(digits.train_x[:2]), path)
+
+
+@pytest.fixture(scope="module")
+def transformer_onnx(tmp_path_factory, tiny_transformer):
+    path = tmp_path_factory.mktemp("transformer") / "transformer.onnx"
+    return _export(tiny_transformer, torch.randn(2, 16, 64), path)
+
+
+@pytest.fixture(scope="module")
+def transformer_x():
+    return np.random.default_rng(0).standard_normal((32, 16, 64)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def transformer_fp32(transformer_onnx, transformer_x):
+    """The fp32 model's outputs on `transformer_x`: the reference every variant is held to."""
+    return _run(transformer_onnx, transformer_x)
+
+
+def _run(path: Path, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": x})[0]
+
+
+def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(
+        np.mean(np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
+    )
+
+
+def _size_ratio(before: Path, after: Path) -> float:
+    return before.stat().st_size / after.stat().st_size
+
+
+@pytest.mark.parametrize("calibration", ["minmax", "entropy", "percentile"])
+def test_static_int8_keeps_digits_accuracy(calibration, cnn_onnx, digits, tmp_path):
+    before = cnn_onnx.read_bytes()
+    ctx = PassContext(Target("cpu"), CNN_INPUTS, {"x": digits.train_x[:256]})
+    outcome = QuantizeStatic(calibration).apply(cnn_onnx, tmp_path, ctx)
+    assert cnn_onnx.read_bytes() == before, "the input model must not change"
+    onnx.checker.check_model(str(outcome.path), full_check=True)
+    assert _size_ratio(cnn_onnx, outcome.path) > 2.5
+    fp32 = top1_accuracy(_run(cnn_onnx, digits.test_x), digits.test_y)
+    int8 = top1_accuracy(_run(outcome.path, digits.test_x), digits.test_y)
+    assert int8 >= fp32 - 0.01, f"int8 {int8:.4f} vs fp32 {fp32:.4f}"
+    assert f"calibrated on 128 samples ({calibration})" in outcome.note
+
+
+def test_static_int8_without_sample_inputs_is_refused(cnn_onnx, tmp_path):
+    with pytest.raises(PassError, match="needs sample inputs for calibration"):
+        QuantizeStatic().apply(cnn_onnx, tmp_path, PassContext(Target("cpu"), CNN_INPUTS))
+
+
+@pytest.mark.parametrize("calibration", ["entropy", "percentile"])
+def test_static_int8_calibrates_on_whole_batches(calibration, cnn_onnx, digits, tmp_path):
+    # Histogram calibrators stack all batches, so 100 rows in batches of 16 use 96.
+    ctx = PassContext(Target("cpu"), CNN_INPUTS, {"x": digits.train_x[:100]})
+    outcome = QuantizeStatic(calibration).apply(cnn_onnx, tmp_path, ctx)
+    assert "calibrated on 96 samples" in outcome.note
+
+
+@pytest.mark.parametrize(
+    "pass_, reason",
+    [
+        pytest.param(QuantizeDynamic(), "no MatMul", id="dynamic"),
+        pytest.param(
+            QuantizeInt4(), "no MatMul with a constant weight .* to quantize to int4", id="int4"
+        ),
+    ],
+)
+def test_weight_quantizers_skip_the_cnn_without_matmul(pass_, reason, cnn_onnx, tmp_path):
+    with pytest.raises(PassSkipped, match=reason):
+        pass_.apply(cnn_onnx, tmp_path, PassContext(Target("cpu"), CNN_INPUTS))
+
+
+@pytest.mark.parametrize(
+    "pass_, min_size_ratio, min_cosine",
+    [
+        # int8 on all 9 Linear weights (ONNX Runtime turns Gemm into MatMul): 3.4x measured.
+        pytest.param(QuantizeDynamic(), 3.0, 0.98, id="dynamic"),
+        # int4 on the 6 MatMul weights, the 3 Gemm stay float: 3.4x measured.
+        pytest.param(QuantizeInt4(), 3.0, 0.98, id="int4"),
+        # Half-size weights; the graph itself does not shrink: 1.87x measured.
+        pytest.param(Float16(), 1.7, 0.999, id="fp16"),
+    ],
+)
+def test_transformer_variant_is_valid_smaller_and_agrees(
+    pass_, min_size_ratio, min_cosine, transformer_onnx, transformer_x, transformer_fp32, tmp_path
+):
+    before = transformer_onnx.read_bytes()
+    ctx = PassContext(Target("cpu"), TRANSFORMER_INPUTS)
+    outcome = pass_.apply(transformer_onnx, tmp_path, ctx)
+    assert transformer_onnx.read_bytes() == before, "the input model must not change"
+    assert outcome.path == tmp_path / "model.onnx" and outcome.changed
+    onnx.checker.check_model(str(outcome.path), full_check=True)
+    assert _size_ratio(transformer_onnx, outcome.path) > min_size_ratio
+    cosine = _mean_cosine(_run(outcome.path, transformer_x), transformer_fp32)
+    assert cosine > min_cosine
+
+
+def test_int4_replaces_each_constant_weight_matmul(transformer_onnx, tmp_path):
+    outcome = QuantizeInt4().apply(
+        transformer_onnx, tmp_path, PassContext(Target("cpu"), TRANSFORMER_INPUTS)
+    )
+    after = op_histogram(outcome.path)
+    assert after["com.microsoft.MatMulNBits"] == 6
+    # The 4 MatMul left are attention's activation-by-activation products.
+    assert after["MatMul"] == 4 and after["Gemm"] == 3
+    assert outcome.note == "6 MatMul -> MatMulNBits (int4, block 32); 3 Gemm left float"
+    node = next(n for n in onnx.load(str(outcome.path)).graph.node if n.op_type == "MatMulNBits")
+    attrs = {a.name: a.i for a in node.attribute}
+    assert (attrs["bits"], attrs["block_size"], attrs["accuracy_level"]) == (4, 32, 4)
+    assert len(node.input) == 3, "symmetric int4 has no zero points"
+
+
+def test_int4_asymmetric_adds_zero_points(
+    transformer_onnx, transformer_x, transformer_fp32, tmp_path
+):
+    outcome = QuantizeInt4(symmetric=False).apply(
+        transformer_onnx, tmp_path, PassContext(Target("cpu"), TRANSFORMER_INPUTS)
+    )
+    nodes = [n for n in onnx.load(str(outcome.path)).graph.node if n.op_type == "MatMulNBits"]
+    assert nodes and all(len(n.input) == 4 for n in nodes)
+    cosine = _mean_cosine(_run(outcome.path, transformer_x), transformer_fp32)
+    assert cosine > 0.98
+
+
+def test_int4_skips_when_blocks_exceed_every_weight(transformer_onnx, tmp_path):
+    # The largest K here is 256 rows (the feed-forward's second Linear).
+    with pytest.raises(PassSkipped, match="at least 512 rows"):
+        QuantizeInt4(block_size=512).apply(
+            transformer_onnx, tmp_path, PassContext(Target("cpu"), TRANSFORMER_INPUTS)
+        )
+
+
+@pytest.mark.parametrize("options", [{"block_size": 48}, {"block_size": 8}, {"accuracy_level": 5}])
+def test_int4_refuses_options_matmulnbits_cannot_run(options):
+    with pytest.raises(ValueError, match="quantize_int4"):
+        QuantizeInt4(**options)
+
+
+def test_int4_keeps_external_data_form(transformer_onnx, transformer_x, transformer_fp32, tmp_path):
+    external = tmp_path / "src" / "model.onnx"
+    external.parent.mkdir()
+    onnx.save_model(
+        onnx.load(str(transformer_onnx)),
+        str(external),
+        save_as_external_data=True,
+        location="model.onnx.data",
+        size_threshold=0,
+    )
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    outcome = QuantizeInt4().apply(
+        external, out_dir, PassContext(Target("cpu"), TRANSFORMER_INPUTS)
+    )
+    assert external_data_files(outcome.path) == [out_dir / "model.onnx.data"]
+    cosine = _mean_cosine(_run(outcome.path, transformer_x), transformer_fp32)
+    assert cosine > 0.98
+
+
+def test_fp16_keeps_float32_io_and_stores_float16_weights(transformer_onnx, tmp_path):
+    outcome = Float16().apply(
+        transformer_onnx, tmp_path, PassContext(Target("cpu"), TRANSFORMER_INPUTS)
+    )
+    model = onnx.load(str(outcome.path))
+    for value in (*model.graph.input, *model.graph.output):
+        assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT, value.name
+    floats = [
+        t
+        for t in model.graph.initializer
+        if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+    ]
+    assert floats and all(t.data_type == onnx.TensorProto.FLOAT16 for t in floats)
