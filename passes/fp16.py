@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from passes.base import Outcome, Pass, PassContext, PassError
+from passes.fp16_overflow import overflowing_nodes
 from passes.onnx_files import needs_external_data, save_proto_model
 
 # Ops whose fp16 results lose too much (reductions and exponentials overflow or underflow).
@@ -23,20 +24,44 @@ class Float16(Pass):
     name = "fp16"
     keep_io_types: bool = True
     block_list: tuple[str, ...] = DEFAULT_BLOCK_LIST
+    keep_overflowing_in_fp32: bool = True
 
     def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
         import onnx
         from onnxconverter_common import float16
 
         out = out_dir / "model.onnx"
+        hot = []
+        if self.keep_overflowing_in_fp32 and ctx.sample_inputs:
+            hot = overflowing_nodes(src, ctx.sample_inputs)
         try:
             model = onnx.load(str(src))
+            _constants_to_initializers(model)
             converted = float16.convert_float_to_float16(
                 model,
                 keep_io_types=self.keep_io_types,
                 op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST) + list(self.block_list),
+                node_block_list=hot,
             )
             save_proto_model(converted, out, external=needs_external_data(src))
         except Exception as exc:  # the converter raises untyped errors on unusual graphs
             raise PassError(f"fp16 conversion failed: {exc}") from exc
-        return Outcome(out, changed=True, note="float16 weights and arithmetic, float32 I/O")
+        note = "float16 weights and arithmetic, float32 I/O"
+        if hot:
+            note += f"; kept in float32 for overflowing float16: {', '.join(hot)}"
+        return Outcome(out, changed=True, note=note, metrics={"fp32_nodes_for_overflow": len(hot)})
+
+
+def _constants_to_initializers(model) -> None:
+    """Turn tensor-valued Constant nodes into initializers: the converter keeps a blocked
+    initializer in float32 but casts a Constant node's output to float16 regardless."""
+    kept = []
+    for node in model.graph.node:
+        value = next((a.t for a in node.attribute if a.name == "value"), None)
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and value is not None:
+            value.name = node.output[0]
+            model.graph.initializer.append(value)
+        else:
+            kept.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(kept)

@@ -1,0 +1,53 @@
+"""Finding the nodes whose float32 outputs leave float16's range on sample inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hardware.session import SessionSettings, open_session
+from hardware.targets import Target
+
+FP16_MAX = 65504.0
+# Headroom: a value near the limit overflows as soon as the next op adds to it.
+OVERFLOW_MARGIN = 0.5
+
+
+def overflowing_nodes(model_path: Path, feeds: dict[str, np.ndarray], rows: int = 16) -> list[str]:
+    """Names of nodes that produce or consume a float tensor beyond half of float16's
+    largest value, or non-finite, when the float32 model runs on the first `rows` samples
+    of `feeds`.
+
+    Every node output is exposed as a graph output, so memory grows with the model's
+    activations for those rows; `rows` bounds it.
+    """
+    import onnx
+
+    model = onnx.load(str(model_path))
+    produced = {out: node.name for node in model.graph.node for out in node.output if out}
+    existing = {o.name for o in model.graph.output}
+    for name in produced:
+        if name not in existing:
+            model.graph.output.append(onnx.ValueInfoProto(name=name))
+    probe = model_path.parent / f".{model_path.stem}.overflow-probe.onnx"
+    onnx.save_model(model, str(probe))
+    try:
+        session = open_session(probe, Target("cpu"), SessionSettings(graph_level="disabled"))
+        names = [o.name for o in session.get_outputs()]
+        inputs = {i.name: feeds[i.name][:rows] for i in session.get_inputs()}
+        values = dict(zip(names, session.run(None, inputs), strict=True))
+    finally:
+        probe.unlink(missing_ok=True)
+    hot_tensors = {
+        name
+        for name, value in values.items()
+        if np.issubdtype(value.dtype, np.floating)
+        and value.size
+        and (not np.isfinite(value).all() or np.abs(value).max() > FP16_MAX * OVERFLOW_MARGIN)
+    }
+    # A consumer of an out-of-range tensor must read it in float32 too, or the value is
+    # cast to float16 (and lost) on its way in.
+    hot = {produced[t] for t in hot_tensors}
+    hot |= {n.name for n in model.graph.node if hot_tensors.intersection(n.input)}
+    return sorted(hot)
