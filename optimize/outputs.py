@@ -26,11 +26,12 @@ def write_outputs(results: Results) -> None:
         # Only a measured model is known to parse; a corrupt one is listed as it is.
         if variant.status == "measured" and variant.path.is_relative_to(out):
             artifacts += external_data_files(variant.path)
-    best = out / "best.onnx"
-    if results.pick is not None:
-        artifacts += _write_best(results.pick.path, best)
-    else:
-        best.unlink(missing_ok=True)
+    for name, variant in (("best.onnx", results.pick), ("closest.onnx", results.closest)):
+        if variant is not None:
+            artifacts += _write_best(variant.path, out / name)
+        else:
+            (out / name).unlink(missing_ok=True)
+            (out / f"{name}.data").unlink(missing_ok=True)
     write_json_atomic(out / "report.json", results.to_dict())
     write_text_atomic(out / "report.md", render_markdown(results))
     artifacts += [out / "report.json", out / "report.md"]
@@ -38,8 +39,8 @@ def write_outputs(results: Results) -> None:
 
 
 def _write_best(model_path: Path, best: Path) -> list[Path]:
-    """Copy the picked model to best.onnx; a model with external data is re-saved (streamed,
-    not loaded whole) so its weights sit in best.onnx.data beside it."""
+    """Copy a chosen model to `best`; a model with external data is re-saved (streamed,
+    not loaded whole) so its weights sit in `<best>.data` beside it."""
     if not external_data_files(model_path):
         copy_atomic(model_path, best)
         return [best]

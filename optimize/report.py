@@ -73,6 +73,11 @@ def render_markdown(results: Results) -> str:
             )
     else:
         lines.append("**No variant is within tolerance:** nothing was picked.")
+        if results.closest:
+            lines.append(
+                f"The closest, `{results.closest.label}` ({results.closest.verdict}), is saved "
+                "as `closest.onnx`: it does not meet the limit."
+            )
     lines += [
         "",
         f"Rule: {results.to_dict()['pick_rule']}; tolerance: {results.tolerance.describe()}.",

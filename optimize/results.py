@@ -9,7 +9,7 @@ from typing import Any
 from optimize.evaluate import Tolerance
 from optimize.fallback import Repair
 from optimize.pipeline import Variant
-from optimize.select import PICK_RULE
+from optimize.select import PICK_RULE, closest
 from passes.base import TensorSpec
 
 SCHEMA_VERSION = 1
@@ -40,6 +40,11 @@ class Results:
         return next(v for v in self.variants if v.id == variant_id)
 
     @property
+    def closest(self) -> Variant | None:
+        """When nothing is within tolerance, the best variant found (saved as closest.onnx)."""
+        return None if self.pick else closest(self.variants)
+
+    @property
     def baseline(self) -> Variant | None:
         """The unoptimized ONNX model: the source itself, or its plain export."""
         first = self.variants[0] if self.variants else None
@@ -61,6 +66,8 @@ class Results:
             "pick_rule": PICK_RULE,
             "pick": self.pick.id if self.pick else None,
             "best_model": "best.onnx" if self.pick else None,
+            "closest": self.closest.id if self.closest else None,
+            "closest_model": "closest.onnx" if self.closest else None,
             "pareto_front": [v.id for v in self.pareto_front],
             "warnings": self.warnings,
             "chains": self.chains,

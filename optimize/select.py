@@ -33,3 +33,10 @@ def pick(variants: list[Variant]) -> Variant | None:
     """The fastest measured variant within tolerance, or None when there is none."""
     candidates = [v for v in variants if v.within_tolerance]
     return min(candidates, key=lambda v: v.p50_ms) if candidates else None
+
+
+def closest(variants: list[Variant]) -> Variant | None:
+    """The measured variant of highest quality, kept when none is within tolerance; among
+    equals, the fastest."""
+    measured = [v for v in variants if v.status == "measured"]
+    return max(measured, key=lambda v: (quality(v), -v.p50_ms)) if measured else None

@@ -85,4 +85,9 @@ def print_results(results: Results, console: Console | None = None) -> None:
         )
     else:
         console.print("[bold red]no variant is within tolerance[/bold red]: nothing was picked")
+        if results.closest:
+            console.print(
+                f"closest (does not meet the limit): {results.closest.label} → "
+                f"{results.out_dir / 'closest.onnx'}"
+            )
     console.print(f"reports: {results.out_dir / 'report.md'}, {results.out_dir / 'report.json'}")

@@ -241,3 +241,25 @@ def test_targets_lists_the_machine():
     assert result.exit_code == 0
     info = json.loads(result.stdout)
     assert "CPUExecutionProvider" in info["ort_providers"] and info["logical_cores"] >= 1
+
+
+class Noisy(torch.nn.Module):
+    """Output dominated by fresh random noise: no two runs agree."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 10 * torch.rand_like(x)
+
+
+def test_nothing_within_tolerance_exits_1_and_keeps_the_closest(tmp_path):
+    torch.jit.save(torch.jit.script(Noisy()), tmp_path / "noisy.pt")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["run", str(tmp_path / "noisy.pt"), "--input", "x:batch,8", "--out", str(out), *FAST]
+    )
+    assert result.exit_code == 1, result.output
+    assert "no variant is within tolerance" in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["pick"] is None and report["closest"] is not None
+    assert not (out / "best.onnx").exists() and (out / "closest.onnx").is_file()
+    assert "does not meet the limit" in (out / "report.md").read_text()
+    assert any("PARITY FAILED" in w for w in report["warnings"])
