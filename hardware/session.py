@@ -43,8 +43,13 @@ def _ort_level(name: str):
     return levels[name]
 
 
-def session_options(settings: SessionSettings, optimized_model_path: Path | None = None):
-    """ONNX Runtime SessionOptions for `settings`; optionally saving the optimized graph."""
+def session_options(
+    settings: SessionSettings,
+    optimized_model_path: Path | None = None,
+    profile_prefix: Path | None = None,
+):
+    """ONNX Runtime SessionOptions for `settings`; optionally saving the optimized graph,
+    or recording a profile trace under `profile_prefix`."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -54,6 +59,9 @@ def session_options(settings: SessionSettings, optimized_model_path: Path | None
     options.log_severity_level = 3
     if optimized_model_path is not None:
         options.optimized_model_filepath = str(optimized_model_path)
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_prefix)
     return options
 
 
@@ -62,6 +70,7 @@ def open_session(
     target: Target,
     settings: SessionSettings | None = None,
     optimized_model_path: Path | None = None,
+    profile_prefix: Path | None = None,
 ):
     """Open an InferenceSession for `model_path` on `target`.
 
@@ -77,7 +86,7 @@ def open_session(
             "this ONNX Runtime build has no CUDA provider "
             f"(available: {', '.join(available)}); install onnxruntime-gpu in place of onnxruntime"
         )
-    options = session_options(settings, optimized_model_path)
+    options = session_options(settings, optimized_model_path, profile_prefix)
     return ort.InferenceSession(
         str(model_path),
         sess_options=options,

@@ -21,7 +21,13 @@ from optimize.fallback import is_repairable, repair
 from optimize.inputs import EvalSet, fixed_batch, generate_inputs, iter_batches, load_eval_npz
 from optimize.isolation import IsolatedRunError, run_isolated
 from optimize.load import Source, load_source
-from optimize.measure import MeasureJob, measure_fidelity, measure_variant, run_onnx
+from optimize.measure import (
+    MeasureJob,
+    measure_fidelity,
+    measure_variant,
+    profile_operators,
+    run_onnx,
+)
 from optimize.outputs import write_outputs
 from optimize.pipeline import Variant, VariantBuilder
 from optimize.recipes import Chain, builtin_chains
@@ -151,6 +157,8 @@ def run(
         if made_by and (note := slowdown_note(variant, made_by[0])):
             warnings.append(f"{variant.label}: {note}")
 
+    chosen = pick(variants)
+    op_profile = _operator_profile(chosen, job_base, options) if chosen else []
     results = Results(
         source_path=source.path,
         source_form=source.form,
@@ -158,7 +166,7 @@ def run(
         inputs=source.inputs,
         target=str(target),
         variants=variants,
-        pick=pick(variants),
+        pick=chosen,
         pareto_front=pareto_front(variants),
         tolerance=options.tolerance,
         eval_data=_describe_evalset(evalset, eval_data),
@@ -166,6 +174,7 @@ def run(
         out_dir=out_dir,
         warnings=warnings,
         repairs=repairs,
+        op_profile=op_profile,
         chains=[{"passes": [p.label() for p in c.passes], "why": c.why} for c in chains],
     )
     write_outputs(results)
@@ -273,6 +282,16 @@ def _measure(variant: Variant, job_base: dict, options: RunOptions) -> None:
     variant.measurements = data["measurements"]
     variant.fidelity = data["fidelity"]
     variant.verdict = tolerance_verdict(Fidelity.from_dict(data["fidelity"]), options.tolerance)
+
+
+def _operator_profile(variant: Variant, job_base: dict, options: RunOptions) -> list[dict]:
+    """Where the pick spends its time, under the thread setting it was fastest with."""
+    best_settings = SessionSettings(**variant.measurements["settings"])
+    job = MeasureJob(model_path=variant.path, **{**job_base, "thread_options": (best_settings,)})
+    try:
+        return run_isolated(profile_operators, job, options.measure_timeout_s)
+    except IsolatedRunError:
+        return []  # the profile is a diagnosis; the run's figures stand without it
 
 
 def _judge(variant: Variant, job_base: dict, options: RunOptions) -> tuple[Fidelity, str | None]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hardware.op_profile import operator_profile
 from hardware.profile import TimingBudget, profile_onnx
 from hardware.session import SessionSettings, open_session
 from hardware.targets import Target
@@ -92,3 +93,9 @@ def measure_fidelity(job: MeasureJob) -> dict[str, object]:
     settings = job.thread_options[0]
     outputs = run_onnx(job.model_path, job.target, job.eval_feeds, job.eval_batch, settings)
     return compare_outputs(job.reference_outputs, outputs, job.labels).to_dict()
+
+
+def profile_operators(job: MeasureJob) -> list[dict[str, object]]:
+    """The per-operator time profile at batch 1 under the job's first thread setting."""
+    feeds = rows(job.eval_feeds, job.latency_batch)
+    return operator_profile(job.model_path, job.target, feeds, job.thread_options[0])

@@ -91,6 +91,24 @@ def render_markdown(results: Results) -> str:
         cells = variant_cells(variant, results.pick.id if results.pick else None)
         lines.append("| " + " | ".join(cells[c].replace("|", "\\|") for c in COLUMNS) + " |")
     lines += _repairs_section(results)
+    if results.op_profile:
+        lines += [
+            "",
+            "## Where the pick spends its time",
+            "",
+            "| operator | ms per run | share | calls per run |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {row['op_type']} | {row['per_run_ms']:.4f} | {100 * row['share']:.1f}% | "
+            f"{row['calls_per_run']:g} |"
+            for row in results.op_profile
+        ]
+        lines.append("")
+        lines.append(
+            "Kernel times from ONNX Runtime's profiler at batch 1 (profiling adds "
+            "overhead: read the shares, not the absolute times)."
+        )
     if results.chains:
         lines += ["", "## Chains tried", ""]
         for chain in results.chains:

@@ -34,6 +34,7 @@ class Results:
     warnings: list[str] = field(default_factory=list)
     repairs: list[Repair] = field(default_factory=list)
     chains: list[dict[str, Any]] = field(default_factory=list)
+    op_profile: list[dict[str, Any]] = field(default_factory=list)
 
     def variant(self, variant_id: str) -> Variant:
         """The variant with this id."""
@@ -71,6 +72,7 @@ class Results:
             "pareto_front": [v.id for v in self.pareto_front],
             "warnings": self.warnings,
             "chains": self.chains,
+            "pick_operator_profile": self.op_profile,
             "repairs": [asdict(r) for r in self.repairs],
             "environment": self.environment,
             "variants": [_variant_dict(v, self.out_dir) for v in self.variants],

@@ -1,0 +1,65 @@
+"""Where a model's time goes: ONNX Runtime's profiler, summed per operator type."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from hardware.session import SessionSettings, open_session
+from hardware.targets import Target
+
+
+def operator_profile(
+    model_path: Path,
+    target: Target,
+    feeds: dict[str, np.ndarray],
+    settings: SessionSettings = SessionSettings(),
+    runs: int = 50,
+    top: int = 10,
+) -> list[dict[str, object]]:
+    """The `top` operator types by total kernel time over `runs` runs (after one warm-up
+    run that the profile leaves out), with their share of all kernel time and call count."""
+    with tempfile.TemporaryDirectory() as scratch:
+        session = open_session(
+            model_path, target, settings, profile_prefix=Path(scratch) / "ort_profile"
+        )
+        names = [i.name for i in session.get_inputs()]
+        bound = {n: feeds[n] for n in names}
+        session.run(None, bound)
+        warmup_end_us = _trace_now_us(session)
+        for _ in range(runs):
+            session.run(None, bound)
+        trace = json.loads(Path(session.end_profiling()).read_text())
+    totals: dict[str, float] = defaultdict(float)
+    calls: dict[str, int] = defaultdict(int)
+    for event in trace:
+        args = event.get("args", {})
+        if event.get("cat") != "Node" or "op_name" not in args:
+            continue
+        if not event.get("name", "").endswith("_kernel_time") or event["ts"] < warmup_end_us:
+            continue
+        totals[args["op_name"]] += event["dur"] / 1e3
+        calls[args["op_name"]] += 1
+    overall = sum(totals.values()) or 1.0
+    ranked = sorted(totals, key=totals.get, reverse=True)[:top]
+    return [
+        {
+            "op_type": op,
+            "total_ms": round(totals[op], 4),
+            "per_run_ms": round(totals[op] / runs, 4),
+            "share": round(totals[op] / overall, 4),
+            "calls_per_run": calls[op] / runs,
+        }
+        for op in ranked
+    ]
+
+
+def _trace_now_us(session) -> float:
+    """Microseconds since the profile started, as the trace's timestamps count them."""
+    import time
+
+    return (time.time_ns() - session.get_profiling_start_time_ns()) / 1e3
