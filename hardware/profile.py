@@ -118,13 +118,15 @@ class Measurements:
         return data
 
 
-def _rss_mb() -> float:
+def rss_mb() -> float:
+    """Resident memory of this process, MiB."""
     import psutil
 
     return psutil.Process().memory_info().rss / 2**20
 
 
-def _peak_rss_mb() -> float:
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MiB."""
     # ru_maxrss is in KiB on Linux.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -172,7 +174,7 @@ def profile_onnx(
 
     Memory figures are only meaningful in a fresh process (see optimize.isolation).
     """
-    rss_before = _rss_mb()
+    rss_before = rss_mb()
     start = time.perf_counter_ns()
     session = open_session(model_path, target, settings)
     startup_ms = (time.perf_counter_ns() - start) / 1e6
@@ -190,8 +192,8 @@ def profile_onnx(
         throughput_per_s=batch / (batch_timing.p50_ms / 1e3),
         startup_ms=startup_ms,
         size_mb=model_size_mb(model_path),
-        peak_memory_mb=_peak_rss_mb(),
-        session_memory_mb=max(0.0, _rss_mb() - rss_before),
+        peak_memory_mb=peak_rss_mb(),
+        session_memory_mb=max(0.0, rss_mb() - rss_before),
         providers=list(session.get_providers()),
         settings=asdict(settings),
     )

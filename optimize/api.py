@@ -15,6 +15,7 @@ from hardware.detect import check_target, describe_host, package_versions
 from hardware.profile import TimingBudget
 from hardware.session import SessionSettings
 from hardware.targets import Target, parse_target
+from hardware.torch_runtime import TorchSettings
 from optimize.diagnose import slowdown_note
 from optimize.evaluate import Fidelity, Tolerance, tolerance_verdict
 from optimize.fallback import is_repairable, repair
@@ -33,6 +34,7 @@ from optimize.pipeline import Variant, VariantBuilder
 from optimize.recipes import Chain, builtin_chains
 from optimize.results import Results
 from optimize.select import pareto_front, pick
+from optimize.torch_rows import TorchJob, measure_torch, torch_rows
 from passes.base import PassContext
 from passes.torch_run import run_torch
 
@@ -50,6 +52,7 @@ class RunOptions:
     thread_options: tuple[SessionSettings, ...] | None = None
     measure_timeout_s: float = 600.0
     fallback: bool = True
+    torch_runtimes: bool = True
     max_excluded: int = 16
 
 
@@ -157,8 +160,29 @@ def run(
         if made_by and (note := slowdown_note(variant, made_by[0])):
             warnings.append(f"{variant.label}: {note}")
 
+    if options.torch_runtimes:
+        rows = torch_rows(source, target, host.cpu_flags, root_id)
+        torch_base = {
+            **{k: v for k, v in job_base.items() if k not in ("thread_options",)},
+            "source_path": source.path,
+            "input_flags": inputs,
+            "trust_pickle": trust_pickle,
+            "model_code": Path(model_code) if model_code else None,
+            "thread_counts": _thread_counts(job_base["thread_options"], host),
+        }
+        for row in rows:
+            if row.status == "built":
+                progress(f"measuring {row.label}", 0, 0)
+                job = TorchJob(settings=TorchSettings(**row.runtime_settings), **torch_base)
+                _record(
+                    row,
+                    lambda job=job: run_isolated(measure_torch, job, options.measure_timeout_s),
+                    options,
+                )
+            variants.append(row)
     chosen = pick(variants)
-    op_profile = _operator_profile(chosen, job_base, options) if chosen else []
+    chosen_onnx = pick([v for v in variants if v.runtime == "onnxruntime"])
+    op_profile = _operator_profile(chosen_onnx, job_base, options) if chosen_onnx else []
     results = Results(
         source_path=source.path,
         source_form=source.form,
@@ -167,6 +191,7 @@ def run(
         target=str(target),
         variants=variants,
         pick=chosen,
+        pick_onnx=chosen_onnx,
         pareto_front=pareto_front(variants),
         tolerance=options.tolerance,
         eval_data=_describe_evalset(evalset, eval_data),
@@ -271,10 +296,15 @@ def _warn_on_export_parity(variants: list[Variant], warnings: list[str]) -> None
 
 
 def _measure(variant: Variant, job_base: dict, options: RunOptions) -> None:
-    """Profile `variant` and judge its fidelity, in a child process."""
+    """Profile an ONNX variant and judge its fidelity, in a child process."""
     job = MeasureJob(model_path=variant.path, **job_base)
+    _record(variant, lambda: run_isolated(measure_variant, job, options.measure_timeout_s), options)
+
+
+def _record(variant: Variant, measure: Callable[[], dict], options: RunOptions) -> None:
+    """Store what `measure` returns on `variant`, or mark it failed with the reason."""
     try:
-        data = run_isolated(measure_variant, job, options.measure_timeout_s)
+        data = measure()
     except IsolatedRunError as exc:
         variant.status, variant.reason = "failed", f"measuring failed: {exc}"
         return
@@ -282,6 +312,12 @@ def _measure(variant: Variant, job_base: dict, options: RunOptions) -> None:
     variant.measurements = data["measurements"]
     variant.fidelity = data["fidelity"]
     variant.verdict = tolerance_verdict(Fidelity.from_dict(data["fidelity"]), options.tolerance)
+
+
+def _thread_counts(settings: tuple[SessionSettings, ...], host) -> tuple[int, ...]:
+    """The intra-op thread counts ONNX Runtime is measured with, for PyTorch as well."""
+    counts = tuple(s.intra_op_threads for s in settings if s.intra_op_threads > 0)
+    return counts or (host.physical_cores,)
 
 
 def _operator_profile(variant: Variant, job_base: dict, options: RunOptions) -> list[dict]:

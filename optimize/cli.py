@@ -65,6 +65,9 @@ def run(
     measure_seconds: Annotated[
         float, typer.Option(help="timed seconds per figure; the run count adapts to it")
     ] = 1.0,
+    torch_runtimes: Annotated[
+        bool, typer.Option(help="also measure PyTorch eager and torch.compile on the source")
+    ] = True,
     json_output: Annotated[
         bool, typer.Option("--json", help="print report.json on stdout instead of the table")
     ] = False,
@@ -80,6 +83,7 @@ def run(
     options = RunOptions(
         budget=TimingBudget(measure_s=measure_seconds, warmup_s=min(0.2, measure_seconds / 2)),
         tolerance=Tolerance(min_cosine=min_cosine, max_accuracy_drop=max_accuracy_drop),
+        torch_runtimes=torch_runtimes,
     )
     try:
         with TerminalProgress(quiet=json_output) as progress:

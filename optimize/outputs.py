@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from hardware.model_files import external_data_files
@@ -24,14 +25,16 @@ def write_outputs(results: Results) -> None:
     artifacts = [v.path for v in results.variants if v.path and v.path.is_relative_to(out)]
     for variant in results.variants:
         # Only a measured model is known to parse; a corrupt one is listed as it is.
-        if variant.status == "measured" and variant.path.is_relative_to(out):
+        if variant.status == "measured" and variant.path and variant.path.is_relative_to(out):
             artifacts += external_data_files(variant.path)
-    for name, variant in (("best.onnx", results.pick), ("closest.onnx", results.closest)):
+    closest = results.closest if results.closest and results.closest.path else None
+    for name, variant in (("best.onnx", results.pick_onnx), ("closest.onnx", closest)):
         if variant is not None:
             artifacts += _write_best(variant.path, out / name)
         else:
             (out / name).unlink(missing_ok=True)
             (out / f"{name}.data").unlink(missing_ok=True)
+    artifacts += _write_torch_pick(results)
     write_json_atomic(out / "report.json", results.to_dict())
     write_text_atomic(out / "report.md", render_markdown(results))
     artifacts += [out / "report.json", out / "report.md"]
@@ -54,3 +57,31 @@ def _write_best(model_path: Path, best: Path) -> list[Path]:
     (staging / best.name).replace(best)
     staging.rmdir()
     return [best, data]
+
+
+def _write_torch_pick(results: Results) -> list[Path]:
+    """When a PyTorch row wins overall: the model file it ran and the exact settings, in
+    torch/, for a TorchServe user to reproduce it."""
+    folder = results.out_dir / "torch"
+    pick = results.pick
+    if pick is None or pick.runtime != "torch":
+        for stale in ("torch_pick.json", results.source_path.name):
+            (folder / stale).unlink(missing_ok=True)
+        return []
+    model = folder / results.source_path.name
+    copy_atomic(results.source_path, model)
+    settings = folder / "torch_pick.json"
+    write_json_atomic(
+        settings,
+        {
+            "model": model.name,
+            "form": results.source_form,
+            "inputs": [asdict(s) for s in results.inputs],
+            "settings": pick.runtime_settings | pick.measurements["settings"],
+            "how": "load the model, torch.set_num_threads(threads), wrap calls in "
+            "torch.inference_mode() and torch.autocast(device, dtype=autocast) unless it is "
+            "float32, and torch.compile(model) when mode is 'compile'",
+            "p50_ms": pick.p50_ms,
+        },
+    )
+    return [model, settings]

@@ -50,6 +50,9 @@ class Variant:
     status: str
     reason: str = ""
     unbuilt_step: str = ""  # the passes that did not run, as a label: "a → b"
+    runtime: str = "onnxruntime"
+    runtime_label: str = ""  # for rows that are a runtime setting, not an ONNX file
+    runtime_settings: dict[str, Any] | None = None
     cached: bool = False
     measurements: dict[str, Any] | None = None
     fidelity: dict[str, Any] | None = None
@@ -59,6 +62,8 @@ class Variant:
     def label(self) -> str:
         """The chain that made this variant, e.g. 'export → ort_graph(level=all)'; for a
         variant that was not built, the chain it would have had."""
+        if self.runtime_label:
+            return self.runtime_label
         labels = [s.label for s in self.steps] + ([self.unbuilt_step] if self.unbuilt_step else [])
         return " → ".join(labels) or "original"
 

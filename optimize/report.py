@@ -47,7 +47,7 @@ def variant_cells(variant: Variant, pick_id: str | None) -> dict[str, str]:
         "p99 ms": _fmt(latency["p99_ms"]),
         "runs": str(latency["runs"]),
         "spread": f"{100 * latency['spread']:.1f}%",
-        "threads": str(m["settings"]["intra_op_threads"] or "auto"),
+        "threads": str(m["settings"].get("intra_op_threads", m["settings"].get("threads"))),
         "items/s": _fmt(m["throughput_per_s"], 0),
         "start-up ms": _fmt(m["startup_ms"], 1),
         "size MB": _fmt(m["size_mb"], 3),
@@ -63,13 +63,19 @@ def render_markdown(results: Results) -> str:
     """report.md: the pick, the rule, warnings, the variant table and the environment."""
     lines = [f"# optimize report: {results.source_path.name} on {results.target}", ""]
     if results.pick:
-        lines.append(f"**Pick:** `{results.pick.label}` → `best.onnx`")
+        target_file = "torch/torch_pick.json" if results.pick.runtime == "torch" else "best.onnx"
+        lines.append(f"**Pick:** `{results.pick.label}` → `{target_file}`")
         baseline = results.baseline
         if baseline and baseline.p50_ms and results.pick.p50_ms:
             speedup = baseline.p50_ms / results.pick.p50_ms
             lines.append(
                 f"({results.pick.p50_ms:.3f} ms median at batch 1, {speedup:.2f}× the baseline "
                 f"`{baseline.label}` at {baseline.p50_ms:.3f} ms)"
+            )
+        if results.pick_onnx and results.pick_onnx is not results.pick:
+            lines.append(
+                f"Best ONNX variant: `{results.pick_onnx.label}` → `best.onnx` "
+                f"({results.pick_onnx.p50_ms:.3f} ms)"
             )
     else:
         lines.append("**No variant is within tolerance:** nothing was picked.")

@@ -26,6 +26,7 @@ class Results:
     target: str
     variants: list[Variant]
     pick: Variant | None
+    pick_onnx: Variant | None
     pareto_front: list[Variant]
     tolerance: Tolerance
     eval_data: dict[str, Any]
@@ -39,6 +40,14 @@ class Results:
     def variant(self, variant_id: str) -> Variant:
         """The variant with this id."""
         return next(v for v in self.variants if v.id == variant_id)
+
+    def best_per_runtime(self) -> dict[str, str]:
+        """The fastest within-tolerance variant id for each runtime that has one."""
+        best: dict[str, Variant] = {}
+        for v in self.variants:
+            if v.within_tolerance and (v.runtime not in best or v.p50_ms < best[v.runtime].p50_ms):
+                best[v.runtime] = v
+        return {runtime: v.id for runtime, v in best.items()}
 
     @property
     def closest(self) -> Variant | None:
@@ -66,7 +75,12 @@ class Results:
             "tolerance": asdict(self.tolerance),
             "pick_rule": PICK_RULE,
             "pick": self.pick.id if self.pick else None,
-            "best_model": "best.onnx" if self.pick else None,
+            "pick_onnx": self.pick_onnx.id if self.pick_onnx else None,
+            "best_model": "best.onnx" if self.pick_onnx else None,
+            "torch_pick": "torch/torch_pick.json"
+            if self.pick and self.pick.runtime == "torch"
+            else None,
+            "best_per_runtime": self.best_per_runtime(),
             "closest": self.closest.id if self.closest else None,
             "closest_model": "closest.onnx" if self.closest else None,
             "pareto_front": [v.id for v in self.pareto_front],
@@ -92,6 +106,8 @@ def _variant_dict(variant: Variant, out_dir: Path) -> dict[str, Any]:
         "parent": variant.parent,
         "label": variant.label,
         "status": variant.status,
+        "runtime": variant.runtime,
+        "runtime_settings": variant.runtime_settings,
         "reason": variant.reason,
         "cached": variant.cached,
         "path": path,

@@ -81,8 +81,12 @@ def print_results(results: Results, console: Console | None = None) -> None:
         console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
     if results.pick:
         console.print(
-            f"[bold green]pick:[/bold green] {results.pick.label} → {results.out_dir / 'best.onnx'}"
+            f"[bold green]pick:[/bold green] {results.pick.label} ({results.pick.p50_ms:.3f} ms)"
         )
+        if results.pick_onnx:
+            console.print(
+                f"best ONNX variant: {results.pick_onnx.label} → {results.out_dir / 'best.onnx'}"
+            )
     else:
         console.print("[bold red]no variant is within tolerance[/bold red]: nothing was picked")
         if results.closest:

@@ -66,20 +66,30 @@ def test_demo_run_writes_the_promised_folder(demo_run, digits):
     ]
     assert report["environment"]["versions"]["onnxruntime"] == ort.__version__
     measured = [v for v in report["variants"] if v["status"] == "measured"]
-    assert len(measured) >= 5
-    for variant in measured:
+    onnx_rows = [v for v in measured if v["runtime"] == "onnxruntime"]
+    torch_rows = {v["label"]: v for v in measured if v["runtime"] == "torch"}
+    assert len(onnx_rows) >= 5
+    assert set(torch_rows) == {"torch eager", "torch.compile"}
+    assert torch_rows["torch eager"]["fidelity"]["mean_cosine"] > 0.99999
+    for variant in onnx_rows:
         assert (out / variant["path"]).is_file()
         assert variant["steps"][0]["name"] == "export"
         assert variant["measurements"]["latency"]["runs"] >= 10
         assert variant["fidelity"]["samples"] == 200
         assert variant["fidelity"]["reference_accuracy"] > 0.9
-    pick = next(v for v in report["variants"] if v["id"] == report["pick"])
+    pick = next(v for v in report["variants"] if v["id"] == report["pick_onnx"])
     assert pick["within_tolerance"]
     fastest_ok = min(
-        (v for v in measured if v["within_tolerance"]),
+        (v for v in onnx_rows if v["within_tolerance"]),
         key=lambda v: v["measurements"]["latency"]["p50_ms"],
     )
     assert pick["id"] == fastest_ok["id"]
+    overall = min(
+        (v for v in measured if v["within_tolerance"]),
+        key=lambda v: v["measurements"]["latency"]["p50_ms"],
+    )
+    assert report["pick"] == overall["id"]
+    assert report["best_per_runtime"]["torch"] in {v["id"] for v in torch_rows.values()}
     assert (out / "best.onnx").read_bytes() == (out / pick["path"]).read_bytes()
     session = ort.InferenceSession(str(out / "best.onnx"), providers=["CPUExecutionProvider"])
     logits = session.run(None, {"x": digits.test_x})[0]
@@ -118,13 +128,14 @@ def test_rerun_into_the_same_folder_reuses_variants(demo_run, digits_files):
             "--eval-data",
             str(digits_files / "eval.npz"),
             "--json",
+            "--no-torch-runtimes",
             *FAST,
         ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     built = [v for v in report["variants"] if v["status"] == "measured"]
-    assert built and all(v["cached"] for v in built)
+    assert built and all(v["cached"] and v["runtime"] == "onnxruntime" for v in built)
     assert not list(out.rglob("*.partial")) and not list(out.rglob("*.tmp"))
 
 

@@ -31,7 +31,10 @@ def digits_program(tmp_path_factory, digits, digits_cnn):
 
 def _run(folder, out, fallback, min_cosine):
     options = RunOptions(
-        budget=QUICK, tolerance=Tolerance(min_cosine=min_cosine), fallback=fallback
+        budget=QUICK,
+        tolerance=Tolerance(min_cosine=min_cosine),
+        fallback=fallback,
+        torch_runtimes=False,
     )
     return run(
         folder / "cnn.pt2",

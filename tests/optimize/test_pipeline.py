@@ -15,7 +15,10 @@ from passes.base import Outcome, Pass, PassContext, PassError
 from passes.export import ExportToOnnx
 from passes.ort_graph import OrtGraphOptimize
 
-QUICK = RunOptions(budget=TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.02, min_runs=5))
+QUICK = RunOptions(
+    budget=TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.02, min_runs=5),
+    torch_runtimes=False,
+)
 
 
 @dataclass(frozen=True)

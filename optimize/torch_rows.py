@@ -1,0 +1,111 @@
+"""PyTorch runtime rows: the source model run by PyTorch itself (eager and compiled, in
+the precisions the target runs fast), measured beside the ONNX variants."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hardware.profile import TimingBudget
+from hardware.targets import Target
+from hardware.torch_runtime import (
+    TorchSettings,
+    profile_torch,
+    run_torch_runtime,
+    unsupported_autocast,
+)
+from optimize.evaluate import compare_outputs
+from optimize.inputs import iter_batches, rows
+from optimize.load import Source, load_source
+from optimize.pipeline import Variant
+
+
+@dataclass
+class TorchJob:
+    """Everything a child process needs to load the source and measure one PyTorch row."""
+
+    source_path: Path
+    input_flags: list[str] | None
+    trust_pickle: bool
+    model_code: Path | None
+    thread_counts: tuple[int, ...]
+    settings: TorchSettings
+    target: Target
+    eval_feeds: dict[str, np.ndarray]
+    reference_outputs: list[np.ndarray]
+    labels: np.ndarray | None
+    latency_batch: int
+    throughput_batch: int
+    eval_batch: int
+    budget: TimingBudget
+
+
+def torch_rows(source: Source, target: Target, cpu_flags: list[str], root_id: str) -> list[Variant]:
+    """The PyTorch rows worth measuring for this source and target, with skipped ones and
+    their reasons. ONNX sources have no PyTorch model and get none."""
+    if source.model_kind != "torch":
+        return []
+    precisions = ("float16", "bfloat16") if target.is_gpu else ("bfloat16",)
+    candidates = [TorchSettings("eager"), TorchSettings("compile")]
+    candidates += [TorchSettings("compile", dtype) for dtype in precisions]
+    variants = []
+    for settings in candidates:
+        key = json.dumps([root_id, "torch", dataclasses.asdict(settings)], sort_keys=True)
+        variant = Variant(
+            hashlib.sha256(key.encode()).hexdigest()[:16],
+            root_id,
+            [],
+            None,
+            "built",
+            runtime="torch",
+            runtime_label=settings.label(),
+            runtime_settings=dataclasses.asdict(settings),
+        )
+        if reason := unsupported_autocast(settings.autocast, target, cpu_flags):
+            variant.status, variant.reason = "skipped", reason
+        elif settings.mode == "compile" and source.form == "torchscript":
+            variant.status = "skipped"
+            variant.reason = "torch.compile does not take a TorchScript module"
+        variants.append(variant)
+    return variants
+
+
+def measure_torch(job: TorchJob) -> dict[str, object]:
+    """Load the source in this (child) process, profile PyTorch under each thread count,
+    keep the fastest, and compare its outputs with the reference."""
+    source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code)
+    names = [s.name for s in source.inputs]
+    single = rows(job.eval_feeds, job.latency_batch)
+    batch = rows(job.eval_feeds, job.throughput_batch)
+    sweep = [
+        profile_torch(
+            source.model,
+            job.target,
+            [single[n] for n in names],
+            [batch[n] for n in names],
+            dataclasses.replace(job.settings, threads=threads),
+            job.budget,
+        )
+        for threads in job.thread_counts
+    ]
+    best = min(sweep, key=lambda m: m.latency.p50_ms)
+    data = best.to_dict()
+    data["thread_sweep"] = [
+        {
+            "settings": m.settings,
+            "p50_ms": m.latency.p50_ms,
+            "spread": m.latency.spread,
+            "throughput_per_s": m.throughput_per_s,
+        }
+        for m in sweep
+    ]
+    settings = TorchSettings(**best.settings)
+    batches = [[part[n] for n in names] for part in iter_batches(job.eval_feeds, job.eval_batch)]
+    outputs = run_torch_runtime(source.model, job.target, settings, batches)
+    fidelity = compare_outputs(job.reference_outputs, outputs, job.labels)
+    return {"measurements": data, "fidelity": fidelity.to_dict()}
