@@ -29,6 +29,7 @@ from optimize.measure import (
     profile_operators,
     run_onnx,
 )
+from optimize.measure_cache import load_measurements, measurement_key, store_measurements
 from optimize.outputs import write_outputs
 from optimize.pipeline import Variant, VariantBuilder
 from optimize.recipes import Chain, builtin_chains
@@ -53,6 +54,7 @@ class RunOptions:
     measure_timeout_s: float = 600.0
     fallback: bool = True
     torch_runtimes: bool = True
+    reuse_measurements: bool = True
     max_excluded: int = 16
 
 
@@ -135,7 +137,11 @@ def run(
         "budget": options.budget,
         "thread_options": options.thread_options or thread_options(target),
     }
-    measure = functools.partial(_measure, job_base=job_base, options=options)
+    machine = {k: v for k, v in host.to_dict().items() if k != "memory_gb"}
+    cache_key = measurement_key(job_base, machine)
+    measure = functools.partial(
+        _measure, job_base=job_base, options=options, cache=(out_dir / "variants", cache_key)
+    )
     built = [v for v in variants if v.status == "built"]
     for index, variant in enumerate(built):
         progress(f"measuring {variant.label}", index, len(built))
@@ -295,10 +301,25 @@ def _warn_on_export_parity(variants: list[Variant], warnings: list[str]) -> None
                 return
 
 
-def _measure(variant: Variant, job_base: dict, options: RunOptions) -> None:
-    """Profile an ONNX variant and judge its fidelity, in a child process."""
+def _measure(
+    variant: Variant, job_base: dict, options: RunOptions, cache: tuple[Path, str]
+) -> None:
+    """Profile an ONNX variant and judge its fidelity, in a child process; reuse stored
+    figures taken under the same conditions, and store new ones."""
+    variants_dir, key = cache
+    folder = variant.path.parent
+    cacheable = folder.parent == variants_dir
+    stored = load_measurements(folder, key) if cacheable and options.reuse_measurements else None
+    if stored is not None:
+        variant.measurements_cached = True
+        _record(variant, lambda: stored, options)
+        return
     job = MeasureJob(model_path=variant.path, **job_base)
     _record(variant, lambda: run_isolated(measure_variant, job, options.measure_timeout_s), options)
+    if cacheable and variant.status == "measured":
+        store_measurements(
+            folder, key, {"measurements": variant.measurements, "fidelity": variant.fidelity}
+        )
 
 
 def _record(variant: Variant, measure: Callable[[], dict], options: RunOptions) -> None:

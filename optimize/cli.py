@@ -65,6 +65,13 @@ def run(
     measure_seconds: Annotated[
         float, typer.Option(help="timed seconds per figure; the run count adapts to it")
     ] = 1.0,
+    remeasure: Annotated[
+        bool,
+        typer.Option(
+            help="measure again even where the output folder has figures taken "
+            "under the same conditions"
+        ),
+    ] = False,
     torch_runtimes: Annotated[
         bool, typer.Option(help="also measure PyTorch eager and torch.compile on the source")
     ] = True,
@@ -84,6 +91,7 @@ def run(
         budget=TimingBudget(measure_s=measure_seconds, warmup_s=min(0.2, measure_seconds / 2)),
         tolerance=Tolerance(min_cosine=min_cosine, max_accuracy_drop=max_accuracy_drop),
         torch_runtimes=torch_runtimes,
+        reuse_measurements=not remeasure,
     )
     try:
         with TerminalProgress(quiet=json_output) as progress:

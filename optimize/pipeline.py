@@ -54,6 +54,7 @@ class Variant:
     runtime_label: str = ""  # for rows that are a runtime setting, not an ONNX file
     runtime_settings: dict[str, Any] | None = None
     cached: bool = False
+    measurements_cached: bool = False
     measurements: dict[str, Any] | None = None
     fidelity: dict[str, Any] | None = None
     verdict: str | None = None
@@ -121,6 +122,9 @@ class VariantBuilder:
         self.root_id = root_id
         self.on_step = on_step
         self.variants: dict[str, Variant] = {}
+        # A killed run can leave a half-built variant: it was never published, so drop it.
+        for stale in variants_dir.glob(".*.partial"):
+            shutil.rmtree(stale, ignore_errors=True)
         self.made_by: dict[str, tuple[Variant, Pass]] = {}
 
     def lead_in(self) -> list[Pass]:

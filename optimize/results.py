@@ -110,6 +110,7 @@ def _variant_dict(variant: Variant, out_dir: Path) -> dict[str, Any]:
         "runtime_settings": variant.runtime_settings,
         "reason": variant.reason,
         "cached": variant.cached,
+        "measurements_cached": variant.measurements_cached,
         "path": path,
         "steps": [asdict(s) for s in variant.steps],
         "measurements": variant.measurements,

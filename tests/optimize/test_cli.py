@@ -4,6 +4,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import onnx
@@ -274,3 +275,39 @@ def test_nothing_within_tolerance_exits_1_and_keeps_the_closest(tmp_path):
     assert not (out / "best.onnx").exists() and (out / "closest.onnx").is_file()
     assert "does not meet the limit" in (out / "report.md").read_text()
     assert any("PARITY FAILED" in w for w in report["warnings"])
+
+
+def test_killed_run_resumes_reusing_finished_work(digits_files, tmp_path):
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "optimize",
+        "run",
+        str(digits_files / "cnn.pt2"),
+        "--out",
+        str(out),
+        "--no-torch-runtimes",
+        "--measure-seconds",
+        "0.3",
+    ]
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while len(list(out.glob("variants/*/measurements.json"))) < 2:
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    finished = {p.parent.name for p in out.glob("variants/*/measurements.json")}
+    assert not (out / "report.json").exists()
+
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    by_id = {v["id"]: v for v in report["variants"]}
+    assert finished <= set(by_id)
+    assert all(by_id[i]["cached"] and by_id[i]["measurements_cached"] for i in finished)
+    fresh = [v for v in report["variants"] if v["status"] == "measured" and v["id"] not in finished]
+    assert fresh and not any(v["measurements_cached"] for v in fresh)
+    assert not list(out.rglob("*.partial")) and not list(out.rglob(".*.tmp"))
