@@ -52,6 +52,7 @@ class RunOptions:
     tolerance: Tolerance = Tolerance()
     thread_options: tuple[SessionSettings, ...] | None = None
     measure_timeout_s: float = 600.0
+    build_timeout_s: float = 1800.0
     fallback: bool = True
     torch_runtimes: bool = True
     reuse_measurements: bool = True
@@ -116,6 +117,7 @@ def run(
         out_dir / "variants",
         root_id,
         on_step=lambda s: progress(f"building {s}", 0, 0),
+        timeout_s=options.build_timeout_s,
     )
     variants: list[Variant] = []
     host = describe_host(include_gpus=target.is_gpu)

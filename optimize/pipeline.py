@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -11,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optimize.isolation import run_isolated
 from optimize.recipes import Chain
 from optimize.store import publish_dir, staging_dir, write_json_atomic
 from passes.base import ModelKind, Pass, PassContext, PassError, PassSkipped
@@ -115,12 +117,14 @@ class VariantBuilder:
         variants_dir: Path,
         root_id: str,
         on_step: Callable[[str], None] = lambda label: None,
+        timeout_s: float = 1800.0,
     ) -> None:
         self.source = source
         self.ctx = ctx
         self.variants_dir = variants_dir
         self.root_id = root_id
         self.on_step = on_step
+        self.timeout_s = timeout_s
         self.variants: dict[str, Variant] = {}
         # A killed run can leave a half-built variant: it was never published, so drop it.
         for stale in variants_dir.glob(".*.partial"):
@@ -181,15 +185,24 @@ class VariantBuilder:
         staging = staging_dir(self.variants_dir, vid)
         start = time.perf_counter()
         try:
-            outcome = pass_.apply(src, staging, self.ctx)
-        except PassSkipped as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            return Variant(vid, parent_id, steps, None, "skipped", str(exc), label)
+            if pass_.consumes == "onnx":
+                # Native quantizers and optimizers can crash or hang: a child process keeps
+                # that to this variant. Export stays here, where the loaded model lives.
+                light_ctx = dataclasses.replace(self.ctx, torch_model=None)
+                job = (pass_, src, staging, light_ctx)
+                status, result = run_isolated(apply_pass, job, self.timeout_s)
+            else:
+                status, result = apply_pass((pass_, src, staging, self.ctx))
         except Exception as exc:  # a pass is third-party code: its failure fails this variant only
+            status, result = "failed", _one_line(exc)
+        if status != "ok":
             shutil.rmtree(staging, ignore_errors=True)
+            if status == "skipped":
+                return Variant(vid, parent_id, steps, None, "skipped", result, label)
             chain = " → ".join([s.label for s in steps]) or "the source"
-            reason = f"{label} failed after {chain}: {_one_line(exc)}"
+            reason = f"{label} failed after {chain}: {result}"
             return Variant(vid, parent_id, steps, None, "failed", reason, label)
+        outcome = result
         step = Step(
             pass_.name,
             label,
@@ -215,6 +228,16 @@ class VariantBuilder:
             )
         publish_dir(staging, final)
         return Variant(vid, parent_id, all_steps, final / MODEL_FILE, "built")
+
+
+def apply_pass(job: tuple[Pass, Path, Path, PassContext]) -> tuple[str, Any]:
+    """Run one pass: ('ok', Outcome), or ('skipped', reason) when it has nothing to do.
+    Importable at module level so a child process can run it."""
+    pass_, src, out_dir, ctx = job
+    try:
+        return "ok", pass_.apply(src, out_dir, ctx)
+    except PassSkipped as exc:
+        return "skipped", str(exc)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,0 +1,477 @@
+"""The recipe file (optimize.toml): everything a run needs, read, written back and summarised."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from hardware.profile import TimingBudget
+from hardware.targets import parse_target
+from optimize.errors import OptimizeError
+from optimize.evaluate import Tolerance
+from optimize.input_spec import parse_input_flag
+from optimize.recipes import Chain
+from passes.base import DTYPES, Pass
+from passes.export import ExportToOnnx
+from passes.fp16 import Float16
+from passes.onnxscript_optimize import OnnxscriptOptimize
+from passes.ort_graph import OrtGraphOptimize
+from passes.quantize_dynamic import QuantizeDynamic
+from passes.quantize_int4 import QuantizeInt4
+from passes.quantize_static import QuantizeStatic
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10 has no tomllib; tomli is the same parser
+    import tomli as tomllib
+
+DEFAULT_NAME = "optimize.toml"
+
+# The passes a [[chains]] table may name, by their `name`. Export is not among them: the
+# run puts it in front of every chain for PyTorch sources by itself.
+PASSES: dict[str, type[Pass]] = {
+    cls.name: cls
+    for cls in (
+        OrtGraphOptimize,
+        OnnxscriptOptimize,
+        QuantizeDynamic,
+        QuantizeStatic,
+        QuantizeInt4,
+        Float16,
+    )
+}
+
+TOP_KEYS = (
+    "model",
+    "target",
+    "out",
+    "model_code",
+    "trust_pickle",
+    "builtin",
+    "inputs",
+    "data",
+    "limits",
+    "measure",
+    "chains",
+)
+INPUT_KEYS = ("name", "dims", "dtype")
+DATA_KEYS = ("eval", "calibration")
+LIMIT_KEYS = ("max_accuracy_drop", "min_cosine", "max_latency_ms", "max_size_mb")
+MEASURE_KEYS = ("seconds", "torch_runtimes")
+CHAIN_KEYS = ("why", "passes")
+
+# Per-variant cost assumed by the time estimate, besides its timed loops: starting the
+# measuring process, opening sessions, the fidelity pass over the data, building the pass.
+VARIANT_OVERHEAD_S = 5.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a variant must meet to be picked: accuracy drop in points (with labels) or mean
+    output cosine (without), and optional latency and size ceilings."""
+
+    max_accuracy_drop: float = Tolerance().max_accuracy_drop
+    min_cosine: float = Tolerance().min_cosine
+    max_latency_ms: float | None = None
+    max_size_mb: float | None = None
+
+    def tolerance(self) -> Tolerance:
+        """The fidelity part of the limits, as the run's Tolerance."""
+        return Tolerance(min_cosine=self.min_cosine, max_accuracy_drop=self.max_accuracy_drop)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A run as a recipe file states it; paths are absolute, resolved against the file's
+    folder, and `inputs` are `NAME:DIMS[:DTYPE]` texts as `--input` takes them."""
+
+    model: Path
+    target: str = "cpu"
+    out: Path | None = None
+    inputs: list[str] = field(default_factory=list)
+    eval_data: Path | None = None
+    calibration_data: Path | None = None
+    limits: Limits = Limits()
+    measure_seconds: float = TimingBudget().measure_s
+    torch_runtimes: bool = True
+    trust_pickle: bool = False
+    model_code: Path | None = None
+    builtin: bool = True
+    chains: list[Chain] = field(default_factory=list)
+
+
+def load_recipe(path: Path) -> Recipe:
+    """Read and check a recipe file; any problem is an OptimizeError naming the file and key."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise OptimizeError(
+            f"{path}: no recipe file here; write one (see examples/optimize.toml)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OptimizeError(f"{path}: cannot read the recipe file: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise OptimizeError(f"{path}: not valid TOML: {exc}") from exc
+    return _Reader(path).recipe(data)
+
+
+class _Reader:
+    """Turns parsed TOML into a Recipe, failing with the file and key path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = path.absolute().parent
+
+    def fail(self, where: str, problem: str) -> NoReturn:
+        raise OptimizeError(f"{self.path}: {where}: {problem}")
+
+    def recipe(self, data: dict[str, Any]) -> Recipe:
+        self.check_keys(data, TOP_KEYS, "")
+        if "model" not in data:
+            self.fail("model", "required key is missing (the model file, relative to the recipe)")
+        target = self.get(data, "target", str, "", "cpu")
+        try:
+            target = str(parse_target(target))
+        except ValueError as exc:
+            self.fail("target", str(exc))
+        sections = {key: self.get(data, key, dict, "", {}) for key in ("data", "limits", "measure")}
+        self.check_keys(sections["data"], DATA_KEYS, "data")
+        self.check_keys(sections["measure"], MEASURE_KEYS, "measure")
+        builtin = self.get(data, "builtin", bool, "", True)
+        chains = [
+            self.chain(table, f"chains[{i}]") for i, table in enumerate(self.tables(data, "chains"))
+        ]
+        if not builtin and not chains:
+            self.fail("builtin", "false leaves nothing to try; add [[chains]] or set it true")
+        return Recipe(
+            model=self.path_at(data, "model", ""),
+            target=target,
+            out=self.path_at(data, "out", ""),
+            inputs=self.inputs(self.tables(data, "inputs")),
+            eval_data=self.path_at(sections["data"], "eval", "data"),
+            calibration_data=self.path_at(sections["data"], "calibration", "data"),
+            limits=self.limits(sections["limits"]),
+            measure_seconds=self.positive(
+                sections["measure"], "seconds", "measure", TimingBudget().measure_s
+            ),
+            torch_runtimes=self.get(sections["measure"], "torch_runtimes", bool, "measure", True),
+            trust_pickle=self.get(data, "trust_pickle", bool, "", False),
+            model_code=self.path_at(data, "model_code", ""),
+            builtin=builtin,
+            chains=chains,
+        )
+
+    def check_keys(self, table: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+        for key in table:
+            if key not in known:
+                self.fail(
+                    _join(where, key),
+                    f"unknown key{_did_you_mean(key, known)}; known: {', '.join(known)}",
+                )
+
+    def get(self, table: dict[str, Any], key: str, kind: Any, where: str, default: Any) -> Any:
+        if key not in table:
+            return default
+        return self.coerce(table[key], kind, _join(where, key))
+
+    def coerce(self, value: Any, kind: Any, where: str) -> Any:
+        """`value` as `kind` (a type hint of a recipe or pass field); ints pass as floats and
+        arrays as tuples, nothing else is converted."""
+        origin, args = typing.get_origin(kind), typing.get_args(kind)
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            if not isinstance(value, list):
+                self.fail(where, f"expected an array, got {_show(value)}")
+            return tuple(
+                self.coerce(item, args[0], f"{where}[{i}]") for i, item in enumerate(value)
+            )
+        if origin in (typing.Union, types.UnionType):
+            # TOML has no null, so an optional field's value is its other member's.
+            members = [a for a in args if a is not type(None)]
+            return self.coerce(value, members[0], where) if len(members) == 1 else value
+        checks = {
+            bool: ("true or false", isinstance(value, bool)),
+            int: ("an integer", isinstance(value, int) and not isinstance(value, bool)),
+            float: ("a number", isinstance(value, (int, float)) and not isinstance(value, bool)),
+            str: ("a string", isinstance(value, str)),
+            dict: ("a table", isinstance(value, dict)),
+        }
+        if kind in checks:
+            expected, ok = checks[kind]
+            if not ok:
+                self.fail(where, f"expected {expected}, got {_show(value)}")
+            return float(value) if kind is float else value
+        return value  # a hint this file does not know: the pass's own checks have the word
+
+    def positive(self, table: dict[str, Any], key: str, where: str, default: float) -> float:
+        value = self.get(table, key, float, where, default)
+        if not (math.isfinite(value) and value > 0):
+            self.fail(_join(where, key), f"expected a number above 0, got {_show(value)}")
+        return value
+
+    def path_at(self, table: dict[str, Any], key: str, where: str) -> Path | None:
+        text = self.get(table, key, str, where, None)
+        if text is None:
+            return None
+        if not text.strip():
+            self.fail(_join(where, key), "expected a path, got an empty string")
+        return (self.base / Path(text).expanduser()).resolve()
+
+    def tables(self, data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        value = data.get(key, [])
+        if not isinstance(value, list):
+            self.fail(key, f"expected an array of tables ([[{key}]]), got {_show(value)}")
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                self.fail(f"{key}[{i}]", f"expected a table, got {_show(item)}")
+        return value
+
+    def limits(self, table: dict[str, Any]) -> Limits:
+        self.check_keys(table, LIMIT_KEYS, "limits")
+        default = Limits()
+        drop = self.get(table, "max_accuracy_drop", float, "limits", default.max_accuracy_drop)
+        if not 0 <= drop <= 100:
+            self.fail(
+                "limits.max_accuracy_drop", f"expected points from 0 to 100, got {_show(drop)}"
+            )
+        cosine = self.get(table, "min_cosine", float, "limits", default.min_cosine)
+        if not -1 <= cosine <= 1:
+            self.fail("limits.min_cosine", f"expected a cosine from -1 to 1, got {_show(cosine)}")
+        ceilings = {
+            key: self.positive(table, key, "limits", 1.0) if key in table else None
+            for key in ("max_latency_ms", "max_size_mb")
+        }
+        return Limits(drop, cosine, **ceilings)
+
+    def inputs(self, tables: list[dict[str, Any]]) -> list[str]:
+        texts: list[str] = []
+        names: list[str] = []
+        for i, table in enumerate(tables):
+            where = f"inputs[{i}]"
+            self.check_keys(table, INPUT_KEYS, where)
+            for key in ("name", "dims"):
+                if key not in table:
+                    self.fail(f"{where}.{key}", "required key is missing")
+            name = self.coerce(table["name"], str, f"{where}.name")
+            if not name or ":" in name or name != name.strip():
+                self.fail(
+                    f"{where}.name",
+                    f"expected a name without ':' or spaces around it, got {_show(name)}",
+                )
+            if name in names:
+                self.fail(f"{where}.name", f"{_show(name)} is given twice; give each input once")
+            dims = self.coerce(table["dims"], tuple[Any, ...], f"{where}.dims")
+            if not dims:
+                self.fail(f"{where}.dims", "expected at least one dim")
+            for d, dim in enumerate(dims):
+                size = isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0
+                if not (size or (isinstance(dim, str) and dim.isidentifier())):
+                    self.fail(
+                        f"{where}.dims[{d}]",
+                        f"expected a size (0 or more) or a name like 'batch', got {_show(dim)}",
+                    )
+            text = f"{name}:{','.join(str(d) for d in dims)}"
+            if "dtype" in table:
+                # Only a dtype the file states is passed on: the loader treats an unstated one
+                # as an assumption, not a claim to check against an ONNX graph.
+                dtype = self.coerce(table["dtype"], str, f"{where}.dtype")
+                if dtype not in DTYPES:
+                    self.fail(
+                        f"{where}.dtype",
+                        f"unknown dtype {_show(dtype)}; known: {', '.join(DTYPES)}",
+                    )
+                text += f":{dtype}"
+            try:
+                parse_input_flag(text)
+            except OptimizeError as exc:
+                self.fail(where, str(exc))
+            texts.append(text)
+            names.append(name)
+        return texts
+
+    def chain(self, table: dict[str, Any], where: str) -> Chain:
+        self.check_keys(table, CHAIN_KEYS, where)
+        if "why" not in table:
+            self.fail(f"{where}.why", "required key is missing (say why the chain is worth trying)")
+        if "passes" not in table:
+            self.fail(
+                f"{where}.passes", 'required key is missing (e.g. passes = [{pass = "ort_graph"}])'
+            )
+        why = self.coerce(table["why"], str, f"{where}.why")
+        entries = self.coerce(table["passes"], tuple[Any, ...], f"{where}.passes")
+        passes = tuple(self.pass_(entry, f"{where}.passes[{i}]") for i, entry in enumerate(entries))
+        return Chain(passes, why)
+
+    def pass_(self, entry: Any, where: str) -> Pass:
+        if isinstance(entry, str):
+            entry = {"pass": entry}  # a bare name is the pass with its default options
+        if not isinstance(entry, dict):
+            self.fail(where, f'expected a table like {{pass = "ort_graph"}}, got {_show(entry)}')
+        if "pass" not in entry:
+            self.fail(f"{where}.pass", "required key is missing (the pass name)")
+        name = self.coerce(entry["pass"], str, f"{where}.pass")
+        if name == ExportToOnnx.name:
+            self.fail(where, "export runs before every chain by itself; leave it out")
+        if name not in PASSES:
+            self.fail(
+                where,
+                f"unknown pass {_show(name)}{_did_you_mean(name, PASSES)}; known: {', '.join(sorted(PASSES))}",
+            )
+        cls = PASSES[name]
+        hints = typing.get_type_hints(cls)
+        fields = tuple(f.name for f in dataclasses.fields(cls))
+        options = {k: v for k, v in entry.items() if k != "pass"}
+        for key in options:
+            if key not in fields:
+                known = ", ".join(fields) or "none"
+                self.fail(
+                    f"{where}.{key}",
+                    f"unknown option of {name}{_did_you_mean(key, fields)}; known: {known}",
+                )
+        options = {k: self.coerce(v, hints[k], f"{where}.{k}") for k, v in options.items()}
+        try:
+            return cls(**options)
+        except ValueError as exc:  # the pass's own __post_init__ checks
+            self.fail(where, str(exc))
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _did_you_mean(word: str, known: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _show(value: Any) -> str:
+    """A value as the message shows it: strings quoted, containers by their kind."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def recipe_to_toml(recipe: Recipe, relative_to: Path | None = None) -> str:
+    """The recipe as TOML that load_recipe reads back equal. Paths are written relative to
+    `relative_to` (the folder the file will live in) when given, else absolute; pass options
+    are written only where they differ from the pass's defaults."""
+
+    def path(value: Path) -> str:
+        return _toml(os.path.relpath(value, relative_to) if relative_to else str(value))
+
+    lines = [f"model = {path(recipe.model)}", f"target = {_toml(recipe.target)}"]
+    lines += [f"out = {path(recipe.out)}"] if recipe.out else []
+    lines += [f"model_code = {path(recipe.model_code)}"] if recipe.model_code else []
+    lines += [f"trust_pickle = {_toml(recipe.trust_pickle)}", f"builtin = {_toml(recipe.builtin)}"]
+    for text in recipe.inputs:
+        name, dims, *dtype = text.split(":")
+        parsed = [int(d) if d.isdigit() else d for d in dims.split(",")]
+        lines += ["", "[[inputs]]", f"name = {_toml(name)}", f"dims = {_toml(parsed)}"]
+        lines += [f"dtype = {_toml(dtype[0])}"] if dtype else []
+    data = {"eval": recipe.eval_data, "calibration": recipe.calibration_data}
+    if any(data.values()):
+        lines += ["", "[data]"] + [f"{k} = {path(v)}" for k, v in data.items() if v]
+    limits = dataclasses.asdict(recipe.limits)
+    lines += ["", "[limits]"] + [f"{k} = {_toml(v)}" for k, v in limits.items() if v is not None]
+    lines += ["", "[measure]", f"seconds = {_toml(recipe.measure_seconds)}"]
+    lines += [f"torch_runtimes = {_toml(recipe.torch_runtimes)}"]
+    for chain in recipe.chains:
+        lines += ["", "[[chains]]", f"why = {_toml(chain.why)}", "passes = ["]
+        lines += [f"  {_pass_table(p)}," for p in chain.passes] + ["]"]
+    return "\n".join(lines) + "\n"
+
+
+def _pass_table(pass_: Pass) -> str:
+    """A pass as an inline table: its name and the options that differ from the defaults."""
+    defaults = {f.name: f.default for f in dataclasses.fields(pass_)}
+    items = [f"pass = {_toml(pass_.name)}"] + [
+        f"{k} = {_toml(v)}" for k, v in pass_.params().items() if v != defaults.get(k)
+    ]
+    return "{ " + ", ".join(items) + " }"
+
+
+def _toml(value: Any) -> str:
+    """A TOML literal for the value kinds a recipe holds."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)  # Python's int and float reprs are valid TOML, inf and nan included
+    if isinstance(value, str):
+        # JSON's string escapes are TOML's, except DEL, which TOML wants escaped too.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def describe_plan(recipe: Recipe, chains: list[Chain], thread_settings: int | None = None) -> str:
+    """What a run of `recipe` over `chains` would do, for --dry-run: each chain with its
+    reason, the variants to build and a rough time estimate.
+
+    `thread_settings` is how many thread settings each variant is timed under (default: 2
+    on CPU, all cores and one, as the run does; 1 on GPU).
+    """
+    target = parse_target(recipe.target)
+    threads = thread_settings or (1 if target.is_gpu else 2)
+    lines = [f"model {recipe.model} on {target}" + (f", out {recipe.out}" if recipe.out else "")]
+    lines += [f"inputs: {', '.join(recipe.inputs)}"] if recipe.inputs else []
+    lines.append(f"eval data: {recipe.eval_data or 'generated inputs (no accuracy figures)'}")
+    lines.append(f"calibration data: {recipe.calibration_data or 'the eval data'}")
+    lines.append(f"limits: {_describe_limits(recipe.limits)}")
+    lines.append(f"{len(chains)} chains:")
+    for i, chain in enumerate(chains, 1):
+        label = " → ".join(p.label() for p in chain.passes) or "baseline (the source as ONNX)"
+        origin = "recipe" if chain in recipe.chains else "built-in"
+        lines.append(f"  {i:2}. {label}  [{origin}]")
+        lines.append(f"      {chain.why}")
+    # Every prefix of every chain is a variant (the run shares equal prefixes); the baseline
+    # is always one. A prefix with a pass the target cannot use is skipped, not measured.
+    prefixes = {c.passes[:n] for c in chains for n in range(1, len(c.passes) + 1)}
+    skipped = {p for p in prefixes if any(s.unsupported(target) for s in p)}
+    measured = 1 + len(prefixes) - len(skipped)
+    lines.append(
+        f"variants: {measured} to build and measure (every distinct prefix of the chains, "
+        f"baseline included)" + (f", {len(skipped)} skipped on {target}" if skipped else "")
+    )
+    for pass_ in sorted({s for p in skipped for s in p if s.unsupported(target)}, key=str):
+        lines.append(f"  skipped: {pass_.label()}: {pass_.unsupported(target)}")
+    # As the run times them: under each thread setting, a batch-1 and a throughput loop,
+    # each warming up for min(0.2 s, half the measure time) before the timed part.
+    warmup = min(0.2, recipe.measure_seconds / 2)
+    per_variant = threads * 2 * (recipe.measure_seconds + warmup) + VARIANT_OVERHEAD_S
+    lines.append(
+        f"time: roughly {_duration(measured * per_variant)}, an estimate assuming each variant "
+        f"takes {threads} thread setting(s) × 2 timed loops (batch 1 and a larger batch) × ({recipe.measure_seconds:g} s + "
+        f"{warmup:g} s warm-up) + ~{VARIANT_OVERHEAD_S:g} s to build, load and check it "
+        f"≈ {per_variant:.1f} s; slow passes on large models, the export, PyTorch runtime "
+        f"rows and accuracy-fallback steps come on top"
+    )
+    return "\n".join(lines)
+
+
+def _describe_limits(limits: Limits) -> str:
+    parts = [limits.tolerance().describe()]
+    if limits.max_latency_ms is not None:
+        parts.append(f"p50 latency <= {limits.max_latency_ms:g} ms")
+    if limits.max_size_mb is not None:
+        parts.append(f"size <= {limits.max_size_mb:g} MB")
+    return "; ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    """Rounded as coarsely as an estimate deserves."""
+    if seconds < 90:
+        return f"{max(10, round(seconds, -1)):.0f} s"
+    return f"{round(seconds / 60)} min"
