@@ -17,7 +17,7 @@ from hardware.session import SessionSettings
 from hardware.targets import Target, parse_target
 from hardware.torch_runtime import TorchSettings
 from optimize.diagnose import slowdown_note
-from optimize.evaluate import Fidelity, Tolerance, tolerance_verdict
+from optimize.evaluate import Fidelity, Tolerance, limits_verdict, tolerance_verdict
 from optimize.fallback import is_repairable, repair
 from optimize.inputs import EvalSet, fixed_batch, generate_inputs, iter_batches, load_eval_npz
 from optimize.isolation import IsolatedRunError, run_isolated
@@ -32,6 +32,7 @@ from optimize.measure import (
 from optimize.measure_cache import load_measurements, measurement_key, store_measurements
 from optimize.outputs import write_outputs
 from optimize.pipeline import Variant, VariantBuilder
+from optimize.recipe_file import Recipe
 from optimize.recipes import Chain, builtin_chains
 from optimize.results import Results
 from optimize.select import pareto_front, pick
@@ -40,6 +41,7 @@ from passes.base import PassContext
 from passes.torch_run import run_torch
 
 GENERATED_SAMPLES = 64
+DEFAULT_OUT = Path("optimized")
 THROUGHPUT_BATCH = 32
 EVAL_BATCH = 64
 
@@ -334,7 +336,9 @@ def _record(variant: Variant, measure: Callable[[], dict], options: RunOptions) 
     variant.status = "measured"
     variant.measurements = data["measurements"]
     variant.fidelity = data["fidelity"]
-    variant.verdict = tolerance_verdict(Fidelity.from_dict(data["fidelity"]), options.tolerance)
+    variant.verdict = tolerance_verdict(
+        Fidelity.from_dict(data["fidelity"]), options.tolerance
+    ) or limits_verdict(data["measurements"], options.tolerance)
 
 
 def _thread_counts(settings: tuple[SessionSettings, ...], host) -> tuple[int, ...]:
@@ -364,3 +368,42 @@ def _judge(variant: Variant, job_base: dict, options: RunOptions) -> tuple[Fidel
         nan = float("nan")
         return Fidelity(0, nan, nan, nan, nan, 0), f"failed: {exc}"
     return fidelity, tolerance_verdict(fidelity, options.tolerance)
+
+
+def recipe_options(recipe: Recipe, reuse_measurements: bool = True) -> RunOptions:
+    """RunOptions for a recipe: its measuring time, limits and runtimes."""
+    seconds = recipe.measure_seconds
+    return RunOptions(
+        budget=TimingBudget(measure_s=seconds, warmup_s=min(0.2, seconds / 2)),
+        tolerance=recipe.limits.tolerance(),
+        torch_runtimes=recipe.torch_runtimes,
+        reuse_measurements=reuse_measurements,
+    )
+
+
+def recipe_chains(recipe: Recipe) -> list[Chain]:
+    """The target's built-in chains (unless the recipe turns them off) and the recipe's."""
+    builtin = []
+    if recipe.builtin:
+        target = parse_target(recipe.target)
+        builtin = builtin_chains(target, describe_host(include_gpus=False).cpu_flags)
+    return builtin + list(recipe.chains)
+
+
+def run_recipe(
+    recipe: Recipe, reuse_measurements: bool = True, progress: Progress = _no_progress
+) -> Results:
+    """run(...) with everything a recipe states."""
+    return run(
+        recipe.model,
+        target=recipe.target,
+        out=recipe.out or DEFAULT_OUT,
+        inputs=recipe.inputs or None,
+        eval_data=recipe.eval_data,
+        calibration_data=recipe.calibration_data,
+        trust_pickle=recipe.trust_pickle,
+        model_code=recipe.model_code,
+        chains=recipe_chains(recipe),
+        options=recipe_options(recipe, reuse_measurements),
+        progress=progress,
+    )

@@ -31,10 +31,15 @@ def _fail(exc: BaseException, debug: bool) -> None:
 @app.command()
 def run(
     model: Annotated[
-        Path, typer.Argument(help="model file: TorchScript, pickled module, .pt2 or .onnx")
-    ],
-    target: Annotated[str, typer.Option(help="cpu, gpu or gpu:N")] = "cpu",
-    out: Annotated[Path, typer.Option(help="output folder")] = Path("optimized"),
+        Path | None,
+        typer.Argument(help="model file: TorchScript, pickled module, .pt2 or .onnx"),
+    ] = None,
+    recipe: Annotated[
+        Path | None,
+        typer.Option(help="a recipe file (TOML); ./optimize.toml is read when no model is given"),
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="cpu, gpu or gpu:N [default: cpu]")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder [default: optimized]")] = None,
     input: Annotated[
         list[str] | None,
         typer.Option(
@@ -57,14 +62,20 @@ def run(
         Path | None, typer.Option(help="a .py file defining the pickled module's class")
     ] = None,
     min_cosine: Annotated[
-        float, typer.Option(help="lowest mean cosine similarity of outputs to the original")
-    ] = 0.999,
+        float | None,
+        typer.Option(help="without labels: lowest mean output cosine to the original [0.999]"),
+    ] = None,
     max_accuracy_drop: Annotated[
-        float, typer.Option(help="largest top-1 accuracy drop in points, with labelled data")
-    ] = 1.0,
+        float | None,
+        typer.Option(help="with labels: largest top-1 accuracy drop, in points [1.0]"),
+    ] = None,
+    max_latency_ms: Annotated[
+        float | None, typer.Option(help="largest median batch-1 latency of the pick")
+    ] = None,
+    max_size_mb: Annotated[float | None, typer.Option(help="largest size of the pick")] = None,
     measure_seconds: Annotated[
-        float, typer.Option(help="timed seconds per figure; the run count adapts to it")
-    ] = 1.0,
+        float | None, typer.Option(help="timed seconds per figure; runs adapt to it [1.0]")
+    ] = None,
     remeasure: Annotated[
         bool,
         typer.Option(
@@ -75,38 +86,58 @@ def run(
     torch_runtimes: Annotated[
         bool, typer.Option(help="also measure PyTorch eager and torch.compile on the source")
     ] = True,
+    dry_run: Annotated[
+        bool, typer.Option(help="check the recipe and print the plan without building anything")
+    ] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="print report.json on stdout instead of the table")
     ] = False,
     debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
 ) -> None:
-    """Export, transform, measure and choose: writes best.onnx and reports into --out."""
-    from hardware.profile import TimingBudget
-    from optimize.api import RunOptions
-    from optimize.api import run as run_job
-    from optimize.evaluate import Tolerance
+    """Export, transform, measure and choose: writes best.onnx and reports into --out.
+    Exit code 0 with a pick, 1 when no variant meets the limits, 2 on bad input."""
+    from optimize.api import recipe_chains, run_recipe
+    from optimize.recipe_file import (
+        DEFAULT_NAME,
+        Recipe,
+        describe_plan,
+        load_recipe,
+        with_overrides,
+    )
     from optimize.terminal import TerminalProgress, print_results
 
-    options = RunOptions(
-        budget=TimingBudget(measure_s=measure_seconds, warmup_s=min(0.2, measure_seconds / 2)),
-        tolerance=Tolerance(min_cosine=min_cosine, max_accuracy_drop=max_accuracy_drop),
-        torch_runtimes=torch_runtimes,
-        reuse_measurements=not remeasure,
-    )
     try:
-        with TerminalProgress(quiet=json_output) as progress:
-            results = run_job(
-                model,
-                target=target,
-                out=out,
-                inputs=input,
-                eval_data=eval_data,
-                calibration_data=calibration_data,
-                trust_pickle=trust_pickle,
-                model_code=model_code,
-                options=options,
-                progress=progress.update,
+        if recipe is None and model is None and Path(DEFAULT_NAME).is_file():
+            recipe = Path(DEFAULT_NAME)
+        if recipe is None and model is None:
+            raise OptimizeError(
+                f"give a model file, or a recipe with --recipe (or an {DEFAULT_NAME} here)"
             )
+        base = load_recipe(recipe) if recipe else Recipe(model=model)
+        plan = with_overrides(
+            base,
+            limits={
+                "min_cosine": min_cosine,
+                "max_accuracy_drop": max_accuracy_drop,
+                "max_latency_ms": max_latency_ms,
+                "max_size_mb": max_size_mb,
+            },
+            model=model,
+            target=target,
+            out=out,
+            inputs=input or None,
+            eval_data=eval_data,
+            calibration_data=calibration_data,
+            model_code=model_code,
+            measure_seconds=measure_seconds,
+            trust_pickle=True if trust_pickle else None,
+            torch_runtimes=False if not torch_runtimes else None,
+        )
+        if dry_run:
+            typer.echo(describe_plan(plan, recipe_chains(plan)))
+            return
+        with TerminalProgress(quiet=json_output) as progress:
+            results = run_recipe(plan, reuse_measurements=not remeasure, progress=progress.update)
     except USER_ERRORS as exc:
         _fail(exc, debug)
     if json_output:
@@ -114,6 +145,32 @@ def run(
     else:
         print_results(results)
     if results.pick is None:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def compare(
+    old: Annotated[Path, typer.Argument(help="the earlier run's report.json")],
+    new: Annotated[Path, typer.Argument(help="the new run's report.json")],
+    max_latency_regression: Annotated[
+        float, typer.Option(help="largest allowed rise of the pick's p50 latency, 0.1 = 10%")
+    ] = 0.10,
+    max_accuracy_drop: Annotated[
+        float, typer.Option(help="largest allowed fall of the pick's accuracy, in points")
+    ] = 0.0,
+    debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
+) -> None:
+    """Compare two runs' picks: exit 1 when the new one regressed beyond the limits."""
+    from optimize.compare import compare_reports, load_report, render_comparison
+
+    try:
+        comparison = compare_reports(
+            load_report(old), load_report(new), max_latency_regression, max_accuracy_drop
+        )
+    except USER_ERRORS as exc:
+        _fail(exc, debug)
+    typer.echo(render_comparison(comparison))
+    if not comparison.ok:
         raise typer.Exit(code=1)
 
 

@@ -18,12 +18,19 @@ class Tolerance:
 
     min_cosine: float = 0.999
     max_accuracy_drop: float = 1.0
+    max_latency_ms: float | None = None
+    max_size_mb: float | None = None
 
     def describe(self) -> str:
-        return (
+        text = (
             f"with labels, a top-1 accuracy drop <= {self.max_accuracy_drop} points; "
             f"without, a mean output cosine >= {self.min_cosine}"
         )
+        if self.max_latency_ms is not None:
+            text += f"; median batch-1 latency <= {self.max_latency_ms} ms"
+        if self.max_size_mb is not None:
+            text += f"; size <= {self.max_size_mb} MB"
+        return text
 
 
 @dataclass(frozen=True)
@@ -124,4 +131,15 @@ def tolerance_verdict(fidelity: Fidelity, tolerance: Tolerance) -> str | None:
         return None
     if fidelity.mean_cosine < tolerance.min_cosine:
         return f"mean cosine {fidelity.mean_cosine:.5f} < {tolerance.min_cosine}"
+    return None
+
+
+def limits_verdict(measurements: dict[str, object], tolerance: Tolerance) -> str | None:
+    """Why measured speed or size breaks the user's limits, or None."""
+    p50 = measurements["latency"]["p50_ms"]
+    if tolerance.max_latency_ms is not None and p50 > tolerance.max_latency_ms:
+        return f"p50 {p50:.3f} ms > {tolerance.max_latency_ms} ms"
+    size = measurements["size_mb"]
+    if tolerance.max_size_mb is not None and size > tolerance.max_size_mb:
+        return f"size {size:.2f} MB > {tolerance.max_size_mb} MB"
     return None

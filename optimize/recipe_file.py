@@ -84,8 +84,13 @@ class Limits:
     max_size_mb: float | None = None
 
     def tolerance(self) -> Tolerance:
-        """The fidelity part of the limits, as the run's Tolerance."""
-        return Tolerance(min_cosine=self.min_cosine, max_accuracy_drop=self.max_accuracy_drop)
+        """The limits as the run's Tolerance."""
+        return Tolerance(
+            min_cosine=self.min_cosine,
+            max_accuracy_drop=self.max_accuracy_drop,
+            max_latency_ms=self.max_latency_ms,
+            max_size_mb=self.max_size_mb,
+        )
 
 
 @dataclass(frozen=True)
@@ -475,3 +480,13 @@ def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{max(10, round(seconds, -1)):.0f} s"
     return f"{round(seconds / 60)} min"
+
+
+def with_overrides(recipe: Recipe, limits: dict[str, float | None], **fields) -> Recipe:
+    """The recipe with the fields and limits a user gave on the command line; None means
+    not given, so the recipe's value stands."""
+    given = {k: v for k, v in fields.items() if v is not None}
+    given_limits = {k: v for k, v in limits.items() if v is not None}
+    return dataclasses.replace(
+        recipe, limits=dataclasses.replace(recipe.limits, **given_limits), **given
+    )

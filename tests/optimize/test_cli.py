@@ -311,3 +311,53 @@ def test_killed_run_resumes_reusing_finished_work(digits_files, tmp_path):
     fresh = [v for v in report["variants"] if v["status"] == "measured" and v["id"] not in finished]
     assert fresh and not any(v["measurements_cached"] for v in fresh)
     assert not list(out.rglob("*.partial")) and not list(out.rglob(".*.tmp"))
+
+
+def test_compare_fails_on_a_planted_regression(demo_run, tmp_path):
+    _, out = demo_run
+    old = out / "report.json"
+    same = CliRunner().invoke(app, ["compare", str(old), str(old)])
+    assert same.exit_code == 0 and "no regression" in same.output
+    report = json.loads(old.read_text())
+    pick = next(v for v in report["variants"] if v["id"] == report["pick"])
+    pick["measurements"]["latency"]["p50_ms"] *= 1.5
+    slower = tmp_path / "report.json"
+    slower.write_text(json.dumps(report))
+    result = CliRunner().invoke(app, ["compare", str(old), str(slower)])
+    assert result.exit_code == 1
+    assert "+50.0% p50 latency" in result.output
+    missing = CliRunner().invoke(app, ["compare", str(old), str(tmp_path / "none.json")])
+    assert missing.exit_code == 2 and missing.output.startswith("error: ")
+
+
+def test_recipe_file_runs_its_chains_and_limits(digits_files, tmp_path):
+    recipe = tmp_path / "optimize.toml"
+    recipe.write_text(
+        f'model = "{digits_files / "cnn.pt2"}"\n'
+        f'out = "{tmp_path / "out"}"\n'
+        "builtin = false\n"
+        "[data]\n"
+        f'eval = "{digits_files / "eval.npz"}"\n'
+        "[limits]\n"
+        "max_size_mb = 0.1\n"
+        "[measure]\n"
+        "seconds = 0.05\n"
+        "torch_runtimes = false\n"
+        "[[chains]]\n"
+        'why = "static int8 for the size limit"\n'
+        'passes = [{ pass = "quantize_static" }]\n'
+    )
+    dry = CliRunner().invoke(app, ["run", "--recipe", str(recipe), "--dry-run"])
+    assert dry.exit_code == 0 and "quantize_static" in dry.output
+    assert not (tmp_path / "out").exists()
+    result = CliRunner().invoke(app, ["run", "--recipe", str(recipe)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [v["label"] for v in report["variants"]] == ["export", "export → quantize_static"]
+    export, quantized = report["variants"]
+    assert export["verdict"].startswith("size") and not export["within_tolerance"]
+    assert report["pick"] == quantized["id"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(recipe.read_text().replace("max_size_mb", "max_sise_mb"))
+    code, output = _error_of(["run", "--recipe", str(bad)])
+    assert code == 2 and "limits.max_sise_mb: unknown key" in output
