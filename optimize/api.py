@@ -35,6 +35,7 @@ from optimize.pipeline import Variant, VariantBuilder
 from optimize.recipe_file import Recipe
 from optimize.recipes import Chain, builtin_chains
 from optimize.results import Results
+from optimize.search import search
 from optimize.select import pareto_front, pick
 from optimize.torch_rows import TorchJob, measure_torch, torch_rows
 from passes.base import PassContext
@@ -57,6 +58,7 @@ class RunOptions:
     build_timeout_s: float = 1800.0
     fallback: bool = True
     torch_runtimes: bool = True
+    budget_minutes: float | None = None
     reuse_measurements: bool = True
     max_excluded: int = 16
 
@@ -121,15 +123,8 @@ def run(
         on_step=lambda s: progress(f"building {s}", 0, 0),
         timeout_s=options.build_timeout_s,
     )
-    variants: list[Variant] = []
     host = describe_host(include_gpus=target.is_gpu)
     chains = chains if chains is not None else builtin_chains(target, host.cpu_flags)
-    for chain in chains:
-        for variant in builder.build(chain):
-            if variant not in variants:
-                variants.append(variant)
-    _warn_on_export_parity(variants, warnings)
-
     job_base = {
         "target": target,
         "eval_feeds": evalset.feeds,
@@ -143,13 +138,13 @@ def run(
     }
     machine = {k: v for k, v in host.to_dict().items() if k != "memory_gb"}
     cache_key = measurement_key(job_base, machine)
-    measure = functools.partial(
-        _measure, job_base=job_base, options=options, cache=(out_dir / "variants", cache_key)
-    )
-    built = [v for v in variants if v.status == "built"]
-    for index, variant in enumerate(built):
-        progress(f"measuring {variant.label}", index, len(built))
-        measure(variant)
+
+    def measure(variant: Variant) -> None:
+        progress(f"measuring {variant.label}", 0, 0)
+        _measure(variant, job_base, options, (out_dir / "variants", cache_key))
+
+    variants = search(chains, builder, measure, options.budget_minutes, progress)
+    _warn_on_export_parity(variants, warnings)
     repairs = []
     if options.fallback:
         judge = functools.partial(_judge, job_base=job_base, options=options)
@@ -161,10 +156,9 @@ def run(
             record, steps = repair(variant, *made_by, builder, judge, options.max_excluded)
             repairs.append(record)
             for step in steps:
-                progress(f"measuring {step.label}", 0, 0)
                 measure(step)
                 variants.append(step)
-    progress("choosing", len(built), len(built))
+    progress("choosing", 1, 1)
     for variant in variants:
         made_by = builder.made_by.get(variant.id)
         if made_by and (note := slowdown_note(variant, made_by[0])):
@@ -370,7 +364,9 @@ def _judge(variant: Variant, job_base: dict, options: RunOptions) -> tuple[Fidel
     return fidelity, tolerance_verdict(fidelity, options.tolerance)
 
 
-def recipe_options(recipe: Recipe, reuse_measurements: bool = True) -> RunOptions:
+def recipe_options(
+    recipe: Recipe, reuse_measurements: bool = True, budget_minutes: float | None = None
+) -> RunOptions:
     """RunOptions for a recipe: its measuring time, limits and runtimes."""
     seconds = recipe.measure_seconds
     return RunOptions(
@@ -378,6 +374,7 @@ def recipe_options(recipe: Recipe, reuse_measurements: bool = True) -> RunOption
         tolerance=recipe.limits.tolerance(),
         torch_runtimes=recipe.torch_runtimes,
         reuse_measurements=reuse_measurements,
+        budget_minutes=budget_minutes,
     )
 
 
@@ -391,7 +388,10 @@ def recipe_chains(recipe: Recipe) -> list[Chain]:
 
 
 def run_recipe(
-    recipe: Recipe, reuse_measurements: bool = True, progress: Progress = _no_progress
+    recipe: Recipe,
+    reuse_measurements: bool = True,
+    budget_minutes: float | None = None,
+    progress: Progress = _no_progress,
 ) -> Results:
     """run(...) with everything a recipe states."""
     return run(
@@ -404,6 +404,6 @@ def run_recipe(
         trust_pickle=recipe.trust_pickle,
         model_code=recipe.model_code,
         chains=recipe_chains(recipe),
-        options=recipe_options(recipe, reuse_measurements),
+        options=recipe_options(recipe, reuse_measurements, budget_minutes),
         progress=progress,
     )

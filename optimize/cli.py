@@ -76,6 +76,10 @@ def run(
     measure_seconds: Annotated[
         float | None, typer.Option(help="timed seconds per figure; runs adapt to it [1.0]")
     ] = None,
+    budget_minutes: Annotated[
+        float | None,
+        typer.Option(help="start no new variant after this many minutes; the rest is reported"),
+    ] = None,
     remeasure: Annotated[
         bool,
         typer.Option(
@@ -137,7 +141,12 @@ def run(
             typer.echo(describe_plan(plan, recipe_chains(plan)))
             return
         with TerminalProgress(quiet=json_output) as progress:
-            results = run_recipe(plan, reuse_measurements=not remeasure, progress=progress.update)
+            results = run_recipe(
+                plan,
+                reuse_measurements=not remeasure,
+                budget_minutes=budget_minutes,
+                progress=progress.update,
+            )
     except USER_ERRORS as exc:
         _fail(exc, debug)
     if json_output:

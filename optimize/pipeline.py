@@ -139,14 +139,32 @@ class VariantBuilder:
         """The source itself as a variant, when it is ONNX (it is measured as the baseline)."""
         return Variant(self.root_id, None, [], self.source.path, "built")
 
-    def build(self, chain: Chain) -> list[Variant]:
-        """Build every prefix of `chain` (after the lead-in); returns them in order."""
+    def build(
+        self, chain: Chain, should_stop: Callable[[Variant], str | None] = lambda v: None
+    ) -> list[Variant]:
+        """Build every prefix of `chain` (after the lead-in); returns them in order.
+
+        Before each pass after the first, `should_stop(parent)` may give a reason to skip
+        the rest of the chain (e.g. its parent is dominated, or time is up)."""
         passes = self.lead_in() + list(chain.passes)
         check_chain(self.source.model_kind, passes)
         parent = self.original() if self.source.model_kind == "onnx" else None
         built = [parent] if parent else []
         for pass_ in passes:
-            variant = self._build_step(parent, pass_)
+            vid = variant_id(parent.id if parent else self.root_id, pass_)
+            reason = None
+            if parent is not None and vid not in self.variants:
+                reason = should_stop(parent)
+            if reason:
+                unbuilt = pass_.label()
+                if parent.unbuilt_step:
+                    unbuilt = f"{parent.unbuilt_step} → {unbuilt}"
+                variant = Variant(
+                    vid, parent.id, list(parent.steps), None, "skipped", reason, unbuilt
+                )
+                self.variants[vid] = variant
+            else:
+                variant = self._build_step(parent, pass_)
             built.append(variant)
             parent = variant
         return built

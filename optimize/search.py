@@ -1,0 +1,67 @@
+"""Searching the chains: build and measure them one step at a time, stop a chain whose
+last step is clearly dominated, and stop starting new work when the time budget is spent."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from optimize.pipeline import Variant, VariantBuilder
+from optimize.recipes import Chain
+from optimize.select import quality
+
+# A step is clearly dominated when another variant is at least this much faster at no
+# worse quality, beyond the noise of both measurements.
+DOMINATION_MARGIN = 0.25
+
+
+def dominated_by(variant: Variant, others: list[Variant]) -> Variant | None:
+    """A measured variant that beats `variant` clearly on latency at no worse quality."""
+    if variant.status != "measured":
+        return None
+    noise = variant.measurements["latency"]["spread"]
+    for other in others:
+        if other is variant or other.status != "measured":
+            continue
+        margin = DOMINATION_MARGIN + noise + other.measurements["latency"]["spread"]
+        if other.p50_ms * (1 + margin) < variant.p50_ms and quality(other) >= quality(variant):
+            return other
+    return None
+
+
+def search(
+    chains: list[Chain],
+    builder: VariantBuilder,
+    measure: Callable[[Variant], None],
+    budget_minutes: float | None = None,
+    progress: Callable[[str, int, int], None] = lambda *_: None,
+) -> list[Variant]:
+    """Every variant tried, in order: each chain is built step by step and each new step
+    measured at once; a chain stops (its rest skipped, with the reason) when its last
+    measured step is clearly dominated, and no step starts after `budget_minutes`."""
+    deadline = time.monotonic() + budget_minutes * 60 if budget_minutes else None
+    variants: list[Variant] = []
+    baseline_depth = len(builder.lead_in())
+
+    def should_stop(parent: Variant) -> str | None:
+        if deadline is not None and time.monotonic() > deadline:
+            return f"not tried: the {budget_minutes:g}-minute budget was spent"
+        if len(parent.steps) <= baseline_depth:
+            return None  # every chain starts from the baseline, however it compares
+        if parent.status == "built":
+            measure(parent)
+        if winner := dominated_by(parent, variants):
+            return (
+                f"not tried: {parent.label} ({parent.p50_ms:.3f} ms) is clearly dominated "
+                f"by {winner.label} ({winner.p50_ms:.3f} ms) at no worse quality"
+            )
+        return None
+
+    for index, chain in enumerate(chains):
+        progress(f"chain {index + 1}/{len(chains)}", index, len(chains))
+        for variant in builder.build(chain, should_stop):
+            if variant not in variants:
+                variants.append(variant)
+                if variant.status == "built":
+                    measure(variant)
+    return variants
