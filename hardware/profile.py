@@ -118,6 +118,26 @@ class Measurements:
         return data
 
 
+def fastest_of_sweep(sweep: list[Measurements]) -> tuple[Measurements, dict[str, object]]:
+    """The fastest (batch-1 median) of measurements taken under different settings, and its
+    figures as plain data with every setting's result under 'thread_sweep'. Memory figures
+    come from the first, which a fresh process measured before any other session ran."""
+    best = min(sweep, key=lambda m: m.latency.p50_ms)
+    data = best.to_dict()
+    data["peak_memory_mb"] = sweep[0].peak_memory_mb
+    data["session_memory_mb"] = sweep[0].session_memory_mb
+    data["thread_sweep"] = [
+        {
+            "settings": m.settings,
+            "p50_ms": m.latency.p50_ms,
+            "spread": m.latency.spread,
+            "throughput_per_s": m.throughput_per_s,
+        }
+        for m in sweep
+    ]
+    return best, data
+
+
 def rss_mb() -> float:
     """Resident memory of this process, MiB."""
     import psutil

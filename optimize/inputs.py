@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from optimize.errors import OptimizeError
 from passes.base import DTYPES, TensorSpec
 
+if TYPE_CHECKING:
+    from optimize.load import Source
+
 LABELS_KEY = "labels"
+GENERATED_SAMPLES = 64
 
 
 @dataclass
@@ -91,3 +96,52 @@ def fixed_batch(specs: list[TensorSpec]) -> int | None:
     first = {s.dims[0] for s in specs if s.dims}
     fixed = [d for d in first if isinstance(d, int)]
     return fixed[0] if fixed else None
+
+
+def evaluation_set(source: Source, eval_data: Path | None) -> EvalSet:
+    """Real inputs from an .npz, else the .pt2's saved samples topped up with generated
+    ones, else generated inputs."""
+    if eval_data is not None:
+        return load_eval_npz(eval_data, source.inputs)
+    if source.sample_inputs:
+        count = max(GENERATED_SAMPLES, len(next(iter(source.sample_inputs.values()))))
+        generated = generate_inputs(source.inputs, count)
+        merged = {
+            name: np.concatenate([source.sample_inputs[name], generated[name]])[:count]
+            for name in generated
+        }
+        return EvalSet(merged, None, synthetic=True)
+    return EvalSet(generate_inputs(source.inputs, GENERATED_SAMPLES), None, synthetic=True)
+
+
+def calibration_inputs(
+    source: Source, evalset: EvalSet, path: str | Path | None, warnings: list[str]
+) -> dict[str, np.ndarray]:
+    """Inputs for calibrating static quantization, with a warning when they are not real
+    data set apart for it."""
+    if path is not None:
+        return load_eval_npz(Path(path), source.inputs).feeds
+    if evalset.synthetic:
+        warnings.append(
+            "static quantization is calibrated on generated inputs: its accuracy figures are "
+            "unreliable; pass --calibration-data (or --eval-data) with real inputs"
+        )
+    else:
+        warnings.append(
+            "static quantization is calibrated on the evaluation inputs themselves, which "
+            "flatters its accuracy; pass --calibration-data with other samples"
+        )
+    return evalset.feeds
+
+
+def describe_evalset(evalset: EvalSet, eval_data: str | Path | None) -> dict[str, object]:
+    """What the fidelity inputs were, for the report."""
+    kind = "generated inputs (seeded)" if evalset.synthetic else f"{eval_data}"
+    labels = "with labels" if evalset.labels is not None else "without labels"
+    return {
+        "description": f"{len(evalset)} samples from {kind}, {labels}",
+        "samples": len(evalset),
+        "synthetic": evalset.synthetic,
+        "labels": evalset.labels is not None,
+        "path": str(eval_data) if eval_data else None,
+    }

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from hardware.op_profile import operator_profile
-from hardware.profile import TimingBudget, profile_onnx
+from hardware.profile import TimingBudget, fastest_of_sweep, profile_onnx
 from hardware.session import SessionSettings, open_session
 from hardware.targets import Target
 from optimize.evaluate import compare_outputs
@@ -69,19 +69,7 @@ def measure_variant(job: MeasureJob) -> dict[str, object]:
             job.budget,
         )
         sweep.append(measured)
-    best = min(sweep, key=lambda m: m.latency.p50_ms)
-    data = best.to_dict()
-    data["peak_memory_mb"] = sweep[0].peak_memory_mb
-    data["session_memory_mb"] = sweep[0].session_memory_mb
-    data["thread_sweep"] = [
-        {
-            "settings": m.settings,
-            "p50_ms": m.latency.p50_ms,
-            "spread": m.latency.spread,
-            "throughput_per_s": m.throughput_per_s,
-        }
-        for m in sweep
-    ]
+    best, data = fastest_of_sweep(sweep)
     best_settings = SessionSettings(**best.settings)
     outputs = run_onnx(job.model_path, job.target, job.eval_feeds, job.eval_batch, best_settings)
     fidelity = compare_outputs(job.reference_outputs, outputs, job.labels)

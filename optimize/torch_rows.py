@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware.profile import TimingBudget
+from hardware.profile import TimingBudget, fastest_of_sweep
 from hardware.targets import Target
 from hardware.torch_runtime import (
     TorchSettings,
@@ -93,17 +93,7 @@ def measure_torch(job: TorchJob) -> dict[str, object]:
         )
         for threads in job.thread_counts
     ]
-    best = min(sweep, key=lambda m: m.latency.p50_ms)
-    data = best.to_dict()
-    data["thread_sweep"] = [
-        {
-            "settings": m.settings,
-            "p50_ms": m.latency.p50_ms,
-            "spread": m.latency.spread,
-            "throughput_per_s": m.throughput_per_s,
-        }
-        for m in sweep
-    ]
+    best, data = fastest_of_sweep(sweep)
     settings = TorchSettings(**best.settings)
     batches = [[part[n] for n in names] for part in iter_batches(job.eval_feeds, job.eval_batch)]
     outputs = run_torch_runtime(source.model, job.target, settings, batches)
