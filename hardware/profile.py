@@ -151,8 +151,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _device_runner(session, feeds: dict[str, np.ndarray], target: Target):
-    """A run function with inputs and outputs bound on the device, and its synchronizer.
+def bound_runner(session, feeds: dict[str, np.ndarray], device: str, device_id: int = 0):
+    """A run function with inputs and outputs bound on `device` ('cuda' or 'cpu'), and
+    the synchronizer that waits for its outputs.
 
     Binding keeps host-device copies out of the timed region, as in serving where
     inputs already live on the device.
@@ -162,14 +163,15 @@ def _device_runner(session, feeds: dict[str, np.ndarray], target: Target):
     binding = session.io_binding()
     for name, array in feeds.items():
         binding.bind_ortvalue_input(
-            name, ort.OrtValue.ortvalue_from_numpy(array, "cuda", target.device_id)
+            name, ort.OrtValue.ortvalue_from_numpy(array, device, device_id)
         )
     for output in session.get_outputs():
-        binding.bind_output(output.name, "cuda", target.device_id)
+        binding.bind_output(output.name, device, device_id)
 
     def run() -> None:
         session.run_with_iobinding(binding)
 
+    run.binding = binding  # callers read outputs back with binding.copy_outputs_to_cpu()
     return run, binding.synchronize_outputs
 
 
@@ -177,7 +179,7 @@ def _runner(session, feeds: dict[str, np.ndarray], target: Target):
     names = [i.name for i in session.get_inputs()]
     bound = {n: feeds[n] for n in names}
     if target.is_gpu:
-        return _device_runner(session, bound, target)
+        return bound_runner(session, bound, "cuda", target.device_id)
     return (lambda: session.run(None, bound)), None
 
 

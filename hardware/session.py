@@ -22,6 +22,7 @@ class SessionSettings:
     intra_op_threads: int = 0
     inter_op_threads: int = 1
     graph_level: str = "all"
+    engine_cache_dir: str | None = None
 
 
 def _ort_level(name: str):
@@ -90,7 +91,7 @@ def open_session(
     return ort.InferenceSession(
         str(model_path),
         sess_options=options,
-        providers=[(p, target.provider_options(p)) for p in providers],
+        providers=[(p, target.provider_options(p, settings.engine_cache_dir)) for p in providers],
     )
 
 

@@ -34,13 +34,26 @@ class Target:
         """
         if self.kind == "cpu":
             return ["CPUExecutionProvider"]
-        wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        # TensorRT first where installed: ONNX Runtime gives it the subgraphs it can build
+        # engines for and leaves the rest to CUDA.
+        wanted = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
         return [p for p in wanted if p in available]
 
-    def provider_options(self, provider: str) -> dict[str, str]:
-        """Options for one provider on this target."""
+    def provider_options(
+        self, provider: str, engine_cache_dir: str | None = None
+    ) -> dict[str, str]:
+        """Options for one provider on this target; TensorRT keeps its built engines in
+        `engine_cache_dir` so a later session skips the minutes-long build."""
         if provider == "CUDAExecutionProvider":
             return {"device_id": str(self.device_id)}
+        if provider == "TensorrtExecutionProvider":
+            options = {"device_id": str(self.device_id), "trt_fp16_enable": "True"}
+            if engine_cache_dir:
+                options |= {
+                    "trt_engine_cache_enable": "True",
+                    "trt_engine_cache_path": engine_cache_dir,
+                }
+            return options
         return {}
 
 

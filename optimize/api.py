@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -144,7 +145,9 @@ def run(
         "throughput_batch": batch or THROUGHPUT_BATCH,
         "eval_batch": eval_batch,
         "budget": options.budget,
-        "thread_options": options.thread_options or thread_options(target),
+        "thread_options": _with_engine_cache(
+            options.thread_options or thread_options(target), target, out_dir
+        ),
     }
     machine = {k: v for k, v in host.to_dict().items() if k != "memory_gb"}
     cache_key = measurement_key(job_base, machine)
@@ -220,6 +223,16 @@ def run(
     )
     write_outputs(results)
     return results
+
+
+def _with_engine_cache(
+    settings: tuple[SessionSettings, ...], target: Target, out_dir: Path
+) -> tuple[SessionSettings, ...]:
+    """On GPU, TensorRT engines go in the output folder, so re-runs and serving reuse them."""
+    if not target.is_gpu:
+        return settings
+    cache = str(out_dir / "trt_engines")
+    return tuple(dataclasses.replace(s, engine_cache_dir=cache) for s in settings)
 
 
 def _reference_outputs(source: Source, evalset: EvalSet, batch: int) -> list[np.ndarray]:

@@ -77,3 +77,19 @@ def test_model_size_counts_external_data(tmp_path):
     total = external.stat().st_size + (tmp_path / "ext.onnx.data").stat().st_size
     assert abs(model_size_mb(external) - total / 2**20) < 1e-9
     assert model_size_mb(external) > 0.03
+
+
+def test_bound_runner_gives_the_same_outputs_as_a_plain_run(tmp_path):
+    # The GPU path binds on 'cuda'; the binding logic is the same on 'cpu', which runs here.
+    import onnxruntime as ort
+
+    from hardware.profile import bound_runner
+
+    path = _mlp(tmp_path / "mlp.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(2).standard_normal((3, 16)).astype(np.float32)
+    run, synchronize = bound_runner(session, {"x": x}, "cpu")
+    run()
+    synchronize()
+    [bound] = run.binding.copy_outputs_to_cpu()
+    np.testing.assert_allclose(bound, session.run(None, {"x": x})[0], rtol=1e-6)

@@ -52,3 +52,14 @@ def test_describe_host_reads_the_real_machine():
     assert info.memory_gb > 0
     assert "CPUExecutionProvider" in info.ort_providers
     assert info.versions["onnxruntime"] == ort.__version__
+
+
+def test_tensorrt_goes_first_with_its_engine_cache_in_the_given_folder():
+    gpu = Target("gpu", 0)
+    available = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert gpu.providers(available) == available
+    options = gpu.provider_options("TensorrtExecutionProvider", "/out/trt_engines")
+    assert options["trt_engine_cache_enable"] == "True"
+    assert options["trt_engine_cache_path"] == "/out/trt_engines"
+    assert options["trt_fp16_enable"] == "True"
+    assert "trt_engine_cache_path" not in gpu.provider_options("TensorrtExecutionProvider")
