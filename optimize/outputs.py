@@ -1,4 +1,4 @@
-"""Publishing a run: best.onnx, report.json, report.md and manifest.json, each whole."""
+"""Publishing a run: best.onnx, report.json, report.md, report.html and manifest.json, each whole."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hardware.model_files import external_data_files
+from optimize.html_report import CHAIN, PARETO, render_html
+from optimize.plots import chain_plot, pareto_plot
 from optimize.report import render_markdown
 from optimize.results import Results
 from optimize.store import (
     copy_atomic,
     staging_dir,
+    write_bytes_atomic,
     write_json_atomic,
     write_manifest,
     write_text_atomic,
@@ -19,7 +22,8 @@ from passes.onnx_files import save_ir_model
 
 
 def write_outputs(results: Results) -> None:
-    """best.onnx, report.json, report.md and manifest.json, each written whole."""
+    """best.onnx, report.json, report.md, report.html, pareto.png and manifest.json, each
+    written whole."""
     out = results.out_dir
     out.mkdir(parents=True, exist_ok=True)
     artifacts = [v.path for v in results.variants if v.path and v.path.is_relative_to(out)]
@@ -38,7 +42,18 @@ def write_outputs(results: Results) -> None:
     write_json_atomic(out / "report.json", results.to_dict())
     write_text_atomic(out / "report.md", render_markdown(results))
     artifacts += [out / "report.json", out / "report.md"]
+    artifacts += _write_html_report(results)
     write_manifest(out, artifacts)
+
+
+def _write_html_report(results: Results) -> list[Path]:
+    """pareto.png and report.html, the page with every chart embedded."""
+    out = results.out_dir
+    pareto, chain = pareto_plot(results), chain_plot(results)
+    write_bytes_atomic(out / "pareto.png", pareto)
+    images = {PARETO: pareto} | ({CHAIN: chain} if chain else {})
+    write_text_atomic(out / "report.html", render_html(results, images))
+    return [out / "pareto.png", out / "report.html"]
 
 
 def _write_best(model_path: Path, best: Path) -> list[Path]:
