@@ -29,6 +29,13 @@ def model_files(tmp_path_factory, digits, digits_cnn):
     return folder
 
 
+@pytest.fixture(scope="module")
+def shared_out(tmp_path_factory):
+    """One output folder for the module's runs, as successive CI runs of a job would use:
+    later runs reuse the variants and figures of earlier ones."""
+    return tmp_path_factory.mktemp("ci_out") / "optimized"
+
+
 def _step(*args, cwd):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(
@@ -47,10 +54,10 @@ def test_the_workflow_runs_the_script():
     assert "actions/upload-artifact" in workflow and "if: always()" in workflow
 
 
-def test_ci_step_passes_then_gates_a_regression(model_files, tmp_path):
+def test_ci_step_passes_then_gates_a_regression(model_files, shared_out, tmp_path):
     first = _step(
         model_files / "model.pt2",
-        tmp_path / "first",
+        shared_out,
         "",
         "--eval-data",
         model_files / "eval.npz",
@@ -59,11 +66,12 @@ def test_ci_step_passes_then_gates_a_regression(model_files, tmp_path):
     )
     assert first.returncode == 0, first.stderr
     baseline = tmp_path / "baseline.json"
-    shutil.copy(tmp_path / "first" / "report.json", baseline)
+    shutil.copy(shared_out / "report.json", baseline)
 
+    # Into the same folder, as a re-run would: finished variants and figures are reused.
     same = _step(
         model_files / "model.pt2",
-        tmp_path / "second",
+        shared_out,
         baseline,
         "--eval-data",
         model_files / "eval.npz",
@@ -71,7 +79,7 @@ def test_ci_step_passes_then_gates_a_regression(model_files, tmp_path):
         cwd=tmp_path,
     )
     assert same.returncode in (0, 1), same.stderr
-    assert (tmp_path / "first" / "comparison.md").is_file()
+    assert (shared_out / "comparison.md").is_file(), same.stdout + same.stderr
 
     report = json.loads(baseline.read_text())
     pick = next(v for v in report["variants"] if v["id"] == report["pick"])
@@ -79,7 +87,7 @@ def test_ci_step_passes_then_gates_a_regression(model_files, tmp_path):
     baseline.write_text(json.dumps(report))
     gated = _step(
         model_files / "model.pt2",
-        tmp_path / "third",
+        shared_out,
         baseline,
         "--eval-data",
         model_files / "eval.npz",
@@ -88,13 +96,13 @@ def test_ci_step_passes_then_gates_a_regression(model_files, tmp_path):
     )
     assert gated.returncode == 1
     assert "p50 latency" in gated.stdout
-    assert (tmp_path / "first" / "best.onnx").is_file()
+    assert (shared_out / "best.onnx").is_file()
 
 
-def test_ci_step_fails_when_nothing_meets_the_limits(model_files, tmp_path):
+def test_ci_step_fails_when_nothing_meets_the_limits(model_files, shared_out, tmp_path):
     result = _step(
         model_files / "model.pt2",
-        tmp_path / "out",
+        shared_out,
         "",
         "--eval-data",
         model_files / "eval.npz",
@@ -104,4 +112,5 @@ def test_ci_step_fails_when_nothing_meets_the_limits(model_files, tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 1
-    assert (tmp_path / "out" / "report.json").is_file()
+    report = json.loads((shared_out / "report.json").read_text())
+    assert report["pick"] is None and report["closest"] is not None
