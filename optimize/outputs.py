@@ -31,8 +31,7 @@ def write_outputs(results: Results) -> None:
         # Only a measured model is known to parse; a corrupt one is listed as it is.
         if variant.status == "measured" and variant.path and variant.path.is_relative_to(out):
             artifacts += external_data_files(variant.path)
-    closest = results.closest if results.closest and results.closest.path else None
-    for name, variant in (("best.onnx", results.pick_onnx), ("closest.onnx", closest)):
+    for name, variant in (("best.onnx", results.pick_onnx), ("closest.onnx", results.closest)):
         if variant is not None:
             artifacts += _write_best(variant.path, out / name)
         else:

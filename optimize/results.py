@@ -51,8 +51,11 @@ class Results:
 
     @property
     def closest(self) -> Variant | None:
-        """When nothing is within tolerance, the best variant found (saved as closest.onnx)."""
-        return None if self.pick else closest(self.variants)
+        """When nothing is within tolerance, the best ONNX variant found, saved as
+        closest.onnx (a PyTorch row has no file of its own to save)."""
+        if self.pick:
+            return None
+        return closest([v for v in self.variants if v.runtime == "onnxruntime"])
 
     @property
     def baseline(self) -> Variant | None:
