@@ -69,6 +69,10 @@ def run(
         float | None,
         typer.Option(help="with labels: largest top-1 accuracy drop, in points [1.0]"),
     ] = None,
+    max_relative_accuracy_drop: Annotated[
+        float | None,
+        typer.Option(help="with labels: largest accuracy drop in percent of the original's"),
+    ] = None,
     max_latency_ms: Annotated[
         float | None, typer.Option(help="largest median batch-1 latency of the pick")
     ] = None,
@@ -123,6 +127,7 @@ def run(
             limits={
                 "min_cosine": min_cosine,
                 "max_accuracy_drop": max_accuracy_drop,
+                "max_relative_accuracy_drop": max_relative_accuracy_drop,
                 "max_latency_ms": max_latency_ms,
                 "max_size_mb": max_size_mb,
             },

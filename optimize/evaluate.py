@@ -12,7 +12,8 @@ class Tolerance:
     """How far a variant may stray from the original model and still be picked.
 
     With labelled data the task metric decides: `max_accuracy_drop` is in absolute points
-    of top-1 accuracy (1.0 = one point). Without labels, fidelity decides: `min_cosine`
+    of top-1 accuracy (1.0 = one point); `max_relative_accuracy_drop`, when set, also bounds
+    the drop in percent of the original's accuracy (1.0 = 1% of it). Without labels, fidelity decides: `min_cosine`
     bounds the mean cosine similarity of the variant's outputs to the original's.
     """
 
@@ -20,12 +21,15 @@ class Tolerance:
     max_accuracy_drop: float = 1.0
     max_latency_ms: float | None = None
     max_size_mb: float | None = None
+    max_relative_accuracy_drop: float | None = None
 
     def describe(self) -> str:
         text = (
             f"with labels, a top-1 accuracy drop <= {self.max_accuracy_drop} points; "
             f"without, a mean output cosine >= {self.min_cosine}"
         )
+        if self.max_relative_accuracy_drop is not None:
+            text += f"; accuracy drop <= {self.max_relative_accuracy_drop}% of the original's"
         if self.max_latency_ms is not None:
             text += f"; median batch-1 latency <= {self.max_latency_ms} ms"
         if self.max_size_mb is not None:
@@ -128,6 +132,11 @@ def tolerance_verdict(fidelity: Fidelity, tolerance: Tolerance) -> str | None:
     if drop is not None:
         if drop > tolerance.max_accuracy_drop:
             return f"accuracy drop {drop:.2f} points > {tolerance.max_accuracy_drop}"
+        relative = tolerance.max_relative_accuracy_drop
+        if relative is not None and fidelity.reference_accuracy:
+            percent = drop / fidelity.reference_accuracy  # points / fraction = percent
+            if percent > relative:
+                return f"accuracy drop {percent:.2f}% of the original's > {relative}%"
         return None
     if fidelity.mean_cosine < tolerance.min_cosine:
         return f"mean cosine {fidelity.mean_cosine:.5f} < {tolerance.min_cosine}"

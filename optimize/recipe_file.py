@@ -64,7 +64,13 @@ TOP_KEYS = (
 )
 INPUT_KEYS = ("name", "dims", "dtype")
 DATA_KEYS = ("eval", "calibration")
-LIMIT_KEYS = ("max_accuracy_drop", "min_cosine", "max_latency_ms", "max_size_mb")
+LIMIT_KEYS = (
+    "max_accuracy_drop",
+    "max_relative_accuracy_drop",
+    "min_cosine",
+    "max_latency_ms",
+    "max_size_mb",
+)
 MEASURE_KEYS = ("seconds", "torch_runtimes")
 CHAIN_KEYS = ("why", "passes")
 
@@ -82,6 +88,7 @@ class Limits:
     min_cosine: float = Tolerance().min_cosine
     max_latency_ms: float | None = None
     max_size_mb: float | None = None
+    max_relative_accuracy_drop: float | None = None
 
     def tolerance(self) -> Tolerance:
         """The limits as the run's Tolerance."""
@@ -90,6 +97,7 @@ class Limits:
             max_accuracy_drop=self.max_accuracy_drop,
             max_latency_ms=self.max_latency_ms,
             max_size_mb=self.max_size_mb,
+            max_relative_accuracy_drop=self.max_relative_accuracy_drop,
         )
 
 
@@ -252,7 +260,7 @@ class _Reader:
             self.fail("limits.min_cosine", f"expected a cosine from -1 to 1, got {_show(cosine)}")
         ceilings = {
             key: self.positive(table, key, "limits", 1.0) if key in table else None
-            for key in ("max_latency_ms", "max_size_mb")
+            for key in ("max_latency_ms", "max_size_mb", "max_relative_accuracy_drop")
         }
         return Limits(drop, cosine, **ceilings)
 
@@ -468,6 +476,8 @@ def describe_plan(recipe: Recipe, chains: list[Chain], thread_settings: int | No
 
 def _describe_limits(limits: Limits) -> str:
     parts = [limits.tolerance().describe()]
+    if limits.max_relative_accuracy_drop is not None:
+        parts.append(f"accuracy drop <= {limits.max_relative_accuracy_drop:g}% of the original's")
     if limits.max_latency_ms is not None:
         parts.append(f"p50 latency <= {limits.max_latency_ms:g} ms")
     if limits.max_size_mb is not None:

@@ -15,18 +15,20 @@ def quality(variant: Variant) -> float:
     return float(fidelity.get("mean_cosine", float("-inf")))
 
 
+def _dominates(a: Variant, b: Variant) -> bool:
+    """`a` is no worse than `b` in latency, quality and size, and better in one."""
+    a_size, b_size = a.measurements["size_mb"], b.measurements["size_mb"]
+    no_worse = a.p50_ms <= b.p50_ms and quality(a) >= quality(b) and a_size <= b_size
+    better = a.p50_ms < b.p50_ms or quality(a) > quality(b) or a_size < b_size
+    return no_worse and better
+
+
 def pareto_front(variants: list[Variant]) -> list[Variant]:
-    """Measured variants that no other beats on both latency and quality, fastest first."""
-    measured = sorted(
-        (v for v in variants if v.status == "measured"), key=lambda v: (v.p50_ms, -quality(v))
-    )
-    front: list[Variant] = []
-    best_quality = float("-inf")
-    for variant in measured:
-        if quality(variant) > best_quality:
-            front.append(variant)
-            best_quality = quality(variant)
-    return front
+    """Measured variants that no other beats on latency, quality and size at once,
+    fastest first."""
+    measured = [v for v in variants if v.status == "measured"]
+    front = [v for v in measured if not any(_dominates(o, v) for o in measured if o is not v)]
+    return sorted(front, key=lambda v: (v.p50_ms, -quality(v)))
 
 
 def pick(variants: list[Variant]) -> Variant | None:

@@ -58,3 +58,16 @@ def test_fidelity_round_trips_through_plain_data():
 def test_output_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shape differs"):
         compare_outputs([np.zeros((2, 3))], [np.zeros((2, 4))])
+
+
+def test_relative_accuracy_drop_is_in_percent_of_the_original():
+    ref = [np.eye(4, dtype=np.float32)]
+    cand = [np.eye(4, dtype=np.float32)]
+    cand[0][0] = [0, 1, 0, 0]
+    labels = np.array([0, 1, 2, 0])  # the original gets 3 of 4 right, the variant 2 of 4
+    fid = compare_outputs(ref, cand, labels)
+    assert fid.accuracy_drop_points == pytest.approx(25.0)
+    within_points = Tolerance(max_accuracy_drop=30.0)
+    assert tolerance_verdict(fid, within_points) is None
+    relative = Tolerance(max_accuracy_drop=30.0, max_relative_accuracy_drop=30.0)
+    assert "33.33% of the original's > 30.0%" in tolerance_verdict(fid, relative)

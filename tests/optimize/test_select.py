@@ -6,9 +6,9 @@ from optimize.pipeline import Variant
 from optimize.select import pareto_front, pick
 
 
-def _variant(name, p50, cosine, verdict=None):
+def _variant(name, p50, cosine, verdict=None, size=1.0):
     v = Variant(name, None, [], Path(f"{name}.onnx"), "measured", verdict=verdict)
-    v.measurements = {"latency": {"p50_ms": p50}}
+    v.measurements = {"latency": {"p50_ms": p50}, "size_mb": size}
     v.fidelity = {"mean_cosine": cosine, "accuracy": None}
     return v
 
@@ -38,3 +38,10 @@ def test_accuracy_outranks_cosine_when_labels_exist():
     b = _variant("b", 2.0, 0.990)
     b.fidelity["accuracy"] = 0.95
     assert [v.id for v in pareto_front([a, b])] == ["a", "b"]
+
+
+def test_a_smaller_variant_stays_on_the_front_though_slower():
+    fast = _variant("fast", 1.0, 0.999, size=4.0)
+    small = _variant("small", 2.0, 0.999, size=1.0)
+    worse = _variant("worse", 2.5, 0.999, size=1.0)
+    assert [v.id for v in pareto_front([worse, small, fast])] == ["fast", "small"]
