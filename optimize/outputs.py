@@ -46,13 +46,20 @@ def write_outputs(results: Results) -> None:
 
 
 def _write_html_report(results: Results) -> list[Path]:
-    """pareto.png and report.html, the page with every chart embedded."""
+    """pareto.png, chain.png (when the pick has steps) and report.html, the page with
+    every chart embedded."""
     out = results.out_dir
     pareto, chain = pareto_plot(results), chain_plot(results)
     write_bytes_atomic(out / "pareto.png", pareto)
+    written = [out / "pareto.png"]
+    if chain:
+        write_bytes_atomic(out / "chain.png", chain)
+        written.append(out / "chain.png")
+    else:
+        (out / "chain.png").unlink(missing_ok=True)
     images = {PARETO: pareto} | ({CHAIN: chain} if chain else {})
     write_text_atomic(out / "report.html", render_html(results, images))
-    return [out / "pareto.png", out / "report.html"]
+    return [*written, out / "report.html"]
 
 
 def _write_best(model_path: Path, best: Path) -> list[Path]:
