@@ -1,11 +1,11 @@
-# Two entry points: `make demo` and `make test`. Both set up .venv first.
+# Entry points: `make demo`, `make test` and `make bench`. Each sets up .venv first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # The CPU build of torch; an unpinned torch pulls several GB of CUDA packages.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test bench lint clean
 
 $(BIN)/optimize: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ demo: setup
 test: setup
 	$(BIN)/ruff check optimize passes hardware tests examples
 	$(BIN)/python -m pytest -q
+
+# Longer measurements (tens of minutes on a small CPU); results in benchmarks/results/.
+bench: setup
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/minilm.py
+	$(BIN)/python benchmarks/precisions.py
 
 clean:
 	rm -rf $(VENV) optimized

