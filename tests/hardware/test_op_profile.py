@@ -30,7 +30,9 @@ def test_profile_ranks_the_operators_that_ran(tmp_path):
     feeds = {"x": rng.standard_normal((8, 256)).astype(np.float32)}
     rows = operator_profile(path, Target("cpu"), feeds, runs=20)
     by_op = {r["op_type"]: r for r in rows}
-    assert rows[0]["op_type"] == "MatMul"
+    # Which op leads is timing, noisy on a shared machine; the order must follow the totals.
+    totals = [r["total_ms"] for r in rows]
+    assert totals == sorted(totals, reverse=True)
     assert by_op["MatMul"]["calls_per_run"] == 2
     assert by_op["Relu"]["calls_per_run"] == 1
     assert 0.5 < sum(r["share"] for r in rows) <= 1.0001
