@@ -108,10 +108,10 @@ def run(
     from optimize.recipe_file import (
         DEFAULT_NAME,
         Recipe,
-        describe_plan,
         load_recipe,
         with_overrides,
     )
+    from optimize.recipe_plan import describe_plan
     from optimize.terminal import TerminalProgress, print_results
 
     try:

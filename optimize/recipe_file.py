@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import math
-import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -73,10 +71,6 @@ LIMIT_KEYS = (
 )
 MEASURE_KEYS = ("seconds", "torch_runtimes")
 CHAIN_KEYS = ("why", "passes")
-
-# Per-variant cost assumed by the time estimate, besides its timed loops: starting the
-# measuring process, opening sessions, the fidelity pass over the data, building the pass.
-VARIANT_OVERHEAD_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -374,122 +368,6 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return repr(value) if isinstance(value, str) else str(value)
-
-
-def recipe_to_toml(recipe: Recipe, relative_to: Path | None = None) -> str:
-    """The recipe as TOML that load_recipe reads back equal. Paths are written relative to
-    `relative_to` (the folder the file will live in) when given, else absolute; pass options
-    are written only where they differ from the pass's defaults."""
-
-    def path(value: Path) -> str:
-        return _toml(os.path.relpath(value, relative_to) if relative_to else str(value))
-
-    lines = [f"model = {path(recipe.model)}", f"target = {_toml(recipe.target)}"]
-    lines += [f"out = {path(recipe.out)}"] if recipe.out else []
-    lines += [f"model_code = {path(recipe.model_code)}"] if recipe.model_code else []
-    lines += [f"trust_pickle = {_toml(recipe.trust_pickle)}", f"builtin = {_toml(recipe.builtin)}"]
-    for text in recipe.inputs:
-        name, dims, *dtype = text.split(":")
-        parsed = [int(d) if d.isdigit() else d for d in dims.split(",")]
-        lines += ["", "[[inputs]]", f"name = {_toml(name)}", f"dims = {_toml(parsed)}"]
-        lines += [f"dtype = {_toml(dtype[0])}"] if dtype else []
-    data = {"eval": recipe.eval_data, "calibration": recipe.calibration_data}
-    if any(data.values()):
-        lines += ["", "[data]"] + [f"{k} = {path(v)}" for k, v in data.items() if v]
-    limits = dataclasses.asdict(recipe.limits)
-    lines += ["", "[limits]"] + [f"{k} = {_toml(v)}" for k, v in limits.items() if v is not None]
-    lines += ["", "[measure]", f"seconds = {_toml(recipe.measure_seconds)}"]
-    lines += [f"torch_runtimes = {_toml(recipe.torch_runtimes)}"]
-    for chain in recipe.chains:
-        lines += ["", "[[chains]]", f"why = {_toml(chain.why)}", "passes = ["]
-        lines += [f"  {_pass_table(p)}," for p in chain.passes] + ["]"]
-    return "\n".join(lines) + "\n"
-
-
-def _pass_table(pass_: Pass) -> str:
-    """A pass as an inline table: its name and the options that differ from the defaults."""
-    defaults = {f.name: f.default for f in dataclasses.fields(pass_)}
-    items = [f"pass = {_toml(pass_.name)}"] + [
-        f"{k} = {_toml(v)}" for k, v in pass_.params().items() if v != defaults.get(k)
-    ]
-    return "{ " + ", ".join(items) + " }"
-
-
-def _toml(value: Any) -> str:
-    """A TOML literal for the value kinds a recipe holds."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)  # Python's int and float reprs are valid TOML, inf and nan included
-    if isinstance(value, str):
-        # JSON's string escapes are TOML's, except DEL, which TOML wants escaped too.
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    raise TypeError(f"no TOML form for {type(value).__name__}")
-
-
-def describe_plan(recipe: Recipe, chains: list[Chain], thread_settings: int | None = None) -> str:
-    """What a run of `recipe` over `chains` would do, for --dry-run: each chain with its
-    reason, the variants to build and a rough time estimate.
-
-    `thread_settings` is how many thread settings each variant is timed under (default: 2
-    on CPU, all cores and one, as the run does; 1 on GPU).
-    """
-    target = parse_target(recipe.target)
-    threads = thread_settings or (1 if target.is_gpu else 2)
-    lines = [f"model {recipe.model} on {target}" + (f", out {recipe.out}" if recipe.out else "")]
-    lines += [f"inputs: {', '.join(recipe.inputs)}"] if recipe.inputs else []
-    lines.append(f"eval data: {recipe.eval_data or 'generated inputs (no accuracy figures)'}")
-    lines.append(f"calibration data: {recipe.calibration_data or 'the eval data'}")
-    lines.append(f"limits: {_describe_limits(recipe.limits)}")
-    lines.append(f"{len(chains)} chains:")
-    for i, chain in enumerate(chains, 1):
-        label = " → ".join(p.label() for p in chain.passes) or "baseline (the source as ONNX)"
-        origin = "recipe" if chain in recipe.chains else "built-in"
-        lines.append(f"  {i:2}. {label}  [{origin}]")
-        lines.append(f"      {chain.why}")
-    # Every prefix of every chain is a variant (the run shares equal prefixes); the baseline
-    # is always one. A prefix with a pass the target cannot use is skipped, not measured.
-    prefixes = {c.passes[:n] for c in chains for n in range(1, len(c.passes) + 1)}
-    skipped = {p for p in prefixes if any(s.unsupported(target) for s in p)}
-    measured = 1 + len(prefixes) - len(skipped)
-    lines.append(
-        f"variants: {measured} to build and measure (every distinct prefix of the chains, "
-        f"baseline included)" + (f", {len(skipped)} skipped on {target}" if skipped else "")
-    )
-    for pass_ in sorted({s for p in skipped for s in p if s.unsupported(target)}, key=str):
-        lines.append(f"  skipped: {pass_.label()}: {pass_.unsupported(target)}")
-    # As the run times them: under each thread setting, a batch-1 and a throughput loop,
-    # each warming up for min(0.2 s, half the measure time) before the timed part.
-    warmup = min(0.2, recipe.measure_seconds / 2)
-    per_variant = threads * 2 * (recipe.measure_seconds + warmup) + VARIANT_OVERHEAD_S
-    lines.append(
-        f"time: roughly {_duration(measured * per_variant)}, an estimate assuming each variant "
-        f"takes {threads} thread setting(s) × 2 timed loops (batch 1 and a larger batch) × ({recipe.measure_seconds:g} s + "
-        f"{warmup:g} s warm-up) + ~{VARIANT_OVERHEAD_S:g} s to build, load and check it "
-        f"≈ {per_variant:.1f} s; slow passes on large models, the export, PyTorch runtime "
-        f"rows and accuracy-fallback steps come on top"
-    )
-    return "\n".join(lines)
-
-
-def _describe_limits(limits: Limits) -> str:
-    parts = [limits.tolerance().describe()]
-    if limits.max_relative_accuracy_drop is not None:
-        parts.append(f"accuracy drop <= {limits.max_relative_accuracy_drop:g}% of the original's")
-    if limits.max_latency_ms is not None:
-        parts.append(f"p50 latency <= {limits.max_latency_ms:g} ms")
-    if limits.max_size_mb is not None:
-        parts.append(f"size <= {limits.max_size_mb:g} MB")
-    return "; ".join(parts)
-
-
-def _duration(seconds: float) -> str:
-    """Rounded as coarsely as an estimate deserves."""
-    if seconds < 90:
-        return f"{max(10, round(seconds, -1)):.0f} s"
-    return f"{round(seconds / 60)} min"
 
 
 def with_overrides(recipe: Recipe, limits: dict[str, float | None], **fields) -> Recipe:

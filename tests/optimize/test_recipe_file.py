@@ -8,13 +8,9 @@ from hardware.targets import Target
 from optimize.errors import OptimizeError
 from optimize.evaluate import Tolerance
 from optimize.input_spec import parse_input_flags
-from optimize.recipe_file import (
-    Limits,
-    Recipe,
-    describe_plan,
-    load_recipe,
-    recipe_to_toml,
-)
+from optimize.recipe_file import Limits, Recipe, load_recipe
+from optimize.recipe_plan import describe_plan
+from optimize.recipe_toml import recipe_to_toml
 from optimize.recipes import Chain, builtin_chains
 from passes.fp16 import Float16
 from passes.onnxscript_optimize import OnnxscriptOptimize
