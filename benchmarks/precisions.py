@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench_info import git_revision, machine_line
 
 from hardware.profile import TimingBudget
 from optimize.api import RunOptions, run
@@ -109,31 +110,15 @@ def rows(model: str, results: Results, chains: list[Chain]) -> list[list[str]]:
     return out
 
 
-def _git_revision() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip()
-
-
 def report(
     table: list[list[str]], env: dict, notes: list[str], command: str, wall_s: float, s: float
 ) -> str:
-    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v != "missing")
     lines = [
         "# Precisions on the example models",
         "",
         f"Command: `{command}` (wall time {wall_s / 60:.1f} min)",
         "",
-        f"Machine: {env['cpu_model']}, {env['logical_cores']} logical cores, flags "
-        f"{', '.join(env['cpu_flags']) or 'none'}; {versions}; optimize at {_git_revision()}.",
+        machine_line(env, git_revision()),
         "",
         "Models and data from examples/save_example.py: the digits CNN (trained for seconds; "
         "held-out digits with labels, so the verdict is a top-1 accuracy drop of at most 1 "
