@@ -21,3 +21,20 @@ def digits_cnn(digits):
 def tiny_transformer():
     """A small transformer encoder over (batch, 16, 64) float inputs, in eval mode."""
     return tiny_transformer_module()
+
+
+@pytest.fixture(scope="session")
+def digits_cnn_onnx(tmp_path_factory, digits_cnn):
+    """The trained digits CNN as an ONNX file with a dynamic batch. Do not modify it."""
+    import torch
+
+    path = tmp_path_factory.mktemp("digits_onnx") / "cnn.onnx"
+    torch.onnx.export(
+        digits_cnn,
+        (torch.zeros(2, 1, 8, 8),),
+        str(path),
+        input_names=["x"],
+        dynamic_axes={"x": {0: "batch"}},
+        dynamo=False,
+    )
+    return path

@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 
 from hardware.profile import TimingBudget
 from optimize.api import RunOptions, run
@@ -28,18 +27,10 @@ QUICK = RunOptions(
 
 
 @pytest.fixture(scope="module")
-def report_path(tmp_path_factory, digits, digits_cnn):
+def report_path(tmp_path_factory, digits, digits_cnn_onnx):
     """The report.json of one real run on the digits CNN, with labelled eval data."""
     folder = tmp_path_factory.mktemp("compare")
-    model = folder / "cnn.onnx"
-    torch.onnx.export(
-        digits_cnn,
-        (torch.zeros(2, 1, 8, 8),),
-        str(model),
-        input_names=["x"],
-        dynamic_axes={"x": {0: "batch"}},
-        dynamo=False,
-    )
+    model = digits_cnn_onnx
     np.savez(folder / "eval.npz", x=digits.test_x, labels=digits.test_y)
     chains = [Chain((OrtGraphOptimize("basic"),), "constant folding")]
     run(model, out=folder / "out", eval_data=folder / "eval.npz", chains=chains, options=QUICK)

@@ -9,7 +9,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 
 from hardware.profile import TimingBudget
 from hardware.session import SessionSettings
@@ -30,18 +29,10 @@ CHAINS = [Chain((OrtGraphOptimize("basic"), QuantizeStatic()), "int8 after foldi
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, digits, digits_cnn):
+def finished(tmp_path_factory, digits, digits_cnn_onnx):
     """One real run on the exported digits CNN, with labelled evaluation data."""
     folder = tmp_path_factory.mktemp("html")
-    model = folder / "cnn.onnx"
-    torch.onnx.export(
-        digits_cnn,
-        (torch.zeros(2, 1, 8, 8),),
-        str(model),
-        input_names=["x"],
-        dynamic_axes={"x": {0: "batch"}},
-        dynamo=False,
-    )
+    model = digits_cnn_onnx
     np.savez(folder / "eval.npz", x=digits.test_x[:200], labels=digits.test_y[:200])
     np.savez(folder / "calibration.npz", x=digits.train_x[:128])
     results = run(

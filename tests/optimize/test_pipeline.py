@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from hardware.profile import TimingBudget
 from optimize.api import RunOptions, run
@@ -54,28 +53,14 @@ class Aborts(Pass):
         os.abort()
 
 
-@pytest.fixture(scope="module")
-def cnn_onnx(tmp_path_factory, digits_cnn):
-    path = tmp_path_factory.mktemp("src") / "cnn.onnx"
-    torch.onnx.export(
-        digits_cnn,
-        (torch.zeros(2, 1, 8, 8),),
-        str(path),
-        input_names=["x"],
-        dynamic_axes={"x": {0: "batch"}},
-        dynamo=False,
-    )
-    return path
-
-
-def test_failures_stay_with_their_variant(cnn_onnx, tmp_path):
+def test_failures_stay_with_their_variant(digits_cnn_onnx, tmp_path):
     chains = [
         Chain((OrtGraphOptimize("basic"),), "works"),
         Chain((Explodes(), OrtGraphOptimize("basic")), "fails at its first step"),
         Chain((Truncates(),), "builds a model that cannot be opened"),
         Chain((Aborts(),), "crashes the process building it"),
     ]
-    results = run(cnn_onnx, out=tmp_path / "out", chains=chains, options=QUICK)
+    results = run(digits_cnn_onnx, out=tmp_path / "out", chains=chains, options=QUICK)
     by_label = {v.label: v for v in results.variants}
     assert by_label["original"].status == "measured"
     assert by_label["ort_graph(level=basic)"].status == "measured"
@@ -94,10 +79,10 @@ def test_failures_stay_with_their_variant(cnn_onnx, tmp_path):
     assert "kaboom in the kernel table" in report
 
 
-def test_rebuild_is_a_cache_hit_and_a_new_model_is_not(cnn_onnx, tmp_path):
+def test_rebuild_is_a_cache_hit_and_a_new_model_is_not(digits_cnn_onnx, tmp_path):
     chains = [Chain((OrtGraphOptimize("extended"),), "one pass")]
-    first = run(cnn_onnx, out=tmp_path, chains=chains, options=QUICK)
-    again = run(cnn_onnx, out=tmp_path, chains=chains, options=QUICK)
+    first = run(digits_cnn_onnx, out=tmp_path, chains=chains, options=QUICK)
+    again = run(digits_cnn_onnx, out=tmp_path, chains=chains, options=QUICK)
     assert [v.id for v in first.variants] == [v.id for v in again.variants]
     assert not first.variants[1].cached and again.variants[1].cached
     assert again.variants[1].steps == first.variants[1].steps
@@ -105,7 +90,7 @@ def test_rebuild_is_a_cache_hit_and_a_new_model_is_not(cnn_onnx, tmp_path):
     changed = tmp_path / "changed.onnx"
     import onnx
 
-    model = onnx.load(cnn_onnx)
+    model = onnx.load(digits_cnn_onnx)
     weights = model.graph.initializer[0]
     array = onnx.numpy_helper.to_array(weights) * np.float32(1.01)
     weights.CopyFrom(onnx.numpy_helper.from_array(array, weights.name))

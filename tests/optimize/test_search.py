@@ -5,8 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import pytest
-import torch
 from onnx import helper, numpy_helper
 
 from hardware.profile import TimingBudget
@@ -56,26 +54,12 @@ class AddsDeadWork(Pass):
         return Outcome(out_dir / "model.onnx", changed=True)
 
 
-@pytest.fixture(scope="module")
-def cnn_onnx(tmp_path_factory, digits_cnn):
-    path = tmp_path_factory.mktemp("search") / "cnn.onnx"
-    torch.onnx.export(
-        digits_cnn,
-        (torch.zeros(2, 1, 8, 8),),
-        str(path),
-        input_names=["x"],
-        dynamic_axes={"x": {0: "batch"}},
-        dynamo=False,
-    )
-    return path
-
-
-def test_a_dominated_step_stops_its_chain(cnn_onnx, tmp_path):
+def test_a_dominated_step_stops_its_chain(digits_cnn_onnx, tmp_path):
     chains = [
         Chain((OrtGraphOptimize("basic"),), "fast"),
         Chain((AddsDeadWork(), OrtGraphOptimize("extended")), "slow first step"),
     ]
-    results = run(cnn_onnx, out=tmp_path, chains=chains, options=QUICK)
+    results = run(digits_cnn_onnx, out=tmp_path, chains=chains, options=QUICK)
     by_label = {v.label: v for v in results.variants}
     slow = by_label["adds_dead_work"]
     assert slow.status == "measured" and slow.fidelity["mean_cosine"] > 0.9999
@@ -84,10 +68,10 @@ def test_a_dominated_step_stops_its_chain(cnn_onnx, tmp_path):
     assert not (tmp_path / "variants" / rest.id).exists()
 
 
-def test_nothing_starts_after_the_budget(cnn_onnx, tmp_path):
+def test_nothing_starts_after_the_budget(digits_cnn_onnx, tmp_path):
     options = RunOptions(budget=QUICK.budget, torch_runtimes=False, budget_minutes=1e-6)
     chains = [Chain((OrtGraphOptimize("basic"), OrtGraphOptimize("extended")), "two steps")]
-    results = run(cnn_onnx, out=tmp_path, chains=chains, options=options)
+    results = run(digits_cnn_onnx, out=tmp_path, chains=chains, options=options)
     skipped = [v for v in results.variants if v.status == "skipped"]
     assert skipped and all("budget was spent" in v.reason for v in skipped)
     assert results.variants[0].status == "measured"
