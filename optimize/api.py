@@ -31,6 +31,7 @@ from optimize.inputs import (
 from optimize.isolation import run_isolated
 from optimize.load import Source, load_source
 from optimize.measure import (
+    Workload,
     run_onnx,
 )
 from optimize.measure_cache import measurement_key
@@ -136,31 +137,31 @@ def run(
     )
     host = describe_host(include_gpus=target.is_gpu)
     chains = chains if chains is not None else builtin_chains(target, host.cpu_flags)
-    job_base = {
-        "target": target,
-        "eval_feeds": evalset.feeds,
-        "reference_outputs": reference,
-        "labels": evalset.labels,
-        "latency_batch": batch or 1,
-        "throughput_batch": batch or THROUGHPUT_BATCH,
-        "eval_batch": eval_batch,
-        "budget": options.budget,
-        "thread_options": _with_engine_cache(
-            options.thread_options or thread_options(target), target, out_dir
-        ),
-    }
+    workload = Workload(
+        target=target,
+        eval_feeds=evalset.feeds,
+        reference_outputs=reference,
+        labels=evalset.labels,
+        latency_batch=batch or 1,
+        throughput_batch=batch or THROUGHPUT_BATCH,
+        eval_batch=eval_batch,
+        budget=options.budget,
+    )
+    threads = _with_engine_cache(options.thread_options or thread_options(target), target, out_dir)
     machine = {k: v for k, v in host.to_dict().items() if k != "memory_gb"}
-    cache_key = measurement_key(job_base, machine)
+    cache_key = measurement_key(workload, threads, machine)
 
     def measure(variant: Variant) -> None:
         progress(f"measuring {variant.label}", 0, 0)
-        measure_one(variant, job_base, options, (out_dir / "variants", cache_key))
+        measure_one(variant, workload, threads, options, (out_dir / "variants", cache_key))
 
     variants = search(chains, builder, measure, options.budget_minutes, progress)
     _warn_on_export_parity(variants, warnings)
     repairs = []
     if options.fallback:
-        judge_one = functools.partial(judge, job_base=job_base, options=options)
+        judge_one = functools.partial(
+            judge, workload=workload, thread_options=threads, options=options
+        )
         for variant in [v for v in variants if v.status == "measured" and v.verdict]:
             made_by = builder.made_by.get(variant.id)
             if made_by is None or not is_repairable(made_by[1]):
@@ -182,12 +183,12 @@ def run(
     if options.torch_runtimes:
         rows = torch_rows(source, target, host.cpu_flags, root_id)
         torch_base = {
-            **{k: v for k, v in job_base.items() if k not in ("thread_options",)},
             "source_path": source.path,
             "input_flags": inputs,
             "trust_pickle": trust_pickle,
             "model_code": Path(model_code) if model_code else None,
-            "thread_counts": thread_counts(job_base["thread_options"], host),
+            "thread_counts": thread_counts(threads, host),
+            "workload": workload,
         }
         for row in rows:
             if row.status == "built":
@@ -201,7 +202,7 @@ def run(
             variants.append(row)
     chosen = pick(variants)
     chosen_onnx = pick([v for v in variants if v.runtime == "onnxruntime"])
-    op_profile = operator_profile_of(chosen_onnx, job_base, options) if chosen_onnx else []
+    op_profile = operator_profile_of(chosen_onnx, workload, options) if chosen_onnx else []
     results = Results(
         source_path=source.path,
         source_form=source.form,

@@ -16,10 +16,10 @@ from optimize.inputs import iter_batches, rows
 
 
 @dataclass
-class MeasureJob:
-    """Everything a child process needs to measure one variant."""
+class Workload:
+    """What every measurement in a run shares: the target, the inputs and the original
+    model's outputs on them, labels, batch sizes and the timing budget."""
 
-    model_path: Path
     target: Target
     eval_feeds: dict[str, np.ndarray]
     reference_outputs: list[np.ndarray]
@@ -28,6 +28,14 @@ class MeasureJob:
     throughput_batch: int
     eval_batch: int
     budget: TimingBudget
+
+
+@dataclass
+class MeasureJob:
+    """Everything a child process needs to measure one ONNX variant."""
+
+    model_path: Path
+    workload: Workload
     thread_options: tuple[SessionSettings, ...]
 
 
@@ -62,28 +70,40 @@ def measure_variant(job: MeasureJob) -> dict[str, object]:
     for settings in job.thread_options:
         measured = profile_onnx(
             job.model_path,
-            job.target,
-            rows(job.eval_feeds, job.latency_batch),
-            rows(job.eval_feeds, job.throughput_batch),
+            job.workload.target,
+            rows(job.workload.eval_feeds, job.workload.latency_batch),
+            rows(job.workload.eval_feeds, job.workload.throughput_batch),
             settings,
-            job.budget,
+            job.workload.budget,
         )
         sweep.append(measured)
     best, data = fastest_of_sweep(sweep)
     best_settings = SessionSettings(**best.settings)
-    outputs = run_onnx(job.model_path, job.target, job.eval_feeds, job.eval_batch, best_settings)
-    fidelity = compare_outputs(job.reference_outputs, outputs, job.labels)
+    outputs = run_onnx(
+        job.model_path,
+        job.workload.target,
+        job.workload.eval_feeds,
+        job.workload.eval_batch,
+        best_settings,
+    )
+    fidelity = compare_outputs(job.workload.reference_outputs, outputs, job.workload.labels)
     return {"measurements": data, "fidelity": fidelity.to_dict()}
 
 
 def measure_fidelity(job: MeasureJob) -> dict[str, object]:
     """Only the fidelity part of measure_variant: quick enough to judge many candidates."""
     settings = job.thread_options[0]
-    outputs = run_onnx(job.model_path, job.target, job.eval_feeds, job.eval_batch, settings)
-    return compare_outputs(job.reference_outputs, outputs, job.labels).to_dict()
+    outputs = run_onnx(
+        job.model_path,
+        job.workload.target,
+        job.workload.eval_feeds,
+        job.workload.eval_batch,
+        settings,
+    )
+    return compare_outputs(job.workload.reference_outputs, outputs, job.workload.labels).to_dict()
 
 
 def profile_operators(job: MeasureJob) -> list[dict[str, object]]:
     """The per-operator time profile at batch 1 under the job's first thread setting."""
-    feeds = rows(job.eval_feeds, job.latency_batch)
-    return operator_profile(job.model_path, job.target, feeds, job.thread_options[0])
+    feeds = rows(job.workload.eval_feeds, job.workload.latency_batch)
+    return operator_profile(job.model_path, job.workload.target, feeds, job.thread_options[0])

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from optimize.measure import Workload
 from optimize.store import write_json_atomic
 
 MEASUREMENTS_FILE = "measurements.json"
@@ -23,21 +24,22 @@ def _digest_arrays(digest, arrays) -> None:
         digest.update(contiguous.tobytes())
 
 
-def measurement_key(job_base: dict[str, Any], machine: dict[str, Any]) -> str:
+def measurement_key(workload: Workload, thread_options: tuple, machine: dict[str, Any]) -> str:
     """Hash of everything a measurement depends on besides the model file: target, inputs,
     reference outputs, labels, batches, budget, thread settings, and the machine."""
     digest = hashlib.sha256()
     settings = {
-        key: value
-        for key, value in job_base.items()
-        if key not in ("eval_feeds", "reference_outputs", "labels")
+        field.name: getattr(workload, field.name)
+        for field in dataclasses.fields(workload)
+        if field.name not in ("eval_feeds", "reference_outputs", "labels")
     }
+    settings["thread_options"] = thread_options
     digest.update(json.dumps(_plain(settings), sort_keys=True, default=str).encode())
     digest.update(json.dumps(machine, sort_keys=True, default=str).encode())
-    _digest_arrays(digest, [job_base["eval_feeds"][k] for k in sorted(job_base["eval_feeds"])])
-    _digest_arrays(digest, job_base["reference_outputs"])
-    if job_base["labels"] is not None:
-        _digest_arrays(digest, [job_base["labels"]])
+    _digest_arrays(digest, [workload.eval_feeds[k] for k in sorted(workload.eval_feeds)])
+    _digest_arrays(digest, workload.reference_outputs)
+    if workload.labels is not None:
+        _digest_arrays(digest, [workload.labels])
     return digest.hexdigest()
 
 

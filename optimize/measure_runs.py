@@ -11,7 +11,13 @@ from hardware.session import SessionSettings
 from hardware.targets import Target
 from optimize.evaluate import Fidelity, limits_verdict, tolerance_verdict
 from optimize.isolation import IsolatedRunError, run_isolated
-from optimize.measure import MeasureJob, measure_fidelity, measure_variant, profile_operators
+from optimize.measure import (
+    MeasureJob,
+    Workload,
+    measure_fidelity,
+    measure_variant,
+    profile_operators,
+)
 from optimize.measure_cache import load_measurements, store_measurements
 from optimize.pipeline import Variant
 
@@ -27,7 +33,13 @@ def thread_options(target: Target) -> tuple[SessionSettings, ...]:
     return tuple(SessionSettings(intra_op_threads=n) for n in counts)
 
 
-def measure_one(variant: Variant, job_base: dict, options, cache: tuple[Path, str]) -> None:
+def measure_one(
+    variant: Variant,
+    workload: Workload,
+    thread_options: tuple[SessionSettings, ...],
+    options,
+    cache: tuple[Path, str],
+) -> None:
     """Profile an ONNX variant and judge its fidelity, in a child process; reuse stored
     figures taken under the same conditions, and store new ones."""
     variants_dir, key = cache
@@ -38,7 +50,7 @@ def measure_one(variant: Variant, job_base: dict, options, cache: tuple[Path, st
         variant.measurements_cached = True
         record(variant, lambda: stored, options)
         return
-    job = MeasureJob(model_path=variant.path, **job_base)
+    job = MeasureJob(variant.path, workload, thread_options)
     record(variant, lambda: run_isolated(measure_variant, job, options.measure_timeout_s), options)
     if cacheable and variant.status == "measured":
         store_measurements(
@@ -67,19 +79,21 @@ def thread_counts(settings: tuple[SessionSettings, ...], host) -> tuple[int, ...
     return counts or (host.physical_cores,)
 
 
-def operator_profile_of(variant: Variant, job_base: dict, options) -> list[dict]:
+def operator_profile_of(variant: Variant, workload: Workload, options) -> list[dict]:
     """Where the pick spends its time, under the thread setting it was fastest with."""
     best_settings = SessionSettings(**variant.measurements["settings"])
-    job = MeasureJob(model_path=variant.path, **{**job_base, "thread_options": (best_settings,)})
+    job = MeasureJob(variant.path, workload, (best_settings,))
     try:
         return run_isolated(profile_operators, job, options.measure_timeout_s)
     except IsolatedRunError:
         return []  # the profile is a diagnosis; the run's figures stand without it
 
 
-def judge(variant: Variant, job_base: dict, options) -> tuple[Fidelity, str | None]:
+def judge(
+    variant: Variant, workload: Workload, thread_options: tuple[SessionSettings, ...], options
+) -> tuple[Fidelity, str | None]:
     """Fidelity of a fallback candidate and its verdict, without the full profile."""
-    job = MeasureJob(model_path=variant.path, **job_base)
+    job = MeasureJob(variant.path, workload, thread_options)
     try:
         fidelity = Fidelity.from_dict(
             run_isolated(measure_fidelity, job, options.measure_timeout_s)

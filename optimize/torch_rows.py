@@ -9,9 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from hardware.profile import TimingBudget, fastest_of_sweep
+from hardware.profile import fastest_of_sweep
 from hardware.targets import Target
 from hardware.torch_runtime import (
     TorchSettings,
@@ -22,6 +20,7 @@ from hardware.torch_runtime import (
 from optimize.evaluate import compare_outputs
 from optimize.inputs import iter_batches, rows
 from optimize.load import Source, load_source
+from optimize.measure import Workload
 from optimize.pipeline import Variant
 
 
@@ -35,14 +34,7 @@ class TorchJob:
     model_code: Path | None
     thread_counts: tuple[int, ...]
     settings: TorchSettings
-    target: Target
-    eval_feeds: dict[str, np.ndarray]
-    reference_outputs: list[np.ndarray]
-    labels: np.ndarray | None
-    latency_batch: int
-    throughput_batch: int
-    eval_batch: int
-    budget: TimingBudget
+    workload: Workload
 
 
 def torch_rows(source: Source, target: Target, cpu_flags: list[str], root_id: str) -> list[Variant]:
@@ -80,22 +72,25 @@ def measure_torch(job: TorchJob) -> dict[str, object]:
     keep the fastest, and compare its outputs with the reference."""
     source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code)
     names = [s.name for s in source.inputs]
-    single = rows(job.eval_feeds, job.latency_batch)
-    batch = rows(job.eval_feeds, job.throughput_batch)
+    single = rows(job.workload.eval_feeds, job.workload.latency_batch)
+    batch = rows(job.workload.eval_feeds, job.workload.throughput_batch)
     sweep = [
         profile_torch(
             source.model,
-            job.target,
+            job.workload.target,
             [single[n] for n in names],
             [batch[n] for n in names],
             dataclasses.replace(job.settings, threads=threads),
-            job.budget,
+            job.workload.budget,
         )
         for threads in job.thread_counts
     ]
     best, data = fastest_of_sweep(sweep)
     settings = TorchSettings(**best.settings)
-    batches = [[part[n] for n in names] for part in iter_batches(job.eval_feeds, job.eval_batch)]
-    outputs = run_torch_runtime(source.model, job.target, settings, batches)
-    fidelity = compare_outputs(job.reference_outputs, outputs, job.labels)
+    batches = [
+        [part[n] for n in names]
+        for part in iter_batches(job.workload.eval_feeds, job.workload.eval_batch)
+    ]
+    outputs = run_torch_runtime(source.model, job.workload.target, settings, batches)
+    fidelity = compare_outputs(job.workload.reference_outputs, outputs, job.workload.labels)
     return {"measurements": data, "fidelity": fidelity.to_dict()}
