@@ -1,5 +1,5 @@
 """Save an example model as a torch.export program, with evaluation and calibration data:
-`python examples/save_example.py {digits,transformer} OUT_DIR`."""
+`python examples/save_example.py {digits,transformer,tabular} OUT_DIR`."""
 
 import sys
 from pathlib import Path
@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from optimize.examples import digits_data, tiny_transformer_module, train_digits_cnn
+from optimize.examples import (
+    TABULAR_PREPROCESSING,
+    digits_data,
+    tabular_data,
+    tiny_transformer_module,
+    train_digits_cnn,
+    train_tabular_mlp,
+)
+from passes.preprocess_spec import apply_numpy, fit, parse_preprocessing
 
 
 def _save_program(model: torch.nn.Module, sample: np.ndarray, path: Path) -> None:
@@ -34,7 +42,20 @@ def save_transformer(out: Path) -> None:
     np.savez(out / "tiny_transformer_calibration.npz", x=features[128:])
 
 
-EXAMPLES = {"digits": save_digits, "transformer": save_transformer}
+def save_tabular(out: Path) -> None:
+    """An MLP on breast_cancer features trained after preprocessing (median for invalid
+    values, standardisation); raw features with labels to evaluate, raw training features
+    to fit the preprocessing and calibrate. The recipe examples/tabular.toml runs it."""
+    data = tabular_data()
+    spec = fit(parse_preprocessing(TABULAR_PREPROCESSING), {"x": data.train_x})
+    model = train_tabular_mlp(apply_numpy(spec, {"x": data.train_x})["x"], data.train_y)
+    sample = apply_numpy(spec, {"x": data.test_x[:2]})["x"]
+    _save_program(model, sample, out / "tabular_mlp.pt2")
+    np.savez(out / "tabular_eval.npz", x=data.test_x, labels=data.test_y)
+    np.savez(out / "tabular_train.npz", x=data.train_x)
+
+
+EXAMPLES = {"digits": save_digits, "transformer": save_transformer, "tabular": save_tabular}
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in EXAMPLES:

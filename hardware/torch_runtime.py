@@ -4,6 +4,7 @@ same loop as ONNX Runtime."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -83,19 +84,19 @@ def _flatten(output: Any) -> list[np.ndarray]:
     return [array for item in output if item is not None for array in _flatten(item)]
 
 
-def run_torch_runtime(
-    model: Any, target: Target, settings: TorchSettings, args_batches: list[list[np.ndarray]]
-) -> list[np.ndarray]:
-    """Outputs of the model under `settings` for each batch of positional arrays, joined."""
+def torch_runner(
+    model: Any, target: Target, settings: TorchSettings
+) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    """A function running the model under `settings` on one batch of positional arrays."""
     import torch
 
     torch.set_num_threads(settings.threads)
     call = _callable(model, settings, target)
-    chunks = []
-    for arrays in args_batches:
-        tensors = [torch.from_numpy(a).to(_device(target)) for a in arrays]
-        chunks.append(_flatten(call(*tensors)))
-    return [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
+
+    def run(arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return _flatten(call(*[torch.from_numpy(a).to(_device(target)) for a in arrays]))
+
+    return run
 
 
 def profile_torch(

@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,22 +19,18 @@ from hardware.session import SessionSettings
 from hardware.targets import Target, parse_target
 from hardware.torch_runtime import TorchSettings
 from optimize.diagnose import slowdown_note
+from optimize.eval_store import EvalStore, write_eval_store
 from optimize.evaluate import Tolerance
 from optimize.fallback import is_repairable, repair
 from optimize.inputs import (
-    EvalSet,
     calibration_inputs,
     describe_evalset,
-    evaluation_set,
+    evaluation_data,
     fixed_batch,
-    iter_batches,
 )
 from optimize.isolation import run_isolated
 from optimize.load import Source, load_source
-from optimize.measure import (
-    Workload,
-    run_onnx,
-)
+from optimize.measure import Workload, onnx_runner
 from optimize.measure_cache import measurement_key
 from optimize.measure_runs import (
     judge,
@@ -43,20 +40,27 @@ from optimize.measure_runs import (
     thread_counts,
     thread_options,
 )
+from optimize.metrics import choose_metric, make_metric
 from optimize.outputs import write_outputs
 from optimize.pipeline import Variant, VariantBuilder
+from optimize.preprocessing import fitted_preprocessing
+from optimize.prune_sweep import prune_sweep
 from optimize.recipe_file import Recipe
-from optimize.recipes import Chain, builtin_chains
+from optimize.recipes import Chain, builtin_chains, int8_scheme
 from optimize.results import Results
 from optimize.search import search
 from optimize.select import pareto_front, pick
 from optimize.torch_rows import TorchJob, measure_torch, torch_rows
 from passes.base import PassContext
+from passes.preprocess import Preprocess
+from passes.preprocess_spec import PreprocessSpec, apply_numpy, raw_input_specs
 from passes.torch_run import run_torch
 
 DEFAULT_OUT = Path("optimized")
 THROUGHPUT_BATCH = 32
 EVAL_BATCH = 64
+# The evaluation set with the original's outputs, streamed by every measurement.
+EVAL_FOLDER = "eval_set"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,12 @@ class RunOptions:
     budget_minutes: float | None = None
     reuse_measurements: bool = True
     max_excluded: int = 16
+    # Structured-pruning ratios to sweep (none: no pruning) and the recovery fine-tuning
+    # function, as "module:function".
+    prune_ratios: tuple[float, ...] = ()
+    finetune: str = ""
+    # The task metric on labelled data (optimize.metrics); None: implied by the data.
+    metric: str | None = None
 
 
 Progress = Callable[[str, int, int], None]
@@ -94,14 +104,19 @@ def run(
     chains: list[Chain] | None = None,
     options: RunOptions = RunOptions(),
     progress: Progress = _no_progress,
+    preprocess: PreprocessSpec | None = None,
+    preprocess_fit: str | Path | None = None,
 ) -> Results:
     """Load `model`, build the variants of `chains` (the target's built-in recipe by default),
     measure each on `target`, pick the fastest within tolerance and write the output folder.
 
     `inputs` are `NAME:DIMS[:DTYPE]` texts for models that do not carry their input spec;
-    `eval_data` is an .npz with one array per input and optional `labels`;
-    `calibration_data` an .npz with one array per input, for static quantization (the
-    evaluation inputs are used when it is not given).
+    `eval_data` is labelled data in any form optimize.eval_data reads (an .npz, a folder
+    of .npy files, or `module:function`); `calibration_data` inputs in the same forms, for
+    static quantization (the evaluation inputs are used when it is not given).
+    `preprocess` is compiled in front of every variant, which then takes raw inputs (the
+    evaluation and calibration data are raw too); statistics it leaves unset are fitted on
+    `preprocess_fit`, an .npz of raw training data.
     """
     target = parse_target(target) if isinstance(target, str) else target
     check_target(target)
@@ -113,19 +128,32 @@ def run(
         model_code=Path(model_code) if model_code else None,
     )
     warnings: list[str] = []
-    evalset = evaluation_set(source, Path(eval_data) if eval_data else None)
-    if evalset.synthetic:
+    preprocessing = fitted_preprocessing(preprocess, preprocess_fit)
+    raw_inputs = raw_input_specs(preprocessing, source.inputs) if preprocessing else source.inputs
+    batch = fixed_batch(source.inputs)
+    eval_batch = batch or EVAL_BATCH
+    progress("reference outputs of the original model", 0, 1)
+    data = evaluation_data(source, raw_inputs, eval_data, eval_batch, not preprocessing)
+    store = write_eval_store(
+        out_dir / EVAL_FOLDER,
+        data.batches,
+        eval_batch,
+        _reference(source, eval_batch, preprocessing),
+        data.synthetic,
+    )
+    store = dataclasses.replace(store, metric=_metric(store, options.metric))
+    if store.synthetic:
         warnings.append(
             "fidelity is measured on generated inputs, not real data: pass --eval-data "
             "for figures that reflect your inputs"
         )
-    batch = fixed_batch(source.inputs)
-    eval_batch = batch or EVAL_BATCH
-    progress("reference outputs of the original model", 0, 1)
-    reference = _reference_outputs(source, evalset, eval_batch)
-
-    calibration = calibration_inputs(source, evalset, calibration_data, warnings)
-    ctx = PassContext(target, source.inputs, calibration, source.model)
+    warnings += data.notes
+    calibration = calibration_inputs(raw_inputs, store, calibration_data, warnings)
+    ctx = PassContext(target, raw_inputs, calibration, source.model)
+    torch_ctx = None
+    if preprocessing:
+        model_samples = apply_numpy(preprocessing, calibration)
+        torch_ctx = PassContext(target, source.inputs, model_samples, source.model)
     root_id = _root_id(source)
     builder = VariantBuilder(
         source,
@@ -134,14 +162,15 @@ def run(
         root_id,
         on_step=lambda s: progress(f"building {s}", 0, 0),
         timeout_s=options.build_timeout_s,
+        preprocess=Preprocess.from_spec(preprocessing) if preprocessing else None,
+        torch_ctx=torch_ctx,
     )
     host = describe_host(include_gpus=target.is_gpu)
     chains = chains if chains is not None else builtin_chains(target, host.cpu_flags)
     workload = Workload(
         target=target,
-        eval_feeds=evalset.feeds,
-        reference_outputs=reference,
-        labels=evalset.labels,
+        eval_store=store,
+        timing_feeds=store.head(max(batch or 1, batch or THROUGHPUT_BATCH)),
         latency_batch=batch or 1,
         throughput_batch=batch or THROUGHPUT_BATCH,
         eval_batch=eval_batch,
@@ -155,7 +184,20 @@ def run(
         progress(f"measuring {variant.label}", 0, 0)
         measure_one(variant, workload, threads, options, (out_dir / "variants", cache_key))
 
+    started = time.monotonic()
     variants = search(chains, builder, measure, options.budget_minutes, progress)
+    sweep = None
+    if options.prune_ratios:
+        progress("pruning sweep", 0, 0)
+        pruned, sweep = prune_sweep(
+            builder,
+            measure,
+            options.prune_ratios,
+            options.finetune,
+            int8_scheme(host.cpu_flags).reduce_range,
+            should_stop=functools.partial(_budget_spent, started, options.budget_minutes),
+        )
+        variants += [v for v in pruned if v not in variants]
     _warn_on_export_parity(variants, warnings)
     repairs = []
     if options.fallback:
@@ -189,6 +231,7 @@ def run(
             "model_code": Path(model_code) if model_code else None,
             "thread_counts": thread_counts(threads, host),
             "workload": workload,
+            "preprocess": preprocessing,
         }
         for row in rows:
             if row.status == "built":
@@ -214,16 +257,25 @@ def run(
         pick_onnx=chosen_onnx,
         pareto_front=pareto_front(variants),
         tolerance=options.tolerance,
-        eval_data=describe_evalset(evalset, eval_data),
+        eval_data=describe_evalset(store, data),
         environment=host.to_dict(),
         out_dir=out_dir,
         warnings=warnings,
         repairs=repairs,
+        prune_sweep=sweep,
         op_profile=op_profile,
         chains=[{"passes": [p.label() for p in c.passes], "why": c.why} for c in chains],
+        preprocessing=preprocessing.summary() if preprocessing else "",
     )
     write_outputs(results)
     return results
+
+
+def _budget_spent(started: float, budget_minutes: float | None) -> str | None:
+    """Why no new work may start: the run's time budget is spent."""
+    if budget_minutes and time.monotonic() - started > budget_minutes * 60:
+        return f"not tried: the {budget_minutes:g}-minute budget was spent"
+    return None
 
 
 def _with_engine_cache(
@@ -236,21 +288,32 @@ def _with_engine_cache(
     return tuple(dataclasses.replace(s, engine_cache_dir=cache) for s in settings)
 
 
-def _reference_outputs(source: Source, evalset: EvalSet, batch: int) -> list[np.ndarray]:
-    """The original model's outputs: PyTorch for torch sources, ONNX Runtime with its graph
-    optimizations off for ONNX sources."""
+def _reference(
+    source: Source, batch: int, preprocessing: PreprocessSpec | None
+) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
+    """The original model run on one batch: PyTorch for torch sources, ONNX Runtime with
+    its graph optimizations off for ONNX sources; raw inputs go through the NumPy
+    reference of the preprocessing first."""
     if source.model_kind == "onnx":
-        return run_onnx(
-            source.path,
-            Target("cpu"),
-            evalset.feeds,
-            batch,
-            SessionSettings(graph_level="disabled"),
-        )
-    chunks = [
-        run_torch(source.model, part, source.inputs) for part in iter_batches(evalset.feeds, batch)
-    ]
-    return [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
+        settings = SessionSettings(graph_level="disabled")
+        run = onnx_runner(source.path, Target("cpu"), batch, settings)
+    else:
+        run = functools.partial(run_torch, source.model, inputs=source.inputs)
+    if preprocessing is None:
+        return run
+    return lambda feeds: run(apply_numpy(preprocessing, feeds))
+
+
+def _metric(store: EvalStore, named: str | None) -> str | None:
+    """The task metric: the one named, else the one the outputs and labels imply; none
+    without labels."""
+    if not store.labelled:
+        return None
+    if named:
+        make_metric(named)  # an unknown name fails here, before any variant is built
+        return named
+    first = next(store.batches())
+    return choose_metric(first.reference, first.labels)
 
 
 def _root_id(source: Source) -> str:
@@ -262,7 +325,7 @@ def _root_id(source: Source) -> str:
 
 def _warn_on_export_parity(variants: list[Variant], warnings: list[str]) -> None:
     for variant in variants:
-        for step in variant.steps[:1]:
+        for step in variant.steps:
             if step.name == "export" and step.metrics.get("parity_ok") == 0.0:
                 warnings.append(f"EXPORT PARITY FAILED: {step.note}")
                 return
@@ -279,6 +342,9 @@ def recipe_options(
         torch_runtimes=recipe.torch_runtimes,
         reuse_measurements=reuse_measurements,
         budget_minutes=budget_minutes,
+        prune_ratios=recipe.prune_ratios,
+        finetune=recipe.finetune,
+        metric=recipe.metric,
     )
 
 
@@ -310,4 +376,6 @@ def run_recipe(
         chains=recipe_chains(recipe),
         options=recipe_options(recipe, reuse_measurements, budget_minutes),
         progress=progress,
+        preprocess=recipe.preprocess,
+        preprocess_fit=recipe.preprocess_fit,
     )

@@ -48,12 +48,22 @@ def run(
         ),
     ] = None,
     eval_data: Annotated[
-        Path | None,
-        typer.Option(help=".npz with one array per model input and optional 'labels'"),
+        str | None,
+        typer.Option(
+            help="labelled data: an .npz with one array per model input plus 'labels', a "
+            "folder of .npy files, or module:function yielding (inputs, labels) batches"
+        ),
     ] = None,
     calibration_data: Annotated[
-        Path | None,
-        typer.Option(help=".npz with one array per model input, to calibrate static int8"),
+        str | None,
+        typer.Option(help="inputs to calibrate static int8, in any --eval-data form"),
+    ] = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="task metric on labelled data: top1, top5 (any topK), f1, mse, mae, r2, "
+            "cosine or module:function [implied by outputs and labels]"
+        ),
     ] = None,
     trust_pickle: Annotated[
         bool, typer.Option(help="allow a pickled module: unpickling runs code from the file")
@@ -94,6 +104,23 @@ def run(
     torch_runtimes: Annotated[
         bool, typer.Option(help="also measure PyTorch eager and torch.compile on the source")
     ] = True,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            help="sweep structured pruning of the PyTorch model (ratios 0.1 to 0.7) and keep "
+            "the largest within tolerance"
+        ),
+    ] = False,
+    prune_ratios: Annotated[
+        str | None, typer.Option(help="the sweep's ratios, e.g. 0.2,0.4,0.6 (implies --prune)")
+    ] = None,
+    finetune: Annotated[
+        str | None,
+        typer.Option(
+            help="module:function that trains a pruned torch.nn.Module and returns it, run "
+            "between pruning and export"
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option(help="check the recipe and print the plan without building anything")
     ] = False,
@@ -105,6 +132,7 @@ def run(
     """Export, transform, measure and choose: writes best.onnx and reports into --out.
     Exit code 0 with a pick, 1 when no variant meets the limits, 2 on bad input."""
     from optimize.api import recipe_chains, run_recipe
+    from optimize.prune_sweep import DEFAULT_RATIOS, sweep_ratios
     from optimize.recipe_file import (
         DEFAULT_NAME,
         Recipe,
@@ -122,6 +150,9 @@ def run(
                 f"give a model file, or a recipe with --recipe (or an {DEFAULT_NAME} here)"
             )
         base = load_recipe(recipe) if recipe else Recipe(model=model)
+        ratios = sweep_ratios(prune_ratios) if prune_ratios else None
+        if prune and not (ratios or base.prune_ratios):
+            ratios = DEFAULT_RATIOS
         plan = with_overrides(
             base,
             limits={
@@ -135,12 +166,15 @@ def run(
             target=target,
             out=out,
             inputs=input or None,
-            eval_data=eval_data,
-            calibration_data=calibration_data,
+            eval_data=_data_source(eval_data),
+            calibration_data=_data_source(calibration_data),
+            metric=metric,
             model_code=model_code,
             measure_seconds=measure_seconds,
             trust_pickle=True if trust_pickle else None,
             torch_runtimes=False if not torch_runtimes else None,
+            prune_ratios=ratios,
+            finetune=finetune,
         )
         if dry_run:
             typer.echo(describe_plan(plan, recipe_chains(plan)))
@@ -160,6 +194,13 @@ def run(
         print_results(results)
     if results.pick is None:
         raise typer.Exit(code=1)
+
+
+def _data_source(text: str | None) -> Path | str | None:
+    """A data path as given, or a `module:function` text."""
+    if text is None:
+        return None
+    return text if ":" in text and not Path(text).exists() else Path(text)
 
 
 @app.command()

@@ -6,15 +6,19 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from optimize.metrics import Metric, make_metric
+
 
 @dataclass(frozen=True)
 class Tolerance:
     """How far a variant may stray from the original model and still be picked.
 
     With labelled data the task metric decides: `max_accuracy_drop` is in absolute points
-    of top-1 accuracy (1.0 = one point); `max_relative_accuracy_drop`, when set, also bounds
-    the drop in percent of the original's accuracy (1.0 = 1% of it). Without labels, fidelity decides: `min_cosine`
-    bounds the mean cosine similarity of the variant's outputs to the original's.
+    of a metric scored in [0, 1] (accuracy, F1, R², cosine; 1.0 = one point), and in percent
+    of the original's score for unbounded ones (MSE, MAE, a user's metric);
+    `max_relative_accuracy_drop`, when set, also bounds the drop in percent of the original's
+    score. Without labels, fidelity decides: `min_cosine` bounds the mean cosine similarity of
+    the variant's outputs to the original's.
     """
 
     min_cosine: float = 0.999
@@ -25,7 +29,8 @@ class Tolerance:
 
     def describe(self) -> str:
         text = (
-            f"with labels, a top-1 accuracy drop <= {self.max_accuracy_drop} points; "
+            f"with labels, a metric drop <= {self.max_accuracy_drop} points "
+            "(percent for MSE/MAE); "
             f"without, a mean output cosine >= {self.min_cosine}"
         )
         if self.max_relative_accuracy_drop is not None:
@@ -39,7 +44,8 @@ class Tolerance:
 
 @dataclass(frozen=True)
 class Fidelity:
-    """How a variant's outputs compare with the original model's on the same inputs."""
+    """How a variant's outputs compare with the original model's on the same inputs, and,
+    with labels, its task metric beside the original's."""
 
     samples: int
     max_abs_error: float
@@ -50,21 +56,54 @@ class Fidelity:
     top1_agreement: float | None = None
     accuracy: float | None = None
     reference_accuracy: float | None = None
+    metric: str | None = None
+    score: float | None = None
+    reference_score: float | None = None
+    higher_is_better: bool = True
+    unit_metric: bool = True
+
+    @property
+    def quality(self) -> float:
+        """One higher-is-better figure: the task metric's score (negated when lower is
+        better) with labels, else the mean output cosine."""
+        if self.score is None:
+            return self.mean_cosine
+        return self.score if self.higher_is_better else -self.score
+
+    @property
+    def metric_drop(self) -> float | None:
+        """How much worse the metric is than the original's, in its own units (positive
+        is worse, whichever way the metric runs)."""
+        if self.score is None or self.reference_score is None:
+            return None
+        drop = self.reference_score - self.score
+        return drop if self.higher_is_better else -drop
 
     @property
     def accuracy_drop_points(self) -> float | None:
-        if self.accuracy is None or self.reference_accuracy is None:
+        """The drop in points (1.0 = one percentage point) of a metric scored in [0, 1]."""
+        drop = self.metric_drop
+        return None if drop is None or not self.unit_metric else 100.0 * drop
+
+    @property
+    def relative_drop_percent(self) -> float | None:
+        """The drop in percent of the original's score."""
+        drop = self.metric_drop
+        if drop is None or not self.reference_score:
             return None
-        return 100.0 * (self.reference_accuracy - self.accuracy)
+        return 100.0 * drop / abs(self.reference_score)
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Fidelity:
         """Inverse of to_dict (derived figures are dropped)."""
-        return cls(**{k: v for k, v in data.items() if k != "accuracy_drop_points"})
+        derived = ("accuracy_drop_points", "relative_drop_percent", "metric_drop")
+        return cls(**{k: v for k, v in data.items() if k not in derived})
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
+        data["metric_drop"] = self.metric_drop
         data["accuracy_drop_points"] = self.accuracy_drop_points
+        data["relative_drop_percent"] = self.relative_drop_percent
         return data
 
 
@@ -85,58 +124,134 @@ def _cosines(reference: list[np.ndarray], candidate: list[np.ndarray]) -> np.nda
     return np.where(norms > 0, dots / np.where(norms > 0, norms, 1), both_zero.astype(float))
 
 
+class FidelityTally:
+    """Fidelity accumulated batch by batch, so evaluation data never has to fit in memory.
+
+    With labels, `metric` (a name from optimize.metrics) scores the candidate and the
+    reference outputs alike; top-1 accuracy is also kept for class scores."""
+
+    def __init__(self, metric: str | None = None) -> None:
+        self.metric_name = metric
+        self.samples = self.nonfinite = 0
+        self.max_abs = self.max_rel = 0.0
+        self.cosine_sum, self.cosine_min = 0.0, float("inf")
+        self.agree = 0
+        self.class_scores = False
+        self.scores: tuple[Metric, Metric] | None = None
+        self.accuracy: tuple[Metric, Metric] | None = None
+
+    def add(
+        self,
+        reference: list[np.ndarray],
+        candidate: list[np.ndarray],
+        labels: np.ndarray | None = None,
+    ) -> None:
+        """Fold in one batch: the original's and the variant's outputs on the same inputs."""
+        if len(reference) != len(candidate):
+            raise ValueError(f"output count differs: {len(reference)} vs {len(candidate)}")
+        for ref, cand in zip(reference, candidate, strict=True):
+            if ref.shape != cand.shape:
+                raise ValueError(f"output shape differs: {ref.shape} vs {cand.shape}")
+            ref64, cand64 = ref.astype(np.float64), cand.astype(np.float64)
+            self.nonfinite += int((~np.isfinite(cand64)).sum())
+            diff = np.abs(ref64 - cand64)
+            self.max_abs = max(self.max_abs, float(np.nanmax(diff, initial=0.0)))
+            scale = np.maximum(np.abs(ref64), 1e-6)
+            self.max_rel = max(self.max_rel, float(np.nanmax(diff / scale, initial=0.0)))
+        cosines = _cosines(reference, candidate)
+        self.cosine_sum += float(cosines.sum())
+        self.cosine_min = min(self.cosine_min, float(cosines.min()))
+        self.samples += len(cosines)
+        class_scores = looks_like_class_scores(reference[0])
+        self.class_scores = self.class_scores or class_scores
+        if class_scores:
+            self.agree += int((reference[0].argmax(axis=1) == candidate[0].argmax(axis=1)).sum())
+        if labels is None:
+            return
+        if self.metric_name is not None:
+            self.scores = self.scores or (
+                make_metric(self.metric_name),
+                make_metric(self.metric_name),
+            )
+            self.scores[0].update(reference, labels)
+            self.scores[1].update(candidate, labels)
+        if class_scores and np.issubdtype(labels.dtype, np.integer):
+            self.accuracy = self.accuracy or (make_metric("top1"), make_metric("top1"))
+            self.accuracy[0].update(reference, labels)
+            self.accuracy[1].update(candidate, labels)
+
+    def result(self) -> Fidelity:
+        """The fidelity of everything added so far."""
+        if not self.samples:
+            raise ValueError("no outputs were compared: the evaluation data is empty")
+        metric = reference_score = score = None
+        higher, unit = True, True
+        if self.scores:
+            reference_score, score = (m.result() for m in self.scores)
+            metric, higher, unit = (
+                self.scores[0].name,
+                self.scores[0].higher_is_better,
+                self.scores[0].unit,
+            )
+        reference_accuracy, accuracy = (
+            (m.result() for m in self.accuracy) if self.accuracy else (None, None)
+        )
+        return Fidelity(
+            samples=self.samples,
+            max_abs_error=self.max_abs,
+            max_rel_error=self.max_rel,
+            mean_cosine=self.cosine_sum / self.samples,
+            min_cosine=self.cosine_min,
+            nonfinite_outputs=self.nonfinite,
+            top1_agreement=self.agree / self.samples if self.class_scores else None,
+            accuracy=accuracy,
+            reference_accuracy=reference_accuracy,
+            metric=metric,
+            score=score,
+            reference_score=reference_score,
+            higher_is_better=higher,
+            unit_metric=unit,
+        )
+
+
 def compare_outputs(
     reference: list[np.ndarray],
     candidate: list[np.ndarray],
     labels: np.ndarray | None = None,
+    metric: str | None = "top1",
 ) -> Fidelity:
-    """Fidelity of `candidate` outputs to `reference` outputs (same inputs, same order)."""
-    if len(reference) != len(candidate):
-        raise ValueError(f"output count differs: {len(reference)} vs {len(candidate)}")
-    max_abs, max_rel, nonfinite = 0.0, 0.0, 0
-    for ref, cand in zip(reference, candidate, strict=True):
-        if ref.shape != cand.shape:
-            raise ValueError(f"output shape differs: {ref.shape} vs {cand.shape}")
-        ref64, cand64 = ref.astype(np.float64), cand.astype(np.float64)
-        nonfinite += int((~np.isfinite(cand64)).sum())
-        diff = np.abs(ref64 - cand64)
-        max_abs = max(max_abs, float(np.nanmax(diff, initial=0.0)))
-        scale = np.maximum(np.abs(ref64), 1e-6)
-        max_rel = max(max_rel, float(np.nanmax(diff / scale, initial=0.0)))
-    cosines = _cosines(reference, candidate)
-    top1 = accuracy = reference_accuracy = None
-    if looks_like_class_scores(reference[0]):
-        ref_top1, cand_top1 = reference[0].argmax(axis=1), candidate[0].argmax(axis=1)
-        top1 = float((ref_top1 == cand_top1).mean())
-        if labels is not None:
-            accuracy = float((cand_top1 == labels).mean())
-            reference_accuracy = float((ref_top1 == labels).mean())
-    return Fidelity(
-        samples=int(reference[0].shape[0]),
-        max_abs_error=max_abs,
-        max_rel_error=max_rel,
-        mean_cosine=float(cosines.mean()),
-        min_cosine=float(cosines.min()),
-        nonfinite_outputs=nonfinite,
-        top1_agreement=top1,
-        accuracy=accuracy,
-        reference_accuracy=reference_accuracy,
-    )
+    """Fidelity of `candidate` outputs to `reference` outputs (same inputs, same order), in
+    one batch; with labels, scored by `metric` where it applies to these outputs."""
+    usable = metric if labels is not None and _applies(metric, reference, labels) else None
+    tally = FidelityTally(usable)
+    tally.add(reference, candidate, labels)
+    return tally.result()
+
+
+def _applies(metric: str | None, outputs: list[np.ndarray], labels: np.ndarray) -> bool:
+    """Whether top-1 style metrics make sense: class scores against integer labels."""
+    if metric is None:
+        return False
+    if metric.startswith("top") or metric == "f1":
+        return looks_like_class_scores(outputs[0]) and np.issubdtype(labels.dtype, np.integer)
+    return True
 
 
 def tolerance_verdict(fidelity: Fidelity, tolerance: Tolerance) -> str | None:
     """Why `fidelity` falls outside `tolerance`, or None when it is within."""
     if fidelity.nonfinite_outputs:
         return f"{fidelity.nonfinite_outputs} NaN/inf output values"
-    drop = fidelity.accuracy_drop_points
-    if drop is not None:
-        if drop > tolerance.max_accuracy_drop:
-            return f"accuracy drop {drop:.2f} points > {tolerance.max_accuracy_drop}"
+    if fidelity.metric_drop is not None:
+        name = "accuracy" if fidelity.metric == "top1" else fidelity.metric or "metric"
+        points = fidelity.accuracy_drop_points
+        percent = fidelity.relative_drop_percent
+        if points is not None and points > tolerance.max_accuracy_drop:
+            return f"{name} drop {points:.2f} points > {tolerance.max_accuracy_drop}"
+        if points is None and percent is not None and percent > tolerance.max_accuracy_drop:
+            return f"{name} worse by {percent:.2f}% > {tolerance.max_accuracy_drop}%"
         relative = tolerance.max_relative_accuracy_drop
-        if relative is not None and fidelity.reference_accuracy:
-            percent = drop / fidelity.reference_accuracy  # points / fraction = percent
-            if percent > relative:
-                return f"accuracy drop {percent:.2f}% of the original's > {relative}%"
+        if relative is not None and percent is not None and percent > relative:
+            return f"{name} drop {percent:.2f}% of the original's > {relative}%"
         return None
     if fidelity.mean_cosine < tolerance.min_cosine:
         return f"mean cosine {fidelity.mean_cosine:.5f} < {tolerance.min_cosine}"

@@ -110,3 +110,77 @@ def tiny_transformer_module(
 def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of rows whose arg-max equals the label."""
     return float((logits.argmax(axis=1) == labels).mean())
+
+
+def finetune_digits(model: nn.Module, epochs: int = 4) -> nn.Module:
+    """Recovery fine-tuning for a pruned digits CNN (`--finetune
+    optimize.examples:finetune_digits`): a few epochs on the training digits."""
+    data = digits_data()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.from_numpy(data.train_x), torch.from_numpy(data.train_y)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), 64):
+            idx = order[start : start + 64]
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            optimizer.step()
+    return model
+
+
+@dataclass
+class TabularData:
+    """scikit-learn's breast_cancer features as raw float32 with about 3% of the values
+    made invalid (NaN, ±inf), as data from the field arrives; int64 labels."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+
+# What the tabular model was trained with: invalid values become the column median, then
+# each column is standardised. The statistics are fitted on the raw training features.
+TABULAR_PREPROCESSING = {
+    "x": [{"step": "replace_invalid", "with": "median"}, {"step": "standardize"}]
+}
+
+
+def tabular_data(seed: int = 0) -> TabularData:
+    """breast_cancer split 75/25 with a fixed seed, with invalid values injected."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    features, labels = load_breast_cancer(return_X_y=True)
+    rng = np.random.default_rng(seed)
+    x = features.astype(np.float32)
+    broken = rng.random(x.shape) < 0.03
+    x[broken] = rng.choice(np.array([np.nan, np.inf, -np.inf], np.float32), broken.sum())
+    split = train_test_split(x, labels.astype(np.int64), test_size=0.25, random_state=seed)
+    tr_x, te_x, tr_y, te_y = split
+    return TabularData(tr_x, tr_y, te_x, te_y)
+
+
+class TabularMLP(nn.Module):
+    """A two-layer MLP over a (batch, features) input named x, two classes."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(features, 32), nn.ReLU(), nn.Linear(32, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def train_tabular_mlp(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> TabularMLP:
+    """The MLP trained for a second on already preprocessed features."""
+    torch.manual_seed(seed)
+    model = TabularMLP(features.shape[1])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = torch.from_numpy(features), torch.from_numpy(labels)
+    for _ in range(150):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    return model.eval()

@@ -45,10 +45,6 @@ def is_repairable(pass_: Pass) -> bool:
     }
 
 
-def _quality(fidelity: Fidelity) -> float:
-    return fidelity.accuracy if fidelity.accuracy is not None else fidelity.mean_cosine
-
-
 def repair(
     variant: Variant,
     parent: Variant,
@@ -71,9 +67,9 @@ def repair(
         if probe.status != "built":
             continue
         fidelity, verdict = judge(probe)
-        record.sensitivity[node] = _quality(fidelity)
+        record.sensitivity[node] = fidelity.quality
         if verdict is None:
-            record.steps.append(RepairStep([node], probe.id, _quality(fidelity), None))
+            record.steps.append(RepairStep([node], probe.id, fidelity.quality, None))
             record.repaired_id = probe.id
             record.note = f"within tolerance with 1 node in float: {node}"
             return record, [probe]
@@ -86,7 +82,7 @@ def repair(
             continue
         fidelity, verdict = judge(step)
         steps.append(step)
-        record.steps.append(RepairStep(list(excluded), step.id, _quality(fidelity), verdict))
+        record.steps.append(RepairStep(list(excluded), step.id, fidelity.quality, verdict))
         if verdict is None:
             record.repaired_id = step.id
             record.note = f"within tolerance with {count} nodes in float"

@@ -1,35 +1,24 @@
-"""Model inputs for measuring: real ones from an evaluation .npz, or generated from the spec."""
+"""Model inputs for measuring: the user's evaluation data, or inputs generated from the spec."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from optimize.errors import OptimizeError
+from optimize.eval_data import EvalData, open_eval_data
+from optimize.eval_store import EvalStore
 from passes.base import DTYPES, TensorSpec
 
 if TYPE_CHECKING:
     from optimize.load import Source
 
-LABELS_KEY = "labels"
 GENERATED_SAMPLES = 64
-
-
-@dataclass
-class EvalSet:
-    """Inputs (batch first, one array per model input), optional labels, and whether the
-    inputs were generated rather than real."""
-
-    feeds: dict[str, np.ndarray]
-    labels: np.ndarray | None
-    synthetic: bool
-
-    def __len__(self) -> int:
-        return int(next(iter(self.feeds.values())).shape[0])
+# Enough samples for stable activation ranges; more only costs calibration time and memory.
+CALIBRATION_SAMPLES = 1024
 
 
 def generate_inputs(specs: list[TensorSpec], count: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -47,31 +36,6 @@ def generate_inputs(specs: list[TensorSpec], count: int, seed: int = 0) -> dict[
         else:
             feeds[spec.name] = rng.integers(0, 2, shape).astype(dtype)
     return feeds
-
-
-def load_eval_npz(path: Path, specs: list[TensorSpec]) -> EvalSet:
-    """Read an .npz holding one array per model input (named as the inputs) and, optionally,
-    `labels`."""
-    if not path.is_file():
-        raise OptimizeError(f"evaluation data not found: {path}")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise OptimizeError(f"{path} is not a readable .npz file ({exc})") from exc
-    missing = [s.name for s in specs if s.name not in data.files]
-    if missing:
-        raise OptimizeError(
-            f"{path} lacks arrays for model input(s) {', '.join(missing)}; it has "
-            f"{', '.join(data.files) or 'none'} (name one array per input, plus '{LABELS_KEY}')"
-        )
-    feeds = {s.name: data[s.name].astype(DTYPES[s.dtype], copy=False) for s in specs}
-    sizes = {len(a) for a in feeds.values()}
-    labels = data[LABELS_KEY] if LABELS_KEY in data.files else None
-    if labels is not None:
-        sizes.add(len(labels))
-    if len(sizes) != 1:
-        raise OptimizeError(f"{path}: arrays differ in their first (batch) dimension: {sizes}")
-    return EvalSet(feeds, labels, synthetic=False)
 
 
 def rows(feeds: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
@@ -98,30 +62,40 @@ def fixed_batch(specs: list[TensorSpec]) -> int | None:
     return fixed[0] if fixed else None
 
 
-def evaluation_set(source: Source, eval_data: Path | None) -> EvalSet:
-    """Real inputs from an .npz, else the .pt2's saved samples topped up with generated
-    ones, else generated inputs."""
+def evaluation_data(
+    source: Source,
+    inputs: list[TensorSpec],
+    eval_data: str | Path | None,
+    batch: int,
+    use_saved_samples: bool = True,
+) -> EvalData:
+    """The user's evaluation data for `inputs` in any of its forms (optimize.eval_data),
+    else the .pt2's saved samples topped up with generated ones, else generated inputs
+    (marked synthetic)."""
     if eval_data is not None:
-        return load_eval_npz(eval_data, source.inputs)
-    if source.sample_inputs:
-        count = max(GENERATED_SAMPLES, len(next(iter(source.sample_inputs.values()))))
-        generated = generate_inputs(source.inputs, count)
-        merged = {
-            name: np.concatenate([source.sample_inputs[name], generated[name]])[:count]
-            for name in generated
+        return open_eval_data(eval_data, inputs, batch)
+    feeds = generate_inputs(inputs, GENERATED_SAMPLES)
+    if source.sample_inputs and use_saved_samples:
+        feeds = {
+            name: np.concatenate([source.sample_inputs[name], feeds[name]])[:GENERATED_SAMPLES]
+            for name in feeds
         }
-        return EvalSet(merged, None, synthetic=True)
-    return EvalSet(generate_inputs(source.inputs, GENERATED_SAMPLES), None, synthetic=True)
+    batches = ((part, None) for part in iter_batches(feeds, batch))
+    return EvalData("generated inputs (seeded)", batches, synthetic=True)
 
 
 def calibration_inputs(
-    source: Source, evalset: EvalSet, path: str | Path | None, warnings: list[str]
+    inputs: list[TensorSpec], store: EvalStore, path: str | Path | None, warnings: list[str]
 ) -> dict[str, np.ndarray]:
-    """Inputs for calibrating static quantization, with a warning when they are not real
-    data set apart for it."""
+    """Up to CALIBRATION_SAMPLES inputs for calibrating static quantization, with a warning
+    when they are not real data set apart for it."""
     if path is not None:
-        return load_eval_npz(Path(path), source.inputs).feeds
-    if evalset.synthetic:
+        data = open_eval_data(path, inputs, CALIBRATION_SAMPLES)
+        feeds, _ = next(data.batches, ({}, None))
+        if not feeds:
+            raise OptimizeError(f"calibration data {path} holds no samples")
+        return feeds
+    if store.synthetic:
         warnings.append(
             "static quantization is calibrated on generated inputs: its accuracy figures are "
             "unreliable; pass --calibration-data (or --eval-data) with real inputs"
@@ -131,17 +105,17 @@ def calibration_inputs(
             "static quantization is calibrated on the evaluation inputs themselves, which "
             "flatters its accuracy; pass --calibration-data with other samples"
         )
-    return evalset.feeds
+    return store.head(min(store.samples, CALIBRATION_SAMPLES))
 
 
-def describe_evalset(evalset: EvalSet, eval_data: str | Path | None) -> dict[str, object]:
+def describe_evalset(store: EvalStore, data: EvalData) -> dict[str, object]:
     """What the fidelity inputs were, for the report."""
-    kind = "generated inputs (seeded)" if evalset.synthetic else f"{eval_data}"
-    labels = "with labels" if evalset.labels is not None else "without labels"
+    labels = "with labels" if store.labelled else "without labels"
     return {
-        "description": f"{len(evalset)} samples from {kind}, {labels}",
-        "samples": len(evalset),
-        "synthetic": evalset.synthetic,
-        "labels": evalset.labels is not None,
-        "path": str(eval_data) if eval_data else None,
+        "description": f"{store.samples} samples from {data.description}, {labels}",
+        "samples": store.samples,
+        "synthetic": store.synthetic,
+        "labels": store.labelled,
+        "metric": store.metric,
+        "notes": data.notes,
     }

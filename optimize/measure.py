@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,19 +12,20 @@ from hardware.op_profile import operator_profile
 from hardware.profile import TimingBudget, fastest_of_sweep, profile_onnx
 from hardware.session import SessionSettings, open_session
 from hardware.targets import Target
-from optimize.evaluate import compare_outputs
-from optimize.inputs import iter_batches, rows
+from optimize.eval_store import EvalStore
+from optimize.evaluate import Fidelity, FidelityTally
+from optimize.inputs import rows
 
 
 @dataclass
 class Workload:
-    """What every measurement in a run shares: the target, the inputs and the original
-    model's outputs on them, labels, batch sizes and the timing budget."""
+    """What every measurement in a run shares: the target, the evaluation set (inputs, the
+    original model's outputs on them, labels) and its metric, the inputs timed runs use,
+    batch sizes and the timing budget."""
 
     target: Target
-    eval_feeds: dict[str, np.ndarray]
-    reference_outputs: list[np.ndarray]
-    labels: np.ndarray | None
+    eval_store: EvalStore
+    timing_feeds: dict[str, np.ndarray]
     latency_batch: int
     throughput_batch: int
     eval_batch: int
@@ -39,24 +41,31 @@ class MeasureJob:
     thread_options: tuple[SessionSettings, ...]
 
 
-def run_onnx(
-    model_path: Path,
-    target: Target,
-    feeds: dict[str, np.ndarray],
-    batch: int,
-    settings: SessionSettings = SessionSettings(),
-) -> list[np.ndarray]:
-    """Outputs of an ONNX model on all of `feeds`, run `batch` rows at a time (padding
-    the last batch by repetition and trimming it, for models with a fixed batch)."""
+def onnx_runner(
+    model_path: Path, target: Target, batch: int, settings: SessionSettings = SessionSettings()
+) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
+    """A function running an ONNX model on one batch of at most `batch` rows (padded by
+    repetition and trimmed again, for models with a fixed batch)."""
     session = open_session(model_path, target, settings)
     names = [i.name for i in session.get_inputs()]
-    chunks: list[list[np.ndarray]] = []
-    for part in iter_batches(feeds, batch):
-        count = len(next(iter(part.values())))
-        padded = rows(part, batch) if count < batch else part
-        outputs = session.run(None, {n: padded[n] for n in names})
-        chunks.append([o[:count] for o in outputs])
-    return [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
+
+    def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        count = len(next(iter(feeds.values())))
+        padded = rows(feeds, batch) if count < batch else feeds
+        return [o[:count] for o in session.run(None, {n: padded[n] for n in names})]
+
+    return run
+
+
+def fidelity_over(
+    run: Callable[[dict[str, np.ndarray]], list[np.ndarray]], workload: Workload
+) -> Fidelity:
+    """Fidelity of `run`'s outputs against the original's over the whole evaluation set,
+    streamed batch by batch."""
+    tally = FidelityTally(workload.eval_store.metric)
+    for batch in workload.eval_store.batches():
+        tally.add(batch.reference, run(batch.feeds), batch.labels)
+    return tally.result()
 
 
 def measure_variant(job: MeasureJob) -> dict[str, object]:
@@ -66,44 +75,33 @@ def measure_variant(job: MeasureJob) -> dict[str, object]:
     Run it in a fresh process (optimize.isolation): memory figures come from the first
     session the process opens, before any other session could inflate them.
     """
+    workload = job.workload
     sweep = []
     for settings in job.thread_options:
         measured = profile_onnx(
             job.model_path,
-            job.workload.target,
-            rows(job.workload.eval_feeds, job.workload.latency_batch),
-            rows(job.workload.eval_feeds, job.workload.throughput_batch),
+            workload.target,
+            rows(workload.timing_feeds, workload.latency_batch),
+            rows(workload.timing_feeds, workload.throughput_batch),
             settings,
-            job.workload.budget,
+            workload.budget,
         )
         sweep.append(measured)
     best, data = fastest_of_sweep(sweep)
-    best_settings = SessionSettings(**best.settings)
-    outputs = run_onnx(
-        job.model_path,
-        job.workload.target,
-        job.workload.eval_feeds,
-        job.workload.eval_batch,
-        best_settings,
+    run = onnx_runner(
+        job.model_path, workload.target, workload.eval_batch, SessionSettings(**best.settings)
     )
-    fidelity = compare_outputs(job.workload.reference_outputs, outputs, job.workload.labels)
-    return {"measurements": data, "fidelity": fidelity.to_dict()}
+    return {"measurements": data, "fidelity": fidelity_over(run, workload).to_dict()}
 
 
 def measure_fidelity(job: MeasureJob) -> dict[str, object]:
     """Only the fidelity part of measure_variant: quick enough to judge many candidates."""
-    settings = job.thread_options[0]
-    outputs = run_onnx(
-        job.model_path,
-        job.workload.target,
-        job.workload.eval_feeds,
-        job.workload.eval_batch,
-        settings,
-    )
-    return compare_outputs(job.workload.reference_outputs, outputs, job.workload.labels).to_dict()
+    workload = job.workload
+    run = onnx_runner(job.model_path, workload.target, workload.eval_batch, job.thread_options[0])
+    return fidelity_over(run, workload).to_dict()
 
 
 def profile_operators(job: MeasureJob) -> list[dict[str, object]]:
     """The per-operator time profile at batch 1 under the job's first thread setting."""
-    feeds = rows(job.workload.eval_feeds, job.workload.latency_batch)
+    feeds = rows(job.workload.timing_feeds, job.workload.latency_batch)
     return operator_profile(job.model_path, job.workload.target, feeds, job.thread_options[0])

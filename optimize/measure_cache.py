@@ -31,15 +31,13 @@ def measurement_key(workload: Workload, thread_options: tuple, machine: dict[str
     settings = {
         field.name: getattr(workload, field.name)
         for field in dataclasses.fields(workload)
-        if field.name not in ("eval_feeds", "reference_outputs", "labels")
+        if field.name not in ("eval_store", "timing_feeds")
     }
     settings["thread_options"] = thread_options
     digest.update(json.dumps(_plain(settings), sort_keys=True, default=str).encode())
     digest.update(json.dumps(machine, sort_keys=True, default=str).encode())
-    _digest_arrays(digest, [workload.eval_feeds[k] for k in sorted(workload.eval_feeds)])
-    _digest_arrays(digest, workload.reference_outputs)
-    if workload.labels is not None:
-        _digest_arrays(digest, [workload.labels])
+    digest.update(workload.eval_store.digest.encode())
+    _digest_arrays(digest, [workload.timing_feeds[k] for k in sorted(workload.timing_feeds)])
     return digest.hexdigest()
 
 

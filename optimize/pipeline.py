@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 VARIANT_FILE = "variant.json"
 MODEL_FILE = "model.onnx"
+# Passes that change the PyTorch module (pruning) save it as a torch.export program.
+MODEL_FILES: dict[ModelKind, str] = {"onnx": MODEL_FILE, "torch": "model.pt2"}
 
 
 @dataclass
@@ -71,6 +73,11 @@ class Variant:
         return " → ".join(labels) or "original"
 
     @property
+    def model_kind(self) -> ModelKind:
+        """'torch' for a variant that is still a PyTorch program (pruned, not yet exported)."""
+        return "torch" if self.path is not None and self.path.suffix == ".pt2" else "onnx"
+
+    @property
     def within_tolerance(self) -> bool:
         return self.status == "measured" and self.verdict is None
 
@@ -98,8 +105,8 @@ def check_chain(start: ModelKind, passes: list[Pass]) -> None:
         kind = pass_.produces
 
 
-def _load_cached(folder: Path) -> Variant | None:
-    record, model = folder / VARIANT_FILE, folder / MODEL_FILE
+def _load_cached(folder: Path, kind: ModelKind) -> Variant | None:
+    record, model = folder / VARIANT_FILE, folder / MODEL_FILES[kind]
     if not (record.is_file() and model.is_file()):
         return None
     data = json.loads(record.read_text())
@@ -118,9 +125,16 @@ class VariantBuilder:
         root_id: str,
         on_step: Callable[[str], None] = lambda label: None,
         timeout_s: float = 1800.0,
+        preprocess: Pass | None = None,
+        torch_ctx: PassContext | None = None,
     ) -> None:
+        """`preprocess` (a pass) goes in front of every variant, right after export; then
+        `ctx` describes the raw inputs it takes and `torch_ctx` the model's own inputs, which
+        passes on the PyTorch model (export, pruning) see."""
         self.source = source
         self.ctx = ctx
+        self.preprocess = preprocess
+        self.torch_ctx = torch_ctx or ctx
         self.variants_dir = variants_dir
         self.root_id = root_id
         self.on_step = on_step
@@ -132,11 +146,27 @@ class VariantBuilder:
         self.made_by: dict[str, tuple[Variant, Pass]] = {}
 
     def lead_in(self) -> list[Pass]:
-        """Passes every chain starts with: export, unless the source is already ONNX."""
-        return [ExportToOnnx()] if self.source.model_kind == "torch" else []
+        """Passes every chain starts with: export, unless the source is already ONNX, then
+        the preprocessing, when the run has one."""
+        export = [ExportToOnnx()] if self.source.model_kind == "torch" else []
+        return export + ([self.preprocess] if self.preprocess else [])
+
+    def servable(self, variant: Variant) -> bool:
+        """Whether the variant is an ONNX model taking the run's inputs: past every lead-in
+        pass (export, preprocessing), so it can be measured and served."""
+        done = {s.name for s in variant.steps}
+        return variant.model_kind == "onnx" and all(p.name in done for p in self.lead_in())
+
+    def full_chain(self, chain: Chain) -> list[Pass]:
+        """The chain's passes with the lead-in placed after those that change the PyTorch
+        module (pruning), so they run before export."""
+        passes = list(chain.passes)
+        torch_count = next((i for i, p in enumerate(passes) if p.consumes != "torch"), len(passes))
+        return passes[:torch_count] + self.lead_in() + passes[torch_count:]
 
     def original(self) -> Variant:
-        """The source itself as a variant, when it is ONNX (it is measured as the baseline)."""
+        """The source itself as a variant, when it is ONNX (it is measured as the baseline
+        unless preprocessing goes in front of it: the source alone takes other inputs)."""
         return Variant(self.root_id, None, [], self.source.path, "built")
 
     def build(
@@ -146,10 +176,12 @@ class VariantBuilder:
 
         Before each pass after the first, `should_stop(parent)` may give a reason to skip
         the rest of the chain (e.g. its parent is dominated, or time is up)."""
-        passes = self.lead_in() + list(chain.passes)
-        check_chain(self.source.model_kind, passes)
+        passes = self.full_chain(chain)
         parent = self.original() if self.source.model_kind == "onnx" else None
-        built = [parent] if parent else []
+        built = [parent] if parent and not self.preprocess else []
+        if self.source.model_kind == "onnx" and passes and passes[0].consumes == "torch":
+            return built + [self._needs_torch(passes)]
+        check_chain(self.source.model_kind, passes)
         for pass_ in passes:
             vid = variant_id(parent.id if parent else self.root_id, pass_)
             reason = None
@@ -168,6 +200,18 @@ class VariantBuilder:
             built.append(variant)
             parent = variant
         return built
+
+    def _needs_torch(self, passes: list[Pass]) -> Variant:
+        """A chain that changes the PyTorch module cannot start from an ONNX file."""
+        label = " → ".join(p.label() for p in passes)
+        vid = variant_id(self.root_id, passes[0])
+        reason = (
+            f"skipped: {passes[0].name} changes the PyTorch module before export, and an ONNX "
+            "file carries none; give the .pt or .pt2 model to prune it"
+        )
+        variant = Variant(vid, self.root_id, [], None, "skipped", reason, label)
+        self.variants[vid] = variant
+        return variant
 
     def build_after(self, parent: Variant, pass_: Pass) -> Variant:
         """Build one more step on an existing variant (cached like any other)."""
@@ -189,7 +233,7 @@ class VariantBuilder:
         elif reason := pass_.unsupported(self.ctx.target):
             variant = Variant(vid, parent_id, steps, None, "skipped", reason, label)
         else:
-            variant = _load_cached(self.variants_dir / vid) or self._run(
+            variant = _load_cached(self.variants_dir / vid, pass_.produces) or self._run(
                 vid, parent_id, parent, pass_, steps, label
             )
         self.variants[vid] = variant
@@ -210,7 +254,7 @@ class VariantBuilder:
                 job = (pass_, src, staging, light_ctx)
                 status, result = run_isolated(apply_pass, job, self.timeout_s)
             else:
-                status, result = apply_pass((pass_, src, staging, self.ctx))
+                status, result = apply_pass((pass_, src, staging, self._torch_ctx(parent)))
         except Exception as exc:  # a pass is third-party code: its failure fails this variant only
             status, result = "failed", _one_line(exc)
         if status != "ok":
@@ -239,13 +283,23 @@ class VariantBuilder:
         }
         write_json_atomic(staging / VARIANT_FILE, record)
         final = self.variants_dir / vid
-        if outcome.path != staging / MODEL_FILE:
+        model_file = MODEL_FILES[pass_.produces]
+        if outcome.path != staging / model_file:
             shutil.rmtree(staging, ignore_errors=True)
             raise PassError(
-                f"{pass_.name} must write {MODEL_FILE} in its folder, not {outcome.path}"
+                f"{pass_.name} must write {model_file} in its folder, not {outcome.path}"
             )
         publish_dir(staging, final)
-        return Variant(vid, parent_id, all_steps, final / MODEL_FILE, "built")
+        return Variant(vid, parent_id, all_steps, final / model_file, "built")
+
+    def _torch_ctx(self, parent: Variant | None) -> PassContext:
+        """The context of a pass that reads the PyTorch model: the source's, or the program
+        an earlier pass (pruning) saved."""
+        if parent is None or parent.model_kind != "torch":
+            return self.torch_ctx
+        import torch
+
+        return dataclasses.replace(self.torch_ctx, torch_model=torch.export.load(str(parent.path)))
 
 
 def apply_pass(job: tuple[Pass, Path, Path, PassContext]) -> tuple[str, Any]:

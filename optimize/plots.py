@@ -21,8 +21,20 @@ MARKERS = {"onnxruntime": "o", "torch": "s"}
 
 
 def uses_accuracy(results: Results) -> bool:
-    """Whether quality is top-1 accuracy (the run had labels) rather than output cosine."""
-    return any((v.fidelity or {}).get("accuracy") is not None for v in _measured(results))
+    """Whether quality is a task metric scored in [0, 1] (the run had labels), charted in
+    percent, rather than output cosine."""
+    return any(
+        (v.fidelity or {}).get("score") is not None and v.fidelity.get("unit_metric", True)
+        for v in _measured(results)
+    )
+
+
+def metric_label(results: Results) -> str:
+    """The quality axis: the task metric by name, or output cosine."""
+    metric = results.eval_data.get("metric")
+    if not uses_accuracy(results):
+        return "mean output cosine vs original"
+    return "top-1 accuracy (%)" if metric == "top1" else f"{metric} (%)"
 
 
 def quality_value(variant: Variant, accuracy: bool) -> float:
@@ -36,7 +48,7 @@ def pareto_plot(results: Results) -> bytes:
     ax = fig.add_axes((0.09, 0.1, 0.61, 0.8))
     measured = _measured(results)
     accuracy = uses_accuracy(results)
-    metric = "top-1 accuracy (%)" if accuracy else "mean output cosine vs original"
+    metric = metric_label(results)
     ax.set_title(
         f"{results.source_path.name} on {results.target}: latency vs quality",
         fontsize=11,
@@ -201,7 +213,7 @@ def _tolerance_limit(results: Results, accuracy: bool) -> float | None:
     if not accuracy:
         return results.tolerance.min_cosine
     references = [
-        (v.fidelity or {}).get("reference_accuracy") for v in _measured(results) if v.fidelity
+        (v.fidelity or {}).get("reference_score") for v in _measured(results) if v.fidelity
     ]
     reference = next((r for r in references if r is not None), None)
     return None if reference is None else 100 * reference - results.tolerance.max_accuracy_drop

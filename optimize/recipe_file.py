@@ -22,6 +22,9 @@ from passes.export import ExportToOnnx
 from passes.fp16 import Float16
 from passes.onnxscript_optimize import OnnxscriptOptimize
 from passes.ort_graph import OrtGraphOptimize
+from passes.preprocess_spec import PreprocessSpec, parse_preprocessing
+from passes.prune_magnitude import PruneMagnitude
+from passes.prune_structured import PruneStructured
 from passes.quantize_dynamic import QuantizeDynamic
 from passes.quantize_int4 import QuantizeInt4
 from passes.quantize_static import QuantizeStatic
@@ -44,6 +47,8 @@ PASSES: dict[str, type[Pass]] = {
         QuantizeStatic,
         QuantizeInt4,
         Float16,
+        PruneStructured,
+        PruneMagnitude,
     )
 }
 
@@ -58,10 +63,12 @@ TOP_KEYS = (
     "data",
     "limits",
     "measure",
+    "prune",
+    "preprocess",
     "chains",
 )
 INPUT_KEYS = ("name", "dims", "dtype")
-DATA_KEYS = ("eval", "calibration")
+DATA_KEYS = ("eval", "calibration", "metric")
 LIMIT_KEYS = (
     "max_accuracy_drop",
     "max_relative_accuracy_drop",
@@ -70,6 +77,7 @@ LIMIT_KEYS = (
     "max_size_mb",
 )
 MEASURE_KEYS = ("seconds", "torch_runtimes")
+PRUNE_KEYS = ("ratios", "finetune")
 CHAIN_KEYS = ("why", "passes")
 
 
@@ -104,8 +112,9 @@ class Recipe:
     target: str = "cpu"
     out: Path | None = None
     inputs: list[str] = field(default_factory=list)
-    eval_data: Path | None = None
-    calibration_data: Path | None = None
+    eval_data: Path | str | None = None  # a path, or module:function yielding batches
+    calibration_data: Path | str | None = None
+    metric: str | None = None
     limits: Limits = Limits()
     measure_seconds: float = TimingBudget().measure_s
     torch_runtimes: bool = True
@@ -113,6 +122,12 @@ class Recipe:
     model_code: Path | None = None
     builtin: bool = True
     chains: list[Chain] = field(default_factory=list)
+    # The structured-pruning sweep's ratios (none: no sweep) and its fine-tuning function.
+    prune_ratios: tuple[float, ...] = ()
+    finetune: str = ""
+    # Preprocessing compiled in front of the model, and raw data to fit its statistics on.
+    preprocess: PreprocessSpec | None = None
+    preprocess_fit: Path | None = None
 
 
 def load_recipe(path: Path) -> Recipe:
@@ -150,9 +165,12 @@ class _Reader:
             target = str(parse_target(target))
         except ValueError as exc:
             self.fail("target", str(exc))
-        sections = {key: self.get(data, key, dict, "", {}) for key in ("data", "limits", "measure")}
+        sections = {
+            key: self.get(data, key, dict, "", {}) for key in ("data", "limits", "measure", "prune")
+        }
         self.check_keys(sections["data"], DATA_KEYS, "data")
         self.check_keys(sections["measure"], MEASURE_KEYS, "measure")
+        self.check_keys(sections["prune"], PRUNE_KEYS, "prune")
         builtin = self.get(data, "builtin", bool, "", True)
         chains = [
             self.chain(table, f"chains[{i}]") for i, table in enumerate(self.tables(data, "chains"))
@@ -164,8 +182,9 @@ class _Reader:
             target=target,
             out=self.path_at(data, "out", ""),
             inputs=self.inputs(self.tables(data, "inputs")),
-            eval_data=self.path_at(sections["data"], "eval", "data"),
-            calibration_data=self.path_at(sections["data"], "calibration", "data"),
+            eval_data=self.data_at(sections["data"], "eval"),
+            calibration_data=self.data_at(sections["data"], "calibration"),
+            metric=self.get(sections["data"], "metric", str, "data", None),
             limits=self.limits(sections["limits"]),
             measure_seconds=self.positive(
                 sections["measure"], "seconds", "measure", TimingBudget().measure_s
@@ -175,7 +194,28 @@ class _Reader:
             model_code=self.path_at(data, "model_code", ""),
             builtin=builtin,
             chains=chains,
+            prune_ratios=self.ratios(sections["prune"]),
+            preprocess=self.preprocess(self.get(data, "preprocess", dict, "", {})),
+            preprocess_fit=self.path_at(
+                self.get(data, "preprocess", dict, "", {}), "fit", "preprocess"
+            ),
+            finetune=self.get(sections["prune"], "finetune", str, "prune", ""),
         )
+
+    def preprocess(self, table: dict[str, Any]) -> PreprocessSpec | None:
+        steps = {k: v for k, v in table.items() if k != "fit"}
+        if not steps:
+            return None
+        try:
+            return parse_preprocessing(steps)
+        except ValueError as exc:
+            self.fail("preprocess", str(exc))
+
+    def ratios(self, table: dict[str, Any]) -> tuple[float, ...]:
+        ratios = self.get(table, "ratios", tuple[float, ...], "prune", ())
+        if not all(0 < r < 1 for r in ratios):
+            self.fail("prune.ratios", "expected fractions between 0 and 1, e.g. [0.1, 0.3, 0.5]")
+        return tuple(sorted(set(ratios)))
 
     def check_keys(self, table: dict[str, Any], known: tuple[str, ...], where: str) -> None:
         for key in table:
@@ -231,6 +271,16 @@ class _Reader:
         if not text.strip():
             self.fail(_join(where, key), "expected a path, got an empty string")
         return (self.base / Path(text).expanduser()).resolve()
+
+    def data_at(self, table: dict[str, Any], key: str) -> Path | str | None:
+        """A data path, or `module:function` (a .py module path resolved like any path)."""
+        text = self.get(table, key, str, "data", None)
+        module, sep, function = (text or "").rpartition(":")
+        if not sep or not function.isidentifier() or len(module) < 2:
+            return self.path_at(table, key, "data")
+        if module.endswith(".py"):
+            module = str((self.base / Path(module).expanduser()).resolve())
+        return f"{module}:{function}"
 
     def tables(self, data: dict[str, Any], key: str) -> list[dict[str, Any]]:
         value = data.get(key, [])

@@ -24,6 +24,10 @@ def describe_plan(recipe: Recipe, chains: list[Chain], thread_settings: int | No
     lines.append(f"eval data: {recipe.eval_data or 'generated inputs (no accuracy figures)'}")
     lines.append(f"calibration data: {recipe.calibration_data or 'the eval data'}")
     lines.append(f"limits: {recipe.limits.tolerance().describe()}")
+    if recipe.prune_ratios:
+        ratios = ", ".join(f"{r:g}" for r in recipe.prune_ratios)
+        tuning = f", fine-tuned by {recipe.finetune}" if recipe.finetune else ""
+        lines.append(f"pruning sweep: ratios {ratios}{tuning}; stops at the first outside limits")
     lines.append(f"{len(chains)} chains:")
     for i, chain in enumerate(chains, 1):
         label = " → ".join(p.label() for p in chain.passes) or "baseline (the source as ONNX)"

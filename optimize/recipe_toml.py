@@ -30,12 +30,23 @@ def recipe_to_toml(recipe: Recipe, relative_to: Path | None = None) -> str:
         lines += ["", "[[inputs]]", f"name = {_toml(name)}", f"dims = {_toml(parsed)}"]
         lines += [f"dtype = {_toml(dtype[0])}"] if dtype else []
     data = {"eval": recipe.eval_data, "calibration": recipe.calibration_data}
-    if any(data.values()):
-        lines += ["", "[data]"] + [f"{k} = {path(v)}" for k, v in data.items() if v]
+    if any(data.values()) or recipe.metric:
+        lines += ["", "[data]"]
+        lines += [
+            f"{k} = {path(v) if isinstance(v, Path) else _toml(v)}" for k, v in data.items() if v
+        ]
+        lines += [f"metric = {_toml(recipe.metric)}"] if recipe.metric else []
     limits = dataclasses.asdict(recipe.limits)
     lines += ["", "[limits]"] + [f"{k} = {_toml(v)}" for k, v in limits.items() if v is not None]
     lines += ["", "[measure]", f"seconds = {_toml(recipe.measure_seconds)}"]
     lines += [f"torch_runtimes = {_toml(recipe.torch_runtimes)}"]
+    if recipe.prune_ratios:
+        lines += ["", "[prune]", f"ratios = {_toml(list(recipe.prune_ratios))}"]
+        lines += [f"finetune = {_toml(recipe.finetune)}"] if recipe.finetune else []
+    if recipe.preprocess:
+        lines += ["", "[preprocess]"]
+        lines += [f"fit = {path(recipe.preprocess_fit)}"] if recipe.preprocess_fit else []
+        lines += [f"{name} = {_toml(steps)}" for name, steps in recipe.preprocess.to_dict().items()]
     for chain in recipe.chains:
         lines += ["", "[[chains]]", f"why = {_toml(chain.why)}", "passes = ["]
         lines += [f"  {_pass_table(p)}," for p in chain.passes] + ["]"]
@@ -62,4 +73,6 @@ def _toml(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"no TOML form for {type(value).__name__}")

@@ -20,13 +20,20 @@ COLUMNS = (
     "memory MB",
     "cosine",
     "top-1 agree",
-    "accuracy",
+    "score",
     "within tol.",
 )
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
+
+
+def score_text(score: float | None, unit_metric: bool) -> str:
+    """A task metric's score: in percent for metrics scored in [0, 1], else as it is."""
+    if score is None:
+        return "–"
+    return f"{100 * score:.2f}" if unit_metric else f"{score:.4g}"
 
 
 def variant_cells(variant: Variant, pick_id: str | None) -> dict[str, str]:
@@ -38,7 +45,6 @@ def variant_cells(variant: Variant, pick_id: str | None) -> dict[str, str]:
         cells.update({"variant": name, "status": f"{variant.status}: {variant.reason}"})
         return cells
     latency = m["latency"]
-    accuracy = f.get("accuracy")
     return {
         "variant": name,
         "status": variant.status,
@@ -54,7 +60,7 @@ def variant_cells(variant: Variant, pick_id: str | None) -> dict[str, str]:
         "memory MB": _fmt(m["session_memory_mb"], 1),
         "cosine": _fmt(f["mean_cosine"], 6),
         "top-1 agree": _fmt(f.get("top1_agreement"), 4),
-        "accuracy": _fmt(None if accuracy is None else 100 * accuracy, 2),
+        "score": score_text(f.get("score"), f.get("unit_metric", True)),
         "within tol.": "yes" if variant.within_tolerance else f"no ({variant.verdict})",
     }
 
@@ -89,6 +95,23 @@ def render_markdown(results: Results) -> str:
         f"Rule: {results.to_dict()['pick_rule']}; tolerance: {results.tolerance.describe()}.",
     ]
     lines.append(f"Fidelity inputs: {results.eval_data['description']}.")
+    if results.preprocessing:
+        lines.append(
+            f"Preprocessing compiled into every variant, which takes raw inputs: "
+            f"{results.preprocessing}."
+        )
+    if metric := results.eval_data.get("metric"):
+        reference = next(
+            (v.fidelity for v in results.variants if (v.fidelity or {}).get("score") is not None),
+            None,
+        )
+        original = (
+            score_text(reference["reference_score"], reference["unit_metric"]) if reference else "–"
+        )
+        lines.append(
+            f"Score: `{metric}` on the labelled data (in percent for metrics scored in [0, 1]); "
+            f"the original model scores {original}."
+        )
     if results.warnings:
         lines += ["", "## Warnings", ""] + [f"- ⚠ {w}" for w in results.warnings]
     lines += ["", "## Variants", "", "| " + " | ".join(COLUMNS) + " |"]
@@ -97,6 +120,7 @@ def render_markdown(results: Results) -> str:
         cells = variant_cells(variant, results.pick.id if results.pick else None)
         lines.append("| " + " | ".join(cells[c].replace("|", "\\|") for c in COLUMNS) + " |")
     lines += _repairs_section(results)
+    lines += _prune_section(results)
     if results.op_profile:
         lines += [
             "",
@@ -175,3 +199,57 @@ def _repairs_section(results: Results) -> list[str]:
             )
         lines.append("")
     return lines
+
+
+def _prune_section(results: Results) -> list[str]:
+    """The pruning sweep: each ratio with its size of model, quality and speed, and what
+    magnitude pruning saves in a compressed file (not in time)."""
+    sweep = results.prune_sweep
+    if sweep is None:
+        return []
+    by_id = {v.id: v for v in results.variants}
+    lines = [
+        "",
+        "## Pruning sweep",
+        "",
+        f"Structured pruning of channels and neurons at increasing ratios: {sweep.note}.",
+        "",
+        "| ratio | params | MACs | cosine | score | p50 ms | size MB | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sweep.rows:
+        variant = by_id.get(row.variant_id) if row.variant_id else None
+        metrics = _step_metrics(variant, "prune_structured")
+        fidelity = (variant.fidelity or {}) if variant else {}
+        lines.append(
+            f"| {row.ratio:g} | {_count(metrics, 'params')} | {_count(metrics, 'macs')} | "
+            f"{_fmt(fidelity.get('mean_cosine'), 6)} | "
+            f"{score_text(fidelity.get('score'), fidelity.get('unit_metric', True))} | "
+            f"{_fmt(variant.p50_ms if variant else None)} | "
+            f"{_fmt(variant.measurements['size_mb'] if variant and variant.measurements else None)} | "
+            f"{row.verdict or 'within tolerance'} |"
+        )
+    for variant in results.variants:
+        metrics = _step_metrics(variant, "prune_magnitude")
+        if metrics:
+            lines += [
+                "",
+                f"Magnitude pruning ({variant.label}) zeroed {100 * metrics['sparsity']:.1f}% of "
+                f"the weights: the PyTorch file is {metrics['dense_mb']:.3f} MB as it is and "
+                f"{metrics['compressed_mb']:.3f} MB compressed. Dense kernels still multiply the "
+                f"zeros, so it runs no faster (p50 {_fmt(variant.p50_ms)} ms).",
+            ]
+    return lines
+
+
+def _step_metrics(variant: Variant | None, pass_name: str) -> dict[str, float]:
+    """The figures the named pass recorded on its step of `variant`."""
+    steps = variant.steps if variant else []
+    return next((s.metrics for s in steps if s.name == pass_name), {})
+
+
+def _count(metrics: dict[str, float], key: str) -> str:
+    """'before → after' for a parameter or MAC count, in thousands."""
+    if f"{key}_after" not in metrics:
+        return "–"
+    return f"{metrics[f'{key}_before'] / 1e3:,.1f}k → {metrics[f'{key}_after'] / 1e3:,.1f}k"

@@ -9,6 +9,7 @@ from typing import Any
 from optimize.evaluate import Tolerance
 from optimize.fallback import Repair
 from optimize.pipeline import Variant
+from optimize.prune_sweep import PruneSweep
 from optimize.select import PICK_RULE, closest
 from passes.base import TensorSpec
 
@@ -34,6 +35,8 @@ class Results:
     out_dir: Path
     warnings: list[str] = field(default_factory=list)
     repairs: list[Repair] = field(default_factory=list)
+    prune_sweep: PruneSweep | None = None
+    preprocessing: str = ""  # the summary of the preprocessing compiled into every variant
     chains: list[dict[str, Any]] = field(default_factory=list)
     op_profile: list[dict[str, Any]] = field(default_factory=list)
 
@@ -74,6 +77,7 @@ class Results:
                 "inputs": [asdict(s) for s in self.inputs],
             },
             "target": self.target,
+            "preprocessing": self.preprocessing or None,
             "eval_data": self.eval_data,
             "tolerance": asdict(self.tolerance),
             "pick_rule": PICK_RULE,
@@ -91,6 +95,7 @@ class Results:
             "chains": self.chains,
             "pick_operator_profile": self.op_profile,
             "repairs": [asdict(r) for r in self.repairs],
+            "prune_sweep": asdict(self.prune_sweep) if self.prune_sweep else None,
             "environment": self.environment,
             "variants": [_variant_dict(v, self.out_dir) for v in self.variants],
         }

@@ -46,8 +46,8 @@ def search(
     def should_stop(parent: Variant) -> str | None:
         if deadline is not None and time.monotonic() > deadline:
             return f"not tried: the {budget_minutes:g}-minute budget was spent"
-        if len(parent.steps) <= baseline_depth:
-            return None  # every chain starts from the baseline, however it compares
+        if len(parent.steps) <= baseline_depth or not builder.servable(parent):
+            return None  # every chain starts from the baseline (or its pruned form)
         if parent.status == "built":
             measure(parent)
         if winner := dominated_by(parent, variants):
@@ -60,7 +60,10 @@ def search(
     for index, chain in enumerate(chains):
         progress(f"chain {index + 1}/{len(chains)}", index, len(chains))
         for variant in builder.build(chain, should_stop):
-            if variant not in variants:
+            # A pruned PyTorch program, or an export awaiting its preprocessing, is measured
+            # through the later step that makes it servable.
+            partial = variant.status == "built" and not builder.servable(variant)
+            if variant not in variants and not partial:
                 variants.append(variant)
                 if variant.status == "built":
                     measure(variant)

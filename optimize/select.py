@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from optimize.evaluate import Fidelity
 from optimize.pipeline import Variant
 
 PICK_RULE = "the fastest variant (median batch-1 latency) whose fidelity is within tolerance"
 
 
 def quality(variant: Variant) -> float:
-    """Higher is better: accuracy on labelled data when known, else mean output cosine."""
-    fidelity = variant.fidelity or {}
-    if fidelity.get("accuracy") is not None:
-        return float(fidelity["accuracy"])
-    return float(fidelity.get("mean_cosine", float("-inf")))
+    """Higher is better: the task metric on labelled data when known, else mean output
+    cosine."""
+    if not variant.fidelity:
+        return float("-inf")
+    return Fidelity.from_dict(variant.fidelity).quality
 
 
 def _dominates(a: Variant, b: Variant) -> bool:

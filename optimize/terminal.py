@@ -17,7 +17,7 @@ SHORT_COLUMNS = (
     "items/s",
     "size MB",
     "cosine",
-    "accuracy",
+    "score",
     "within tol.",
 )
 

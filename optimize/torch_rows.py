@@ -9,19 +9,21 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from hardware.profile import fastest_of_sweep
 from hardware.targets import Target
 from hardware.torch_runtime import (
     TorchSettings,
     profile_torch,
-    run_torch_runtime,
+    torch_runner,
     unsupported_autocast,
 )
-from optimize.evaluate import compare_outputs
-from optimize.inputs import iter_batches, rows
+from optimize.inputs import rows
 from optimize.load import Source, load_source
-from optimize.measure import Workload
+from optimize.measure import Workload, fidelity_over
 from optimize.pipeline import Variant
+from passes.preprocess_spec import PreprocessSpec, apply_numpy
 
 
 @dataclass
@@ -35,6 +37,8 @@ class TorchJob:
     thread_counts: tuple[int, ...]
     settings: TorchSettings
     workload: Workload
+    # Raw inputs go through its NumPy reference first: PyTorch takes the model's own inputs.
+    preprocess: PreprocessSpec | None = None
 
 
 def torch_rows(source: Source, target: Target, cpu_flags: list[str], root_id: str) -> list[Variant]:
@@ -72,25 +76,25 @@ def measure_torch(job: TorchJob) -> dict[str, object]:
     keep the fastest, and compare its outputs with the reference."""
     source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code)
     names = [s.name for s in source.inputs]
-    single = rows(job.workload.eval_feeds, job.workload.latency_batch)
-    batch = rows(job.workload.eval_feeds, job.workload.throughput_batch)
+    workload = job.workload
+
+    def model_feeds(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return apply_numpy(job.preprocess, feeds) if job.preprocess else feeds
+
+    single = model_feeds(rows(workload.timing_feeds, workload.latency_batch))
+    batch = model_feeds(rows(workload.timing_feeds, workload.throughput_batch))
     sweep = [
         profile_torch(
             source.model,
-            job.workload.target,
+            workload.target,
             [single[n] for n in names],
             [batch[n] for n in names],
             dataclasses.replace(job.settings, threads=threads),
-            job.workload.budget,
+            workload.budget,
         )
         for threads in job.thread_counts
     ]
     best, data = fastest_of_sweep(sweep)
-    settings = TorchSettings(**best.settings)
-    batches = [
-        [part[n] for n in names]
-        for part in iter_batches(job.workload.eval_feeds, job.workload.eval_batch)
-    ]
-    outputs = run_torch_runtime(source.model, job.workload.target, settings, batches)
-    fidelity = compare_outputs(job.workload.reference_outputs, outputs, job.workload.labels)
+    run = torch_runner(source.model, workload.target, TorchSettings(**best.settings))
+    fidelity = fidelity_over(lambda feeds: run([model_feeds(feeds)[n] for n in names]), workload)
     return {"measurements": data, "fidelity": fidelity.to_dict()}

@@ -8,6 +8,7 @@ from pathlib import Path
 from passes.base import Outcome, Pass, PassContext, PassError
 from passes.fp16_overflow import overflowing_nodes
 from passes.onnx_files import needs_external_data, save_proto_model
+from passes.preprocess import PREPROCESS_PREFIX
 
 # Ops whose fp16 results lose too much (reductions and exponentials overflow or underflow).
 DEFAULT_BLOCK_LIST = ("Pow", "ReduceSum", "ReduceMean", "Exp", "Softmax", "LayerNormalization")
@@ -37,6 +38,8 @@ class Float16(Pass):
         try:
             model = onnx.load(str(src))
             _constants_to_initializers(model)
+            # Raw inputs may hold values float16 cannot (inf checks, large magnitudes).
+            hot += [n.name for n in model.graph.node if n.name.startswith(PREPROCESS_PREFIX)]
             converted = float16.convert_float_to_float16(
                 model,
                 keep_io_types=self.keep_io_types,
@@ -47,6 +50,7 @@ class Float16(Pass):
         except Exception as exc:  # the converter raises untyped errors on unusual graphs
             raise PassError(f"fp16 conversion failed: {exc}") from exc
         note = "float16 weights and arithmetic, float32 I/O"
+        hot = [n for n in hot if not n.startswith(PREPROCESS_PREFIX)]
         if hot:
             note += f"; kept in float32 for overflowing float16: {', '.join(hot)}"
         return Outcome(out, changed=True, note=note, metrics={"fp32_nodes_for_overflow": len(hot)})

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from passes.base import PassError
 from passes.onnx_files import needs_external_data
+from passes.preprocess import PREPROCESS_PREFIX
 
 
 def preprocess_for_quantization(src: Path, scratch_dir: Path) -> Path:
@@ -47,3 +48,19 @@ def quantizable_nodes(src: Path, op_types: Iterable[str]) -> list[str]:
         prepared = preprocess_for_quantization(src, Path(scratch))
         model = onnx.load(str(prepared), load_external_data=False)
     return [n.name for n in model.graph.node if n.op_type in wanted and n.name]
+
+
+def preprocessing_exclusions(prepared: Path) -> tuple[list[str], list[str] | None]:
+    """What quantization must leave alone in a model with compiled preprocessing (nodes
+    named 'preprocess/...'): those nodes, and the op types to quantize (None: all). Raw
+    inputs may hold NaN and ±inf, and calibrating any tensor of them fails, so op types
+    only the preprocessing uses (IsNaN, IsInf, Where, ...) are left out of calibration."""
+    import onnx
+
+    model = onnx.load(str(prepared), load_external_data=False)
+    ours = [n for n in model.graph.node if n.name.startswith(PREPROCESS_PREFIX)]
+    if not ours:
+        return [], None
+    theirs = {n.op_type for n in model.graph.node if not n.name.startswith(PREPROCESS_PREFIX)}
+    only_ours = {n.op_type for n in ours} - theirs
+    return [n.name for n in ours], sorted(theirs - only_ours)

@@ -13,7 +13,7 @@ import numpy as np
 from hardware.targets import Target
 from passes.base import Outcome, Pass, PassContext, PassError
 from passes.onnx_files import needs_external_data, op_histogram
-from passes.quant_prep import preprocess_for_quantization
+from passes.quant_prep import preprocess_for_quantization, preprocessing_exclusions
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
@@ -82,6 +82,7 @@ class QuantizeStatic(Pass):
         feeds = _calibration_feeds(ctx.sample_inputs, self.samples, batch)
         scratch = out_dir / "scratch"
         prepared = preprocess_for_quantization(src, scratch)
+        kept_float, op_types = preprocessing_exclusions(prepared)
         out = out_dir / "model.onnx"
         try:
             with contextlib.redirect_stdout(io.StringIO()):
@@ -92,7 +93,8 @@ class QuantizeStatic(Pass):
                     quant_format=QuantFormat.QDQ,
                     per_channel=self.per_channel,
                     reduce_range=self.reduce_range,
-                    nodes_to_exclude=list(self.nodes_to_exclude),
+                    nodes_to_exclude=list(self.nodes_to_exclude) + kept_float,
+                    op_types_to_quantize=op_types,
                     calibrate_method=methods[self.calibration],
                     use_external_data_format=needs_external_data(src),
                     extra_options={"CalibTensorRangeSymmetric": False},
