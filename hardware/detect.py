@@ -91,9 +91,23 @@ def _torch_cuda_devices() -> list[dict[str, object]]:
                 "memory_gb": round(props.total_memory / 2**30, 1),
                 "compute_capability": f"{props.major}.{props.minor}",
                 "cuda": torch.version.cuda,
+                "driver": _driver_version(),
             }
         )
     return devices
+
+
+def _driver_version() -> str | None:
+    """The NVIDIA driver version nvidia-smi reports, or None without it."""
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return None
+    query = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
+    listing = subprocess.run(query, capture_output=True, text=True, check=False)
+    lines = listing.stdout.split()
+    return lines[0] if listing.returncode == 0 and lines else None
 
 
 def describe_host(include_gpus: bool = True) -> HostInfo:

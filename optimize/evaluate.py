@@ -64,11 +64,8 @@ class Fidelity:
 
     @property
     def quality(self) -> float:
-        """One higher-is-better figure: the task metric's score (negated when lower is
-        better) with labels, else the mean output cosine."""
-        if self.score is None:
-            return self.mean_cosine
-        return self.score if self.higher_is_better else -self.score
+        """One higher-is-better figure (see quality_of)."""
+        return quality_of(asdict(self))
 
     @property
     def metric_drop(self) -> float | None:
@@ -105,6 +102,18 @@ class Fidelity:
         data["accuracy_drop_points"] = self.accuracy_drop_points
         data["relative_drop_percent"] = self.relative_drop_percent
         return data
+
+
+def quality_of(fidelity: dict[str, object]) -> float:
+    """One higher-is-better figure from a fidelity record: the task metric's score (negated
+    when lower is better) with labels, else top-1 accuracy as older reports give it, else
+    the mean output cosine."""
+    if fidelity.get("score") is not None:
+        score = float(fidelity["score"])
+        return score if fidelity.get("higher_is_better", True) else -score
+    if fidelity.get("accuracy") is not None:
+        return float(fidelity["accuracy"])
+    return float(fidelity.get("mean_cosine", float("-inf")))
 
 
 def looks_like_class_scores(output: np.ndarray) -> bool:

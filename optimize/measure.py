@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hardware.affinity import pin_measuring_process
 from hardware.op_profile import operator_profile
 from hardware.profile import TimingBudget, fastest_of_sweep, profile_onnx
 from hardware.session import SessionSettings, open_session
@@ -76,6 +77,7 @@ def measure_variant(job: MeasureJob) -> dict[str, object]:
     session the process opens, before any other session could inflate them.
     """
     workload = job.workload
+    pinned = pin_measuring_process()
     sweep = []
     for settings in job.thread_options:
         measured = profile_onnx(
@@ -88,6 +90,7 @@ def measure_variant(job: MeasureJob) -> dict[str, object]:
         )
         sweep.append(measured)
     best, data = fastest_of_sweep(sweep)
+    data["pinned_cpus"] = pinned
     run = onnx_runner(
         job.model_path, workload.target, workload.eval_batch, SessionSettings(**best.settings)
     )

@@ -147,7 +147,9 @@ def render_markdown(results: Results) -> str:
         "",
         "Latency: batch 1, median (p50) and tail percentiles over `runs` timed runs after "
         "warm-up; spread: inter-quartile range over the median; threads: the fastest intra-op thread count of those tried (all are in report.json under thread_sweep); items/s at the throughput batch; memory: resident-memory growth of the "
-        "measuring process from before the session opened to after the timed runs.",
+        "measuring process from before the session opened to after the timed runs. Each "
+        "variant is measured in a fresh process pinned to one logical CPU per physical core "
+        "(report.json: pinned_cpus), where the OS allows.",
         "",
         "## Steps",
         "",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optimize.evaluate import Fidelity
+from optimize.evaluate import quality_of
 from optimize.pipeline import Variant
 
 PICK_RULE = "the fastest variant (median batch-1 latency) whose fidelity is within tolerance"
@@ -11,9 +11,7 @@ PICK_RULE = "the fastest variant (median batch-1 latency) whose fidelity is with
 def quality(variant: Variant) -> float:
     """Higher is better: the task metric on labelled data when known, else mean output
     cosine."""
-    if not variant.fidelity:
-        return float("-inf")
-    return Fidelity.from_dict(variant.fidelity).quality
+    return quality_of(variant.fidelity or {})
 
 
 def _dominates(a: Variant, b: Variant) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hardware.affinity import pin_measuring_process
 from hardware.profile import fastest_of_sweep
 from hardware.targets import Target
 from hardware.torch_runtime import (
@@ -77,6 +78,7 @@ def measure_torch(job: TorchJob) -> dict[str, object]:
     source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code)
     names = [s.name for s in source.inputs]
     workload = job.workload
+    pinned = pin_measuring_process()
 
     def model_feeds(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return apply_numpy(job.preprocess, feeds) if job.preprocess else feeds
@@ -95,6 +97,7 @@ def measure_torch(job: TorchJob) -> dict[str, object]:
         for threads in job.thread_counts
     ]
     best, data = fastest_of_sweep(sweep)
+    data["pinned_cpus"] = pinned
     run = torch_runner(source.model, workload.target, TorchSettings(**best.settings))
     fidelity = fidelity_over(lambda feeds: run([model_feeds(feeds)[n] for n in names]), workload)
     return {"measurements": data, "fidelity": fidelity.to_dict()}
