@@ -18,7 +18,8 @@ setup: $(BIN)/optimize
 demo: setup
 	$(BIN)/python examples/save_example.py digits build
 	$(BIN)/optimize run build/digits_cnn.pt2 --target cpu --out optimized/digits_cnn \
-		--eval-data build/digits_cnn_eval.npz --calibration-data build/digits_cnn_calibration.npz
+		--eval-data build/digits_cnn_eval.npz --calibration-data build/digits_cnn_calibration.npz \
+		--prune --finetune optimize.examples:finetune_digits
 
 test: setup
 	$(BIN)/ruff check optimize passes hardware tests examples

@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -268,6 +269,8 @@ def run(
         preprocessing=preprocessing.summary() if preprocessing else "",
     )
     write_outputs(results)
+    # The evaluation set copies the user's data: it is a working file, not an artifact.
+    shutil.rmtree(store.folder, ignore_errors=True)
     return results
 
 
