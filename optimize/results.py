@@ -12,6 +12,8 @@ from optimize.pipeline import Variant
 from optimize.prune_sweep import PruneSweep
 from optimize.select import PICK_RULE, closest
 from passes.base import TensorSpec
+from passes.export import ExportToOnnx
+from passes.preprocess import Preprocess
 
 SCHEMA_VERSION = 1
 
@@ -62,9 +64,11 @@ class Results:
 
     @property
     def baseline(self) -> Variant | None:
-        """The unoptimized ONNX model: the source itself, or its plain export."""
+        """The unoptimized ONNX model: the source itself, or its plain export, with the
+        preprocessing in front when the run has one."""
         first = self.variants[0] if self.variants else None
-        return first if first and len(first.steps) <= 1 else None
+        lead_in = (ExportToOnnx.name, Preprocess.name)
+        return first if first and all(s.name in lead_in for s in first.steps) else None
 
     def to_dict(self) -> dict[str, Any]:
         """The versioned, machine-readable report."""
