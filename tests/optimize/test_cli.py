@@ -361,3 +361,28 @@ def test_recipe_file_runs_its_chains_and_limits(digits_files, tmp_path):
     bad.write_text(recipe.read_text().replace("max_size_mb", "max_sise_mb"))
     code, output = _error_of(["run", "--recipe", str(bad)])
     assert code == 2 and "limits.max_sise_mb: unknown key" in output
+
+
+def test_prune_and_data_flags_reach_the_plan_and_bad_values_fail_in_one_line(
+    digits_files, tmp_path
+):
+    base = ["run", str(digits_files / "cnn.pt2"), "--out", str(tmp_path / "out"), "--dry-run"]
+    dry = CliRunner().invoke(app, [*base, "--prune-ratios", "0.5,0.2"])
+    assert dry.exit_code == 0, dry.output
+    assert "pruning sweep: ratios 0.2, 0.5" in dry.output
+    code, output = _error_of([*base, "--prune-ratios", "0.2,1.5"])
+    assert code == 2 and "between 0 and 1" in output
+    code, output = _error_of(
+        [
+            "run",
+            str(digits_files / "cnn.pt2"),
+            "--out",
+            str(tmp_path / "out"),
+            "--eval-data",
+            str(digits_files / "eval.npz"),
+            "--metric",
+            "accuracy",
+            "--no-torch-runtimes",
+        ]
+    )
+    assert code == 2 and "unknown metric 'accuracy'" in output
