@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import resource
 import statistics
 import time
@@ -18,10 +19,13 @@ from hardware.targets import Target
 
 @dataclass(frozen=True)
 class TimingBudget:
-    """How long to measure: the loop adapts its run count to the model's speed.
+    """How long to measure: the loop adapts its run count to the model's speed and noise.
 
-    Warm-up takes at least `warmup_runs` runs and `warmup_s` seconds; the timed phase
-    aims at `measure_s` seconds, bounded by `min_runs` and `max_runs`.
+    Warm-up takes at least `warmup_runs` runs and `warmup_s` seconds. The timed phase aims
+    at `measure_s` seconds within `min_runs` and `max_runs`; it stops early (after a quarter
+    of it at least) once the median is known to `stable_error` (relative standard error),
+    and goes on, up to `noisy_factor` times as long, while it is known less well than
+    `noisy_error`.
     """
 
     warmup_runs: int = 3
@@ -29,11 +33,20 @@ class TimingBudget:
     measure_s: float = 1.0
     min_runs: int = 10
     max_runs: int = 2000
+    stable_error: float = 0.005
+    noisy_error: float = 0.02
+    noisy_factor: float = 3.0
+
+
+# A spread (inter-quartile range over the median) wider than this makes a figure too noisy
+# to rank against others that differ by less.
+NOISY_SPREAD = 0.15
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Latency figures of one timed loop, in milliseconds, and what they rest on."""
+    """Latency figures of one timed loop, in milliseconds, what they rest on, and why the
+    loop stopped ('stable', 'budget', 'noisy', 'max_runs' or 'interleaved')."""
 
     runs: int
     p50_ms: float
@@ -43,28 +56,37 @@ class Timing:
     std_ms: float
     min_ms: float
     iqr_ms: float
+    stopped: str = "budget"
 
     @property
     def spread(self) -> float:
         """Inter-quartile range over the median: a unit-free measure of noise."""
         return self.iqr_ms / self.p50_ms if self.p50_ms > 0 else 0.0
 
+    @property
+    def median_error(self) -> float:
+        """Relative standard error of the median (see median_error)."""
+        return median_error(self.iqr_ms, self.p50_ms, self.runs)
+
+
+def median_error(iqr: float, median: float, runs: int) -> float:
+    """Relative standard error of a sample median: sigma estimated from the inter-quartile
+    range (robust to the outliers timing has), times the median's 1.2533 / sqrt(n)."""
+    if median <= 0 or runs <= 0:
+        return float("inf")
+    return 1.2533 * (iqr / 1.349) / math.sqrt(runs) / median
+
 
 def _percentile(sorted_ms: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(sorted_ms), q))
 
 
-def time_runs(
-    run: Callable[[], object],
-    budget: TimingBudget = TimingBudget(),
-    synchronize: Callable[[], None] | None = None,
-) -> Timing:
-    """Warm up, then time `run` repeatedly with a monotonic nanosecond clock.
+def _no_sync() -> None:
+    return None
 
-    `synchronize` is called after each run inside the timed region (device targets), so
-    a run is counted as finished only when the device is.
-    """
-    sync = synchronize or (lambda: None)
+
+def _warm_up(run: Callable[[], object], sync: Callable[[], None], budget: TimingBudget) -> float:
+    """Run until warm (`budget`'s warm-up); the seconds one run took, on average."""
     warm_start = time.perf_counter_ns()
     warm_runs = 0
     while warm_runs < budget.warmup_runs or (
@@ -73,26 +95,113 @@ def time_runs(
         run()
         sync()
         warm_runs += 1
-    per_run_s = (time.perf_counter_ns() - warm_start) / 1e9 / warm_runs
-    planned = int(budget.measure_s / per_run_s) if per_run_s > 0 else budget.max_runs
-    runs = max(budget.min_runs, min(budget.max_runs, planned))
+    return (time.perf_counter_ns() - warm_start) / 1e9 / warm_runs
+
+
+def _timed_block(run: Callable[[], object], sync: Callable[[], None], count: int) -> list[float]:
+    """The one timed region: `count` runs, each timed alone with a monotonic nanosecond
+    clock, `sync` inside it so that a run ends when the device is done. Milliseconds."""
     samples_ms = []
-    for _ in range(runs):
+    for _ in range(count):
         start = time.perf_counter_ns()
         run()
         sync()
         samples_ms.append((time.perf_counter_ns() - start) / 1e6)
-    samples_ms.sort()
+    return samples_ms
+
+
+def summarize(samples_ms: list[float], stopped: str) -> Timing:
+    """Percentiles and spread of timed runs."""
+    ordered = sorted(samples_ms)
     return Timing(
-        runs=runs,
-        p50_ms=_percentile(samples_ms, 50),
-        p90_ms=_percentile(samples_ms, 90),
-        p99_ms=_percentile(samples_ms, 99),
-        mean_ms=statistics.fmean(samples_ms),
-        std_ms=statistics.pstdev(samples_ms),
-        min_ms=samples_ms[0],
-        iqr_ms=_percentile(samples_ms, 75) - _percentile(samples_ms, 25),
+        runs=len(ordered),
+        p50_ms=_percentile(ordered, 50),
+        p90_ms=_percentile(ordered, 90),
+        p99_ms=_percentile(ordered, 99),
+        mean_ms=statistics.fmean(ordered),
+        std_ms=statistics.pstdev(ordered),
+        min_ms=ordered[0],
+        iqr_ms=_percentile(ordered, 75) - _percentile(ordered, 25),
+        stopped=stopped,
     )
+
+
+def _stop_reason(samples_ms: list[float], elapsed_s: float, budget: TimingBudget) -> str | None:
+    """Why the timed phase may stop now, or None to go on."""
+    if len(samples_ms) >= budget.max_runs:
+        return "max_runs"
+    if len(samples_ms) < budget.min_runs:
+        return None
+    timing = summarize(samples_ms, "")
+    error = timing.median_error
+    if error <= budget.stable_error and elapsed_s >= budget.measure_s / 4:
+        return "stable"
+    if elapsed_s >= budget.measure_s * budget.noisy_factor:
+        return "noisy" if error > budget.noisy_error else "budget"
+    if elapsed_s >= budget.measure_s and error <= budget.noisy_error:
+        return "budget"
+    return None
+
+
+def time_runs(
+    run: Callable[[], object],
+    budget: TimingBudget = TimingBudget(),
+    synchronize: Callable[[], None] | None = None,
+) -> Timing:
+    """Warm up, then time `run` in blocks until the median is known well enough or the
+    budget says stop (see TimingBudget).
+
+    `synchronize` is called after each run inside the timed region (device targets), so
+    a run is counted as finished only when the device is.
+    """
+    sync = synchronize or _no_sync
+    per_run_s = _warm_up(run, sync, budget)
+    # Four checks per budget: often enough to stop early, rarely enough to cost nothing.
+    block = max(budget.min_runs, int(budget.measure_s / 4 / per_run_s) if per_run_s > 0 else 0)
+    samples_ms: list[float] = []
+    start = time.perf_counter_ns()
+    while True:
+        count = min(block, budget.max_runs - len(samples_ms))
+        samples_ms += _timed_block(run, sync, count)
+        elapsed_s = (time.perf_counter_ns() - start) / 1e9
+        if stopped := _stop_reason(samples_ms, elapsed_s, budget):
+            return summarize(samples_ms, stopped)
+
+
+@dataclass(frozen=True)
+class InterleavedTiming:
+    """One contender's figures from an interleaved comparison: all its runs, and the median
+    of each round, so that two contenders can be compared round by round."""
+
+    timing: Timing
+    round_medians_ms: list[float]
+
+
+def time_interleaved(
+    runs: list[tuple[Callable[[], object], Callable[[], None] | None]],
+    budget: TimingBudget = TimingBudget(),
+    rounds: int = 9,
+) -> list[InterleavedTiming]:
+    """Time several runs against each other: warm each up, then `rounds` rounds in which
+    every run times a block of about `budget.measure_s / rounds` seconds, in an order
+    rotated each round. A slow spell of the machine then lands on every contender alike,
+    where timing one after the other would hand it to whichever ran at the time."""
+    syncs = [sync or _no_sync for _, sync in runs]
+    per_run_s = [_warm_up(run, sync, budget) for (run, _), sync in zip(runs, syncs, strict=True)]
+    blocks = [max(3, int(budget.measure_s / rounds / max(s, 1e-9))) for s in per_run_s]
+    blocks = [min(b, max(3, budget.max_runs // rounds)) for b in blocks]
+    samples: list[list[float]] = [[] for _ in runs]
+    medians: list[list[float]] = [[] for _ in runs]
+    for round_index in range(rounds):
+        shift = round_index % len(runs)
+        for index in [*range(shift, len(runs)), *range(shift)]:
+            block = _timed_block(runs[index][0], syncs[index], blocks[index])
+            samples[index] += block
+            medians[index].append(statistics.median(block))
+    return [
+        InterleavedTiming(summarize(s, "interleaved"), m)
+        for s, m in zip(samples, medians, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -219,3 +328,17 @@ def profile_onnx(
         providers=list(session.get_providers()),
         settings=asdict(settings),
     )
+
+
+def interleave_onnx(
+    models: list[tuple[Path, SessionSettings]],
+    target: Target,
+    feeds: dict[str, np.ndarray],
+    budget: TimingBudget = TimingBudget(),
+    rounds: int = 9,
+) -> list[InterleavedTiming]:
+    """Open a session for each model under its settings and time them against each other
+    on `feeds` (see time_interleaved). All sessions live at once: memory figures from
+    this process mean nothing."""
+    sessions = [open_session(path, target, settings) for path, settings in models]
+    return time_interleaved([_runner(s, feeds, target) for s in sessions], budget, rounds)

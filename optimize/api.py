@@ -19,6 +19,7 @@ from hardware.profile import TimingBudget
 from hardware.session import SessionSettings
 from hardware.targets import Target, parse_target
 from hardware.torch_runtime import TorchSettings
+from optimize.contest import run_contest
 from optimize.diagnose import slowdown_note
 from optimize.eval_store import EvalStore, write_eval_store
 from optimize.evaluate import Tolerance
@@ -29,13 +30,14 @@ from optimize.inputs import (
     evaluation_data,
     fixed_batch,
 )
-from optimize.isolation import run_isolated
+from optimize.isolation import IsolatedRunError, run_isolated
 from optimize.load import Source, load_source
 from optimize.measure import Workload, onnx_runner
 from optimize.measure_cache import measurement_key
 from optimize.measure_runs import (
     judge,
     measure_one,
+    noise_warning,
     operator_profile_of,
     record,
     thread_counts,
@@ -244,8 +246,19 @@ def run(
                     options,
                 )
             variants.append(row)
-    chosen = pick(variants)
-    chosen_onnx = pick([v for v in variants if v.runtime == "onnxruntime"])
+    if note := noise_warning(variants):
+        warnings.append(note)
+    contest = None
+    try:
+        progress("timing the fastest head to head", 0, 0)
+        contest = run_contest(variants, workload, options.measure_timeout_s)
+    except IsolatedRunError as exc:
+        warnings.append(
+            f"the head-to-head timing failed ({exc}): the pick rests on each "
+            "variant's own measurements"
+        )
+    chosen = pick(variants, contest)
+    chosen_onnx = pick([v for v in variants if v.runtime == "onnxruntime"], contest)
     op_profile = operator_profile_of(chosen_onnx, workload, options) if chosen_onnx else []
     results = Results(
         source_path=source.path,
@@ -267,6 +280,7 @@ def run(
         op_profile=op_profile,
         chains=[{"passes": [p.label() for p in c.passes], "why": c.why} for c in chains],
         preprocessing=preprocessing.summary() if preprocessing else "",
+        contest=contest,
     )
     write_outputs(results)
     # The evaluation set copies the user's data: it is a working file, not an artifact.

@@ -87,6 +87,10 @@ def run(
         float | None, typer.Option(help="largest median batch-1 latency of the pick")
     ] = None,
     max_size_mb: Annotated[float | None, typer.Option(help="largest size of the pick")] = None,
+    max_memory_mb: Annotated[
+        float | None,
+        typer.Option(help="largest memory the pick's session adds to the serving process"),
+    ] = None,
     measure_seconds: Annotated[
         float | None, typer.Option(help="timed seconds per figure; runs adapt to it [1.0]")
     ] = None,
@@ -161,6 +165,7 @@ def run(
                 "max_relative_accuracy_drop": max_relative_accuracy_drop,
                 "max_latency_ms": max_latency_ms,
                 "max_size_mb": max_size_mb,
+                "max_memory_mb": max_memory_mb,
             },
             model=model,
             target=target,

@@ -26,6 +26,7 @@ class Tolerance:
     max_latency_ms: float | None = None
     max_size_mb: float | None = None
     max_relative_accuracy_drop: float | None = None
+    max_memory_mb: float | None = None
 
     def describe(self) -> str:
         text = (
@@ -39,6 +40,8 @@ class Tolerance:
             text += f"; median batch-1 latency <= {self.max_latency_ms} ms"
         if self.max_size_mb is not None:
             text += f"; size <= {self.max_size_mb} MB"
+        if self.max_memory_mb is not None:
+            text += f"; memory <= {self.max_memory_mb} MB"
         return text
 
 
@@ -275,4 +278,9 @@ def limits_verdict(measurements: dict[str, object], tolerance: Tolerance) -> str
     size = measurements["size_mb"]
     if tolerance.max_size_mb is not None and size > tolerance.max_size_mb:
         return f"size {size:.2f} MB > {tolerance.max_size_mb} MB"
+    # The memory the model costs where it is served: what the session (or the PyTorch model)
+    # added to the process, not the interpreter and libraries every runtime loads anyway.
+    memory = measurements["session_memory_mb"]
+    if tolerance.max_memory_mb is not None and memory > tolerance.max_memory_mb:
+        return f"memory {memory:.1f} MB > {tolerance.max_memory_mb} MB"
     return None

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hardware.detect import describe_host
+from hardware.profile import NOISY_SPREAD
 from hardware.session import SessionSettings
 from hardware.targets import Target
 from optimize.evaluate import Fidelity, limits_verdict, tolerance_verdict
@@ -102,3 +103,20 @@ def judge(
         nan = float("nan")
         return Fidelity(0, nan, nan, nan, nan, 0), f"failed: {exc}"
     return fidelity, tolerance_verdict(fidelity, options.tolerance)
+
+
+def noise_warning(variants: list[Variant]) -> str | None:
+    """A warning naming the measured variants whose latency spread is too wide to rank them
+    against others that differ by less, or None."""
+    noisy = [
+        f"{v.label} ({100 * v.measurements['latency']['spread']:.0f}%)"
+        for v in variants
+        if v.status == "measured" and v.measurements["latency"]["spread"] > NOISY_SPREAD
+    ]
+    if not noisy:
+        return None
+    return (
+        f"noisy latency (spread over {100 * NOISY_SPREAD:.0f}% of the median): "
+        f"{', '.join(noisy)}; a difference smaller than the spread is noise: measure longer "
+        "(--measure-seconds) on a quieter machine before trusting it"
+    )

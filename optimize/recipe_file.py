@@ -75,6 +75,7 @@ LIMIT_KEYS = (
     "min_cosine",
     "max_latency_ms",
     "max_size_mb",
+    "max_memory_mb",
 )
 MEASURE_KEYS = ("seconds", "torch_runtimes")
 PRUNE_KEYS = ("ratios", "finetune")
@@ -91,6 +92,7 @@ class Limits:
     max_latency_ms: float | None = None
     max_size_mb: float | None = None
     max_relative_accuracy_drop: float | None = None
+    max_memory_mb: float | None = None
 
     def tolerance(self) -> Tolerance:
         """The limits as the run's Tolerance."""
@@ -100,6 +102,7 @@ class Limits:
             max_latency_ms=self.max_latency_ms,
             max_size_mb=self.max_size_mb,
             max_relative_accuracy_drop=self.max_relative_accuracy_drop,
+            max_memory_mb=self.max_memory_mb,
         )
 
 
@@ -304,7 +307,12 @@ class _Reader:
             self.fail("limits.min_cosine", f"expected a cosine from -1 to 1, got {_show(cosine)}")
         ceilings = {
             key: self.positive(table, key, "limits", 1.0) if key in table else None
-            for key in ("max_latency_ms", "max_size_mb", "max_relative_accuracy_drop")
+            for key in (
+                "max_latency_ms",
+                "max_size_mb",
+                "max_relative_accuracy_drop",
+                "max_memory_mb",
+            )
         }
         return Limits(drop, cosine, **ceilings)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from optimize.contest import tie_reason
 from optimize.pipeline import Variant
 from optimize.results import Results
 
@@ -119,6 +120,7 @@ def render_markdown(results: Results) -> str:
     for variant in results.variants:
         cells = variant_cells(variant, results.pick.id if results.pick else None)
         lines.append("| " + " | ".join(cells[c].replace("|", "\\|") for c in COLUMNS) + " |")
+    lines += _contest_section(results)
     lines += _repairs_section(results)
     lines += _prune_section(results)
     if results.op_profile:
@@ -172,6 +174,42 @@ def render_markdown(results: Results) -> str:
         f"- ONNX Runtime providers: {', '.join(env['ort_providers'])}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _contest_section(results: Results) -> list[str]:
+    """The head-to-head: the contenders' interleaved figures and how the pick was decided."""
+    contest = results.contest
+    if contest is None:
+        return []
+    lines = [
+        "",
+        "## Head to head",
+        "",
+        f"The variants within tolerance whose own medians were too close to rank, timed "
+        f"against each other in {contest.rounds} interleaved rounds in one process:",
+        "",
+        "| variant | p50 ms | spread | runs | vs the fastest | rounds the fastest won | outcome |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for entry in contest.entries:
+        if entry["id"] == contest.winner:
+            outcome = (
+                "picked" if entry["id"] == contest.fastest else f"picked: {tie_reason(contest)}"
+            )
+        elif entry["id"] == contest.fastest:
+            outcome = "fastest"
+        else:
+            outcome = "a tie within noise" if entry["tie"] else "slower"
+        won = (
+            "–"
+            if entry["id"] == contest.fastest
+            else f"{entry['rounds_beaten_by_fastest']} of {contest.rounds}"
+        )
+        lines.append(
+            f"| {entry['label']} | {entry['p50_ms']:.3f} | {100 * entry['spread']:.1f}% | "
+            f"{entry['runs']} | {100 * entry['slower_by']:+.1f}% | {won} | {outcome} |"
+        )
+    return lines
 
 
 def _repairs_section(results: Results) -> list[str]:

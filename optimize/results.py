@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optimize.contest import Contest
 from optimize.evaluate import Tolerance
 from optimize.fallback import Repair
 from optimize.pipeline import Variant
@@ -41,6 +42,7 @@ class Results:
     preprocessing: str = ""  # the summary of the preprocessing compiled into every variant
     chains: list[dict[str, Any]] = field(default_factory=list)
     op_profile: list[dict[str, Any]] = field(default_factory=list)
+    contest: Contest | None = None
 
     def variant(self, variant_id: str) -> Variant:
         """The variant with this id."""
@@ -84,7 +86,8 @@ class Results:
             "preprocessing": self.preprocessing or None,
             "eval_data": self.eval_data,
             "tolerance": asdict(self.tolerance),
-            "pick_rule": PICK_RULE,
+            "pick_rule": self.contest.rule if self.contest else PICK_RULE,
+            "head_to_head": asdict(self.contest) if self.contest else None,
             "pick": self.pick.id if self.pick else None,
             "pick_onnx": self.pick_onnx.id if self.pick_onnx else None,
             "best_model": "best.onnx" if self.pick_onnx else None,

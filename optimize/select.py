@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from optimize.evaluate import quality_of
 from optimize.pipeline import Variant
+
+if TYPE_CHECKING:
+    from optimize.contest import Contest
 
 PICK_RULE = "the fastest variant (median batch-1 latency) whose fidelity is within tolerance"
 
@@ -30,10 +35,17 @@ def pareto_front(variants: list[Variant]) -> list[Variant]:
     return sorted(front, key=lambda v: (v.p50_ms, -quality(v)))
 
 
-def pick(variants: list[Variant]) -> Variant | None:
-    """The fastest measured variant within tolerance, or None when there is none."""
+def pick(variants: list[Variant], contest: Contest | None = None) -> Variant | None:
+    """The fastest measured variant within tolerance, or None when there is none. When the
+    fastest took part in the head-to-head `contest`, its winner instead: separate figures
+    could not rank the contenders."""
     candidates = [v for v in variants if v.within_tolerance]
-    return min(candidates, key=lambda v: v.p50_ms) if candidates else None
+    if not candidates:
+        return None
+    fastest = min(candidates, key=lambda v: v.p50_ms)
+    if contest is not None and contest.entry(fastest.id) is not None:
+        return next(v for v in candidates if v.id == contest.winner)
+    return fastest
 
 
 def closest(variants: list[Variant]) -> Variant | None:

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from optimize.contest import contest_summary
 from optimize.report import variant_cells
 from optimize.results import Results
 
@@ -83,6 +84,8 @@ def print_results(results: Results, console: Console | None = None) -> None:
         console.print(
             f"[bold green]pick:[/bold green] {results.pick.label} ({results.pick.p50_ms:.3f} ms)"
         )
+        if results.contest is not None:
+            console.print(f"head to head: {contest_summary(results.contest)}")
         if results.pick_onnx:
             console.print(
                 f"best ONNX variant: {results.pick_onnx.label} → {results.out_dir / 'best.onnx'}"

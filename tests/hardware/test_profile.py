@@ -7,7 +7,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from hardware.model_files import model_size_mb
-from hardware.profile import TimingBudget, profile_onnx, time_runs
+from hardware.profile import TimingBudget, profile_onnx, time_interleaved, time_runs
 from hardware.targets import Target
 
 
@@ -93,3 +93,43 @@ def test_bound_runner_gives_the_same_outputs_as_a_plain_run(tmp_path):
     synchronize()
     [bound] = run.binding.copy_outputs_to_cpu()
     np.testing.assert_allclose(bound, session.run(None, {"x": x})[0], rtol=1e-6)
+
+
+def test_time_runs_stops_early_when_the_median_is_known():
+    budget = TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.4, max_runs=10**6)
+    start = time.perf_counter()
+    timing = time_runs(lambda: sum(range(200)), budget)
+    assert timing.stopped == "stable"
+    assert timing.median_error <= budget.stable_error
+    assert time.perf_counter() - start < budget.measure_s
+
+
+def test_time_runs_goes_longer_when_noisy():
+    rng = np.random.default_rng(0)
+    budget = TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.2, max_runs=10**6)
+    start = time.perf_counter()
+    timing = time_runs(lambda: time.sleep(rng.uniform(0.0005, 0.003)), budget)
+    elapsed = time.perf_counter() - start
+    assert timing.stopped == "noisy"
+    assert timing.median_error > budget.noisy_error
+    assert elapsed >= budget.measure_s * budget.noisy_factor
+
+
+def test_interleaving_spreads_a_slow_spell_over_every_contender():
+    # The machine is three times slower for the first 0.3 s, as when another job runs:
+    # timed one after the other, the first of two identical runs takes all of it.
+    start = time.perf_counter()
+
+    def identical():
+        slow = time.perf_counter() - start < 0.3
+        time.sleep(0.003 if slow else 0.001)
+
+    budget = TimingBudget(
+        warmup_runs=1, warmup_s=0.0, measure_s=0.3, max_runs=10**6, stable_error=0.0
+    )
+    first, second = time_runs(identical, budget), time_runs(identical, budget)
+    assert first.mean_ms > 1.5 * second.mean_ms
+    start = time.perf_counter()
+    a, b = time_interleaved([(identical, None), (identical, None)], budget, rounds=9)
+    assert 0.75 < a.timing.mean_ms / b.timing.mean_ms < 1.33
+    assert len(a.round_medians_ms) == len(b.round_medians_ms) == 9

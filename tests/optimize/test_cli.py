@@ -13,6 +13,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from hardware.detect import describe_host
+from hardware.targets import Target
+from hardware.torch_runtime import unsupported_autocast
 from optimize.cli import app
 
 FAST = ["--measure-seconds", "0.05"]
@@ -70,7 +73,11 @@ def test_demo_run_writes_the_promised_folder(demo_run, digits):
     onnx_rows = [v for v in measured if v["runtime"] == "onnxruntime"]
     torch_rows = {v["label"]: v for v in measured if v["runtime"] == "torch"}
     assert len(onnx_rows) >= 5
-    assert set(torch_rows) == {"torch eager", "torch.compile"}
+    # bf16 autocast is measured only where the CPU runs bf16 matmuls natively.
+    expected = {"torch eager", "torch.compile"}
+    if unsupported_autocast("bfloat16", Target("cpu"), describe_host(False).cpu_flags) is None:
+        expected.add("torch.compile (bfloat16 autocast)")
+    assert set(torch_rows) == expected
     assert torch_rows["torch eager"]["fidelity"]["mean_cosine"] > 0.99999
     for variant in onnx_rows:
         assert (out / variant["path"]).is_file()
@@ -84,12 +91,24 @@ def test_demo_run_writes_the_promised_folder(demo_run, digits):
         (v for v in onnx_rows if v["within_tolerance"]),
         key=lambda v: v["measurements"]["latency"]["p50_ms"],
     )
-    assert pick["id"] == fastest_ok["id"]
     overall = min(
         (v for v in measured if v["within_tolerance"]),
         key=lambda v: v["measurements"]["latency"]["p50_ms"],
     )
-    assert report["pick"] == overall["id"]
+    # Every ONNX variant of this model runs in about the same time: the fastest ones are
+    # timed head to head, and the pick is the winner of that comparison.
+    contest = report["head_to_head"]
+    raced = {e["id"]: e for e in contest["entries"]} if contest else {}
+    if fastest_ok["id"] in raced:
+        assert pick["id"] == contest["winner"]
+        assert raced[pick["id"]]["tie"]
+        assert report["pick_rule"].startswith("the fastest within tolerance, ranked head to head")
+    else:
+        assert pick["id"] == fastest_ok["id"]
+    if overall["runtime"] == "onnxruntime":
+        assert report["pick"] == pick["id"]
+    else:
+        assert report["pick"] == overall["id"]
     assert report["best_per_runtime"]["torch"] in {v["id"] for v in torch_rows.values()}
     assert (out / "best.onnx").read_bytes() == (out / pick["path"]).read_bytes()
     session = ort.InferenceSession(str(out / "best.onnx"), providers=["CPUExecutionProvider"])

@@ -1,0 +1,171 @@
+"""The head-to-head: the fastest variants within tolerance timed against each other,
+interleaved in one process, so that the pick rests on a comparison under the same machine
+conditions rather than on figures taken minutes apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hardware.affinity import pin_measuring_process
+from hardware.profile import interleave_onnx
+from hardware.session import SessionSettings
+from optimize.inputs import rows
+from optimize.isolation import run_isolated
+from optimize.measure import Workload
+from optimize.pipeline import Variant
+from optimize.select import quality
+
+# A variant is a contender when its own median is within this much of the fastest's
+# (plus both spreads): beyond it, noise does not explain the gap.
+CONTEST_MARGIN = 0.25
+MAX_CONTENDERS = 6
+ROUNDS = 9
+# The fastest is clearly faster than another when it wins at least this many of the
+# rounds: a one-sided sign test, p = 10/512 ≈ 0.02 over nine rounds.
+CLEAR_WINS = 8
+
+CONTEST_RULE = (
+    "the fastest within tolerance, ranked head to head: the fastest variants are timed "
+    f"against each other in {ROUNDS} interleaved rounds; a variant the fastest does not beat "
+    f"in at least {CLEAR_WINS} of them is a tie within noise, and among ties the higher "
+    "quality, then the smaller file, wins"
+)
+
+
+@dataclass
+class ContestJob:
+    """What the child process needs: the contenders' files and settings, and the inputs."""
+
+    models: list[tuple[Path, SessionSettings]]
+    workload: Workload
+    rounds: int
+
+
+@dataclass
+class Contest:
+    """The outcome: each contender's interleaved figures, the fastest, and the winner."""
+
+    rounds: int
+    entries: list[dict[str, Any]]
+    fastest: str
+    winner: str
+    rule: str = CONTEST_RULE
+
+    def entry(self, variant_id: str) -> dict[str, Any] | None:
+        """The figures of the contender with this id, or None."""
+        return next((e for e in self.entries if e["id"] == variant_id), None)
+
+
+def contenders(variants: list[Variant]) -> list[Variant]:
+    """ONNX variants within tolerance whose own median is close enough to the fastest's
+    that their measurements, taken apart, cannot rank them: fastest first."""
+    ok = sorted(
+        (v for v in variants if v.within_tolerance and v.runtime == "onnxruntime"),
+        key=lambda v: v.p50_ms,
+    )
+    if not ok:
+        return []
+    best = ok[0]
+    best_spread = best.measurements["latency"]["spread"]
+
+    def close(v: Variant) -> bool:
+        margin = CONTEST_MARGIN + best_spread + v.measurements["latency"]["spread"]
+        return v.p50_ms <= best.p50_ms * (1 + margin)
+
+    return [v for v in ok if close(v)][:MAX_CONTENDERS]
+
+
+def race(job: ContestJob) -> list[dict[str, Any]]:
+    """Child-process side: the interleaved figures of every contender, as plain data."""
+    pin_measuring_process()
+    workload = job.workload
+    feeds = rows(workload.timing_feeds, workload.latency_batch)
+    timings = interleave_onnx(job.models, workload.target, feeds, workload.budget, job.rounds)
+    return [
+        {
+            "p50_ms": t.timing.p50_ms,
+            "spread": t.timing.spread,
+            "runs": t.timing.runs,
+            "round_medians_ms": t.round_medians_ms,
+        }
+        for t in timings
+    ]
+
+
+def rounds_won(a: list[float], b: list[float]) -> int:
+    """Rounds in which the first contender's median was lower than the second's."""
+    return sum(x < y for x, y in zip(a, b, strict=True))
+
+
+def decide(variants: list[Variant], figures: list[dict[str, Any]], rounds: int) -> Contest:
+    """Rank contenders by their interleaved medians; ties within noise go to the higher
+    quality, then the smaller file."""
+    by_speed = sorted(zip(variants, figures, strict=True), key=lambda vf: vf[1]["p50_ms"])
+    fastest, fastest_figures = by_speed[0]
+    entries, tied = [], []
+    for variant, f in by_speed:
+        beaten = rounds_won(fastest_figures["round_medians_ms"], f["round_medians_ms"])
+        is_tie = variant is fastest or beaten < CLEAR_WINS
+        if is_tie:
+            tied.append(variant)
+        entries.append(
+            {
+                "id": variant.id,
+                "label": variant.label,
+                **f,
+                "slower_by": f["p50_ms"] / fastest_figures["p50_ms"] - 1,
+                "rounds_beaten_by_fastest": 0 if variant is fastest else beaten,
+                "tie": is_tie,
+                "quality": quality(variant),
+                "size_mb": variant.measurements["size_mb"],
+            }
+        )
+    winner = max(tied, key=lambda v: (quality(v), -v.measurements["size_mb"], -_p50(v, entries)))
+    return Contest(rounds, entries, fastest.id, winner.id)
+
+
+def tie_reason(contest: Contest) -> str:
+    """What a winner that tied with the fastest has over it: higher quality, else a
+    smaller file."""
+    winner, fastest = contest.entry(contest.winner), contest.entry(contest.fastest)
+    if winner["quality"] > fastest["quality"]:
+        return f"higher quality ({winner['quality']:.6g} against {fastest['quality']:.6g})"
+    return f"a smaller file ({winner['size_mb']:.3f} MB against {fastest['size_mb']:.3f})"
+
+
+def contest_summary(contest: Contest) -> str:
+    """One line: who won the head-to-head, by how much, and over how many rounds."""
+    winner = contest.entry(contest.winner)
+    others = [e for e in contest.entries if e["id"] != contest.winner]
+    if contest.winner != contest.fastest:
+        fastest = contest.entry(contest.fastest)
+        return (
+            f"{winner['label']} ties with the fastest, {fastest['label']} "
+            f"({100 * winner['slower_by']:+.1f}%, within noise), and has {tie_reason(contest)}"
+        )
+    runner_up = others[0]
+    verdict = "a tie within noise" if runner_up["tie"] else "clearly faster"
+    return (
+        f"{winner['label']} ({winner['p50_ms']:.3f} ms) against {len(others)} other(s); "
+        f"the runner-up {runner_up['label']} is {100 * runner_up['slower_by']:+.1f}% and lost "
+        f"{runner_up['rounds_beaten_by_fastest']} of {contest.rounds} rounds: {verdict}"
+    )
+
+
+def _p50(variant: Variant, entries: list[dict[str, Any]]) -> float:
+    return next(e["p50_ms"] for e in entries if e["id"] == variant.id)
+
+
+def run_contest(
+    variants: list[Variant], workload: Workload, timeout_s: float, rounds: int = ROUNDS
+) -> Contest | None:
+    """The head-to-head of the contenders among `variants`, or None when fewer than two
+    are close enough to need one. Raises IsolatedRunError when the child process fails."""
+    field = contenders(variants)
+    if len(field) < 2:
+        return None
+    models = [(v.path, SessionSettings(**v.measurements["settings"])) for v in field]
+    figures = run_isolated(race, ContestJob(models, workload, rounds), timeout_s)
+    return decide(field, figures, rounds)
