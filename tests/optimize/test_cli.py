@@ -405,3 +405,28 @@ def test_prune_and_data_flags_reach_the_plan_and_bad_values_fail_in_one_line(
         ]
     )
     assert code == 2 and "unknown metric 'accuracy'" in output
+
+
+def test_memory_limit_rules_out_variants_by_their_session_memory(digits_cnn_onnx, tmp_path):
+    recipe = tmp_path / "optimize.toml"
+    recipe.write_text(
+        f'model = "{digits_cnn_onnx}"\n'
+        f'out = "{tmp_path / "out"}"\n'
+        "builtin = false\n"
+        "[measure]\n"
+        "seconds = 0.05\n"
+        "[[chains]]\n"
+        'why = "one cheap variant beside the baseline"\n'
+        'passes = [{ pass = "ort_graph" }]\n'
+    )
+    tight = CliRunner().invoke(app, ["run", "--recipe", str(recipe), "--max-memory-mb", "0.5"])
+    assert tight.exit_code == 1, tight.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    for variant in report["variants"]:
+        memory = variant["measurements"]["session_memory_mb"]
+        assert variant["verdict"] == f"memory {memory:.1f} MB > 0.5 MB"
+    assert (tmp_path / "out" / "closest.onnx").is_file()
+    roomy = CliRunner().invoke(
+        app, ["run", "--recipe", str(recipe), "--max-memory-mb", "1000"]
+    )
+    assert roomy.exit_code == 0, roomy.output
