@@ -23,7 +23,7 @@ from optimize.contest import run_contest
 from optimize.diagnose import slowdown_note
 from optimize.eval_store import EvalStore, write_eval_store
 from optimize.evaluate import Tolerance
-from optimize.fallback import is_repairable, repair
+from optimize.fallback import Repair, is_repairable, not_worth_repairing, repair
 from optimize.inputs import (
     calibration_inputs,
     describe_evalset,
@@ -51,7 +51,7 @@ from optimize.prune_sweep import prune_sweep
 from optimize.recipe_file import Recipe
 from optimize.recipes import Chain, builtin_chains, int8_scheme
 from optimize.results import Results
-from optimize.search import search
+from optimize.search import dominated_by, search
 from optimize.select import pareto_front, pick
 from optimize.torch_rows import TorchJob, measure_torch, torch_rows
 from passes.base import PassContext
@@ -210,6 +210,10 @@ def run(
         for variant in [v for v in variants if v.status == "measured" and v.verdict]:
             made_by = builder.made_by.get(variant.id)
             if made_by is None or not is_repairable(made_by[1]):
+                continue
+            within = [v for v in variants if v.within_tolerance]
+            if rival := dominated_by(variant, within):
+                repairs.append(Repair(variant.id, note=not_worth_repairing(variant, rival)))
                 continue
             progress(f"repairing {variant.label}", 0, 0)
             repair_record, steps = repair(

@@ -15,11 +15,9 @@ from optimize.inputs import rows
 from optimize.isolation import run_isolated
 from optimize.measure import Workload
 from optimize.pipeline import Variant
+from optimize.search import DOMINATION_MARGIN
 from optimize.select import quality
 
-# A variant is a contender when its own median is within this much of the fastest's
-# (plus both spreads): beyond it, noise does not explain the gap.
-CONTEST_MARGIN = 0.25
 MAX_CONTENDERS = 6
 ROUNDS = 9
 # The fastest is clearly faster than another when it wins at least this many of the
@@ -59,8 +57,8 @@ class Contest:
 
 
 def contenders(variants: list[Variant]) -> list[Variant]:
-    """ONNX variants within tolerance whose own median is close enough to the fastest's
-    that their measurements, taken apart, cannot rank them: fastest first."""
+    """ONNX variants within tolerance that the fastest does not clearly dominate (see
+    optimize.search): their measurements, taken apart, cannot rank them. Fastest first."""
     ok = sorted(
         (v for v in variants if v.within_tolerance and v.runtime == "onnxruntime"),
         key=lambda v: v.p50_ms,
@@ -71,7 +69,7 @@ def contenders(variants: list[Variant]) -> list[Variant]:
     best_spread = best.measurements["latency"]["spread"]
 
     def close(v: Variant) -> bool:
-        margin = CONTEST_MARGIN + best_spread + v.measurements["latency"]["spread"]
+        margin = DOMINATION_MARGIN + best_spread + v.measurements["latency"]["spread"]
         return v.p50_ms <= best.p50_ms * (1 + margin)
 
     return [v for v in ok if close(v)][:MAX_CONTENDERS]

@@ -45,6 +45,16 @@ def is_repairable(pass_: Pass) -> bool:
     }
 
 
+def not_worth_repairing(variant: Variant, rival: Variant) -> str:
+    """Why the fallback leaves `variant` alone: a variant within tolerance is already
+    clearly faster, and keeping nodes in float would only slow `variant` down more."""
+    return (
+        f"not repaired: at {variant.p50_ms:.3f} ms it is clearly slower than {rival.label} "
+        f"({rival.p50_ms:.3f} ms), which is within tolerance; keeping nodes in float would "
+        "only add time"
+    )
+
+
 def repair(
     variant: Variant,
     parent: Variant,
@@ -58,7 +68,9 @@ def repair(
     nodes are excluded. Returns the record and the greedy steps' variants (the last one is
     the repaired variant when the record says so)."""
     record = Repair(variant.id)
-    candidates = quantizable_nodes(parent.path, pass_.repair_op_types)
+    candidates = quantizable_nodes(
+        parent.path, pass_.repair_op_types, getattr(pass_, "quantizes_weights_only", False)
+    )
     if not candidates:
         record.note = "no quantized node to exclude"
         return record, []

@@ -167,6 +167,8 @@ def _repairs(results: Results) -> str:
             f"<p><code>{escape(name)}</code> was outside tolerance{escape(verdict)}: "
             f"{escape(record.note)}.</p>"
         )
+        if not record.steps:
+            continue
         rows = []
         for step in record.steps:
             stepped = by_id.get(step.variant_id)

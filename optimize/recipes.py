@@ -90,6 +90,11 @@ def builtin_chains(target: Target, cpu_flags: list[str]) -> list[Chain]:
             "ranges; " + scheme.why,
         ),
         Chain(
+            (QuantizeStatic("minmax", reduce_range=scheme.reduce_range, weighted_only=True),),
+            "QDQ int8 of the ops with weights only (Conv, MatMul, Gemm …), the rest in float: "
+            "survives tensors of extreme range, such as attention-mask fills; " + scheme.why,
+        ),
+        Chain(
             (QuantizeInt4(),),
             "int4 weight-only MatMul (MatMulNBits): smallest weights for transformer-like models",
         ),

@@ -224,6 +224,9 @@ def _repairs_section(results: Results) -> list[str]:
         lines.append(
             f"**{variant.label}** was outside tolerance ({variant.verdict}): {record.note}."
         )
+        if not record.steps:
+            lines.append("")
+            continue
         lines += [
             "",
             "| nodes in float | excluded | quality | p50 ms | verdict |",

@@ -38,16 +38,32 @@ def preprocess_for_quantization(src: Path, scratch_dir: Path) -> Path:
     return out
 
 
-def quantizable_nodes(src: Path, op_types: Iterable[str]) -> list[str]:
+def quantizable_nodes(
+    src: Path, op_types: Iterable[str], constant_weight_only: bool = False
+) -> list[str]:
     """Names of the `op_types` nodes of the pre-processed model, in graph order: the names
-    a quantizer's nodes_to_exclude refers to, which pre-processing may change."""
+    a quantizer's nodes_to_exclude refers to, which pre-processing may change. With
+    `constant_weight_only`, only nodes whose weight input is a constant (a MatMul's second
+    input, a Gather's table): the only ones a weight quantizer touches."""
     import onnx
 
     wanted = set(op_types)
     with tempfile.TemporaryDirectory() as scratch:
         prepared = preprocess_for_quantization(src, Path(scratch))
         model = onnx.load(str(prepared), load_external_data=False)
-    return [n.name for n in model.graph.node if n.op_type in wanted and n.name]
+    graph = model.graph
+    constants = {i.name for i in graph.initializer}
+    constants |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+
+    def weighted(node) -> bool:
+        position = 0 if node.op_type == "Gather" else 1
+        return len(node.input) > position and node.input[position] in constants
+
+    return [
+        n.name
+        for n in graph.node
+        if n.op_type in wanted and n.name and (not constant_weight_only or weighted(n))
+    ]
 
 
 def preprocessing_exclusions(prepared: Path) -> tuple[list[str], list[str] | None]:

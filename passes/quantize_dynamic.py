@@ -34,6 +34,12 @@ class QuantizeDynamic(Pass):
         """Op types whose nodes the accuracy fallback may keep in float."""
         return self.op_types
 
+    @property
+    def quantizes_weights_only(self) -> bool:
+        """Only nodes with a constant weight are quantized (a MatMul of two activations,
+        a Gather from a shape, stay float): the fallback need not probe the others."""
+        return True
+
     def unsupported(self, target: Target) -> str | None:
         if target.is_gpu:
             return "ONNX Runtime's CUDA provider has no integer MatMul kernels; on GPU int8 runs through TensorRT"

@@ -50,6 +50,10 @@ class QuantizeStatic(Pass):
     # digits CNN on an AVX2 CPU 8-bit weights flipped 5 of 450 predictions, 7-bit ones 1.
     reduce_range: bool = True
     samples: int = 128
+    # Quantize only the ops with weights (Conv, MatMul, Gemm …), calibrating only their
+    # inputs: a tensor of extreme range elsewhere (the -3.4e38 attention-mask fill of BERT
+    # exports, before Softmax) then cannot wreck calibration.
+    weighted_only: bool = False
     nodes_to_exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -83,6 +87,8 @@ class QuantizeStatic(Pass):
         scratch = out_dir / "scratch"
         prepared = preprocess_for_quantization(src, scratch)
         kept_float, op_types = preprocessing_exclusions(prepared)
+        if self.weighted_only:
+            op_types = [op for op in (op_types or WEIGHTED_OPS) if op in WEIGHTED_OPS]
         out = out_dir / "model.onnx"
         try:
             with contextlib.redirect_stdout(io.StringIO()):
@@ -101,7 +107,14 @@ class QuantizeStatic(Pass):
                     calibration_cache_path=None,
                 )
         except Exception as exc:  # onnxruntime's quantizer raises untyped errors
-            raise PassError(f"static quantization failed: {exc}") from exc
+            hint = ""
+            if "bins" in str(exc) and not self.weighted_only:
+                hint = (
+                    ": a tensor's range is too wide to bin (such as an attention mask filled "
+                    "with -3.4e38); weighted_only=true calibrates only the inputs of ops "
+                    "with weights"
+                )
+            raise PassError(f"static quantization failed: {exc}{hint}") from exc
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         qdq = sum(

@@ -426,7 +426,5 @@ def test_memory_limit_rules_out_variants_by_their_session_memory(digits_cnn_onnx
         memory = variant["measurements"]["session_memory_mb"]
         assert variant["verdict"] == f"memory {memory:.1f} MB > 0.5 MB"
     assert (tmp_path / "out" / "closest.onnx").is_file()
-    roomy = CliRunner().invoke(
-        app, ["run", "--recipe", str(recipe), "--max-memory-mb", "1000"]
-    )
+    roomy = CliRunner().invoke(app, ["run", "--recipe", str(recipe), "--max-memory-mb", "1000"])
     assert roomy.exit_code == 0, roomy.output

@@ -85,3 +85,24 @@ def test_fallback_brings_it_back_within_and_lists_the_nodes(plain, digits_progra
     # The repaired model still quantizes the rest: it is smaller than the float export.
     export = results.variants[0]
     assert repaired.measurements["size_mb"] < 0.6 * export.measurements["size_mb"]
+
+
+def test_a_variant_clearly_slower_than_one_within_is_not_repaired():
+    from optimize.fallback import not_worth_repairing
+    from optimize.pipeline import Variant
+    from optimize.search import dominated_by
+
+    def measured(name, p50, cosine, verdict=None):
+        v = Variant(name, None, [], None, "measured", verdict=verdict)
+        v.measurements = {"latency": {"p50_ms": p50, "spread": 0.02}, "size_mb": 1.0}
+        v.fidelity = {"mean_cosine": cosine}
+        return v
+
+    fp32 = measured("fp32", 24.0, 1.0)
+    slow_int8 = measured("static", 42.0, 0.35, verdict="mean cosine 0.35 < 0.99")
+    close_int8 = measured("dynamic", 26.0, 0.95, verdict="mean cosine 0.95 < 0.99")
+    rival = dominated_by(slow_int8, [fp32])
+    assert rival is fp32
+    assert "clearly slower than original (24.000 ms)" in not_worth_repairing(slow_int8, rival)
+    # Within the margin it may still win once repaired, so it is repaired.
+    assert dominated_by(close_int8, [fp32]) is None

@@ -224,3 +224,74 @@ def test_fp16_keeps_float32_io_and_stores_float16_weights(transformer_onnx, tmp_
         if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
     ]
     assert floats and all(t.data_type == onnx.TensorProto.FLOAT16 for t in floats)
+
+
+def _masked_attention(path: Path) -> Path:
+    """One attention head whose last four key positions are masked the way BERT exports do
+    it: -3.4e38 added to their scores before Softmax."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    mask = np.zeros((1, 8, 8), np.float32)
+    mask[..., 4:] = np.finfo(np.float32).min
+    weights = {
+        "wq": rng.standard_normal((16, 16)).astype(np.float32) / 4,
+        "wk": rng.standard_normal((16, 16)).astype(np.float32) / 4,
+        "wo": rng.standard_normal((16, 4)).astype(np.float32) / 4,
+        "mask": mask,
+    }
+    nodes = [
+        helper.make_node("MatMul", ["x", "wq"], ["q"]),
+        helper.make_node("MatMul", ["x", "wk"], ["k"]),
+        helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q", "kt"], ["scores"]),
+        helper.make_node("Add", ["scores", "mask"], ["masked"]),
+        helper.make_node("Softmax", ["masked"], ["attn"], axis=-1),
+        helper.make_node("MatMul", ["attn", "x"], ["mixed"]),
+        helper.make_node("MatMul", ["mixed", "wo"], ["y"]),
+    ]
+    for node in nodes:
+        node.name = f"{node.op_type}_{node.output[0]}"
+    graph = helper.make_graph(
+        nodes,
+        "masked_attention",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8, 4])],
+        [numpy_helper.from_array(a, n) for n, a in weights.items()],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_weighted_only_static_int8_survives_an_attention_mask_fill(tmp_path):
+    model = _masked_attention(tmp_path / "attention.onnx")
+    x = np.random.default_rng(4).standard_normal((64, 8, 16)).astype(np.float32)
+    ctx = PassContext(Target("cpu"), [TensorSpec("x", ("batch", 8, 16))], {"x": x})
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    fp32 = session.run(None, {"x": x})[0].reshape(64, -1)
+
+    def cosine_of(pass_, name):
+        out = pass_.apply(model, tmp_path / name, ctx).path
+        quantized = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        return _mean_cosine(fp32, quantized.run(None, {"x": x})[0].reshape(64, -1))
+
+    # Calibrating every tensor gives the masked scores a range of 3.4e38: the Softmax input
+    # is quantized to nothing. Quantizing the ops with weights only leaves it in float.
+    assert cosine_of(QuantizeStatic(reduce_range=False), "all") < 0.9
+    assert cosine_of(QuantizeStatic(reduce_range=False, weighted_only=True), "weighted") > 0.99
+    with pytest.raises(PassError, match="weighted_only=true"):
+        QuantizeStatic("percentile", reduce_range=False).apply(model, tmp_path / "pct", ctx)
+
+
+def test_fallback_candidates_of_a_weight_quantizer_are_the_nodes_with_weights(tmp_path):
+    from passes.quant_prep import quantizable_nodes
+
+    model = _masked_attention(tmp_path / "attention.onnx")
+    every = quantizable_nodes(model, ("MatMul",))
+    weighted = quantizable_nodes(model, ("MatMul",), constant_weight_only=True)
+    assert len(every) == 5 and len(weighted) == 3
+    proto = onnx.load(str(model))
+    constants = {i.name for i in proto.graph.initializer}
+    by_name = {n.name: n for n in proto.graph.node}
+    assert all(by_name[name].input[1] in constants for name in weighted)
+    assert QuantizeDynamic().quantizes_weights_only
