@@ -1,4 +1,5 @@
-"""Where a model's time goes: ONNX Runtime's profiler, summed per operator type."""
+"""Where a model's time goes: ONNX Runtime's or PyTorch's profiler, summed per operator
+type."""
 
 from __future__ import annotations
 
@@ -44,6 +45,14 @@ def operator_profile(
             continue
         totals[args["op_name"]] += event["dur"] / 1e3
         calls[args["op_name"]] += 1
+    return ranked_operators(totals, calls, runs, top)
+
+
+def ranked_operators(
+    totals: dict[str, float], calls: dict[str, int], runs: int, top: int
+) -> list[dict[str, object]]:
+    """The `top` operators by total time (ms over `runs` runs), with their share of all
+    operator time and their calls per run."""
     overall = sum(totals.values()) or 1.0
     ranked = sorted(totals, key=totals.get, reverse=True)[:top]
     return [

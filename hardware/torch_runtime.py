@@ -149,3 +149,39 @@ def _weights_mb(model: Any) -> float:
     else:
         tensors = list(model.parameters()) + list(model.buffers())
     return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor)) / 2**20
+
+
+def torch_operator_profile(
+    model: Any,
+    target: Target,
+    args: list[np.ndarray],
+    settings: TorchSettings,
+    runs: int = 20,
+    top: int = 10,
+) -> list[dict[str, object]]:
+    """The `top` PyTorch operators by self time over `runs` runs after warm-up (a compiled
+    model's kernels show as the aten ops they call), with share and calls per run."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from hardware.op_profile import ranked_operators
+
+    torch.set_num_threads(settings.threads)
+    call = _callable(model, settings, target)
+    tensors = [torch.from_numpy(a).to(_device(target)) for a in args]
+    for _ in range(3):
+        call(*tensors)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if target.is_gpu else [])
+    with profile(activities=activities) as trace:
+        for _ in range(runs):
+            call(*tensors)
+        if target.is_gpu:
+            torch.cuda.synchronize()
+    totals, calls = {}, {}
+    for event in trace.key_averages():
+        # Device time where the op ran on the GPU, else its own CPU time.
+        us = getattr(event, "self_device_time_total", 0) or event.self_cpu_time_total
+        if us > 0 and not event.key.startswith("ProfilerStep"):
+            totals[event.key] = us / 1e3
+            calls[event.key] = event.count
+    return ranked_operators(totals, calls, runs, top)

@@ -53,7 +53,7 @@ from optimize.recipes import Chain, builtin_chains, int8_scheme
 from optimize.results import Results
 from optimize.search import dominated_by, search
 from optimize.select import pareto_front, pick
-from optimize.torch_rows import TorchJob, measure_torch, torch_rows
+from optimize.torch_rows import TorchJob, measure_torch, torch_profile_of, torch_rows
 from passes.base import PassContext
 from passes.preprocess import Preprocess
 from passes.preprocess_spec import PreprocessSpec, apply_numpy, raw_input_specs
@@ -263,7 +263,10 @@ def run(
         )
     chosen = pick(variants, contest)
     chosen_onnx = pick([v for v in variants if v.runtime == "onnxruntime"], contest)
-    op_profile = operator_profile_of(chosen_onnx, workload, options) if chosen_onnx else []
+    if chosen is not None and chosen.runtime == "torch":
+        op_profile = torch_profile_of(chosen, torch_base, options.measure_timeout_s)
+    else:
+        op_profile = operator_profile_of(chosen_onnx, workload, options) if chosen_onnx else []
     results = Results(
         source_path=source.path,
         source_form=source.form,

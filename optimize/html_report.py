@@ -222,7 +222,7 @@ def _op_profile(results: Results) -> str:
         "<h2>Where the pick spends its time</h2><div class='scroll'><table><thead><tr>"
         "<th class='text'>operator</th><th>ms per run</th><th>share</th><th>calls per run</th>"
         f"<th class='text'></th></tr></thead><tbody>{rows}</tbody></table></div>"
-        "<p class='muted small'>Kernel times from ONNX Runtime's profiler at batch 1 "
+        f"<p class='muted small'>Kernel times from {escape(results.profiler_name)} at batch 1 "
         "(profiling adds overhead: read the shares, not the absolute times).</p>"
     )
 

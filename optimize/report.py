@@ -138,7 +138,7 @@ def render_markdown(results: Results) -> str:
         ]
         lines.append("")
         lines.append(
-            "Kernel times from ONNX Runtime's profiler at batch 1 (profiling adds "
+            f"Kernel times from {results.profiler_name} at batch 1 (profiling adds "
             "overhead: read the shares, not the absolute times)."
         )
     if results.chains:

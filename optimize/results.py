@@ -65,6 +65,13 @@ class Results:
         return closest([v for v in self.variants if v.runtime == "onnxruntime"])
 
     @property
+    def profiler_name(self) -> str:
+        """Whose profiler timed the pick's operators: PyTorch's for a PyTorch row."""
+        if self.pick is not None and self.pick.runtime == "torch":
+            return "PyTorch's profiler (self time per aten operator)"
+        return "ONNX Runtime's profiler"
+
+    @property
     def baseline(self) -> Variant | None:
         """The unoptimized ONNX model: the source itself, or its plain export, with the
         preprocessing in front when the run has one."""

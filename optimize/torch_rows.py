@@ -17,10 +17,12 @@ from hardware.targets import Target
 from hardware.torch_runtime import (
     TorchSettings,
     profile_torch,
+    torch_operator_profile,
     torch_runner,
     unsupported_autocast,
 )
 from optimize.inputs import rows
+from optimize.isolation import IsolatedRunError, run_isolated
 from optimize.load import Source, load_source
 from optimize.measure import Workload, fidelity_over
 from optimize.pipeline import Variant
@@ -101,3 +103,26 @@ def measure_torch(job: TorchJob) -> dict[str, object]:
     run = torch_runner(source.model, workload.target, TorchSettings(**best.settings))
     fidelity = fidelity_over(lambda feeds: run([model_feeds(feeds)[n] for n in names]), workload)
     return {"measurements": data, "fidelity": fidelity.to_dict()}
+
+
+def profile_torch_operators(job: TorchJob) -> list[dict[str, object]]:
+    """Child-process side: where the PyTorch row spends its time at the latency batch,
+    under the job's settings."""
+    source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code)
+    feeds = rows(job.workload.timing_feeds, job.workload.latency_batch)
+    if job.preprocess:
+        feeds = apply_numpy(job.preprocess, feeds)
+    args = [feeds[s.name] for s in source.inputs]
+    return torch_operator_profile(source.model, job.workload.target, args, job.settings)
+
+
+def torch_profile_of(variant: Variant, job_fields: dict, timeout_s: float) -> list[dict]:
+    """Where a PyTorch row spends its time, under the settings it was fastest with; empty
+    when profiling fails (the profile is a diagnosis, the run's figures stand without it)."""
+    settings = TorchSettings(**variant.measurements["settings"])
+    try:
+        return run_isolated(
+            profile_torch_operators, TorchJob(settings=settings, **job_fields), timeout_s
+        )
+    except IsolatedRunError:
+        return []

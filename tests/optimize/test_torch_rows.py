@@ -36,3 +36,46 @@ def test_torchscript_is_not_compiled_and_onnx_has_no_rows():
     assert rows["torch.compile"].status == "skipped"
     assert "TorchScript" in rows["torch.compile"].reason
     assert torch_rows(_source("onnx"), Target("cpu"), [], "r") == []
+
+
+def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
+    import torch
+
+    from hardware.profile import TimingBudget
+    from optimize.eval_store import EvalStore
+    from optimize.measure import Workload
+    from optimize.pipeline import Variant
+    from optimize.torch_rows import torch_profile_of
+
+    program = torch.export.export(
+        digits_cnn,
+        (torch.from_numpy(digits.test_x[:2]),),
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+    )
+    torch.export.save(program, tmp_path / "cnn.pt2")
+    row = Variant("t", None, [], None, "measured", runtime="torch", runtime_label="torch eager")
+    row.measurements = {"settings": {"mode": "eager", "autocast": "float32", "threads": 1}}
+    workload = Workload(
+        Target("cpu"),
+        EvalStore(tmp_path / "eval", 0, 0, False, ""),
+        {"x": digits.test_x[:32]},
+        1,
+        32,
+        64,
+        TimingBudget(),
+    )
+    fields = {
+        "source_path": tmp_path / "cnn.pt2",
+        "input_flags": None,
+        "trust_pickle": False,
+        "model_code": None,
+        "thread_counts": (1,),
+        "workload": workload,
+    }
+    profile = torch_profile_of(row, fields, timeout_s=300)
+    ops = [r["op_type"] for r in profile]
+    assert ops and all(op.startswith("aten::") for op in ops)
+    # The two convolutions and two linear layers are the work; they must be among the top.
+    assert any("conv" in op for op in ops) and any(op in ("aten::addmm", "aten::mm") for op in ops)
+    assert abs(sum(r["share"] for r in profile) - 1.0) < 0.5
+    assert all(r["calls_per_run"] > 0 for r in profile)
