@@ -16,11 +16,13 @@ GRAPH_LEVELS = ("disabled", "basic", "extended", "layout", "all")
 class SessionSettings:
     """How a session runs: threads and ONNX Runtime's own graph optimization level.
 
-    intra_op_threads 0 lets ONNX Runtime pick (one per physical core).
+    intra_op_threads 0 lets ONNX Runtime pick (one per physical core). `parallel` runs
+    independent branches of the graph at once, on `inter_op_threads` threads.
     """
 
     intra_op_threads: int = 0
     inter_op_threads: int = 1
+    parallel: bool = False
     graph_level: str = "all"
     engine_cache_dir: str | None = None
 
@@ -56,6 +58,8 @@ def session_options(
     options = ort.SessionOptions()
     options.intra_op_num_threads = settings.intra_op_threads
     options.inter_op_num_threads = settings.inter_op_threads
+    if settings.parallel:
+        options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
     options.graph_optimization_level = _ort_level(settings.graph_level)
     options.log_severity_level = 3
     if optimized_model_path is not None:

@@ -16,6 +16,7 @@ from hardware.targets import Target
 from optimize.eval_store import EvalStore
 from optimize.evaluate import Fidelity, FidelityTally
 from optimize.inputs import rows
+from passes.onnx_files import parallel_branches
 
 
 @dataclass
@@ -69,6 +70,24 @@ def fidelity_over(
     return tally.result()
 
 
+def with_parallel_execution(
+    model_path: Path, options: tuple[SessionSettings, ...], target: Target
+) -> tuple[SessionSettings, ...]:
+    """The thread settings to try, plus ONNX Runtime's parallel executor (one inter-op
+    thread per independent heavy branch, up to the cores) where the graph has such branches
+    and the CPU more than one core; sequential execution is faster everywhere else."""
+    cores = max((s.intra_op_threads for s in options), default=0)
+    if target.is_gpu or cores < 2:
+        return options
+    branches = parallel_branches(model_path)
+    if branches < 2:
+        return options
+    parallel = SessionSettings(
+        intra_op_threads=cores, inter_op_threads=min(branches, cores), parallel=True
+    )
+    return (*options, parallel)
+
+
 def measure_variant(job: MeasureJob) -> dict[str, object]:
     """Profile the variant under each thread setting, keep the fastest at batch 1, and
     compare its outputs with the reference; plain data back.
@@ -79,7 +98,7 @@ def measure_variant(job: MeasureJob) -> dict[str, object]:
     workload = job.workload
     pinned = pin_measuring_process()
     sweep = []
-    for settings in job.thread_options:
+    for settings in with_parallel_execution(job.model_path, job.thread_options, workload.target):
         measured = profile_onnx(
             job.model_path,
             workload.target,

@@ -37,6 +37,15 @@ def score_text(score: float | None, unit_metric: bool) -> str:
     return f"{100 * score:.2f}" if unit_metric else f"{score:.4g}"
 
 
+def threads_text(settings: dict) -> str:
+    """The thread setting a variant was fastest with: intra-op threads, and the inter-op
+    threads of ONNX Runtime's parallel executor where that won."""
+    intra = str(settings.get("intra_op_threads", settings.get("threads")))
+    if settings.get("parallel"):
+        return f"{intra} ×{settings['inter_op_threads']} branches"
+    return intra
+
+
 def variant_cells(variant: Variant, pick_id: str | None) -> dict[str, str]:
     """The table cells of `variant` by column name, marking the pick with a star."""
     name = variant.label + (" ★" if variant.id == pick_id else "")
@@ -54,7 +63,7 @@ def variant_cells(variant: Variant, pick_id: str | None) -> dict[str, str]:
         "p99 ms": _fmt(latency["p99_ms"]),
         "runs": str(latency["runs"]),
         "spread": f"{100 * latency['spread']:.1f}%",
-        "threads": str(m["settings"].get("intra_op_threads", m["settings"].get("threads"))),
+        "threads": threads_text(m["settings"]),
         "items/s": _fmt(m["throughput_per_s"], 0),
         "start-up ms": _fmt(m["startup_ms"], 1),
         "size MB": _fmt(m["size_mb"], 3),
@@ -148,7 +157,7 @@ def render_markdown(results: Results) -> str:
     lines += [
         "",
         "Latency: batch 1, median (p50) and tail percentiles over `runs` timed runs after "
-        "warm-up; spread: inter-quartile range over the median; threads: the fastest intra-op thread count of those tried (all are in report.json under thread_sweep); items/s at the throughput batch; memory: resident-memory growth of the "
+        "warm-up; spread: inter-quartile range over the median; threads: the fastest intra-op thread count of those tried, with the parallel executor's branch threads where it won (all are in report.json under thread_sweep); items/s at the throughput batch; memory: resident-memory growth of the "
         "measuring process from before the session opened to after the timed runs. Each "
         "variant is measured in a fresh process pinned to one logical CPU per physical core "
         "(report.json: pinned_cpus), where the OS allows.",
