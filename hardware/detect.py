@@ -130,6 +130,13 @@ def describe_host(include_gpus: bool = True) -> HostInfo:
     )
 
 
+def tensorrt_available() -> bool:
+    """Whether this ONNX Runtime build has the TensorRT provider."""
+    import onnxruntime as ort
+
+    return "TensorrtExecutionProvider" in ort.get_available_providers()
+
+
 def check_target(target: Target) -> None:
     """Raise TargetUnavailableError, saying what is missing and how to get it, when this
     machine cannot run `target`."""

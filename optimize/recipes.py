@@ -50,6 +50,8 @@ def int8_scheme(cpu_flags: list[str]) -> Int8Scheme:
 def builtin_chains(target: Target, cpu_flags: list[str]) -> list[Chain]:
     """The chains `optimize run` tries by default on `target`. Every prefix of each chain
     is measured too, so the baseline (the exported model alone) is always present."""
+    if target.is_gpu:
+        return gpu_chains()
     scheme = int8_scheme(cpu_flags)
     return [
         Chain((), "the exported model as it is: the baseline every variant is compared with"),
@@ -102,5 +104,40 @@ def builtin_chains(target: Target, cpu_flags: list[str]) -> list[Chain]:
             (Float16(),),
             "half-precision weights and arithmetic: fast where the target has fp16 units, "
             "measured everywhere",
+        ),
+    ]
+
+
+def gpu_chains() -> list[Chain]:
+    """The GPU's chains, half precision first: tensor cores run fp16 at several times the
+    fp32 rate, and ONNX Runtime's CUDA provider has no integer MatMul kernels, so int8 runs
+    only where TensorRT takes QDQ models."""
+    return [
+        Chain((), "the exported model as it is: the baseline every variant is compared with"),
+        Chain(
+            (Float16(),),
+            "half precision with float32 inputs and outputs, overflowing ops kept in fp32: "
+            "the GPU's tensor cores",
+        ),
+        Chain(
+            (OnnxscriptOptimize(), Float16()),
+            "onnxscript's folding and fusions, then half precision",
+        ),
+        Chain(
+            (OrtGraphOptimize("extended"),),
+            "ONNX Runtime's operator fusions (GELU, LayerNorm, attention) in fp32",
+        ),
+        Chain(
+            (QuantizeStatic("minmax", reduce_range=False),),
+            "QDQ int8 for TensorRT's explicit quantization (skipped without TensorRT)",
+        ),
+        Chain(
+            (QuantizeStatic("minmax", reduce_range=False, weighted_only=True),),
+            "QDQ int8 of the ops with weights only, for TensorRT (skipped without it)",
+        ),
+        Chain(
+            (QuantizeInt4(),),
+            "int4 weight-only MatMul (MatMulNBits has CUDA kernels): memory-bound "
+            "transformer layers",
         ),
     ]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hardware.detect import tensorrt_available
 from hardware.targets import Target
 from passes.base import Outcome, Pass, PassContext, PassError
 from passes.onnx_files import needs_external_data, op_histogram
@@ -68,8 +69,12 @@ class QuantizeStatic(Pass):
         return WEIGHTED_OPS
 
     def unsupported(self, target: Target) -> str | None:
-        if target.is_gpu:
-            return "ONNX Runtime's CUDA provider runs QDQ int8 in float; on GPU int8 runs through TensorRT"
+        if target.is_gpu and not tensorrt_available():
+            return (
+                "ONNX Runtime's CUDA provider runs QDQ int8 in float; on GPU int8 runs only "
+                "through TensorRT, which this ONNX Runtime lacks (install TensorRT beside "
+                "onnxruntime-gpu)"
+            )
         return None
 
     def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:

@@ -1,7 +1,11 @@
 """Built-in chains follow the CPU's int8 support and say why."""
 
+import onnxruntime as ort
+
 from hardware.targets import Target
 from optimize.recipes import builtin_chains, int8_scheme
+from passes.fp16 import Float16
+from passes.quantize_dynamic import QuantizeDynamic
 from passes.quantize_static import QuantizeStatic
 
 
@@ -19,3 +23,15 @@ def test_chains_carry_the_scheme_and_the_reason():
     assert all("lacks VNNI" in c.why for c in static)
     assert chains[0].passes == ()
     assert all(c.why for c in chains)
+
+
+def test_gpu_chains_put_half_precision_first_and_int8_behind_tensorrt():
+    chains = builtin_chains(Target("gpu"), ["avx2"])
+    assert chains[0].passes == ()
+    assert isinstance(chains[1].passes[0], Float16)
+    assert not any(isinstance(p, QuantizeDynamic) for c in chains for p in c.passes)
+    static = [c.passes[0] for c in chains if c.passes and isinstance(c.passes[0], QuantizeStatic)]
+    assert static
+    if "TensorrtExecutionProvider" not in ort.get_available_providers():
+        assert "through TensorRT" in static[0].unsupported(Target("gpu"))
+    assert static[0].unsupported(Target("cpu")) is None
