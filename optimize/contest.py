@@ -146,7 +146,7 @@ def contest_summary(contest: Contest) -> str:
     runner_up = others[0]
     verdict = "a tie within noise" if runner_up["tie"] else "clearly faster"
     return (
-        f"{winner['label']} ({winner['p50_ms']:.3f} ms) against {len(others)} other(s); "
+        f"{winner['label']} ({winner['p50_ms']:.4g} ms) against {len(others)} other(s); "
         f"the runner-up {runner_up['label']} is {100 * runner_up['slower_by']:+.1f}% and lost "
         f"{runner_up['rounds_beaten_by_fastest']} of {contest.rounds} rounds: {verdict}"
     )

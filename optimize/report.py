@@ -215,7 +215,7 @@ def _contest_section(results: Results) -> list[str]:
             else f"{entry['rounds_beaten_by_fastest']} of {contest.rounds}"
         )
         lines.append(
-            f"| {entry['label']} | {entry['p50_ms']:.3f} | {100 * entry['spread']:.1f}% | "
+            f"| {entry['label']} | {entry['p50_ms']:.4g} | {100 * entry['spread']:.1f}% | "
             f"{entry['runs']} | {100 * entry['slower_by']:+.1f}% | {won} | {outcome} |"
         )
     return lines
