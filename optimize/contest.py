@@ -133,6 +133,52 @@ def tie_reason(contest: Contest) -> str:
     return f"a smaller file ({winner['size_mb']:.3f} MB against {fastest['size_mb']:.3f})"
 
 
+CONTEST_COLUMNS = (
+    "variant",
+    "p50 ms",
+    "spread",
+    "runs",
+    "vs the fastest",
+    "rounds the fastest won",
+    "outcome",
+)
+
+
+def contest_intro(contest: Contest) -> str:
+    """The sentence that introduces the head-to-head table."""
+    return (
+        "The variants within tolerance whose own medians were too close to rank, timed "
+        f"against each other in {contest.rounds} interleaved rounds in one process"
+    )
+
+
+def contest_rows(contest: Contest) -> list[dict[str, str]]:
+    """The head-to-head table's cells by column (CONTEST_COLUMNS), fastest first."""
+    rows = []
+    for entry in contest.entries:
+        fastest = entry["id"] == contest.fastest
+        if entry["id"] == contest.winner:
+            outcome = "picked" if fastest else f"picked: {tie_reason(contest)}"
+        elif fastest:
+            outcome = "fastest"
+        else:
+            outcome = "a tie within noise" if entry["tie"] else "slower"
+        rows.append(
+            {
+                "variant": entry["label"],
+                "p50 ms": f"{entry['p50_ms']:.4g}",
+                "spread": f"{100 * entry['spread']:.1f}%",
+                "runs": str(entry["runs"]),
+                "vs the fastest": f"{100 * entry['slower_by']:+.1f}%",
+                "rounds the fastest won": "–"
+                if fastest
+                else f"{entry['rounds_beaten_by_fastest']} of {contest.rounds}",
+                "outcome": outcome,
+            }
+        )
+    return rows
+
+
 def contest_summary(contest: Contest) -> str:
     """One line: who won the head-to-head, by how much, and over how many rounds."""
     winner = contest.entry(contest.winner)

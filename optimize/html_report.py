@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
+from optimize.contest import CONTEST_COLUMNS, contest_intro, contest_rows
 from optimize.report import COLUMNS, variant_cells
 from optimize.results import Results
 from optimize.select import PICK_RULE
@@ -55,6 +56,7 @@ def render_html(results: Results, images: dict[str, bytes]) -> str:
         _warnings(results),
         _figure(images.get(PARETO), "Latency against quality for every measured variant", ""),
         _variant_table(results),
+        _contest(results),
         _repairs(results),
         _chain(results, images.get(CHAIN)),
         _op_profile(results),
@@ -204,6 +206,27 @@ def _chain(results: Results, png: bytes | None) -> str:
         + "<div class='scroll'><table><thead><tr><th class='text'>pass</th><th>build s</th>"
         f"<th class='text'>changed</th><th class='text'>note</th></tr></thead><tbody>{rows}"
         "</tbody></table></div>"
+    )
+
+
+def _contest(results: Results) -> str:
+    contest = results.contest
+    if contest is None:
+        return ""
+
+    def cell(tag: str, column: str, text: str) -> str:
+        align = " class='text'" if column in ("variant", "outcome") else ""
+        return f"<{tag}{align}>{escape(text)}</{tag}>"
+
+    head = "".join(cell("th", c, c) for c in CONTEST_COLUMNS)
+    rows = "".join(
+        "<tr>" + "".join(cell("td", c, cells[c]) for c in CONTEST_COLUMNS) + "</tr>"
+        for cells in contest_rows(contest)
+    )
+    return (
+        f"<h2>Head to head</h2><p>{escape(contest_intro(contest))}.</p>"
+        f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>"
+        "</table></div>"
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optimize.contest import tie_reason
+from optimize.contest import CONTEST_COLUMNS, contest_intro, contest_rows
 from optimize.pipeline import Variant
 from optimize.results import Results
 
@@ -190,34 +190,10 @@ def _contest_section(results: Results) -> list[str]:
     contest = results.contest
     if contest is None:
         return []
-    lines = [
-        "",
-        "## Head to head",
-        "",
-        f"The variants within tolerance whose own medians were too close to rank, timed "
-        f"against each other in {contest.rounds} interleaved rounds in one process:",
-        "",
-        "| variant | p50 ms | spread | runs | vs the fastest | rounds the fastest won | outcome |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for entry in contest.entries:
-        if entry["id"] == contest.winner:
-            outcome = (
-                "picked" if entry["id"] == contest.fastest else f"picked: {tie_reason(contest)}"
-            )
-        elif entry["id"] == contest.fastest:
-            outcome = "fastest"
-        else:
-            outcome = "a tie within noise" if entry["tie"] else "slower"
-        won = (
-            "–"
-            if entry["id"] == contest.fastest
-            else f"{entry['rounds_beaten_by_fastest']} of {contest.rounds}"
-        )
-        lines.append(
-            f"| {entry['label']} | {entry['p50_ms']:.4g} | {100 * entry['spread']:.1f}% | "
-            f"{entry['runs']} | {100 * entry['slower_by']:+.1f}% | {won} | {outcome} |"
-        )
+    lines = ["", "## Head to head", "", f"{contest_intro(contest)}:", ""]
+    lines += ["| " + " | ".join(CONTEST_COLUMNS) + " |", "|" + "---|" * len(CONTEST_COLUMNS)]
+    for cells in contest_rows(contest):
+        lines.append("| " + " | ".join(cells[c] for c in CONTEST_COLUMNS) + " |")
     return lines
 
 

@@ -102,3 +102,15 @@ def test_text_from_the_run_is_escaped(finished):
     page = render_html(hostile, {})
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
+
+
+def test_head_to_head_is_in_both_reports_when_there_was_one(finished):
+    page = (finished.out_dir / "report.html").read_text()
+    text = (finished.out_dir / "report.md").read_text()
+    if finished.contest is None:
+        assert "Head to head" not in page and "## Head to head" not in text
+        return
+    for entry in finished.contest.entries:
+        assert html.escape(entry["label"]) in page.split("<h2>Head to head</h2>")[1]
+    assert f"{finished.contest.rounds} interleaved rounds" in page
+    assert "## Head to head" in text and "| picked" in text
