@@ -220,7 +220,8 @@ def collect_rows(results: Results, chains: list[Chain]) -> list[Row]:
     its last (most-excluded) step when it found none."""
     by_label = {v.label: v for v in results.variants}
     names = ["fp32", "dynamic int8", "static int8 minmax", "static int8 percentile"]
-    names += ["dynamic int8 per-channel", "dynamic int8 8-bit, FFN down-proj. in float"]
+    names += ["static int8 weighted ops only", "dynamic int8 per-channel"]
+    names += ["dynamic int8 8-bit, FFN down-proj. in float"]
     rows = []
     for name, chain in zip(names, chains, strict=True):
         label = " → ".join(["export", *(p.label() for p in chain.passes)])
