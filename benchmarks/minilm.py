@@ -177,7 +177,7 @@ def _cells(row: Row, fp32: Variant) -> list[str]:
     v = row.variant
     excluded = "–" if row.excluded is None else str(row.excluded)
     if v is None or not v.measurements:
-        reason = f"{v.status}: {v.reason}" if v is not None else "not built"
+        reason = f"{v.status}: {v.reason}" if v is not None else row.note or "not built"
         return [row.name, excluded, "–", "–", "–", "–", "–", "–", reason]
     m, f = v.measurements, v.fidelity
     batch = m["throughput_timing"]
@@ -311,6 +311,12 @@ def report(
         variant = results.variant(record.variant_id)
         seconds = spans.get(variant.label)
         took = f"{seconds / 60:.1f} min" if seconds is not None else "time unknown"
+        if not record.sensitivity:
+            lines.append(
+                f"- `{variant.label}` (mean cosine {variant.fidelity['mean_cosine']:.4f}): "
+                f"{record.note}."
+            )
+            continue
         lines.append(
             f"- `{variant.label}` (mean cosine {variant.fidelity['mean_cosine']:.4f}): "
             f"{len(record.sensitivity)} single-node probes, {len(record.steps)} greedy steps, "
