@@ -72,7 +72,23 @@ def contenders(variants: list[Variant]) -> list[Variant]:
         margin = DOMINATION_MARGIN + best_spread + v.measurements["latency"]["spread"]
         return v.p50_ms <= best.p50_ms * (1 + margin)
 
-    return [v for v in ok if close(v)][:MAX_CONTENDERS]
+    field = [v for v in ok if close(v)][:MAX_CONTENDERS]
+    return _fitting_in_memory(field)
+
+
+def _fitting_in_memory(field: list[Variant]) -> list[Variant]:
+    """The leading contenders whose sessions, open at once, fit in half the free memory
+    (a session takes about three times its file: weights, prepacked copies, arenas)."""
+    import psutil
+
+    room_mb = psutil.virtual_memory().available / 2**20 / 2
+    kept, used = [], 0.0
+    for variant in field:
+        used += 3 * variant.measurements["size_mb"]
+        if used > room_mb:
+            break
+        kept.append(variant)
+    return kept
 
 
 def race(job: ContestJob) -> list[dict[str, Any]]:

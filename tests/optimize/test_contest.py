@@ -105,3 +105,10 @@ def test_no_race_without_two_close_contenders(tmp_path):
     budget = TimingBudget(measure_s=0.05)
     assert run_contest([alone, far], _workload(tmp_path, budget), timeout_s=60) is None
     assert pick([alone, far], None) is alone
+
+
+def test_contenders_stop_where_their_sessions_would_not_fit_in_memory():
+    fastest = _variant("a", None, 1.0, 1.0, 1.0)
+    huge = _variant("b", None, 1.1, 1.0, 10**9)  # a petabyte of weights
+    after = _variant("c", None, 1.2, 1.0, 1.0)
+    assert [v.id for v in contenders([fastest, huge, after])] == ["a"]
