@@ -37,6 +37,7 @@ def operator_profile(
         trace = json.loads(Path(session.end_profiling()).read_text())
     totals: dict[str, float] = defaultdict(float)
     calls: dict[str, int] = defaultdict(int)
+    by_provider: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for event in trace:
         args = event.get("args", {})
         if event.get("cat") != "Node" or "op_name" not in args:
@@ -45,7 +46,13 @@ def operator_profile(
             continue
         totals[args["op_name"]] += event["dur"] / 1e3
         calls[args["op_name"]] += 1
-    return ranked_operators(totals, calls, runs, top)
+        by_provider[args["op_name"]][args.get("provider", "")] += event["dur"]
+    ranked = ranked_operators(totals, calls, runs, top)
+    for row in ranked:
+        # An op type can run on two providers (GPU, and CPU for what the GPU lacks).
+        times = by_provider[row["op_type"]]
+        row["provider"] = max(times, key=times.get)
+    return ranked
 
 
 def ranked_operators(

@@ -224,9 +224,16 @@ def run(
                 measure(step)
                 variants.append(step)
     progress("choosing", 1, 1)
+    profiles: dict[str, list[dict]] = {}
+
+    def profile(variant: Variant) -> list[dict]:
+        if variant.id not in profiles:
+            profiles[variant.id] = operator_profile_of(variant, workload, options)
+        return profiles[variant.id]
+
     for variant in variants:
         made_by = builder.made_by.get(variant.id)
-        if made_by and (note := slowdown_note(variant, made_by[0])):
+        if made_by and (note := slowdown_note(variant, made_by[0], profile)):
             warnings.append(f"{variant.label}: {note}")
 
     if options.torch_runtimes:
@@ -266,7 +273,7 @@ def run(
     if chosen is not None and chosen.runtime == "torch":
         op_profile = torch_profile_of(chosen, torch_base, options.measure_timeout_s)
     else:
-        op_profile = operator_profile_of(chosen_onnx, workload, options) if chosen_onnx else []
+        op_profile = profile(chosen_onnx) if chosen_onnx else []
     results = Results(
         source_path=source.path,
         source_form=source.form,
