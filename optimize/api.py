@@ -23,7 +23,7 @@ from optimize.contest import run_contest
 from optimize.diagnose import slowdown_note
 from optimize.eval_store import EvalStore, write_eval_store
 from optimize.evaluate import Tolerance
-from optimize.fallback import Repair, is_repairable, not_worth_repairing, repair
+from optimize.fallback import repair_outside_tolerance
 from optimize.inputs import (
     calibration_inputs,
     describe_evalset,
@@ -48,10 +48,9 @@ from optimize.outputs import write_outputs
 from optimize.pipeline import Variant, VariantBuilder
 from optimize.preprocessing import fitted_preprocessing
 from optimize.prune_sweep import prune_sweep
-from optimize.recipe_file import Recipe
 from optimize.recipes import Chain, builtin_chains, int8_scheme
 from optimize.results import Results
-from optimize.search import dominated_by, search
+from optimize.search import search
 from optimize.select import pareto_front, pick
 from optimize.torch_rows import TorchJob, measure_torch, torch_profile_of, torch_rows
 from passes.base import PassContext
@@ -91,7 +90,8 @@ class RunOptions:
 Progress = Callable[[str, int, int], None]
 
 
-def _no_progress(message: str, done: int, total: int) -> None:
+def no_progress(message: str, done: int, total: int) -> None:
+    """A progress callback that shows nothing."""
     return None
 
 
@@ -106,7 +106,7 @@ def run(
     model_code: str | Path | None = None,
     chains: list[Chain] | None = None,
     options: RunOptions = RunOptions(),
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     preprocess: PreprocessSpec | None = None,
     preprocess_fit: str | Path | None = None,
 ) -> Results:
@@ -207,22 +207,9 @@ def run(
         judge_one = functools.partial(
             judge, workload=workload, thread_options=threads, options=options
         )
-        for variant in [v for v in variants if v.status == "measured" and v.verdict]:
-            made_by = builder.made_by.get(variant.id)
-            if made_by is None or not is_repairable(made_by[1]):
-                continue
-            within = [v for v in variants if v.within_tolerance]
-            if rival := dominated_by(variant, within):
-                repairs.append(Repair(variant.id, note=not_worth_repairing(variant, rival)))
-                continue
-            progress(f"repairing {variant.label}", 0, 0)
-            repair_record, steps = repair(
-                variant, *made_by, builder, judge_one, options.max_excluded
-            )
-            repairs.append(repair_record)
-            for step in steps:
-                measure(step)
-                variants.append(step)
+        repairs = repair_outside_tolerance(
+            variants, builder, judge_one, measure, options.max_excluded, progress
+        )
     progress("choosing", 1, 1)
     profiles: dict[str, list[dict]] = {}
 
@@ -360,53 +347,3 @@ def _warn_on_export_parity(variants: list[Variant], warnings: list[str]) -> None
             if step.name == "export" and step.metrics.get("parity_ok") == 0.0:
                 warnings.append(f"EXPORT PARITY FAILED: {step.note}")
                 return
-
-
-def recipe_options(
-    recipe: Recipe, reuse_measurements: bool = True, budget_minutes: float | None = None
-) -> RunOptions:
-    """RunOptions for a recipe: its measuring time, limits and runtimes."""
-    seconds = recipe.measure_seconds
-    return RunOptions(
-        budget=TimingBudget(measure_s=seconds, warmup_s=min(0.2, seconds / 2)),
-        tolerance=recipe.limits.tolerance(),
-        torch_runtimes=recipe.torch_runtimes,
-        reuse_measurements=reuse_measurements,
-        budget_minutes=budget_minutes,
-        prune_ratios=recipe.prune_ratios,
-        finetune=recipe.finetune,
-        metric=recipe.metric,
-    )
-
-
-def recipe_chains(recipe: Recipe) -> list[Chain]:
-    """The target's built-in chains (unless the recipe turns them off) and the recipe's."""
-    builtin = []
-    if recipe.builtin:
-        target = parse_target(recipe.target)
-        builtin = builtin_chains(target, describe_host(include_gpus=False).cpu_flags)
-    return builtin + list(recipe.chains)
-
-
-def run_recipe(
-    recipe: Recipe,
-    reuse_measurements: bool = True,
-    budget_minutes: float | None = None,
-    progress: Progress = _no_progress,
-) -> Results:
-    """run(...) with everything a recipe states."""
-    return run(
-        recipe.model,
-        target=recipe.target,
-        out=recipe.out or DEFAULT_OUT,
-        inputs=recipe.inputs or None,
-        eval_data=recipe.eval_data,
-        calibration_data=recipe.calibration_data,
-        trust_pickle=recipe.trust_pickle,
-        model_code=recipe.model_code,
-        chains=recipe_chains(recipe),
-        options=recipe_options(recipe, reuse_measurements, budget_minutes),
-        progress=progress,
-        preprocess=recipe.preprocess,
-        preprocess_fit=recipe.preprocess_fit,
-    )

@@ -135,7 +135,6 @@ def run(
 ) -> None:
     """Export, transform, measure and choose: writes best.onnx and reports into --out.
     Exit code 0 with a pick, 1 when no variant meets the limits, 2 on bad input."""
-    from optimize.api import recipe_chains, run_recipe
     from optimize.prune_sweep import DEFAULT_RATIOS, sweep_ratios
     from optimize.recipe_file import (
         DEFAULT_NAME,
@@ -144,6 +143,7 @@ def run(
         with_overrides,
     )
     from optimize.recipe_plan import describe_plan
+    from optimize.recipe_run import recipe_chains, run_recipe
     from optimize.terminal import TerminalProgress, print_results
 
     try:

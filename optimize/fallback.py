@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from optimize.evaluate import Fidelity
 from optimize.pipeline import Variant, VariantBuilder
+from optimize.search import dominated_by
 from passes.base import Pass
 from passes.quant_prep import quantizable_nodes
 
@@ -104,3 +105,31 @@ def repair(
         f"of {len(candidates)} quantizable nodes in float"
     )
     return record, steps
+
+
+def repair_outside_tolerance(
+    variants: list[Variant],
+    builder: VariantBuilder,
+    judge: Judge,
+    measure: Callable[[Variant], None],
+    max_excluded: int = 16,
+    progress: Callable[[str, int, int], None] = lambda *_: None,
+) -> list[Repair]:
+    """Repair every measured variant outside tolerance that a repairable pass made, unless
+    a variant within tolerance is already clearly faster; each greedy step is measured and
+    appended to `variants`."""
+    repairs = []
+    for variant in [v for v in variants if v.status == "measured" and v.verdict]:
+        made_by = builder.made_by.get(variant.id)
+        if made_by is None or not is_repairable(made_by[1]):
+            continue
+        if rival := dominated_by(variant, [v for v in variants if v.within_tolerance]):
+            repairs.append(Repair(variant.id, note=not_worth_repairing(variant, rival)))
+            continue
+        progress(f"repairing {variant.label}", 0, 0)
+        record, steps = repair(variant, *made_by, builder, judge, max_excluded)
+        repairs.append(record)
+        for step in steps:
+            measure(step)
+            variants.append(step)
+    return repairs

@@ -248,9 +248,9 @@ def test_the_plan_lists_the_chains_counts_shared_prefixes_once_and_estimates_tim
     plan = describe_plan(recipe, chains)
     assert "quantize_static(calibration=percentile) → ort_graph(level=all)  [recipe]" in plan
     assert "entropy calibration" in plan
-    # 13 distinct prefixes (onnxscript_optimize and quantize_static(percentile) are shared)
+    # 15 distinct prefixes (onnxscript_optimize and quantize_static(percentile) are shared)
     # plus the baseline.
-    assert "variants: 15 to build and measure" in plan
+    assert "variants: 16 to build and measure" in plan
     assert "time: roughly 2 min, an estimate assuming" in plan
     assert "2 thread setting(s)" in plan
 
