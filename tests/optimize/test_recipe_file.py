@@ -251,7 +251,7 @@ def test_the_plan_lists_the_chains_counts_shared_prefixes_once_and_estimates_tim
     # 15 distinct prefixes (onnxscript_optimize and quantize_static(percentile) are shared)
     # plus the baseline.
     assert "variants: 16 to build and measure" in plan
-    assert "time: roughly 2 min, an estimate assuming" in plan
+    assert "time: roughly 3 min, an estimate assuming" in plan
     assert "2 thread setting(s)" in plan
 
 
