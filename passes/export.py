@@ -52,6 +52,9 @@ class ExportToOnnx(Pass):
     dynamic_batch: bool = True
     parity_atol: float = 1e-4
     parity_rtol: float = 1e-3
+    # The dynamo exporter records each node's Python stack: a quarter of a small model's
+    # file, of use only to whoever debugs the export.
+    keep_stack_traces: bool = False
 
     def __post_init__(self) -> None:
         if self.exporter not in EXPORTERS:
@@ -83,6 +86,8 @@ class ExportToOnnx(Pass):
                     self._export_torchscript(model, feeds, ctx.inputs, dynamic, out)
             except Exception as exc:  # exporters raise many unrelated types; explain each one
                 raise PassError(self._explain_failure(exc, exporter)) from exc
+        if not (self.keep_stack_traces or external):
+            _drop_node_metadata(out)
 
         note, metrics = self._check_parity(out, model, feeds, ctx)
         if metrics["parity_ok"]:
@@ -355,3 +360,13 @@ def _first_line(text: str) -> str:
 
 def _shorten(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _drop_node_metadata(path: Path) -> None:
+    """Remove the per-node metadata (source stack traces) from a self-contained ONNX file."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        del node.metadata_props[:]
+    onnx.save(model, str(path))

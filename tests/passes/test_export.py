@@ -136,3 +136,13 @@ def test_export_failure_names_the_construct(model, exporter, expected, tmp_path)
 def test_unknown_exporter_is_refused():
     with pytest.raises(ValueError, match="use one of auto, dynamo, torchscript"):
         ExportToOnnx(exporter="tflite")
+
+
+def test_stack_traces_are_dropped_unless_asked_for(tiny_transformer, tmp_path):
+    lean = export(tmp_path / "lean", tiny_transformer, SEQUENCE)
+    full = export(tmp_path / "full", tiny_transformer, SEQUENCE, keep_stack_traces=True)
+    traced = [n for n in onnx.load(str(full.path)).graph.node if n.metadata_props]
+    assert traced, "the dynamo exporter records stack traces to drop"
+    assert not any(n.metadata_props for n in onnx.load(str(lean.path)).graph.node)
+    assert lean.path.stat().st_size < full.path.stat().st_size
+    assert lean.metrics["parity_ok"] == 1.0
