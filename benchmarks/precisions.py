@@ -11,13 +11,15 @@ from pathlib import Path
 
 from bench_info import git_revision, machine_line
 
+from hardware.detect import describe_host
 from hardware.profile import TimingBudget
 from optimize.api import RunOptions, run
 from optimize.pipeline import Variant
-from optimize.recipes import Chain
+from optimize.recipes import Chain, int8_scheme
 from optimize.results import Results
 from passes.fp16 import Float16
 from passes.quantize_dynamic import QuantizeDynamic
+from passes.quantize_int4 import QuantizeInt4
 from passes.quantize_static import QuantizeStatic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,23 +39,18 @@ HEADER = [
 ]
 
 
-def precision_chains() -> tuple[list[Chain], list[str]]:
-    """fp32 and one chain per precision, with int4 when its pass is there; and a note for
-    each precision that could not be tried."""
-    chains = [
+def precision_chains(reduce_range: bool) -> list[Chain]:
+    """fp32 and one chain per precision, int8 in the scheme this CPU runs fast."""
+    return [
         Chain((), "fp32: the exported model"),
-        Chain((QuantizeDynamic(),), "int8 weights, activations quantized per run"),
-        Chain((QuantizeStatic("minmax"),), "QDQ int8, min-max calibrated"),
+        Chain(
+            (QuantizeDynamic(reduce_range=reduce_range),),
+            "int8 weights, activations quantized per run",
+        ),
+        Chain((QuantizeStatic("minmax", reduce_range=reduce_range),), "QDQ int8, min-max"),
         Chain((Float16(),), "float16 weights and arithmetic"),
+        Chain((QuantizeInt4(),), "int4 MatMul weights (MatMulNBits)"),
     ]
-    notes = []
-    try:
-        from passes.quantize_int4 import QuantizeInt4
-    except ImportError as exc:
-        notes.append(f"int4 not tried: passes.quantize_int4 does not import ({exc})")
-    else:
-        chains.append(Chain((QuantizeInt4(),), "int4 MatMul weights (MatMulNBits)"))
-    return chains, notes
 
 
 def save_examples(scratch: Path) -> None:
@@ -110,9 +107,8 @@ def rows(model: str, results: Results, chains: list[Chain]) -> list[list[str]]:
     return out
 
 
-def report(
-    table: list[list[str]], env: dict, notes: list[str], command: str, wall_s: float, s: float
-) -> str:
+def report(table: list[list[str]], env: dict, command: str, wall_s: float, s: float) -> str:
+    """results/precisions.md: the command, the machine, how to read the table, the table."""
     lines = [
         "# Precisions on the example models",
         "",
@@ -136,9 +132,7 @@ def report(
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),
         *("| " + " | ".join(row) + " |" for row in table),
-        "",
     ]
-    lines += [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -153,7 +147,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     args.scratch.mkdir(parents=True, exist_ok=True)
     save_examples(args.scratch)
-    chains, notes = precision_chains()
+    scheme = int8_scheme(describe_host(include_gpus=False).cpu_flags)
+    chains = precision_chains(scheme.reduce_range)
     options = RunOptions(
         budget=TimingBudget(measure_s=args.measure_seconds),
         fallback=False,
@@ -178,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         table += rows(stem, results, chains)
         env = results.environment
     command = " ".join([".venv/bin/python", *sys.argv])
-    text = report(table, env, notes, command, time.perf_counter() - started, args.measure_seconds)
+    text = report(table, env, command, time.perf_counter() - started, args.measure_seconds)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(text)
     print(text)
