@@ -4,6 +4,7 @@ type."""
 from __future__ import annotations
 
 import json
+import statistics
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -22,8 +23,9 @@ def operator_profile(
     runs: int = 50,
     top: int = 10,
 ) -> list[dict[str, object]]:
-    """The `top` operator types by total kernel time over `runs` runs (after one warm-up
-    run that the profile leaves out), with their share of all kernel time and call count."""
+    """The `top` operator types by kernel time over `runs` runs (after one warm-up run that
+    the profile leaves out; each node counted at its median time), with their share of all
+    kernel time and call count."""
     with tempfile.TemporaryDirectory() as scratch:
         session = open_session(
             model_path, target, settings, profile_prefix=Path(scratch) / "ort_profile"
@@ -35,8 +37,7 @@ def operator_profile(
         for _ in range(runs):
             session.run(None, bound)
         trace = json.loads(Path(session.end_profiling()).read_text())
-    totals: dict[str, float] = defaultdict(float)
-    calls: dict[str, int] = defaultdict(int)
+    durations: dict[tuple[str, str], list[float]] = defaultdict(list)
     by_provider: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for event in trace:
         args = event.get("args", {})
@@ -44,9 +45,15 @@ def operator_profile(
             continue
         if not event.get("name", "").endswith("_kernel_time") or event["ts"] < warmup_end_us:
             continue
-        totals[args["op_name"]] += event["dur"] / 1e3
-        calls[args["op_name"]] += 1
+        durations[(args["op_name"], event["name"])].append(event["dur"] / 1e3)
         by_provider[args["op_name"]][args.get("provider", "")] += event["dur"]
+    # Each node's median time, not its mean: one preempted run of a tiny op would otherwise
+    # outweigh the rest of it.
+    totals: dict[str, float] = defaultdict(float)
+    calls: dict[str, int] = defaultdict(int)
+    for (op, _), times in durations.items():
+        totals[op] += statistics.median(times) * len(times)
+        calls[op] += len(times)
     ranked = ranked_operators(totals, calls, runs, top)
     for row in ranked:
         # An op type can run on two providers (GPU, and CPU for what the GPU lacks).

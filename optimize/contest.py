@@ -146,7 +146,7 @@ def tie_reason(contest: Contest) -> str:
     winner, fastest = contest.entry(contest.winner), contest.entry(contest.fastest)
     if winner["quality"] > fastest["quality"]:
         return f"higher quality ({winner['quality']:.6g} against {fastest['quality']:.6g})"
-    return f"a smaller file ({winner['size_mb']:.3f} MB against {fastest['size_mb']:.3f})"
+    return f"a smaller file ({winner['size_mb']:.4g} MB against {fastest['size_mb']:.4g})"
 
 
 CONTEST_COLUMNS = (
