@@ -343,6 +343,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scratch", type=Path, default=Path("build/bench/minilm"))
     parser.add_argument("--results", type=Path, default=RESULTS / "minilm.md")
     parser.add_argument("--measure-seconds", type=float, default=1.0)
+    parser.add_argument(
+        "--min-cosine",
+        type=float,
+        default=0.99,
+        help="the tolerance: mean output cosine to fp32 a variant must reach",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     revision = git_revision()
@@ -376,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
         chains=chains,
         options=RunOptions(
             budget=TimingBudget(measure_s=args.measure_seconds),
-            tolerance=Tolerance(min_cosine=0.99),
+            tolerance=Tolerance(min_cosine=args.min_cosine),
             fallback=True,
             # The table compares ONNX variants; PyTorch's own rows would add minutes.
             torch_runtimes=False,
