@@ -195,7 +195,7 @@ def time_interleaved(
     for round_index in range(rounds):
         shift = round_index % len(runs)
         for index in [*range(shift, len(runs)), *range(shift)]:
-            # Untimed runs first: the previous contender's threads may still be spinning,
+            # Two runs first, not counted: the previous contender's threads may still spin,
             # and its data fills the caches this one needs.
             _timed_block(runs[index][0], syncs[index], 2)
             block = _timed_block(runs[index][0], syncs[index], blocks[index])
