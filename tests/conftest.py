@@ -38,3 +38,24 @@ def digits_cnn_onnx(tmp_path_factory, digits_cnn):
         dynamo=False,
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def save_float_graph():
+    """A function saving an opset-17 graph from float input `x` (batch, x_width) to float
+    output `y` (batch, y_width), with its nodes and initializers given as numpy arrays."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def save(path, nodes, weights, x_width, y_width):
+        graph = helper.make_graph(
+            nodes,
+            path.stem,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", x_width])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", y_width])],
+            [numpy_helper.from_array(array, name) for name, array in weights.items()],
+        )
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+        return path
+
+    return save

@@ -4,8 +4,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 
 from hardware.profile import TimingBudget
 from hardware.targets import Target
@@ -16,26 +15,17 @@ from optimize.pipeline import Variant
 from optimize.select import pick
 
 
-def _mlp(path: Path, hidden: int, layers: int) -> Path:
+def _mlp(save_float_graph, path: Path, hidden: int, layers: int) -> Path:
     """A float MLP over 64 features: `layers` square MatMuls of width `hidden`."""
     rng = np.random.default_rng(0)
-    nodes, inits, prev = [], [], "x"
+    nodes, weights, prev = [], {}, "x"
     widths = [64] + [hidden] * layers + [8]
     for i, (a, b) in enumerate(zip(widths, widths[1:], strict=False)):
-        w = (rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32)
-        inits.append(numpy_helper.from_array(w, f"w{i}"))
+        weights[f"w{i}"] = (rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32)
         nodes.append(helper.make_node("MatMul", [prev, f"w{i}"], [f"h{i}"]))
         prev = f"h{i}"
     nodes.append(helper.make_node("Identity", [prev], ["y"]))
-    graph = helper.make_graph(
-        nodes,
-        "mlp",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])],
-        inits,
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return path
+    return save_float_graph(path, nodes, weights, 64, 8)
 
 
 def _variant(name: str, path: Path | None, p50: float, cosine: float, size: float, spread=0.02):
@@ -66,9 +56,9 @@ def test_contenders_are_the_close_ones_within_tolerance():
     assert [v.id for v in contenders([far, outside, close, torch_row, fastest])] == ["a", "b"]
 
 
-def test_race_on_real_models_finds_the_clearly_faster(tmp_path):
-    light = _mlp(tmp_path / "light.onnx", hidden=16, layers=1)
-    heavy = _mlp(tmp_path / "heavy.onnx", hidden=512, layers=6)
+def test_race_on_real_models_finds_the_clearly_faster(tmp_path, save_float_graph):
+    light = _mlp(save_float_graph, tmp_path / "light.onnx", hidden=16, layers=1)
+    heavy = _mlp(save_float_graph, tmp_path / "heavy.onnx", hidden=512, layers=6)
     # Their separate figures (made up) claim a near tie; the race times them for real.
     a = _variant("light", light, 1.00, 1.0, 1.0)
     b = _variant("heavy", heavy, 0.98, 1.0, 1.0)
@@ -82,8 +72,8 @@ def test_race_on_real_models_finds_the_clearly_faster(tmp_path):
     assert pick([a, b], contest) is a
 
 
-def test_identical_files_tie_and_the_better_quality_wins(tmp_path):
-    model = _mlp(tmp_path / "a.onnx", hidden=64, layers=2)
+def test_identical_files_tie_and_the_better_quality_wins(tmp_path, save_float_graph):
+    model = _mlp(save_float_graph, tmp_path / "a.onnx", hidden=64, layers=2)
     copy = shutil.copy(model, tmp_path / "b.onnx")
     worse = _variant("worse", model, 1.00, 0.9995, 1.0)
     better = _variant("better", Path(copy), 1.01, 0.99999, 1.0)

@@ -1,8 +1,7 @@
 """The thread settings a variant is measured under, on real models."""
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 
 from hardware.profile import TimingBudget, profile_onnx
 from hardware.session import SessionSettings, open_session, run_session
@@ -13,13 +12,10 @@ from passes.onnx_files import parallel_branches
 SWEEP = (SessionSettings(intra_op_threads=2), SessionSettings(intra_op_threads=1))
 
 
-def _two_towers(path):
+def _two_towers(save_float_graph, path):
     """Two independent MatMul towers over one input, added at the end."""
     rng = np.random.default_rng(0)
-    inits = [
-        numpy_helper.from_array(rng.standard_normal((64, 64)).astype(np.float32), f"w{i}")
-        for i in range(4)
-    ]
+    weights = {f"w{i}": rng.standard_normal((64, 64)).astype(np.float32) for i in range(4)}
     nodes = [
         helper.make_node("MatMul", ["x", "w0"], ["a1"]),
         helper.make_node("MatMul", ["a1", "w1"], ["a2"]),
@@ -27,19 +23,13 @@ def _two_towers(path):
         helper.make_node("MatMul", ["b1", "w3"], ["b2"]),
         helper.make_node("Add", ["a2", "b2"], ["y"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "towers",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 64])],
-        inits,
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return path
+    return save_float_graph(path, nodes, weights, 64, 64)
 
 
-def test_parallel_executor_is_tried_only_where_branches_can_overlap(tmp_path, digits_cnn_onnx):
-    towers = _two_towers(tmp_path / "towers.onnx")
+def test_parallel_executor_is_tried_only_where_branches_can_overlap(
+    tmp_path, digits_cnn_onnx, save_float_graph
+):
+    towers = _two_towers(save_float_graph, tmp_path / "towers.onnx")
     assert parallel_branches(towers) == 2
     assert parallel_branches(digits_cnn_onnx) == 1
     assert with_parallel_execution(digits_cnn_onnx, SWEEP, Target("cpu")) == SWEEP
@@ -50,8 +40,8 @@ def test_parallel_executor_is_tried_only_where_branches_can_overlap(tmp_path, di
     assert parallel.parallel and parallel.inter_op_threads == 2
 
 
-def test_parallel_executor_runs_and_agrees(tmp_path):
-    towers = _two_towers(tmp_path / "towers.onnx")
+def test_parallel_executor_runs_and_agrees(tmp_path, save_float_graph):
+    towers = _two_towers(save_float_graph, tmp_path / "towers.onnx")
     x = {"x": np.random.default_rng(1).standard_normal((4, 64)).astype(np.float32)}
     budget = TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.05)
     parallel = SessionSettings(intra_op_threads=2, inter_op_threads=2, parallel=True)
