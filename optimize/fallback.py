@@ -69,40 +69,54 @@ def repair(
     nodes are excluded. Returns the record and the greedy steps' variants (the last one is
     the repaired variant when the record says so)."""
     record = Repair(variant.id)
-    candidates = quantizable_nodes(
-        parent.path, pass_.repair_op_types, getattr(pass_, "quantizes_weights_only", False)
-    )
+    # Nodes the variant already keeps in float stay so; the fallback adds to them.
+    kept = tuple(pass_.nodes_to_exclude)
+    candidates = [
+        node
+        for node in quantizable_nodes(
+            parent.path, pass_.repair_op_types, getattr(pass_, "quantizes_weights_only", False)
+        )
+        if node not in kept
+    ]
     if not candidates:
         record.note = "no quantized node to exclude"
         return record, []
+
+    def build(nodes: tuple[str, ...]) -> Variant | None:
+        """The variant with `nodes` kept in float too; an earlier repair may have built
+        (and measured) it already."""
+        built = builder.build_after(parent, dataclasses.replace(pass_, nodes_to_exclude=nodes))
+        return built if built.status in ("built", "measured") else None
+
     for node in candidates:
-        probe = builder.build_after(parent, dataclasses.replace(pass_, nodes_to_exclude=(node,)))
-        if probe.status != "built":
+        probe = build((*kept, node))
+        if probe is None:
             continue
         fidelity, verdict = judge(probe)
         record.sensitivity[node] = fidelity.quality
         if verdict is None:
-            record.steps.append(RepairStep([node], probe.id, fidelity.quality, None))
+            record.steps.append(RepairStep([*kept, node], probe.id, fidelity.quality, None))
             record.repaired_id = probe.id
-            record.note = f"within tolerance with 1 node in float: {node}"
+            record.note = f"within tolerance with 1 more node in float: {node}"
             return record, [probe]
     ranked = sorted(record.sensitivity, key=record.sensitivity.get, reverse=True)
     steps: list[Variant] = []
     for count in range(2, min(max_excluded, len(ranked)) + 1):
-        excluded = tuple(ranked[:count])
-        step = builder.build_after(parent, dataclasses.replace(pass_, nodes_to_exclude=excluded))
-        if step.status != "built":
+        excluded = (*kept, *ranked[:count])
+        step = build(excluded)
+        if step is None:
             continue
         fidelity, verdict = judge(step)
         steps.append(step)
         record.steps.append(RepairStep(list(excluded), step.id, fidelity.quality, verdict))
         if verdict is None:
             record.repaired_id = step.id
-            record.note = f"within tolerance with {count} nodes in float"
+            record.note = f"within tolerance with {count} more nodes in float"
             return record, steps
+    added = len(record.steps[-1].excluded) - len(kept) if record.steps else 1
     record.note = (
-        f"still outside tolerance with {len(record.steps[-1].excluded) if record.steps else 1} "
-        f"of {len(candidates)} quantizable nodes in float"
+        f"still outside tolerance with {added} more of {len(candidates)} quantizable nodes "
+        "in float"
     )
     return record, steps
 
@@ -130,6 +144,8 @@ def repair_outside_tolerance(
         record, steps = repair(variant, *made_by, builder, judge, max_excluded)
         repairs.append(record)
         for step in steps:
+            if any(step is v for v in variants):
+                continue  # built and measured by an earlier repair
             measure(step)
             variants.append(step)
     return repairs

@@ -106,3 +106,31 @@ def test_a_variant_clearly_slower_than_one_within_is_not_repaired():
     assert "clearly slower than original (24.000 ms)" in not_worth_repairing(slow_int8, rival)
     # Within the margin it may still win once repaired, so it is repaired.
     assert dominated_by(close_int8, [fp32]) is None
+
+
+def test_fallback_adds_to_the_nodes_a_variant_already_keeps_in_float(
+    plain, digits_program, tmp_path
+):
+    from passes.quant_prep import quantizable_nodes
+    from passes.quantize_static import WEIGHTED_OPS
+
+    first = _run(digits_program, tmp_path / "first", False, 0.0)
+    kept = quantizable_nodes(first.variants[0].path, WEIGHTED_OPS)[-1]
+    options = RunOptions(
+        budget=QUICK, tolerance=Tolerance(min_cosine=_just_above(plain)), torch_runtimes=False
+    )
+    results = run(
+        digits_program / "cnn.pt2",
+        out=tmp_path / "second",
+        eval_data=digits_program / "eval.npz",
+        calibration_data=digits_program / "calibration.npz",
+        chains=[Chain((QuantizeStatic(nodes_to_exclude=(kept,)),), "one node kept in float")],
+        options=options,
+    )
+    records = [r for r in results.repairs if r.sensitivity]
+    if not records:  # keeping that node alone was enough: nothing to repair
+        assert results.variants[-1].within_tolerance
+        return
+    [record] = records
+    assert kept not in record.sensitivity
+    assert record.steps and all(step.excluded[0] == kept for step in record.steps)
