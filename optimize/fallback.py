@@ -115,8 +115,7 @@ def repair(
             return record, steps
     added = len(record.steps[-1].excluded) - len(kept) if record.steps else 1
     record.note = (
-        f"still outside tolerance with {added} more of {len(candidates)} quantizable nodes "
-        "in float"
+        f"still outside tolerance with {added} more of {len(candidates)} quantizable nodes in float"
     )
     return record, steps
 

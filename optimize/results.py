@@ -49,11 +49,14 @@ class Results:
         return next(v for v in self.variants if v.id == variant_id)
 
     def best_per_runtime(self) -> dict[str, str]:
-        """The fastest within-tolerance variant id for each runtime that has one."""
+        """The fastest within-tolerance variant id for each runtime that has one; for ONNX
+        Runtime, the pick among its variants (which the head-to-head may have decided)."""
         best: dict[str, Variant] = {}
         for v in self.variants:
             if v.within_tolerance and (v.runtime not in best or v.p50_ms < best[v.runtime].p50_ms):
                 best[v.runtime] = v
+        if self.pick_onnx is not None:
+            best["onnxruntime"] = self.pick_onnx
         return {runtime: v.id for runtime, v in best.items()}
 
     @property

@@ -110,6 +110,7 @@ def test_demo_run_writes_the_promised_folder(demo_run, digits):
     else:
         assert report["pick"] == overall["id"]
     assert report["best_per_runtime"]["torch"] in {v["id"] for v in torch_rows.values()}
+    assert report["best_per_runtime"]["onnxruntime"] == report["pick_onnx"]
     assert (out / "best.onnx").read_bytes() == (out / pick["path"]).read_bytes()
     session = ort.InferenceSession(str(out / "best.onnx"), providers=["CPUExecutionProvider"])
     logits = session.run(None, {"x": digits.test_x})[0]
