@@ -14,7 +14,8 @@ from pathlib import Path
 
 from bench_info import git_revision, machine_line
 from flops import PeakRate, cpu_peak, flops_per_sample
-from minilm import Clock, save_data, save_model
+from minilm import Clock
+from minilm_model import save_data, save_model
 from olive_cpu import NOT_INSTALLED, OliveCpuInt8, olive_version
 
 from hardware.detect import describe_host

@@ -188,8 +188,8 @@ def time_interleaved(
     where timing one after the other would hand it to whichever ran at the time."""
     syncs = [sync or _no_sync for _, sync in runs]
     per_run_s = [_warm_up(run, sync, budget) for (run, _), sync in zip(runs, syncs, strict=True)]
-    blocks = [max(3, int(budget.measure_s / rounds / max(s, 1e-9))) for s in per_run_s]
-    blocks = [min(b, max(3, budget.max_runs // rounds)) for b in blocks]
+    cap = max(3, budget.max_runs // rounds)
+    blocks = [min(cap, max(3, int(budget.measure_s / rounds / max(s, 1e-9)))) for s in per_run_s]
     samples: list[list[float]] = [[] for _ in runs]
     medians: list[list[float]] = [[] for _ in runs]
     for round_index in range(rounds):

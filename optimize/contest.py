@@ -118,12 +118,10 @@ def decide(variants: list[Variant], figures: list[dict[str, Any]], rounds: int) 
     quality, then the smaller file."""
     by_speed = sorted(zip(variants, figures, strict=True), key=lambda vf: vf[1]["p50_ms"])
     fastest, fastest_figures = by_speed[0]
-    entries, tied = [], []
+    entries = []
     for variant, f in by_speed:
         beaten = rounds_won(fastest_figures["round_medians_ms"], f["round_medians_ms"])
         is_tie = variant is fastest or beaten < CLEAR_WINS
-        if is_tie:
-            tied.append(variant)
         entries.append(
             {
                 "id": variant.id,
@@ -136,8 +134,9 @@ def decide(variants: list[Variant], figures: list[dict[str, Any]], rounds: int) 
                 "size_mb": variant.measurements["size_mb"],
             }
         )
-    winner = max(tied, key=lambda v: (quality(v), -v.measurements["size_mb"], -_p50(v, entries)))
-    return Contest(rounds, entries, fastest.id, winner.id)
+    # The tied entries, fastest first: max() keeps the first of equals.
+    best = max((e for e in entries if e["tie"]), key=lambda e: (e["quality"], -e["size_mb"]))
+    return Contest(rounds, entries, fastest.id, best["id"])
 
 
 def tie_reason(contest: Contest) -> str:
@@ -212,10 +211,6 @@ def contest_summary(contest: Contest) -> str:
         f"the runner-up {runner_up['label']} is {100 * runner_up['slower_by']:+.1f}% and lost "
         f"{runner_up['rounds_beaten_by_fastest']} of {contest.rounds} rounds: {verdict}"
     )
-
-
-def _p50(variant: Variant, entries: list[dict[str, Any]]) -> float:
-    return next(e["p50_ms"] for e in entries if e["id"] == variant.id)
 
 
 def run_contest(

@@ -11,7 +11,7 @@ from optimize.evaluate import Tolerance
 from optimize.fallback import Repair
 from optimize.pipeline import Variant
 from optimize.prune_sweep import PruneSweep
-from optimize.select import PICK_RULE, closest
+from optimize.select import PICK_RULE, closest, pick
 from passes.base import TensorSpec
 from passes.export import ExportToOnnx
 from passes.preprocess import Preprocess
@@ -49,15 +49,13 @@ class Results:
         return next(v for v in self.variants if v.id == variant_id)
 
     def best_per_runtime(self) -> dict[str, str]:
-        """The fastest within-tolerance variant id for each runtime that has one; for ONNX
-        Runtime, the pick among its variants (which the head-to-head may have decided)."""
-        best: dict[str, Variant] = {}
-        for v in self.variants:
-            if v.within_tolerance and (v.runtime not in best or v.p50_ms < best[v.runtime].p50_ms):
-                best[v.runtime] = v
-        if self.pick_onnx is not None:
-            best["onnxruntime"] = self.pick_onnx
-        return {runtime: v.id for runtime, v in best.items()}
+        """The picked variant id for each runtime that has one within tolerance, by the
+        same rule as the overall pick (head-to-head included)."""
+        runtimes = dict.fromkeys(v.runtime for v in self.variants)
+        best = {
+            rt: pick([v for v in self.variants if v.runtime == rt], self.contest) for rt in runtimes
+        }
+        return {rt: v.id for rt, v in best.items() if v is not None}
 
     @property
     def closest(self) -> Variant | None:
