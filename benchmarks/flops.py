@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from optimize.load import load_source
+from optimize.source.load import load_source
 from passes.torch_run import run_torch
 
 

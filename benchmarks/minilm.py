@@ -21,10 +21,10 @@ from minilm_model import (
 from hardware.detect import describe_host
 from hardware.profile import TimingBudget
 from optimize.api import RunOptions, run
-from optimize.evaluate import Tolerance
-from optimize.pipeline import Variant
-from optimize.recipes import Chain, int8_scheme
-from optimize.results import Results
+from optimize.build.builder import Variant
+from optimize.config.chains import Chain, int8_scheme
+from optimize.measure.fidelity import Tolerance
+from optimize.report.results import Results
 from passes.quantize_dynamic import QuantizeDynamic
 from passes.quantize_static import QuantizeStatic
 

@@ -14,9 +14,9 @@ from bench_info import git_revision, machine_line
 from hardware.detect import describe_host
 from hardware.profile import TimingBudget
 from optimize.api import RunOptions, run
-from optimize.pipeline import Variant
-from optimize.recipes import Chain, int8_scheme
-from optimize.results import Results
+from optimize.build.builder import Variant
+from optimize.config.chains import Chain, int8_scheme
+from optimize.report.results import Results
 from passes.fp16 import Float16
 from passes.quantize_dynamic import QuantizeDynamic
 from passes.quantize_int4 import QuantizeInt4

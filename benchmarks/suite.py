@@ -22,11 +22,11 @@ from hardware.detect import describe_host
 from hardware.profile import TimingBudget
 from hardware.targets import Target
 from optimize.api import RunOptions, run
-from optimize.evaluate import Tolerance
+from optimize.build.builder import Variant
+from optimize.config.chains import Chain, builtin_chains
 from optimize.examples import TABULAR_PREPROCESSING
-from optimize.pipeline import Variant
-from optimize.recipes import Chain, builtin_chains
-from optimize.results import Results
+from optimize.measure.fidelity import Tolerance
+from optimize.report.results import Results
 from optimize.store import write_text_atomic
 from passes.fp16 import Float16
 from passes.preprocess_spec import PreprocessSpec, parse_preprocessing

@@ -19,22 +19,24 @@ from hardware.profile import TimingBudget
 from hardware.session import SessionSettings
 from hardware.targets import Target, parse_target
 from hardware.torch_runtime import TorchSettings
-from optimize.contest import run_contest
-from optimize.diagnose import slowdown_note
-from optimize.eval_store import EvalStore, write_eval_store
-from optimize.evaluate import Tolerance
-from optimize.fallback import repair_outside_tolerance
-from optimize.inputs import (
+from optimize.build.builder import Variant, VariantBuilder
+from optimize.choose.contest import run_contest
+from optimize.choose.select import pareto_front, pick
+from optimize.config.chains import Chain, builtin_chains, int8_scheme
+from optimize.data.eval_store import EvalStore, write_eval_store
+from optimize.data.inputs import (
     calibration_inputs,
     describe_evalset,
     evaluation_data,
     fixed_batch,
 )
+from optimize.data.preprocessing import fitted_preprocessing
 from optimize.isolation import IsolatedRunError, run_isolated
-from optimize.load import Source, load_source
-from optimize.measure import Workload, onnx_runner
-from optimize.measure_cache import measurement_key
-from optimize.measure_runs import (
+from optimize.measure.cache import measurement_key
+from optimize.measure.diagnose import slowdown_note
+from optimize.measure.fidelity import Tolerance
+from optimize.measure.metrics import choose_metric, make_metric
+from optimize.measure.runs import (
     judge,
     measure_one,
     noise_warning,
@@ -43,16 +45,14 @@ from optimize.measure_runs import (
     thread_counts,
     thread_options,
 )
-from optimize.metrics import choose_metric, make_metric
-from optimize.outputs import write_outputs
-from optimize.pipeline import Variant, VariantBuilder
-from optimize.preprocessing import fitted_preprocessing
-from optimize.prune_sweep import prune_sweep
-from optimize.recipes import Chain, builtin_chains, int8_scheme
-from optimize.results import Results
-from optimize.search import search
-from optimize.select import pareto_front, pick
-from optimize.torch_rows import TorchJob, measure_torch, torch_profile_of, torch_rows
+from optimize.measure.torch_rows import TorchJob, measure_torch, torch_profile_of, torch_rows
+from optimize.measure.workers import Workload, onnx_runner
+from optimize.report.outputs import write_outputs
+from optimize.report.results import Results
+from optimize.search.chain_search import search
+from optimize.search.fallback import repair_outside_tolerance
+from optimize.search.prune_sweep import prune_sweep
+from optimize.source.load import Source, load_source
 from passes.base import PassContext
 from passes.preprocess import Preprocess
 from passes.preprocess_spec import PreprocessSpec, apply_numpy, raw_input_specs
@@ -83,7 +83,7 @@ class RunOptions:
     # function, as "module:function".
     prune_ratios: tuple[float, ...] = ()
     finetune: str = ""
-    # The task metric on labelled data (optimize.metrics); None: implied by the data.
+    # The task metric on labelled data (optimize.measure.metrics); None: implied by the data.
     metric: str | None = None
 
 
@@ -114,7 +114,7 @@ def run(
     measure each on `target`, pick the fastest within tolerance and write the output folder.
 
     `inputs` are `NAME:DIMS[:DTYPE]` texts for models that do not carry their input spec;
-    `eval_data` is labelled data in any form optimize.eval_data reads (an .npz, a folder
+    `eval_data` is labelled data in any form optimize.data.eval_data reads (an .npz, a folder
     of .npy files, or `module:function`); `calibration_data` inputs in the same forms, for
     static quantization (the evaluation inputs are used when it is not given).
     `preprocess` is compiled in front of every variant, which then takes raw inputs (the

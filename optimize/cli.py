@@ -135,16 +135,16 @@ def run(
 ) -> None:
     """Export, transform, measure and choose: writes best.onnx and reports into --out.
     Exit code 0 with a pick, 1 when no variant meets the limits, 2 on bad input."""
-    from optimize.prune_sweep import DEFAULT_RATIOS, sweep_ratios
-    from optimize.recipe_file import (
+    from optimize.config.plan import describe_plan
+    from optimize.config.recipe_file import (
         DEFAULT_NAME,
         Recipe,
         load_recipe,
         with_overrides,
     )
-    from optimize.recipe_plan import describe_plan
-    from optimize.recipe_run import recipe_chains, run_recipe
-    from optimize.terminal import TerminalProgress, print_results
+    from optimize.config.recipe_run import recipe_chains, run_recipe
+    from optimize.report.terminal import TerminalProgress, print_results
+    from optimize.search.prune_sweep import DEFAULT_RATIOS, sweep_ratios
 
     try:
         if recipe is None and model is None and Path(DEFAULT_NAME).is_file():
@@ -221,7 +221,7 @@ def compare(
     debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
 ) -> None:
     """Compare two runs' picks: exit 1 when the new one regressed beyond the limits."""
-    from optimize.compare import compare_reports, load_report, render_comparison
+    from optimize.report.compare import compare_reports, load_report, render_comparison
 
     try:
         comparison = compare_reports(

@@ -1,4 +1,5 @@
-"""Imports go one way: hardware imports neither passes nor optimize; passes never optimize."""
+"""Imports go one way (hardware ← passes ← optimize), subpackages included, and no module
+imports itself back through a circle."""
 
 import ast
 from pathlib import Path
@@ -9,32 +10,92 @@ ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = {"hardware": {"passes", "optimize"}, "passes": {"optimize"}, "optimize": set()}
 
 
-def _imported_packages(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):
+def _modules() -> dict[str, Path]:
+    """Every module of the three packages, subpackages included, by dotted name."""
+    found = {}
+    for package in FORBIDDEN:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(name: str) -> set[str]:
+    """The project modules `name` imports, anywhere in the file (function bodies too: a
+    lazy import is still a dependency)."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    targets = set()
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
+            targets.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            targets.add(base)
+            targets.update(f"{base}.{alias.name}" for alias in node.names)
+    return {t for t in targets if t in MODULES and t != name}
+
+
+GRAPH = {name: _imports(name) for name in MODULES}
+
+
+def test_every_package_is_walked():
+    assert {"optimize.config.recipe_file", "optimize.build.builder", "hardware.profile"} <= set(
+        MODULES
+    )
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_imports_go_one_way(package):
     offenders = {
-        str(path.relative_to(ROOT)): sorted(_imported_packages(path) & FORBIDDEN[package])
-        for path in (ROOT / package).glob("*.py")
-        if _imported_packages(path) & FORBIDDEN[package]
+        name: sorted(t for t in targets if t.split(".")[0] in FORBIDDEN[package])
+        for name, targets in GRAPH.items()
+        if name.split(".")[0] == package
+        and any(t.split(".")[0] in FORBIDDEN[package] for t in targets)
     }
     assert offenders == {}
 
 
+def _circle() -> list[str] | None:
+    """One import circle among the project's modules, or None."""
+    state: dict[str, str] = {}
+    trail: list[str] = []
+
+    def visit(name: str) -> list[str] | None:
+        state[name] = "open"
+        trail.append(name)
+        for target in sorted(GRAPH[name]):
+            # A package's __init__ importing its own modules is how packages work.
+            if name.startswith(target + "."):
+                continue
+            if state.get(target) == "open":
+                return trail[trail.index(target) :] + [target]
+            if target not in state and (found := visit(target)):
+                return found
+        state[name] = "done"
+        trail.pop()
+        return None
+
+    for name in sorted(GRAPH):
+        if name not in state and (found := visit(name)):
+            return found
+    return None
+
+
+def test_no_import_circles():
+    assert _circle() is None
+
+
 def test_every_module_has_a_docstring():
     missing = [
-        str(path.relative_to(ROOT))
-        for package in FORBIDDEN
-        for path in (ROOT / package).glob("*.py")
-        if ast.get_docstring(ast.parse(path.read_text())) is None
+        name for name, path in MODULES.items() if ast.get_docstring(ast.parse(path.read_text())) is None
     ]
     assert missing == []

@@ -1,0 +1,317 @@
+"""Building variants: check a chain, run its passes, record lineage, reuse finished ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from optimize.config.chains import Chain
+from optimize.isolation import run_isolated
+from optimize.store import publish_dir, staging_dir, write_json_atomic
+from passes.base import ModelKind, Pass, PassContext, PassError, PassSkipped
+from passes.export import ExportToOnnx
+
+if TYPE_CHECKING:
+    from optimize.source.load import Source
+
+VARIANT_FILE = "variant.json"
+MODEL_FILE = "model.onnx"
+# Passes that change the PyTorch module (pruning) save it as a torch.export program.
+MODEL_FILES: dict[ModelKind, str] = {"onnx": MODEL_FILE, "torch": "model.pt2"}
+
+
+@dataclass
+class Step:
+    """One pass applied: its name and options, what it did, and how long it took."""
+
+    name: str
+    label: str
+    params: dict[str, Any]
+    changed: bool
+    seconds: float
+    note: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Variant:
+    """A model file and the steps that made it from the source.
+
+    status is 'built', 'failed' (reason says why) or 'skipped' (reason says why).
+    """
+
+    id: str
+    parent: str | None
+    steps: list[Step]
+    path: Path | None
+    status: str
+    reason: str = ""
+    unbuilt_step: str = ""  # the passes that did not run, as a label: "a → b"
+    runtime: str = "onnxruntime"
+    runtime_label: str = ""  # for rows that are a runtime setting, not an ONNX file
+    runtime_settings: dict[str, Any] | None = None
+    cached: bool = False
+    measurements_cached: bool = False
+    measurements: dict[str, Any] | None = None
+    fidelity: dict[str, Any] | None = None
+    verdict: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The chain that made this variant, e.g. 'export → ort_graph(level=all)'; for a
+        variant that was not built, the chain it would have had."""
+        if self.runtime_label:
+            return self.runtime_label
+        labels = [s.label for s in self.steps] + ([self.unbuilt_step] if self.unbuilt_step else [])
+        return " → ".join(labels) or "original"
+
+    @property
+    def model_kind(self) -> ModelKind:
+        """'torch' for a variant that is still a PyTorch program (pruned, not yet exported)."""
+        return "torch" if self.path is not None and self.path.suffix == ".pt2" else "onnx"
+
+    @property
+    def within_tolerance(self) -> bool:
+        return self.status == "measured" and self.verdict is None
+
+    @property
+    def p50_ms(self) -> float | None:
+        return self.measurements["latency"]["p50_ms"] if self.measurements else None
+
+
+def variant_id(parent_id: str, pass_: Pass) -> str:
+    """Content address of a variant: its parent's id plus the pass and its options."""
+    key = json.dumps([parent_id, pass_.name, pass_.params()], sort_keys=True, default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def check_chain(start: ModelKind, passes: list[Pass]) -> None:
+    """Raise PassError when a pass would receive the wrong kind of model."""
+    kind = start
+    for index, pass_ in enumerate(passes):
+        if pass_.consumes != kind:
+            after = " → ".join(p.name for p in passes[:index]) or "the source"
+            raise PassError(
+                f"{pass_.name} needs a {pass_.consumes} model but follows {after}, "
+                f"which gives {kind}"
+            )
+        kind = pass_.produces
+
+
+def _load_cached(folder: Path, kind: ModelKind) -> Variant | None:
+    record, model = folder / VARIANT_FILE, folder / MODEL_FILES[kind]
+    if not (record.is_file() and model.is_file()):
+        return None
+    data = json.loads(record.read_text())
+    steps = [Step(**s) for s in data["steps"]]
+    return Variant(data["id"], data["parent"], steps, model, "built", cached=True)
+
+
+class VariantBuilder:
+    """Builds variants of one source under `variants_dir`, one folder per variant id."""
+
+    def __init__(
+        self,
+        source: Source,
+        ctx: PassContext,
+        variants_dir: Path,
+        root_id: str,
+        on_step: Callable[[str], None] = lambda label: None,
+        timeout_s: float = 1800.0,
+        preprocess: Pass | None = None,
+        torch_ctx: PassContext | None = None,
+    ) -> None:
+        """`preprocess` (a pass) goes in front of every variant, right after export; then
+        `ctx` describes the raw inputs it takes and `torch_ctx` the model's own inputs, which
+        passes on the PyTorch model (export, pruning) see."""
+        self.source = source
+        self.ctx = ctx
+        self.preprocess = preprocess
+        self.torch_ctx = torch_ctx or ctx
+        self.variants_dir = variants_dir
+        self.root_id = root_id
+        self.on_step = on_step
+        self.timeout_s = timeout_s
+        self.variants: dict[str, Variant] = {}
+        # A killed run can leave a half-built variant: it was never published, so drop it.
+        for stale in variants_dir.glob(".*.partial"):
+            shutil.rmtree(stale, ignore_errors=True)
+        self.made_by: dict[str, tuple[Variant, Pass]] = {}
+
+    def lead_in(self) -> list[Pass]:
+        """Passes every chain starts with: export, unless the source is already ONNX, then
+        the preprocessing, when the run has one."""
+        export = [ExportToOnnx()] if self.source.model_kind == "torch" else []
+        return export + ([self.preprocess] if self.preprocess else [])
+
+    def servable(self, variant: Variant) -> bool:
+        """Whether the variant is an ONNX model taking the run's inputs: past every lead-in
+        pass (export, preprocessing), so it can be measured and served."""
+        done = {s.name for s in variant.steps}
+        return variant.model_kind == "onnx" and all(p.name in done for p in self.lead_in())
+
+    def full_chain(self, chain: Chain) -> list[Pass]:
+        """The chain's passes with the lead-in placed after those that change the PyTorch
+        module (pruning), so they run before export."""
+        passes = list(chain.passes)
+        torch_count = next((i for i, p in enumerate(passes) if p.consumes != "torch"), len(passes))
+        return passes[:torch_count] + self.lead_in() + passes[torch_count:]
+
+    def original(self) -> Variant:
+        """The source itself as a variant, when it is ONNX (it is measured as the baseline
+        unless preprocessing goes in front of it: the source alone takes other inputs)."""
+        return Variant(self.root_id, None, [], self.source.path, "built")
+
+    def build(
+        self, chain: Chain, should_stop: Callable[[Variant], str | None] = lambda v: None
+    ) -> list[Variant]:
+        """Build every prefix of `chain` (after the lead-in); returns them in order.
+
+        Before each pass after the first, `should_stop(parent)` may give a reason to skip
+        the rest of the chain (e.g. its parent is dominated, or time is up)."""
+        passes = self.full_chain(chain)
+        parent = self.original() if self.source.model_kind == "onnx" else None
+        built = [parent] if parent and not self.preprocess else []
+        if self.source.model_kind == "onnx" and passes and passes[0].consumes == "torch":
+            return built + [self._needs_torch(passes)]
+        check_chain(self.source.model_kind, passes)
+        for pass_ in passes:
+            vid = variant_id(parent.id if parent else self.root_id, pass_)
+            reason = None
+            if parent is not None and vid not in self.variants:
+                reason = should_stop(parent)
+            if reason:
+                unbuilt = pass_.label()
+                if parent.unbuilt_step:
+                    unbuilt = f"{parent.unbuilt_step} → {unbuilt}"
+                variant = Variant(
+                    vid, parent.id, list(parent.steps), None, "skipped", reason, unbuilt
+                )
+                self.variants[vid] = variant
+            else:
+                variant = self._build_step(parent, pass_)
+            built.append(variant)
+            parent = variant
+        return built
+
+    def _needs_torch(self, passes: list[Pass]) -> Variant:
+        """A chain that changes the PyTorch module cannot start from an ONNX file."""
+        label = " → ".join(p.label() for p in passes)
+        vid = variant_id(self.root_id, passes[0])
+        reason = (
+            f"skipped: {passes[0].name} changes the PyTorch module before export, and an ONNX "
+            "file carries none; give the .pt or .pt2 model to prune it"
+        )
+        variant = Variant(vid, self.root_id, [], None, "skipped", reason, label)
+        self.variants[vid] = variant
+        return variant
+
+    def build_after(self, parent: Variant, pass_: Pass) -> Variant:
+        """Build one more step on an existing variant (cached like any other)."""
+        check_chain("onnx", [pass_])
+        return self._build_step(parent, pass_)
+
+    def _build_step(self, parent: Variant | None, pass_: Pass) -> Variant:
+        parent_id = parent.id if parent else self.root_id
+        vid = variant_id(parent_id, pass_)
+        if vid in self.variants:
+            return self.variants[vid]
+        steps = list(parent.steps) if parent else []
+        label = pass_.label()
+        if parent is not None and parent.status not in ("built", "measured"):
+            unbuilt = f"{parent.unbuilt_step} → {label}" if parent.unbuilt_step else label
+            variant = Variant(
+                vid, parent_id, steps, None, "skipped", "an earlier step did not run", unbuilt
+            )
+        elif reason := pass_.unsupported(self.ctx.target):
+            variant = Variant(vid, parent_id, steps, None, "skipped", reason, label)
+        else:
+            variant = _load_cached(self.variants_dir / vid, pass_.produces) or self._run(
+                vid, parent_id, parent, pass_, steps, label
+            )
+        self.variants[vid] = variant
+        if parent is not None:
+            self.made_by[vid] = (parent, pass_)
+        return variant
+
+    def _run(self, vid, parent_id, parent, pass_, steps, label) -> Variant:
+        self.on_step(" → ".join([s.label for s in steps] + [label]))
+        src = parent.path if parent else self.source.path
+        staging = staging_dir(self.variants_dir, vid)
+        start = time.perf_counter()
+        try:
+            if pass_.consumes == "onnx":
+                # Native quantizers and optimizers can crash or hang: a child process keeps
+                # that to this variant. Export stays here, where the loaded model lives.
+                light_ctx = dataclasses.replace(self.ctx, torch_model=None)
+                job = (pass_, src, staging, light_ctx)
+                status, result = run_isolated(apply_pass, job, self.timeout_s)
+            else:
+                status, result = apply_pass((pass_, src, staging, self._torch_ctx(parent)))
+        except Exception as exc:  # a pass is third-party code: its failure fails this variant only
+            status, result = "failed", _one_line(exc)
+        if status != "ok":
+            shutil.rmtree(staging, ignore_errors=True)
+            if status == "skipped":
+                return Variant(vid, parent_id, steps, None, "skipped", result, label)
+            chain = " → ".join([s.label for s in steps]) or "the source"
+            reason = f"{label} failed after {chain}: {result}"
+            return Variant(vid, parent_id, steps, None, "failed", reason, label)
+        outcome = result
+        step = Step(
+            pass_.name,
+            label,
+            pass_.params(),
+            outcome.changed,
+            round(time.perf_counter() - start, 3),
+            outcome.note,
+            outcome.metrics,
+        )
+        all_steps = steps + [step]
+        record = {
+            "id": vid,
+            "parent": parent_id,
+            "source": str(self.source.path),
+            "steps": [asdict(s) for s in all_steps],
+        }
+        write_json_atomic(staging / VARIANT_FILE, record)
+        final = self.variants_dir / vid
+        model_file = MODEL_FILES[pass_.produces]
+        if outcome.path != staging / model_file:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise PassError(
+                f"{pass_.name} must write {model_file} in its folder, not {outcome.path}"
+            )
+        publish_dir(staging, final)
+        return Variant(vid, parent_id, all_steps, final / model_file, "built")
+
+    def _torch_ctx(self, parent: Variant | None) -> PassContext:
+        """The context of a pass that reads the PyTorch model: the source's, or the program
+        an earlier pass (pruning) saved."""
+        if parent is None or parent.model_kind != "torch":
+            return self.torch_ctx
+        import torch
+
+        return dataclasses.replace(self.torch_ctx, torch_model=torch.export.load(str(parent.path)))
+
+
+def apply_pass(job: tuple[Pass, Path, Path, PassContext]) -> tuple[str, Any]:
+    """Run one pass: ('ok', Outcome), or ('skipped', reason) when it has nothing to do.
+    Importable at module level so a child process can run it."""
+    pass_, src, out_dir, ctx = job
+    try:
+        return "ok", pass_.apply(src, out_dir, ctx)
+    except PassSkipped as exc:
+        return "skipped", str(exc)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,144 @@
+"""The head-to-head: the fastest variants within tolerance timed against each other,
+interleaved in one process, so that the pick rests on a comparison under the same machine
+conditions rather than on figures taken minutes apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hardware.affinity import pin_measuring_process
+from hardware.profile import interleave_onnx
+from hardware.session import SessionSettings
+from optimize.build.builder import Variant
+from optimize.choose.ranking import quality, within_noise_of
+from optimize.data.inputs import rows
+from optimize.isolation import run_isolated
+from optimize.measure.workers import Workload
+
+MAX_CONTENDERS = 6
+ROUNDS = 9
+# The fastest is clearly faster than another when it wins at least this many of the
+# rounds: a one-sided sign test, p = 10/512 ≈ 0.02 over nine rounds.
+CLEAR_WINS = 8
+
+CONTEST_RULE = (
+    "the fastest within tolerance, ranked head to head: the fastest variants are timed "
+    f"against each other in {ROUNDS} interleaved rounds; a variant the fastest does not beat "
+    f"in at least {CLEAR_WINS} of them is a tie within noise, and among ties the higher "
+    "quality, then the smaller file, wins"
+)
+
+
+@dataclass
+class ContestJob:
+    """What the child process needs: the contenders' files and settings, and the inputs."""
+
+    models: list[tuple[Path, SessionSettings]]
+    workload: Workload
+    rounds: int
+
+
+@dataclass
+class Contest:
+    """The outcome: each contender's interleaved figures, the fastest, and the winner."""
+
+    rounds: int
+    entries: list[dict[str, Any]]
+    fastest: str
+    winner: str
+    rule: str = CONTEST_RULE
+
+    def entry(self, variant_id: str) -> dict[str, Any] | None:
+        """The figures of the contender with this id, or None."""
+        return next((e for e in self.entries if e["id"] == variant_id), None)
+
+
+def contenders(variants: list[Variant]) -> list[Variant]:
+    """ONNX variants within tolerance that the fastest does not clearly dominate (see
+    optimize.choose.ranking): their measurements, taken apart, cannot rank them. Fastest first."""
+    ok = sorted(
+        (v for v in variants if v.within_tolerance and v.runtime == "onnxruntime"),
+        key=lambda v: v.p50_ms,
+    )
+    if not ok:
+        return []
+    field = [v for v in ok if within_noise_of(ok[0], v)][:MAX_CONTENDERS]
+    return _fitting_in_memory(field)
+
+
+def _fitting_in_memory(field: list[Variant]) -> list[Variant]:
+    """The leading contenders whose sessions, open at once, fit in half the free memory
+    (a session takes about three times its file: weights, prepacked copies, arenas)."""
+    import psutil
+
+    room_mb = psutil.virtual_memory().available / 2**20 / 2
+    kept, used = [], 0.0
+    for variant in field:
+        used += 3 * variant.measurements["size_mb"]
+        if used > room_mb:
+            break
+        kept.append(variant)
+    return kept
+
+
+def race(job: ContestJob) -> list[dict[str, Any]]:
+    """Child-process side: the interleaved figures of every contender, as plain data."""
+    pin_measuring_process()
+    workload = job.workload
+    feeds = rows(workload.timing_feeds, workload.latency_batch)
+    timings = interleave_onnx(job.models, workload.target, feeds, workload.budget, job.rounds)
+    return [
+        {
+            "p50_ms": t.timing.p50_ms,
+            "spread": t.timing.spread,
+            "runs": t.timing.runs,
+            "round_medians_ms": t.round_medians_ms,
+        }
+        for t in timings
+    ]
+
+
+def rounds_won(a: list[float], b: list[float]) -> int:
+    """Rounds in which the first contender's median was lower than the second's."""
+    return sum(x < y for x, y in zip(a, b, strict=True))
+
+
+def decide(variants: list[Variant], figures: list[dict[str, Any]], rounds: int) -> Contest:
+    """Rank contenders by their interleaved medians; ties within noise go to the higher
+    quality, then the smaller file."""
+    by_speed = sorted(zip(variants, figures, strict=True), key=lambda vf: vf[1]["p50_ms"])
+    fastest, fastest_figures = by_speed[0]
+    entries = []
+    for variant, f in by_speed:
+        beaten = rounds_won(fastest_figures["round_medians_ms"], f["round_medians_ms"])
+        is_tie = variant is fastest or beaten < CLEAR_WINS
+        entries.append(
+            {
+                "id": variant.id,
+                "label": variant.label,
+                **f,
+                "slower_by": f["p50_ms"] / fastest_figures["p50_ms"] - 1,
+                "rounds_beaten_by_fastest": 0 if variant is fastest else beaten,
+                "tie": is_tie,
+                "quality": quality(variant),
+                "size_mb": variant.measurements["size_mb"],
+            }
+        )
+    # The tied entries, fastest first: max() keeps the first of equals.
+    best = max((e for e in entries if e["tie"]), key=lambda e: (e["quality"], -e["size_mb"]))
+    return Contest(rounds, entries, fastest.id, best["id"])
+
+
+def run_contest(
+    variants: list[Variant], workload: Workload, timeout_s: float, rounds: int = ROUNDS
+) -> Contest | None:
+    """The head-to-head of the contenders among `variants`, or None when fewer than two
+    are close enough to need one. Raises IsolatedRunError when the child process fails."""
+    field = contenders(variants)
+    if len(field) < 2:
+        return None
+    models = [(v.path, SessionSettings(**v.measurements["settings"])) for v in field]
+    figures = run_isolated(race, ContestJob(models, workload, rounds), timeout_s)
+    return decide(field, figures, rounds)

@@ -1,0 +1,1 @@
+"""Evaluation and calibration data, the original's reference outputs and preprocessing fits."""

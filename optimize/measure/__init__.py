@@ -1,0 +1,1 @@
+"""Measuring variants: worker processes, fidelity, task metrics, reuse of figures, diagnosis."""

@@ -1,0 +1,65 @@
+"""Reusing a variant's measurements when nothing that shapes them has changed, so an
+interrupted run resumes where it stopped."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optimize.measure.workers import Workload
+from optimize.store import write_json_atomic
+
+MEASUREMENTS_FILE = "measurements.json"
+
+
+def _digest_arrays(digest, arrays) -> None:
+    for array in arrays:
+        contiguous = np.ascontiguousarray(array)
+        digest.update(str((contiguous.dtype, contiguous.shape)).encode())
+        digest.update(contiguous.tobytes())
+
+
+def measurement_key(workload: Workload, thread_options: tuple, machine: dict[str, Any]) -> str:
+    """Hash of everything a measurement depends on besides the model file: target, inputs,
+    reference outputs, labels, batches, budget, thread settings, and the machine."""
+    digest = hashlib.sha256()
+    settings = {
+        field.name: getattr(workload, field.name)
+        for field in dataclasses.fields(workload)
+        if field.name not in ("eval_store", "timing_feeds")
+    }
+    settings["thread_options"] = thread_options
+    digest.update(json.dumps(_plain(settings), sort_keys=True, default=str).encode())
+    digest.update(json.dumps(machine, sort_keys=True, default=str).encode())
+    digest.update(workload.eval_store.digest.encode())
+    _digest_arrays(digest, [workload.timing_feeds[k] for k in sorted(workload.timing_feeds)])
+    return digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def load_measurements(folder: Path, key: str) -> dict[str, Any] | None:
+    """The stored measurements in a variant folder when they were taken under `key`."""
+    path = folder / MEASUREMENTS_FILE
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    return data["result"] if data.get("key") == key else None
+
+
+def store_measurements(folder: Path, key: str, result: dict[str, Any]) -> None:
+    """Keep a finished measurement beside the variant's model, written whole."""
+    write_json_atomic(folder / MEASUREMENTS_FILE, {"key": key, "result": result})

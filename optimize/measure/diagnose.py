@@ -1,0 +1,77 @@
+"""Why a quantized or reduced-precision variant came out slower than the model it was made
+from: the conversion overhead a person can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from optimize.build.builder import Variant
+from passes.onnx_files import op_histogram
+
+CONVERSION_OPS = ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "Cast")
+LOW_PRECISION_PASSES = ("quantize_dynamic", "quantize_static", "quantize_int4", "fp16")
+
+
+def slowdown_note(
+    variant: Variant,
+    parent: Variant,
+    profile: Callable[[Variant], list[dict[str, Any]]] | None = None,
+) -> str | None:
+    """A note when `variant`, made by a low-precision pass, is slower than `parent`:
+    how much slower, how many conversion nodes it carries against the float ops it still
+    runs and, given `profile` (a variant's per-operator profile), the time those
+    conversions take, the operators that grew most against the parent, and operators that
+    fell back from the GPU to the CPU."""
+    if not (variant.p50_ms and parent.p50_ms) or not variant.steps:
+        return None
+    if variant.steps[-1].name not in LOW_PRECISION_PASSES or variant.p50_ms <= parent.p50_ms:
+        return None
+    ops = op_histogram(variant.path)
+    conversions = {op: n for op, n in ops.items() if _base(op) in CONVERSION_OPS}
+    others = sum(n for op, n in ops.items() if op not in conversions)
+    counted = ", ".join(f"{n} {op}" for op, n in conversions.items()) or "no conversion nodes"
+    note = (
+        f"{variant.p50_ms / parent.p50_ms:.2f}× slower than {parent.label}: {counted} "
+        f"around {others} compute nodes; each conversion costs a pass over its tensor, which "
+        "outweighs integer or half-precision arithmetic on a small model, or where the CPU "
+        "lacks fast kernels for it"
+    )
+    if profile is None or parent.path is None:
+        return note
+    mine, theirs = profile(variant), profile(parent)
+    return "; ".join([note, *_profile_findings(mine, theirs)])
+
+
+def _base(op: str) -> str:
+    return op.split(".")[-1]
+
+
+def _profile_findings(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[str]:
+    """What the two operator profiles show: conversion time, the biggest increases, and
+    operators run by the CPU provider while the rest ran on a GPU."""
+    if not mine:
+        return []
+    findings = []
+    converting = [r for r in mine if _base(str(r["op_type"])) in CONVERSION_OPS]
+    if converting:
+        share = sum(r["share"] for r in converting)
+        per_run = sum(r["per_run_ms"] for r in converting)
+        findings.append(
+            f"its profile spends {100 * share:.0f}% of kernel time ({per_run:.4f} ms per run) "
+            "in conversions"
+        )
+    before = {r["op_type"]: r["per_run_ms"] for r in theirs}
+    growth = sorted(
+        ((r["per_run_ms"] - before.get(r["op_type"], 0.0), r["op_type"]) for r in mine),
+        reverse=True,
+    )
+    grown = [f"{op} +{ms:.4f} ms" for ms, op in growth[:3] if ms > 0]
+    if grown:
+        findings.append("largest increases per run over its parent: " + ", ".join(grown))
+    main = max(mine, key=lambda r: r["share"]).get("provider", "")
+    if main and main != "CPUExecutionProvider":
+        fell_back = [str(r["op_type"]) for r in mine if r.get("provider") == "CPUExecutionProvider"]
+        if fell_back:
+            findings.append(f"fell back to the CPU provider: {', '.join(fell_back)}")
+    return findings

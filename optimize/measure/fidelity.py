@@ -1,0 +1,286 @@
+"""Fidelity of a variant's outputs against the original model's, and the tolerance rule."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from optimize.measure.metrics import Metric, make_metric
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far a variant may stray from the original model and still be picked.
+
+    With labelled data the task metric decides: `max_accuracy_drop` is in absolute points
+    of a metric scored in [0, 1] (accuracy, F1, R², cosine; 1.0 = one point), and in percent
+    of the original's score for unbounded ones (MSE, MAE, a user's metric);
+    `max_relative_accuracy_drop`, when set, also bounds the drop in percent of the original's
+    score. Without labels, fidelity decides: `min_cosine` bounds the mean cosine similarity of
+    the variant's outputs to the original's.
+    """
+
+    min_cosine: float = 0.999
+    max_accuracy_drop: float = 1.0
+    max_latency_ms: float | None = None
+    max_size_mb: float | None = None
+    max_relative_accuracy_drop: float | None = None
+    max_memory_mb: float | None = None
+
+    def describe(self) -> str:
+        text = (
+            f"with labels, a metric drop <= {self.max_accuracy_drop} points "
+            "(percent for MSE/MAE); "
+            f"without, a mean output cosine >= {self.min_cosine}"
+        )
+        if self.max_relative_accuracy_drop is not None:
+            text += f"; accuracy drop <= {self.max_relative_accuracy_drop}% of the original's"
+        if self.max_latency_ms is not None:
+            text += f"; median batch-1 latency <= {self.max_latency_ms} ms"
+        if self.max_size_mb is not None:
+            text += f"; size <= {self.max_size_mb} MB"
+        if self.max_memory_mb is not None:
+            text += f"; memory <= {self.max_memory_mb} MB"
+        return text
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How a variant's outputs compare with the original model's on the same inputs, and,
+    with labels, its task metric beside the original's."""
+
+    samples: int
+    max_abs_error: float
+    max_rel_error: float
+    mean_cosine: float
+    min_cosine: float
+    nonfinite_outputs: int
+    top1_agreement: float | None = None
+    accuracy: float | None = None
+    reference_accuracy: float | None = None
+    metric: str | None = None
+    score: float | None = None
+    reference_score: float | None = None
+    higher_is_better: bool = True
+    unit_metric: bool = True
+
+    @property
+    def quality(self) -> float:
+        """One higher-is-better figure (see quality_of)."""
+        return quality_of(asdict(self))
+
+    @property
+    def metric_drop(self) -> float | None:
+        """How much worse the metric is than the original's, in its own units (positive
+        is worse, whichever way the metric runs)."""
+        if self.score is None or self.reference_score is None:
+            return None
+        drop = self.reference_score - self.score
+        return drop if self.higher_is_better else -drop
+
+    @property
+    def accuracy_drop_points(self) -> float | None:
+        """The drop in points (1.0 = one percentage point) of a metric scored in [0, 1]."""
+        drop = self.metric_drop
+        return None if drop is None or not self.unit_metric else 100.0 * drop
+
+    @property
+    def relative_drop_percent(self) -> float | None:
+        """The drop in percent of the original's score."""
+        drop = self.metric_drop
+        if drop is None or not self.reference_score:
+            return None
+        return 100.0 * drop / abs(self.reference_score)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Fidelity:
+        """Inverse of to_dict (derived figures are dropped)."""
+        derived = ("accuracy_drop_points", "relative_drop_percent", "metric_drop")
+        return cls(**{k: v for k, v in data.items() if k not in derived})
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["metric_drop"] = self.metric_drop
+        data["accuracy_drop_points"] = self.accuracy_drop_points
+        data["relative_drop_percent"] = self.relative_drop_percent
+        return data
+
+
+def quality_of(fidelity: dict[str, object]) -> float:
+    """One higher-is-better figure from a fidelity record: the task metric's score (negated
+    when lower is better) with labels, else top-1 accuracy as older reports give it, else
+    the mean output cosine."""
+    if fidelity.get("score") is not None:
+        score = float(fidelity["score"])
+        return score if fidelity.get("higher_is_better", True) else -score
+    if fidelity.get("accuracy") is not None:
+        return float(fidelity["accuracy"])
+    return float(fidelity.get("mean_cosine", float("-inf")))
+
+
+def looks_like_class_scores(output: np.ndarray) -> bool:
+    """A float (batch, classes) array with at least two classes."""
+    return output.ndim == 2 and output.shape[1] >= 2 and np.issubdtype(output.dtype, np.floating)
+
+
+def _cosines(reference: list[np.ndarray], candidate: list[np.ndarray]) -> np.ndarray:
+    count = reference[0].shape[0]
+    ref = np.concatenate([r.reshape(count, -1).astype(np.float64) for r in reference], axis=1)
+    cand = np.concatenate([c.reshape(count, -1).astype(np.float64) for c in candidate], axis=1)
+    cand = np.nan_to_num(cand, nan=0.0, posinf=0.0, neginf=0.0)
+    norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(cand, axis=1)
+    dots = (ref * cand).sum(axis=1)
+    # Two all-zero rows agree perfectly; one zero row against a non-zero one does not.
+    both_zero = (np.linalg.norm(ref, axis=1) == 0) & (np.linalg.norm(cand, axis=1) == 0)
+    return np.where(norms > 0, dots / np.where(norms > 0, norms, 1), both_zero.astype(float))
+
+
+class FidelityTally:
+    """Fidelity accumulated batch by batch, so evaluation data never has to fit in memory.
+
+    With labels, `metric` (a name from optimize.measure.metrics) scores the candidate and the
+    reference outputs alike; top-1 accuracy is also kept for class scores."""
+
+    def __init__(self, metric: str | None = None) -> None:
+        self.metric_name = metric
+        self.samples = self.nonfinite = 0
+        self.max_abs = self.max_rel = 0.0
+        self.cosine_sum, self.cosine_min = 0.0, float("inf")
+        self.agree = 0
+        self.class_scores = False
+        self.scores: tuple[Metric, Metric] | None = None
+        self.accuracy: tuple[Metric, Metric] | None = None
+
+    def add(
+        self,
+        reference: list[np.ndarray],
+        candidate: list[np.ndarray],
+        labels: np.ndarray | None = None,
+    ) -> None:
+        """Fold in one batch: the original's and the variant's outputs on the same inputs."""
+        if len(reference) != len(candidate):
+            raise ValueError(f"output count differs: {len(reference)} vs {len(candidate)}")
+        for ref, cand in zip(reference, candidate, strict=True):
+            if ref.shape != cand.shape:
+                raise ValueError(f"output shape differs: {ref.shape} vs {cand.shape}")
+            ref64, cand64 = ref.astype(np.float64), cand.astype(np.float64)
+            self.nonfinite += int((~np.isfinite(cand64)).sum())
+            diff = np.abs(ref64 - cand64)
+            self.max_abs = max(self.max_abs, float(np.nanmax(diff, initial=0.0)))
+            scale = np.maximum(np.abs(ref64), 1e-6)
+            self.max_rel = max(self.max_rel, float(np.nanmax(diff / scale, initial=0.0)))
+        cosines = _cosines(reference, candidate)
+        self.cosine_sum += float(cosines.sum())
+        self.cosine_min = min(self.cosine_min, float(cosines.min()))
+        self.samples += len(cosines)
+        class_scores = looks_like_class_scores(reference[0])
+        self.class_scores = self.class_scores or class_scores
+        if class_scores:
+            self.agree += int((reference[0].argmax(axis=1) == candidate[0].argmax(axis=1)).sum())
+        if labels is None:
+            return
+        if self.metric_name is not None:
+            self.scores = self.scores or (
+                make_metric(self.metric_name),
+                make_metric(self.metric_name),
+            )
+            self.scores[0].update(reference, labels)
+            self.scores[1].update(candidate, labels)
+        if class_scores and np.issubdtype(labels.dtype, np.integer):
+            self.accuracy = self.accuracy or (make_metric("top1"), make_metric("top1"))
+            self.accuracy[0].update(reference, labels)
+            self.accuracy[1].update(candidate, labels)
+
+    def result(self) -> Fidelity:
+        """The fidelity of everything added so far."""
+        if not self.samples:
+            raise ValueError("no outputs were compared: the evaluation data is empty")
+        metric = reference_score = score = None
+        higher, unit = True, True
+        if self.scores:
+            reference_score, score = (m.result() for m in self.scores)
+            metric, higher, unit = (
+                self.scores[0].name,
+                self.scores[0].higher_is_better,
+                self.scores[0].unit,
+            )
+        reference_accuracy, accuracy = (
+            (m.result() for m in self.accuracy) if self.accuracy else (None, None)
+        )
+        return Fidelity(
+            samples=self.samples,
+            max_abs_error=self.max_abs,
+            max_rel_error=self.max_rel,
+            mean_cosine=self.cosine_sum / self.samples,
+            min_cosine=self.cosine_min,
+            nonfinite_outputs=self.nonfinite,
+            top1_agreement=self.agree / self.samples if self.class_scores else None,
+            accuracy=accuracy,
+            reference_accuracy=reference_accuracy,
+            metric=metric,
+            score=score,
+            reference_score=reference_score,
+            higher_is_better=higher,
+            unit_metric=unit,
+        )
+
+
+def compare_outputs(
+    reference: list[np.ndarray],
+    candidate: list[np.ndarray],
+    labels: np.ndarray | None = None,
+    metric: str | None = "top1",
+) -> Fidelity:
+    """Fidelity of `candidate` outputs to `reference` outputs (same inputs, same order), in
+    one batch; with labels, scored by `metric` where it applies to these outputs."""
+    usable = metric if labels is not None and _applies(metric, reference, labels) else None
+    tally = FidelityTally(usable)
+    tally.add(reference, candidate, labels)
+    return tally.result()
+
+
+def _applies(metric: str | None, outputs: list[np.ndarray], labels: np.ndarray) -> bool:
+    """Whether top-1 style metrics make sense: class scores against integer labels."""
+    if metric is None:
+        return False
+    if metric.startswith("top") or metric == "f1":
+        return looks_like_class_scores(outputs[0]) and np.issubdtype(labels.dtype, np.integer)
+    return True
+
+
+def tolerance_verdict(fidelity: Fidelity, tolerance: Tolerance) -> str | None:
+    """Why `fidelity` falls outside `tolerance`, or None when it is within."""
+    if fidelity.nonfinite_outputs:
+        return f"{fidelity.nonfinite_outputs} NaN/inf output values"
+    if fidelity.metric_drop is not None:
+        name = "accuracy" if fidelity.metric == "top1" else fidelity.metric or "metric"
+        points = fidelity.accuracy_drop_points
+        percent = fidelity.relative_drop_percent
+        if points is not None and points > tolerance.max_accuracy_drop:
+            return f"{name} drop {points:.2f} points > {tolerance.max_accuracy_drop}"
+        if points is None and percent is not None and percent > tolerance.max_accuracy_drop:
+            return f"{name} worse by {percent:.2f}% > {tolerance.max_accuracy_drop}%"
+        relative = tolerance.max_relative_accuracy_drop
+        if relative is not None and percent is not None and percent > relative:
+            return f"{name} drop {percent:.2f}% of the original's > {relative}%"
+        return None
+    if fidelity.mean_cosine < tolerance.min_cosine:
+        return f"mean cosine {fidelity.mean_cosine:.5f} < {tolerance.min_cosine}"
+    return None
+
+
+def limits_verdict(measurements: dict[str, object], tolerance: Tolerance) -> str | None:
+    """Why measured speed or size breaks the user's limits, or None."""
+    p50 = measurements["latency"]["p50_ms"]
+    if tolerance.max_latency_ms is not None and p50 > tolerance.max_latency_ms:
+        return f"p50 {p50:.3f} ms > {tolerance.max_latency_ms} ms"
+    size = measurements["size_mb"]
+    if tolerance.max_size_mb is not None and size > tolerance.max_size_mb:
+        return f"size {size:.2f} MB > {tolerance.max_size_mb} MB"
+    # The memory the model costs where it is served: what the session (or the PyTorch model)
+    # added to the process, not the interpreter and libraries every runtime loads anyway.
+    memory = measurements["session_memory_mb"]
+    if tolerance.max_memory_mb is not None and memory > tolerance.max_memory_mb:
+        return f"memory {memory:.1f} MB > {tolerance.max_memory_mb} MB"
+    return None

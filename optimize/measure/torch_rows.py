@@ -1,0 +1,128 @@
+"""PyTorch runtime rows: the source model run by PyTorch itself (eager and compiled, in
+the precisions the target runs fast), measured beside the ONNX variants."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hardware.affinity import pin_measuring_process
+from hardware.profile import fastest_of_sweep
+from hardware.targets import Target
+from hardware.torch_runtime import (
+    TorchSettings,
+    profile_torch,
+    torch_operator_profile,
+    torch_runner,
+    unsupported_autocast,
+)
+from optimize.build.builder import Variant
+from optimize.data.inputs import rows
+from optimize.isolation import IsolatedRunError, run_isolated
+from optimize.measure.workers import Workload, fidelity_over
+from optimize.source.load import Source, load_source
+from passes.preprocess_spec import PreprocessSpec, apply_numpy
+
+
+@dataclass
+class TorchJob:
+    """Everything a child process needs to load the source and measure one PyTorch row."""
+
+    source_path: Path
+    input_flags: list[str] | None
+    trust_pickle: bool
+    model_code: Path | None
+    thread_counts: tuple[int, ...]
+    settings: TorchSettings
+    workload: Workload
+    # Raw inputs go through its NumPy reference first: PyTorch takes the model's own inputs.
+    preprocess: PreprocessSpec | None = None
+
+
+def torch_rows(source: Source, target: Target, cpu_flags: list[str], root_id: str) -> list[Variant]:
+    """The PyTorch rows worth measuring for this source and target, with skipped ones and
+    their reasons. ONNX sources have no PyTorch model and get none."""
+    if source.model_kind != "torch":
+        return []
+    precisions = ("float16", "bfloat16") if target.is_gpu else ("bfloat16",)
+    candidates = [TorchSettings("eager"), TorchSettings("compile")]
+    candidates += [TorchSettings("compile", dtype) for dtype in precisions]
+    variants = []
+    for settings in candidates:
+        key = json.dumps([root_id, "torch", dataclasses.asdict(settings)], sort_keys=True)
+        variant = Variant(
+            hashlib.sha256(key.encode()).hexdigest()[:16],
+            root_id,
+            [],
+            None,
+            "built",
+            runtime="torch",
+            runtime_label=settings.label(),
+            runtime_settings=dataclasses.asdict(settings),
+        )
+        if reason := unsupported_autocast(settings.autocast, target, cpu_flags):
+            variant.status, variant.reason = "skipped", reason
+        elif settings.mode == "compile" and source.form == "torchscript":
+            variant.status = "skipped"
+            variant.reason = "torch.compile does not take a TorchScript module"
+        variants.append(variant)
+    return variants
+
+
+def measure_torch(job: TorchJob) -> dict[str, object]:
+    """Load the source in this (child) process, profile PyTorch under each thread count,
+    keep the fastest, and compare its outputs with the reference."""
+    source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code)
+    names = [s.name for s in source.inputs]
+    workload = job.workload
+    pinned = pin_measuring_process()
+
+    def model_feeds(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return apply_numpy(job.preprocess, feeds) if job.preprocess else feeds
+
+    single = model_feeds(rows(workload.timing_feeds, workload.latency_batch))
+    batch = model_feeds(rows(workload.timing_feeds, workload.throughput_batch))
+    sweep = [
+        profile_torch(
+            source.model,
+            workload.target,
+            [single[n] for n in names],
+            [batch[n] for n in names],
+            dataclasses.replace(job.settings, threads=threads),
+            workload.budget,
+        )
+        for threads in job.thread_counts
+    ]
+    best, data = fastest_of_sweep(sweep)
+    data["pinned_cpus"] = pinned
+    run = torch_runner(source.model, workload.target, TorchSettings(**best.settings))
+    fidelity = fidelity_over(lambda feeds: run([model_feeds(feeds)[n] for n in names]), workload)
+    return {"measurements": data, "fidelity": fidelity.to_dict()}
+
+
+def profile_torch_operators(job: TorchJob) -> list[dict[str, object]]:
+    """Child-process side: where the PyTorch row spends its time at the latency batch,
+    under the job's settings."""
+    source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code)
+    feeds = rows(job.workload.timing_feeds, job.workload.latency_batch)
+    if job.preprocess:
+        feeds = apply_numpy(job.preprocess, feeds)
+    args = [feeds[s.name] for s in source.inputs]
+    return torch_operator_profile(source.model, job.workload.target, args, job.settings)
+
+
+def torch_profile_of(variant: Variant, job_fields: dict, timeout_s: float) -> list[dict]:
+    """Where a PyTorch row spends its time, under the settings it was fastest with; empty
+    when profiling fails (the profile is a diagnosis, the run's figures stand without it)."""
+    settings = TorchSettings(**variant.measurements["settings"])
+    try:
+        return run_isolated(
+            profile_torch_operators, TorchJob(settings=settings, **job_fields), timeout_s
+        )
+    except IsolatedRunError:
+        return []

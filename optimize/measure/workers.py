@@ -1,0 +1,129 @@
+"""Measuring one ONNX variant: speed, size and memory, and its outputs' fidelity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hardware.affinity import pin_measuring_process
+from hardware.op_profile import operator_profile
+from hardware.profile import TimingBudget, fastest_of_sweep, profile_onnx
+from hardware.session import SessionSettings, open_session
+from hardware.targets import Target
+from optimize.data.eval_store import EvalStore
+from optimize.data.inputs import rows
+from optimize.measure.fidelity import Fidelity, FidelityTally
+from passes.onnx_files import parallel_branches
+
+
+@dataclass
+class Workload:
+    """What every measurement in a run shares: the target, the evaluation set (inputs, the
+    original model's outputs on them, labels) and its metric, the inputs timed runs use,
+    batch sizes and the timing budget."""
+
+    target: Target
+    eval_store: EvalStore
+    timing_feeds: dict[str, np.ndarray]
+    latency_batch: int
+    throughput_batch: int
+    eval_batch: int
+    budget: TimingBudget
+
+
+@dataclass
+class MeasureJob:
+    """Everything a child process needs to measure one ONNX variant."""
+
+    model_path: Path
+    workload: Workload
+    thread_options: tuple[SessionSettings, ...]
+
+
+def onnx_runner(
+    model_path: Path, target: Target, batch: int, settings: SessionSettings = SessionSettings()
+) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
+    """A function running an ONNX model on one batch of at most `batch` rows (padded by
+    repetition and trimmed again, for models with a fixed batch)."""
+    session = open_session(model_path, target, settings)
+    names = [i.name for i in session.get_inputs()]
+
+    def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        count = len(next(iter(feeds.values())))
+        padded = rows(feeds, batch) if count < batch else feeds
+        return [o[:count] for o in session.run(None, {n: padded[n] for n in names})]
+
+    return run
+
+
+def fidelity_over(
+    run: Callable[[dict[str, np.ndarray]], list[np.ndarray]], workload: Workload
+) -> Fidelity:
+    """Fidelity of `run`'s outputs against the original's over the whole evaluation set,
+    streamed batch by batch."""
+    tally = FidelityTally(workload.eval_store.metric)
+    for batch in workload.eval_store.batches():
+        tally.add(batch.reference, run(batch.feeds), batch.labels)
+    return tally.result()
+
+
+def with_parallel_execution(
+    model_path: Path, options: tuple[SessionSettings, ...], target: Target
+) -> tuple[SessionSettings, ...]:
+    """The thread settings to try, plus ONNX Runtime's parallel executor (one inter-op
+    thread per independent heavy branch, up to the cores) where the graph has such branches
+    and the CPU more than one core; sequential execution is faster everywhere else."""
+    cores = max((s.intra_op_threads for s in options), default=0)
+    if target.is_gpu or cores < 2:
+        return options
+    branches = parallel_branches(model_path)
+    if branches < 2:
+        return options
+    parallel = SessionSettings(
+        intra_op_threads=cores, inter_op_threads=min(branches, cores), parallel=True
+    )
+    return (*options, parallel)
+
+
+def measure_variant(job: MeasureJob) -> dict[str, object]:
+    """Profile the variant under each thread setting, keep the fastest at batch 1, and
+    compare its outputs with the reference; plain data back.
+
+    Run it in a fresh process (optimize.isolation): memory figures come from the first
+    session the process opens, before any other session could inflate them.
+    """
+    workload = job.workload
+    pinned = pin_measuring_process()
+    sweep = []
+    for settings in with_parallel_execution(job.model_path, job.thread_options, workload.target):
+        measured = profile_onnx(
+            job.model_path,
+            workload.target,
+            rows(workload.timing_feeds, workload.latency_batch),
+            rows(workload.timing_feeds, workload.throughput_batch),
+            settings,
+            workload.budget,
+        )
+        sweep.append(measured)
+    best, data = fastest_of_sweep(sweep)
+    data["pinned_cpus"] = pinned
+    run = onnx_runner(
+        job.model_path, workload.target, workload.eval_batch, SessionSettings(**best.settings)
+    )
+    return {"measurements": data, "fidelity": fidelity_over(run, workload).to_dict()}
+
+
+def measure_fidelity(job: MeasureJob) -> dict[str, object]:
+    """Only the fidelity part of measure_variant: quick enough to judge many candidates."""
+    workload = job.workload
+    run = onnx_runner(job.model_path, workload.target, workload.eval_batch, job.thread_options[0])
+    return fidelity_over(run, workload).to_dict()
+
+
+def profile_operators(job: MeasureJob) -> list[dict[str, object]]:
+    """The per-operator time profile at batch 1 under the job's first thread setting."""
+    feeds = rows(job.workload.timing_feeds, job.workload.latency_batch)
+    return operator_profile(job.model_path, job.workload.target, feeds, job.thread_options[0])

@@ -1,0 +1,276 @@
+"""report.html: one self-contained page for a team: the pick, the charts and every table."""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from optimize.choose.select import PICK_RULE
+from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
+from optimize.report.markdown import COLUMNS, variant_cells
+from optimize.report.results import Results
+
+PARETO, CHAIN = "pareto", "chain"  # keys of render_html's images
+TEXT_COLUMNS = {"variant", "status", "within tol."}
+
+CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1b1b;
+  margin: 0 auto; max-width: 1280px; padding: 24px 32px 48px; background: #fafafa; }
+h1 { font-size: 22px; margin: 0 0 12px; } h2 { font-size: 17px; margin: 32px 0 8px;
+  border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+  background: #eef1f4; padding: 1px 4px; border-radius: 3px; }
+.summary { background: #fff; border: 1px solid #ddd; border-left: 6px solid #f9a825;
+  border-radius: 6px; padding: 14px 18px; }
+.summary.none { border-left-color: #c62828; }
+.speedup { font-size: 28px; font-weight: 700; color: #2e7d32; margin-right: 4px; }
+.muted { color: #555; } .small { font-size: 12.5px; }
+.warnings { background: #fff8e1; border: 1px solid #f0d58a; border-radius: 6px;
+  padding: 8px 18px; } .warnings li { margin: 4px 0; }
+.scroll { overflow-x: auto; background: #fff; border: 1px solid #ddd; border-radius: 6px; }
+table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
+th, td { padding: 5px 9px; border-bottom: 1px solid #eee; text-align: right;
+  white-space: nowrap; vertical-align: top; }
+th { background: #f1f3f5; position: sticky; top: 0; }
+th.text, td.text { text-align: left; }
+td.reason { text-align: left; white-space: normal; color: #555; }
+tr.pick td { background: #fff3c4; font-weight: 600; }
+tr.outside td { color: #b71c1c; }
+tr.unmeasured td { color: #777; background: #fbfbfb; }
+figure { margin: 8px 0; background: #fff; border: 1px solid #ddd; border-radius: 6px;
+  padding: 8px; text-align: center; } figure img { max-width: 100%; height: auto; }
+figcaption { font-size: 12.5px; color: #555; text-align: left; padding: 4px 8px; }
+.bar { display: inline-block; height: 10px; background: #1565c0; opacity: .7;
+  border-radius: 2px; vertical-align: middle; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; }
+dt { font-weight: 600; } dd { margin: 0; }
+"""
+
+
+def render_html(results: Results, images: dict[str, bytes]) -> str:
+    """The page; `images` holds PNG bytes under 'pareto' and 'chain' (either may be absent)."""
+    title = f"optimize report: {results.source_path.name} on {results.target}"
+    body = [
+        f"<h1>{escape(title)}</h1>",
+        _summary(results),
+        _warnings(results),
+        _figure(images.get(PARETO), "Latency against quality for every measured variant", ""),
+        _variant_table(results),
+        _contest(results),
+        _repairs(results),
+        _chain(results, images.get(CHAIN)),
+        _op_profile(results),
+        _chains_tried(results),
+        _environment(results),
+    ]
+    return (
+        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
+        f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(part for part in body if part)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def _summary(results: Results) -> str:
+    pick, baseline = results.pick, results.baseline
+    rule = (
+        f"<p class='muted small'>Rule: {escape(PICK_RULE)}. Tolerance: "
+        f"{escape(results.tolerance.describe())}. Fidelity inputs: "
+        f"{escape(str(results.eval_data.get('description', 'unknown')))}.</p>"
+    )
+    if pick is None:
+        closest = results.closest
+        text = "<p><strong>No variant is within tolerance:</strong> nothing was picked.</p>"
+        if closest:
+            text += (
+                f"<p>The closest, <code>{escape(closest.label)}</code> "
+                f"({escape(closest.verdict or '')}), is saved as <code>closest.onnx</code>: "
+                "it does not meet the limit.</p>"
+            )
+        return f"<section class='summary none'>{text}{rule}</section>"
+    target_file = "torch/torch_pick.json" if pick.runtime == "torch" else "best.onnx"
+    lines = [f"<p><strong>Pick:</strong> <code>{escape(pick.label)}</code> → {target_file}</p>"]
+    if baseline and baseline.p50_ms and pick.p50_ms:
+        lines.append(
+            f"<p><span class='speedup'>{baseline.p50_ms / pick.p50_ms:.2f}×</span> the speed of "
+            f"the baseline <code>{escape(baseline.label)}</code>: {pick.p50_ms:.3f} ms against "
+            f"{baseline.p50_ms:.3f} ms, median at batch 1</p>"
+        )
+    if results.pick_onnx and results.pick_onnx is not pick:
+        lines.append(
+            f"<p>Best ONNX variant: <code>{escape(results.pick_onnx.label)}</code> → best.onnx "
+            f"({results.pick_onnx.p50_ms:.3f} ms)</p>"
+        )
+    return f"<section class='summary'>{''.join(lines)}{rule}</section>"
+
+
+def _warnings(results: Results) -> str:
+    if not results.warnings:
+        return ""
+    items = "".join(f"<li>⚠ {escape(w)}</li>" for w in results.warnings)
+    return f"<h2>Warnings</h2><ul class='warnings'>{items}</ul>"
+
+
+def _figure(png: bytes | None, alt: str, caption: str) -> str:
+    if not png:
+        return ""
+    data = base64.b64encode(png).decode("ascii")
+    caption_html = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
+    return (
+        f"<figure><img src='data:image/png;base64,{data}' alt='{escape(alt)}'>"
+        f"{caption_html}</figure>"
+    )
+
+
+def _variant_table(results: Results) -> str:
+    pick_id = results.pick.id if results.pick else None
+    header = "".join(
+        f"<th class='{'text' if c in TEXT_COLUMNS else 'num'}'>{escape(c)}</th>" for c in COLUMNS
+    )
+    rows = []
+    for variant in results.variants:
+        cells = variant_cells(variant, pick_id)
+        if not variant.measurements or not variant.fidelity:
+            rows.append(
+                f"<tr class='unmeasured'><td class='text'>{escape(cells['variant'])}</td>"
+                f"<td class='reason' colspan='{len(COLUMNS) - 1}'>{escape(cells['status'])}</td>"
+                "</tr>"
+            )
+            continue
+        css = "pick" if variant.id == pick_id else "" if variant.within_tolerance else "outside"
+        tds = "".join(
+            f"<td class='{'text' if c in TEXT_COLUMNS else 'num'}'>{escape(cells[c])}</td>"
+            for c in COLUMNS
+        )
+        rows.append(f"<tr class='{css}'>{tds}</tr>" if css else f"<tr>{tds}</tr>")
+    note = (
+        "Latency: batch 1, median (p50) and tail percentiles over the timed runs after "
+        "warm-up; spread: inter-quartile range over the median; threads: the fastest intra-op "
+        "thread count tried; memory: resident-memory growth while the session ran. ★ marks "
+        "the pick."
+    )
+    return (
+        f"<h2>Variants</h2><div class='scroll'><table><thead><tr>{header}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div><p class='muted small'>{note}</p>"
+    )
+
+
+def _repairs(results: Results) -> str:
+    if not results.repairs:
+        return ""
+    by_id = {v.id: v for v in results.variants}
+    parts = ["<h2>Accuracy fallback</h2>"]
+    for record in results.repairs:
+        variant = by_id.get(record.variant_id)
+        name = variant.label if variant else record.variant_id
+        verdict = f" ({variant.verdict})" if variant and variant.verdict else ""
+        parts.append(
+            f"<p><code>{escape(name)}</code> was outside tolerance{escape(verdict)}: "
+            f"{escape(record.note)}.</p>"
+        )
+        if not record.steps:
+            continue
+        rows = []
+        for step in record.steps:
+            stepped = by_id.get(step.variant_id)
+            p50 = f"{stepped.p50_ms:.3f}" if stepped and stepped.p50_ms else "–"
+            names = ", ".join(step.excluded)
+            rows.append(
+                f"<tr><td>{len(step.excluded)}</td><td class='reason'>{escape(names)}</td>"
+                f"<td>{step.quality:.4f}</td><td>{p50}</td>"
+                f"<td class='text'>{escape(step.verdict or 'within tolerance')}</td></tr>"
+            )
+        parts.append(
+            "<div class='scroll'><table><thead><tr><th>nodes in float</th>"
+            "<th class='text'>excluded</th><th>quality</th><th>p50 ms</th>"
+            f"<th class='text'>verdict</th></tr></thead><tbody>{''.join(rows)}</tbody>"
+            "</table></div>"
+        )
+    return "".join(parts)
+
+
+def _chain(results: Results, png: bytes | None) -> str:
+    pick = results.pick
+    if pick is None or not pick.steps:
+        return ""
+    rows = "".join(
+        f"<tr><td class='text'><code>{escape(step.label)}</code></td><td>{step.seconds:.2f}</td>"
+        f"<td class='text'>{'yes' if step.changed else 'no'}</td>"
+        f"<td class='reason'>{escape(step.note or '')}</td></tr>"
+        for step in pick.steps
+    )
+    return (
+        "<h2>The pick, pass by pass</h2>"
+        + _figure(png, "Latency and quality after each pass of the pick", "")
+        + "<div class='scroll'><table><thead><tr><th class='text'>pass</th><th>build s</th>"
+        f"<th class='text'>changed</th><th class='text'>note</th></tr></thead><tbody>{rows}"
+        "</tbody></table></div>"
+    )
+
+
+def _contest(results: Results) -> str:
+    contest = results.contest
+    if contest is None:
+        return ""
+
+    def cell(tag: str, column: str, text: str) -> str:
+        align = " class='text'" if column in ("variant", "outcome") else ""
+        return f"<{tag}{align}>{escape(text)}</{tag}>"
+
+    head = "".join(cell("th", c, c) for c in CONTEST_COLUMNS)
+    rows = "".join(
+        "<tr>" + "".join(cell("td", c, cells[c]) for c in CONTEST_COLUMNS) + "</tr>"
+        for cells in contest_rows(contest)
+    )
+    return (
+        f"<h2>Head to head</h2><p>{escape(contest_intro(contest))}.</p>"
+        f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>"
+        "</table></div>"
+    )
+
+
+def _op_profile(results: Results) -> str:
+    if not results.op_profile:
+        return ""
+    top = max(row["share"] for row in results.op_profile) or 1.0
+    rows = "".join(
+        f"<tr><td class='text'>{escape(str(row['op_type']))}</td><td>{row['per_run_ms']:.4f}</td>"
+        f"<td>{100 * row['share']:.1f}%</td><td>{row['calls_per_run']:g}</td>"
+        f"<td class='text'><span class='bar' style='width:{200 * row['share'] / top:.0f}px'>"
+        "</span></td></tr>"
+        for row in results.op_profile
+    )
+    return (
+        "<h2>Where the pick spends its time</h2><div class='scroll'><table><thead><tr>"
+        "<th class='text'>operator</th><th>ms per run</th><th>share</th><th>calls per run</th>"
+        f"<th class='text'></th></tr></thead><tbody>{rows}</tbody></table></div>"
+        f"<p class='muted small'>Kernel times from {escape(results.profiler_name)} at batch 1 "
+        "(profiling adds overhead: read the shares, not the absolute times).</p>"
+    )
+
+
+def _chains_tried(results: Results) -> str:
+    if not results.chains:
+        return ""
+    items = "".join(
+        f"<li><code>{escape(' → '.join(c['passes']) or 'baseline')}</code>: "
+        f"{escape(str(c['why']))}</li>"
+        for c in results.chains
+    )
+    return f"<h2>Chains tried</h2><ul class='small'>{items}</ul>"
+
+
+def _environment(results: Results) -> str:
+    env = results.environment
+    flags = ", ".join(env.get("cpu_flags", [])) or "none of note"
+    entries = {
+        "CPU": f"{env.get('cpu_model')} ({env.get('logical_cores')} logical cores; flags: {flags})",
+        "Memory": f"{env.get('memory_gb')} GiB",
+        "OS": f"{env.get('os')}; Python {env.get('python')}",
+        "Versions": ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items()),
+        "ONNX Runtime providers": ", ".join(env.get("ort_providers", [])),
+        "Source": f"{results.source_path} ({results.source_form}, sha256 {results.source_id})",
+    }
+    items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in entries.items())
+    return f"<h2>Environment</h2><dl class='small'>{items}</dl>"

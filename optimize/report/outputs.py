@@ -1,0 +1,108 @@
+"""Publishing a run: best.onnx, report.json, report.md, report.html and manifest.json, each whole."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from hardware.model_files import external_data_files
+from optimize.report.html import CHAIN, PARETO, render_html
+from optimize.report.markdown import render_markdown
+from optimize.report.plots import chain_plot, pareto_plot
+from optimize.report.results import Results
+from optimize.store import (
+    copy_atomic,
+    staging_dir,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_manifest,
+    write_text_atomic,
+)
+from passes.onnx_files import save_ir_model
+
+
+def write_outputs(results: Results) -> None:
+    """best.onnx, report.json, report.md, report.html, pareto.png and manifest.json, each
+    written whole."""
+    out = results.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    artifacts = [v.path for v in results.variants if v.path and v.path.is_relative_to(out)]
+    for variant in results.variants:
+        # Only a measured model is known to parse; a corrupt one is listed as it is.
+        if variant.status == "measured" and variant.path and variant.path.is_relative_to(out):
+            artifacts += external_data_files(variant.path)
+    for name, variant in (("best.onnx", results.pick_onnx), ("closest.onnx", results.closest)):
+        if variant is not None:
+            artifacts += _write_best(variant.path, out / name)
+        else:
+            (out / name).unlink(missing_ok=True)
+            (out / f"{name}.data").unlink(missing_ok=True)
+    artifacts += _write_torch_pick(results)
+    write_json_atomic(out / "report.json", results.to_dict())
+    write_text_atomic(out / "report.md", render_markdown(results))
+    artifacts += [out / "report.json", out / "report.md"]
+    artifacts += _write_html_report(results)
+    write_manifest(out, artifacts)
+
+
+def _write_html_report(results: Results) -> list[Path]:
+    """pareto.png, chain.png (when the pick has steps) and report.html, the page with
+    every chart embedded."""
+    out = results.out_dir
+    pareto, chain = pareto_plot(results), chain_plot(results)
+    write_bytes_atomic(out / "pareto.png", pareto)
+    written = [out / "pareto.png"]
+    if chain:
+        write_bytes_atomic(out / "chain.png", chain)
+        written.append(out / "chain.png")
+    else:
+        (out / "chain.png").unlink(missing_ok=True)
+    images = {PARETO: pareto} | ({CHAIN: chain} if chain else {})
+    write_text_atomic(out / "report.html", render_html(results, images))
+    return [*written, out / "report.html"]
+
+
+def _write_best(model_path: Path, best: Path) -> list[Path]:
+    """Copy a chosen model to `best`; a model with external data is re-saved (streamed,
+    not loaded whole) so its weights sit in `<best>.data` beside it."""
+    if not external_data_files(model_path):
+        copy_atomic(model_path, best)
+        return [best]
+    import onnx_ir as ir
+
+    staging = staging_dir(best.parent, best.name)
+    save_ir_model(ir.load(model_path), staging / best.name, external=True)
+    data = best.with_name(f"{best.name}.data")
+    # Data first: a reader who sees the new best.onnx must find its weights.
+    (staging / data.name).replace(data)
+    (staging / best.name).replace(best)
+    staging.rmdir()
+    return [best, data]
+
+
+def _write_torch_pick(results: Results) -> list[Path]:
+    """When a PyTorch row wins overall: the model file it ran and the exact settings, in
+    torch/, for a TorchServe user to reproduce it."""
+    folder = results.out_dir / "torch"
+    pick = results.pick
+    if pick is None or pick.runtime != "torch":
+        for stale in ("torch_pick.json", results.source_path.name):
+            (folder / stale).unlink(missing_ok=True)
+        return []
+    model = folder / results.source_path.name
+    copy_atomic(results.source_path, model)
+    settings = folder / "torch_pick.json"
+    write_json_atomic(
+        settings,
+        {
+            "model": model.name,
+            "form": results.source_form,
+            "inputs": [asdict(s) for s in results.inputs],
+            "settings": pick.runtime_settings | pick.measurements["settings"],
+            "how": "load the model, torch.set_num_threads(threads), wrap calls in "
+            "torch.inference_mode() and torch.autocast(device, dtype=autocast) unless it is "
+            "float32, and torch.compile(model) when mode is 'compile'",
+            "p50_ms": pick.p50_ms,
+        },
+    )
+    return [model, settings]

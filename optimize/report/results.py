@@ -1,0 +1,143 @@
+"""The outcome of a run: every variant with its figures, the front, the pick, the context."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from optimize.build.builder import Variant
+from optimize.choose.contest import Contest
+from optimize.choose.select import PICK_RULE, closest, pick
+from optimize.measure.fidelity import Tolerance
+from optimize.search.fallback import Repair
+from optimize.search.prune_sweep import PruneSweep
+from passes.base import TensorSpec
+from passes.export import ExportToOnnx
+from passes.preprocess import Preprocess
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Results:
+    """What `optimize.api.run` returns; report.json is its `to_dict()`."""
+
+    source_path: Path
+    source_form: str
+    source_id: str
+    inputs: list[TensorSpec]
+    target: str
+    variants: list[Variant]
+    pick: Variant | None
+    pick_onnx: Variant | None
+    pareto_front: list[Variant]
+    tolerance: Tolerance
+    eval_data: dict[str, Any]
+    environment: dict[str, Any]
+    out_dir: Path
+    warnings: list[str] = field(default_factory=list)
+    repairs: list[Repair] = field(default_factory=list)
+    prune_sweep: PruneSweep | None = None
+    preprocessing: str = ""  # the summary of the preprocessing compiled into every variant
+    chains: list[dict[str, Any]] = field(default_factory=list)
+    op_profile: list[dict[str, Any]] = field(default_factory=list)
+    contest: Contest | None = None
+
+    def variant(self, variant_id: str) -> Variant:
+        """The variant with this id."""
+        return next(v for v in self.variants if v.id == variant_id)
+
+    def best_per_runtime(self) -> dict[str, str]:
+        """The picked variant id for each runtime that has one within tolerance, by the
+        same rule as the overall pick (head-to-head included)."""
+        runtimes = dict.fromkeys(v.runtime for v in self.variants)
+        best = {
+            rt: pick([v for v in self.variants if v.runtime == rt], self.contest) for rt in runtimes
+        }
+        return {rt: v.id for rt, v in best.items() if v is not None}
+
+    @property
+    def closest(self) -> Variant | None:
+        """When nothing is within tolerance, the best ONNX variant found, saved as
+        closest.onnx (a PyTorch row has no file of its own to save)."""
+        if self.pick:
+            return None
+        return closest([v for v in self.variants if v.runtime == "onnxruntime"])
+
+    @property
+    def profiler_name(self) -> str:
+        """Whose profiler timed the pick's operators: PyTorch's for a PyTorch row."""
+        if self.pick is not None and self.pick.runtime == "torch":
+            return "PyTorch's profiler (self time per aten operator)"
+        return "ONNX Runtime's profiler"
+
+    @property
+    def baseline(self) -> Variant | None:
+        """The unoptimized ONNX model: the source itself, or its plain export, with the
+        preprocessing in front when the run has one."""
+        first = self.variants[0] if self.variants else None
+        lead_in = (ExportToOnnx.name, Preprocess.name)
+        return first if first and all(s.name in lead_in for s in first.steps) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned, machine-readable report."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "source": {
+                "path": str(self.source_path),
+                "form": self.source_form,
+                "sha256": self.source_id,
+                "inputs": [asdict(s) for s in self.inputs],
+            },
+            "target": self.target,
+            "preprocessing": self.preprocessing or None,
+            "eval_data": self.eval_data,
+            "tolerance": asdict(self.tolerance),
+            "pick_rule": self.contest.rule if self.contest else PICK_RULE,
+            "head_to_head": asdict(self.contest) if self.contest else None,
+            "pick": self.pick.id if self.pick else None,
+            "pick_onnx": self.pick_onnx.id if self.pick_onnx else None,
+            "best_model": "best.onnx" if self.pick_onnx else None,
+            "torch_pick": "torch/torch_pick.json"
+            if self.pick and self.pick.runtime == "torch"
+            else None,
+            "best_per_runtime": self.best_per_runtime(),
+            "closest": self.closest.id if self.closest else None,
+            "closest_model": "closest.onnx" if self.closest else None,
+            "pareto_front": [v.id for v in self.pareto_front],
+            "warnings": self.warnings,
+            "chains": self.chains,
+            "pick_operator_profile": self.op_profile,
+            "repairs": [asdict(r) for r in self.repairs],
+            "prune_sweep": asdict(self.prune_sweep) if self.prune_sweep else None,
+            "environment": self.environment,
+            "variants": [_variant_dict(v, self.out_dir) for v in self.variants],
+        }
+
+
+def _variant_dict(variant: Variant, out_dir: Path) -> dict[str, Any]:
+    path = None
+    if variant.path is not None:
+        path = (
+            str(variant.path.relative_to(out_dir))
+            if variant.path.is_relative_to(out_dir)
+            else (str(variant.path))
+        )
+    return {
+        "id": variant.id,
+        "parent": variant.parent,
+        "label": variant.label,
+        "status": variant.status,
+        "runtime": variant.runtime,
+        "runtime_settings": variant.runtime_settings,
+        "reason": variant.reason,
+        "cached": variant.cached,
+        "measurements_cached": variant.measurements_cached,
+        "path": path,
+        "steps": [asdict(s) for s in variant.steps],
+        "measurements": variant.measurements,
+        "fidelity": variant.fidelity,
+        "within_tolerance": variant.within_tolerance,
+        "verdict": variant.verdict,
+    }

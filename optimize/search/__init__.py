@@ -1,0 +1,1 @@
+"""Searching: the chain search, the accuracy fallback and the pruning sweep."""

@@ -1,0 +1,331 @@
+"""Model files in every form -> Source: the loaded model, its input spec and its content id."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from hardware.model_files import external_data_files
+from optimize.errors import OptimizeError
+from optimize.source.input_spec import (
+    InputFlag,
+    Unshaped,
+    apply_flags_by_name,
+    onnx_input_specs,
+    parse_input_flags,
+)
+from optimize.source.model_code import model_code_pickle
+from passes.base import DTYPES, TensorSpec
+from passes.torch_run import dynamic_batch_program
+
+Form = Literal["torchscript", "pickled_module", "exported_program", "onnx"]
+
+ACCEPTED_FORMS = (
+    "TorchScript (torch.jit.save), an ExportedProgram (torch.export.save, .pt2), "
+    "a whole pickled nn.Module (torch.save(model), with --trust-pickle) or ONNX"
+)
+BATCH = "batch"
+
+
+@dataclass
+class Source:
+    """A user's model as loaded: the file (never modified), its form, input spec and model."""
+
+    path: Path
+    form: Form
+    inputs: list[TensorSpec]
+    model: Any
+    sample_inputs: dict[str, np.ndarray]
+    source_id: str
+
+    @property
+    def model_kind(self) -> Literal["torch", "onnx"]:
+        return "onnx" if self.form == "onnx" else "torch"
+
+
+def load_source(
+    path: Path,
+    input_flags: list[str] | None = None,
+    trust_pickle: bool = False,
+    model_code: Path | None = None,
+) -> Source:
+    """Load a model file of any accepted form, detected from its content, not its name.
+
+    `input_flags` (`NAME:DIMS[:DTYPE]`) give or override the input spec; `trust_pickle`
+    allows unpickling a whole module, whose classes `model_code` (a .py file) may define.
+    """
+    path = Path(path)
+    _check_file(path)
+    flags = parse_input_flags(input_flags)
+
+    kind = _detect_form(path)
+    if kind == "onnx":
+        inputs, source_id = _load_onnx(path, flags)
+        return Source(path, "onnx", inputs, None, {}, source_id)
+    source_id = _sha256([path])
+    if kind == "exported_program":
+        program, inputs, samples = _load_exported_program(path, flags)
+        return Source(path, "exported_program", inputs, program, samples, source_id)
+    if kind == "torchscript":
+        module = _load_torchscript(path)
+        form: Form = "torchscript"
+    else:
+        module = _load_pickled_module(path, trust_pickle, model_code)
+        form = "pickled_module"
+    inputs = _module_inputs(path, module, flags, form)
+    return Source(path, form, inputs, module, {}, source_id)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise OptimizeError(f"model file not found: {path}")
+    if path.is_dir():
+        raise OptimizeError(f"{path} is a directory; pass the model file inside it")
+    if path.stat().st_size == 0:
+        raise OptimizeError(f"{path} is empty (0 bytes); save the model again")
+
+
+def _not_a_model(path: Path, detail: str) -> OptimizeError:
+    return OptimizeError(
+        f"{path} is not a model file this tool reads ({detail}); accepted: {ACCEPTED_FORMS}"
+    )
+
+
+def _detect_form(path: Path) -> str:
+    """'torchscript', 'exported_program', 'pickle' or 'onnx', from the file's bytes."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            # torch writes every entry under one root folder named after the file.
+            inner = {n.split("/", 1)[-1] for n in archive.namelist()}
+        if "archive_format" in inner:
+            return "exported_program"
+        if "constants.pkl" in inner and any(n.startswith("code/") for n in inner):
+            return "torchscript"
+        if "data.pkl" in inner:
+            return "pickle"
+        raise _not_a_model(path, "a zip archive, but not one torch writes")
+    with path.open("rb") as file:
+        first = file.read(1)
+    # torch.save's legacy (non-zip) format is a bare pickle, whose first opcode is PROTO.
+    return "pickle" if first == b"\x80" else "onnx"
+
+
+def _sha256(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for file in files:
+        with file.open("rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ONNX
+
+
+def _load_onnx(path: Path, flags: list[InputFlag]) -> tuple[list[TensorSpec], str]:
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        # Weights stay on disk: only the graph is needed to read the input spec.
+        model = onnx.load(str(path), load_external_data=False)
+    except DecodeError:
+        raise _not_a_model(path, "not a torch archive and not a valid ONNX protobuf") from None
+    graph = model.graph
+    if not (graph.node or graph.input or graph.output):
+        raise _not_a_model(path, "it parses as ONNX but holds no graph")
+    data_files = external_data_files(path)
+    missing = [f.name for f in data_files if not f.is_file()]
+    if missing:
+        raise OptimizeError(
+            f"{path} keeps its weights in {', '.join(missing)}, which is missing beside it; "
+            "copy the external-data file(s) next to the model"
+        )
+    declared = onnx_input_specs(path, graph)
+    return apply_flags_by_name(path, declared, flags), _sha256([path, *data_files])
+
+
+# ExportedProgram (.pt2)
+
+
+def _load_exported_program(path: Path, flags: list[InputFlag]):
+    import torch
+
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:  # torch raises many types for damaged or mismatched archives
+        raise OptimizeError(
+            f"{path} looks like a torch.export.save archive but could not be loaded "
+            f"({_first_line(exc)}); save it again with this torch version ({torch.__version__})"
+        ) from exc
+    placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
+    declared: list[TensorSpec | Unshaped] = []
+    for name in program.graph_signature.user_inputs:
+        value = placeholders[name].meta.get("val")
+        if not isinstance(value, torch.Tensor):
+            raise OptimizeError(
+                f"{path}: input '{name}' is not a tensor; only programs whose inputs are "
+                "tensors are supported"
+            )
+        dtype = str(value.dtype).removeprefix("torch.")
+        if dtype not in DTYPES:
+            raise OptimizeError(
+                f"{path}: input '{name}' is {dtype}, which is not supported; "
+                f"supported: {', '.join(DTYPES)}"
+            )
+        dims = tuple(d if isinstance(d, int) else str(d) for d in value.shape)
+        if dims:
+            dims = (BATCH, *dims[1:])
+        declared.append(TensorSpec(name, dims, dtype))
+    inputs = apply_flags_by_name(path, declared, flags)
+    samples = _example_inputs(program, inputs)
+    try:
+        # Saved programs usually have static shapes (torch.export's default); one that
+        # accepts any batch can be measured and evaluated at any batch.
+        program = dynamic_batch_program(program, inputs)
+    except Exception:  # torch.export raises many types; all mean the graph fixes the batch
+        inputs = [_saved_batch(spec, placeholders[spec.name]) for spec in inputs]
+    return program, inputs, samples
+
+
+def _saved_batch(spec: TensorSpec, placeholder) -> TensorSpec:
+    if not spec.has_symbolic_batch:
+        return spec
+    return TensorSpec(spec.name, (placeholder.meta["val"].shape[0], *spec.dims[1:]), spec.dtype)
+
+
+def _example_inputs(program, inputs: list[TensorSpec]) -> dict[str, np.ndarray]:
+    """The example tensors saved in the archive, when they are plain positional tensors."""
+    import torch
+
+    if program.example_inputs is None:
+        return {}
+    args, kwargs = program.example_inputs
+    if kwargs or len(args) != len(inputs) or not all(isinstance(a, torch.Tensor) for a in args):
+        return {}
+    return {spec.name: a.detach().cpu().numpy() for spec, a in zip(inputs, args, strict=True)}
+
+
+# TorchScript and pickled modules
+
+
+def _load_torchscript(path: Path):
+    import torch
+
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except RuntimeError as exc:
+        raise OptimizeError(
+            f"{path} looks like a torch.jit.save archive but could not be loaded "
+            f"({_first_line(exc)}); save it again with torch.jit.save"
+        ) from exc
+    return module.eval()
+
+
+def _load_pickled_module(path: Path, trust_pickle: bool, model_code: Path | None):
+    import torch
+
+    try:
+        # weights_only unpickles tensors and containers but never runs code; mmap keeps
+        # large weights on disk while we only look at what the file holds.
+        weights = torch.load(
+            path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path)
+        )
+    except pickle.UnpicklingError:
+        weights = None  # it holds objects beyond tensors, such as a whole module
+    except (RuntimeError, EOFError, ValueError) as exc:
+        raise _not_a_model(path, f"a damaged torch.save file: {_first_line(exc)}") from exc
+    if weights is not None:
+        raise _not_a_module(path, weights)
+    if not trust_pickle:
+        raise OptimizeError(
+            f"{path} is a whole pickled module (torch.save(model)), and unpickling it runs "
+            "arbitrary code from the file: rerun with --trust-pickle if you trust it, or save "
+            "the model with torch.jit.save or torch.export.save"
+        )
+    with model_code_pickle(model_code) as pickle_module:
+        try:
+            loaded = torch.load(
+                path, map_location="cpu", weights_only=False, pickle_module=pickle_module
+            )
+        except (AttributeError, ImportError) as exc:
+            where = f"defined in {model_code} or importable" if model_code else "importable"
+            raise OptimizeError(
+                f"{path} refers to a class that is not {where} ({_first_line(exc)}); pass the "
+                ".py file that defines the model's class with --model-code path.py"
+            ) from exc
+    if not isinstance(loaded, torch.nn.Module):
+        raise _not_a_module(path, loaded)
+    return loaded.eval()
+
+
+def _not_a_module(path: Path, loaded: object) -> OptimizeError:
+    if isinstance(loaded, dict):
+        return OptimizeError(
+            f"{path} holds weights only (a state_dict), not the model's code: build the module "
+            "in Python, load_state_dict() these weights, then save it with "
+            "torch.jit.save(torch.jit.script(model), ...) or torch.export.save"
+        )
+    return OptimizeError(
+        f"{path} holds a {type(loaded).__name__}, not an nn.Module; save the model itself "
+        "with torch.jit.save or torch.export.save"
+    )
+
+
+def _module_inputs(path: Path, module, flags: list[InputFlag], form: Form) -> list[TensorSpec]:
+    """The input spec of a module that records no shapes: the --input flags, in the order of
+    forward()'s parameters when they name them, checked against how many it takes."""
+    params, required, unlimited = _forward_params(module)
+    if not flags:
+        example = " ".join(
+            f"--input {p}:batch,3,224,224:float32" for p in params[:required] or ["x"]
+        )
+        what = "TorchScript module" if form == "torchscript" else "pickled module"
+        raise OptimizeError(
+            f"{path.name} is a {what}, which does not record input shapes: give each input of "
+            f"forward({', '.join(params)}) with --input, e.g. {example}"
+        )
+    specs = [f.spec for f in flags]
+    if len(specs) < required or (len(specs) > len(params) and not unlimited):
+        if unlimited:
+            expected = f"at least {required}"
+        else:
+            expected = f"{required}" if required == len(params) else f"{required} to {len(params)}"
+        raise OptimizeError(
+            f"{path.name}: forward({', '.join(params)}) takes {expected} input(s), but "
+            f"{len(specs)} --input flag(s) were given"
+        )
+    if {s.name for s in specs} <= set(params):
+        specs.sort(key=lambda s: params.index(s.name))
+    return specs
+
+
+def _forward_params(module) -> tuple[list[str], int, bool]:
+    """forward()'s positional parameter names, how many are required, and whether it takes
+    *args."""
+    import torch
+
+    if isinstance(module, torch.jit.ScriptModule):
+        arguments = [a for a in module.forward.schema.arguments[1:] if not a.kwarg_only]
+        names = [a.name for a in arguments]
+        return names, sum(not a.has_default_value() for a in arguments), False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    parameters = inspect.signature(module.forward).parameters.values()
+    names = [p.name for p in parameters if p.kind in positional]
+    required = sum(
+        p.kind in positional and p.default is inspect.Parameter.empty for p in parameters
+    )
+    unlimited = any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in parameters)
+    return names, required, unlimited
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

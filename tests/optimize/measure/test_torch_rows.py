@@ -1,0 +1,81 @@
+"""Which PyTorch rows are measured, and why the others are skipped."""
+
+from pathlib import Path
+
+from hardware.targets import Target
+from hardware.torch_runtime import unsupported_autocast
+from optimize.measure.torch_rows import torch_rows
+from optimize.source.load import Source
+
+
+def _source(form):
+    return Source(Path("m.pt"), form, [], object(), {}, "abc")
+
+
+def test_cpu_without_bf16_units_skips_bf16_with_the_reason():
+    rows = {
+        r.label: r for r in torch_rows(_source("exported_program"), Target("cpu"), ["avx2"], "r")
+    }
+    assert rows["torch eager"].status == "built"
+    assert rows["torch.compile"].status == "built"
+    bf16 = rows["torch.compile (bfloat16 autocast)"]
+    assert bf16.status == "skipped" and "AMX" in bf16.reason
+    assert all(r.runtime == "torch" for r in rows.values())
+
+
+def test_cpu_with_amx_runs_bf16_and_gpu_runs_both_half_precisions():
+    amx = torch_rows(_source("pickled_module"), Target("cpu"), ["amx_bf16"], "r")
+    assert all(r.status == "built" for r in amx)
+    gpu = {r.label for r in torch_rows(_source("pickled_module"), Target("gpu"), [], "r")}
+    assert {"torch.compile (float16 autocast)", "torch.compile (bfloat16 autocast)"} <= gpu
+    assert unsupported_autocast("float16", Target("cpu"), ["avx512_fp16"]) is not None
+
+
+def test_torchscript_is_not_compiled_and_onnx_has_no_rows():
+    rows = {r.label: r for r in torch_rows(_source("torchscript"), Target("cpu"), [], "r")}
+    assert rows["torch.compile"].status == "skipped"
+    assert "TorchScript" in rows["torch.compile"].reason
+    assert torch_rows(_source("onnx"), Target("cpu"), [], "r") == []
+
+
+def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
+    import torch
+
+    from hardware.profile import TimingBudget
+    from optimize.build.builder import Variant
+    from optimize.data.eval_store import EvalStore
+    from optimize.measure.torch_rows import torch_profile_of
+    from optimize.measure.workers import Workload
+
+    program = torch.export.export(
+        digits_cnn,
+        (torch.from_numpy(digits.test_x[:2]),),
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+    )
+    torch.export.save(program, tmp_path / "cnn.pt2")
+    row = Variant("t", None, [], None, "measured", runtime="torch", runtime_label="torch eager")
+    row.measurements = {"settings": {"mode": "eager", "autocast": "float32", "threads": 1}}
+    workload = Workload(
+        Target("cpu"),
+        EvalStore(tmp_path / "eval", 0, 0, False, ""),
+        {"x": digits.test_x[:32]},
+        1,
+        32,
+        64,
+        TimingBudget(),
+    )
+    fields = {
+        "source_path": tmp_path / "cnn.pt2",
+        "input_flags": None,
+        "trust_pickle": False,
+        "model_code": None,
+        "thread_counts": (1,),
+        "workload": workload,
+    }
+    profile = torch_profile_of(row, fields, timeout_s=300)
+    ops = [r["op_type"] for r in profile]
+    assert ops and all(op.startswith("aten::") for op in ops)
+    # The two convolutions and two linear layers are the work; they must be among the top.
+    assert any("conv" in op for op in ops) and any(op in ("aten::addmm", "aten::mm") for op in ops)
+    assert abs(sum(r["share"] for r in profile) - 1.0) < 0.5
+    assert all(r["calls_per_run"] > 0 for r in profile)

@@ -1,0 +1,77 @@
+"""The search stops a chain whose step is clearly dominated, and keeps to its time budget."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from hardware.profile import TimingBudget
+from optimize.api import RunOptions, run
+from optimize.config.chains import Chain
+from passes.base import Outcome, Pass, PassContext
+from passes.ort_graph import OrtGraphOptimize
+
+QUICK = RunOptions(
+    budget=TimingBudget(warmup_runs=2, warmup_s=0.02, measure_s=0.1, min_runs=20),
+    torch_runtimes=False,
+    fallback=False,
+)
+
+
+@dataclass(frozen=True)
+class AddsDeadWork(Pass):
+    """Keeps the outputs but adds 300 MatMuls whose result is multiplied by zero: the same
+    quality, many times slower."""
+
+    name = "adds_dead_work"
+
+    def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
+        model = onnx.load(src)
+        graph = model.graph
+        weight = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32) / 8
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(weight, "dead_w"),
+                numpy_helper.from_array(np.array([-1, 64], np.int64), "dead_shape"),
+                numpy_helper.from_array(np.array(0.0, np.float32), "dead_zero"),
+            ]
+        )
+        nodes = [helper.make_node("Reshape", ["x", "dead_shape"], ["dead_0"])]
+        for i in range(300):
+            nodes.append(helper.make_node("MatMul", [f"dead_{i}", "dead_w"], [f"dead_{i + 1}"]))
+        output = graph.output[0].name
+        nodes += [
+            helper.make_node("ReduceSum", ["dead_300"], ["dead_sum"], keepdims=0),
+            helper.make_node("Mul", ["dead_sum", "dead_zero"], ["dead_nothing"]),
+            helper.make_node("Add", [f"{output}_live", "dead_nothing"], [output]),
+        ]
+        for node in graph.node:
+            node.output[:] = [f"{output}_live" if o == output else o for o in node.output]
+        graph.node.extend(nodes)
+        onnx.save(model, out_dir / "model.onnx")
+        return Outcome(out_dir / "model.onnx", changed=True)
+
+
+def test_a_dominated_step_stops_its_chain(digits_cnn_onnx, tmp_path):
+    chains = [
+        Chain((OrtGraphOptimize("basic"),), "fast"),
+        Chain((AddsDeadWork(), OrtGraphOptimize("extended")), "slow first step"),
+    ]
+    results = run(digits_cnn_onnx, out=tmp_path, chains=chains, options=QUICK)
+    by_label = {v.label: v for v in results.variants}
+    slow = by_label["adds_dead_work"]
+    assert slow.status == "measured" and slow.fidelity["mean_cosine"] > 0.9999
+    rest = by_label["adds_dead_work → ort_graph"]
+    assert rest.status == "skipped" and "clearly dominated" in rest.reason
+    assert not (tmp_path / "variants" / rest.id).exists()
+
+
+def test_nothing_starts_after_the_budget(digits_cnn_onnx, tmp_path):
+    options = RunOptions(budget=QUICK.budget, torch_runtimes=False, budget_minutes=1e-6)
+    chains = [Chain((OrtGraphOptimize("basic"), OrtGraphOptimize("extended")), "two steps")]
+    results = run(digits_cnn_onnx, out=tmp_path, chains=chains, options=options)
+    skipped = [v for v in results.variants if v.status == "skipped"]
+    assert skipped and all("budget was spent" in v.reason for v in skipped)
+    assert results.variants[0].status == "measured"

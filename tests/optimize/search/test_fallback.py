@@ -1,0 +1,136 @@
+"""The accuracy fallback repairs a static int8 variant that breaks the tolerance."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hardware.profile import TimingBudget
+from optimize.api import RunOptions, run
+from optimize.config.chains import Chain
+from optimize.measure.fidelity import Tolerance
+from passes.quantize_static import QuantizeStatic
+
+QUICK = TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.02, min_runs=5)
+
+
+@pytest.fixture(scope="module")
+def digits_program(tmp_path_factory, digits, digits_cnn):
+    folder = tmp_path_factory.mktemp("fallback")
+    program = torch.export.export(
+        digits_cnn,
+        (torch.from_numpy(digits.test_x[:2]),),
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+    )
+    torch.export.save(program, folder / "cnn.pt2")
+    np.savez(folder / "eval.npz", x=digits.test_x)
+    np.savez(folder / "calibration.npz", x=digits.train_x[:256])
+    return folder
+
+
+def _run(folder, out, fallback, min_cosine):
+    options = RunOptions(
+        budget=QUICK,
+        tolerance=Tolerance(min_cosine=min_cosine),
+        fallback=fallback,
+        torch_runtimes=False,
+    )
+    return run(
+        folder / "cnn.pt2",
+        out=out,
+        eval_data=folder / "eval.npz",
+        calibration_data=folder / "calibration.npz",
+        chains=[Chain((QuantizeStatic(),), "static int8 only")],
+        options=options,
+    )
+
+
+@pytest.fixture(scope="module")
+def plain(digits_program, tmp_path_factory):
+    """Plain static int8, measured once; tolerances below are set just above its fidelity,
+    so the fallback must act whatever CPU runs the test."""
+    return _run(digits_program, tmp_path_factory.mktemp("plain"), False, 0.0).variants[-1]
+
+
+def _just_above(variant) -> float:
+    cosine = variant.fidelity["mean_cosine"]
+    return cosine + 0.2 * (1 - cosine)
+
+
+def test_plain_static_int8_breaks_a_tolerance_just_above_it(plain, digits_program, tmp_path):
+    results = _run(digits_program, tmp_path, False, _just_above(plain))
+    quantized = results.variants[-1]
+    assert quantized.label == "export → quantize_static"
+    assert quantized.verdict is not None and "mean cosine" in quantized.verdict
+    assert results.repairs == []
+
+
+def test_fallback_brings_it_back_within_and_lists_the_nodes(plain, digits_program, tmp_path):
+    target = _just_above(plain)
+    results = _run(digits_program, tmp_path, True, target)
+    [record] = results.repairs
+    assert record.repaired_id is not None
+    repaired = results.variant(record.repaired_id)
+    assert repaired.within_tolerance
+    assert repaired.fidelity["mean_cosine"] >= target
+    excluded = record.steps[-1].excluded
+    assert excluded and all(name.startswith("node_") for name in excluded)
+    assert tuple(repaired.steps[-1].params["nodes_to_exclude"]) == tuple(excluded)
+    assert set(record.sensitivity) >= set(excluded)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["repairs"][0]["steps"][-1]["excluded"] == excluded
+    markdown = (tmp_path / "report.md").read_text()
+    assert "## Accuracy fallback" in markdown and f"`{excluded[0]}`" in markdown
+    # The repaired model still quantizes the rest: it is smaller than the float export.
+    export = results.variants[0]
+    assert repaired.measurements["size_mb"] < 0.6 * export.measurements["size_mb"]
+
+
+def test_a_variant_clearly_slower_than_one_within_is_not_repaired():
+    from optimize.build.builder import Variant
+    from optimize.choose.ranking import dominated_by
+    from optimize.search.fallback import not_worth_repairing
+
+    def measured(name, p50, cosine, verdict=None):
+        v = Variant(name, None, [], None, "measured", verdict=verdict)
+        v.measurements = {"latency": {"p50_ms": p50, "spread": 0.02}, "size_mb": 1.0}
+        v.fidelity = {"mean_cosine": cosine}
+        return v
+
+    fp32 = measured("fp32", 24.0, 1.0)
+    slow_int8 = measured("static", 42.0, 0.35, verdict="mean cosine 0.35 < 0.99")
+    close_int8 = measured("dynamic", 26.0, 0.95, verdict="mean cosine 0.95 < 0.99")
+    rival = dominated_by(slow_int8, [fp32])
+    assert rival is fp32
+    assert "clearly slower than original (24.000 ms)" in not_worth_repairing(slow_int8, rival)
+    # Within the margin it may still win once repaired, so it is repaired.
+    assert dominated_by(close_int8, [fp32]) is None
+
+
+def test_fallback_adds_to_the_nodes_a_variant_already_keeps_in_float(
+    plain, digits_program, tmp_path
+):
+    from passes.quant_prep import quantizable_nodes
+    from passes.quantize_static import WEIGHTED_OPS
+
+    first = _run(digits_program, tmp_path / "first", False, 0.0)
+    kept = quantizable_nodes(first.variants[0].path, WEIGHTED_OPS)[-1]
+    options = RunOptions(
+        budget=QUICK, tolerance=Tolerance(min_cosine=_just_above(plain)), torch_runtimes=False
+    )
+    results = run(
+        digits_program / "cnn.pt2",
+        out=tmp_path / "second",
+        eval_data=digits_program / "eval.npz",
+        calibration_data=digits_program / "calibration.npz",
+        chains=[Chain((QuantizeStatic(nodes_to_exclude=(kept,)),), "one node kept in float")],
+        options=options,
+    )
+    records = [r for r in results.repairs if r.sensitivity]
+    if not records:  # keeping that node alone was enough: nothing to repair
+        assert results.variants[-1].within_tolerance
+        return
+    [record] = records
+    assert kept not in record.sensitivity
+    assert record.steps and all(step.excluded[0] == kept for step in record.steps)
