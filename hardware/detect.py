@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from dataclasses import asdict, dataclass, field
@@ -64,7 +65,14 @@ def _cpuinfo() -> tuple[str, list[str]]:
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages that shape results, 'missing' where not installed."""
-    names = ["torch", "onnx", "onnxruntime", "onnxruntime-gpu", "onnxscript", "numpy"]
+    return distribution_versions(
+        ("torch", "onnx", "onnxruntime", "onnxruntime-gpu", "onnxscript", "numpy")
+    )
+
+
+@functools.cache
+def distribution_versions(names: tuple[str, ...]) -> dict[str, str]:
+    """The installed version of each distribution, 'missing' where it is not installed."""
     versions = {}
     for name in names:
         try:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hardware.errors import UserError
+
 TargetKind = Literal["cpu", "gpu"]
 
 
-class TargetUnavailableError(Exception):
+class TargetUnavailableError(UserError):
     """The requested target cannot run on this machine; the message says how to get it."""
 
 
@@ -67,4 +69,4 @@ def parse_target(text: str) -> Target:
     for prefix in ("gpu:", "cuda:"):
         if value.startswith(prefix) and value[len(prefix) :].isdigit():
             return Target("gpu", int(value[len(prefix) :]))
-    raise ValueError(f"unknown target '{text}': use cpu, gpu or gpu:N (N is the device index)")
+    raise UserError(f"unknown target '{text}': use cpu, gpu or gpu:N (N is the device index)")

@@ -344,6 +344,6 @@ def _root_id(source: Source) -> str:
 def _warn_on_export_parity(variants: list[Variant], warnings: list[str]) -> None:
     for variant in variants:
         for step in variant.steps:
-            if step.name == "export" and step.metrics.get("parity_ok") == 0.0:
+            if step.metrics.get("parity_ok") == 0.0:
                 warnings.append(f"EXPORT PARITY FAILED: {step.note}")
                 return

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
-from hardware.targets import TargetUnavailableError
-from optimize.errors import OptimizeError
-from passes.base import PassError
+from optimize.errors import (
+    INTERNAL_ERROR_EXIT,
+    USER_ERROR_EXIT,
+    UserError,
+    full_traceback,
+    internal_error_line,
+)
 
 app = typer.Typer(
     help="Find the fastest form of a model on your hardware that is still accurate enough.",
@@ -18,14 +22,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-USER_ERRORS = (OptimizeError, PassError, TargetUnavailableError, ValueError)
 
 
-def _fail(exc: BaseException, debug: bool) -> None:
+def _fail(exc: Exception, debug: bool) -> NoReturn:
+    """Stop with the user's mistake in one line (exit 2), or a bug as an internal error
+    (exit 3); --debug adds the full traceback, a child process's included."""
+    user = isinstance(exc, UserError)
     if debug:
-        raise exc
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(code=2)
+        typer.echo(full_traceback(exc), err=True)
+    typer.echo(f"error: {exc}" if user else f"error: {internal_error_line(exc)}", err=True)
+    raise typer.Exit(code=USER_ERROR_EXIT if user else INTERNAL_ERROR_EXIT)
 
 
 @app.command()
@@ -150,7 +156,7 @@ def run(
         if recipe is None and model is None and Path(DEFAULT_NAME).is_file():
             recipe = Path(DEFAULT_NAME)
         if recipe is None and model is None:
-            raise OptimizeError(
+            raise UserError(
                 f"give a model file, or a recipe with --recipe (or an {DEFAULT_NAME} here)"
             )
         base = load_recipe(recipe) if recipe else Recipe(model=model)
@@ -191,8 +197,14 @@ def run(
                 budget_minutes=budget_minutes,
                 progress=progress.update,
             )
-    except USER_ERRORS as exc:
+    except typer.Exit:
+        raise
+    except Exception as exc:  # every failure ends in one line; see _fail
         _fail(exc, debug)
+    if debug:
+        for variant in results.variants:
+            if variant.detail:
+                typer.echo(f"{variant.label} failed:\n{variant.detail}", err=True)
     if json_output:
         typer.echo(json.dumps(results.to_dict(), indent=2, default=str))
     else:
@@ -227,7 +239,9 @@ def compare(
         comparison = compare_reports(
             load_report(old), load_report(new), max_latency_regression, max_accuracy_drop
         )
-    except USER_ERRORS as exc:
+    except typer.Exit:
+        raise
+    except Exception as exc:  # every failure ends in one line; see _fail
         _fail(exc, debug)
     typer.echo(render_comparison(comparison))
     if not comparison.ok:

@@ -8,19 +8,32 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import traceback
 from collections.abc import Callable
 from typing import Any
 
+from optimize.errors import UserError
+
 
 class IsolatedRunError(Exception):
-    """The child process failed: raised, crashed, or ran past its time limit."""
+    """The child process failed: raised, crashed, or ran past its time limit.
+
+    `child_traceback` is the child's own traceback when it raised, so --debug can show
+    where; `user_error` says the child stopped on the user's input, not on a bug."""
+
+    def __init__(self, message: str, child_traceback: str = "", user_error: bool = False) -> None:
+        super().__init__(message)
+        self.child_traceback = child_traceback
+        self.user_error = user_error
 
 
 def _child(conn, fn: Callable[[Any], Any], arg: Any) -> None:
     try:
         conn.send(("ok", fn(arg)))
     except Exception as exc:  # the parent reports any failure of the unit as its reason
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        kind = "user_error" if isinstance(exc, UserError) else "error"
+        message = str(exc) if kind == "user_error" else f"{type(exc).__name__}: {exc}"
+        conn.send((kind, (message, traceback.format_exc())))
     finally:
         conn.close()
 
@@ -48,8 +61,9 @@ def run_isolated(fn: Callable[[Any], Any], arg: Any, timeout_s: float) -> Any:
     finally:
         receiver.close()
     process.join()
-    if status == "error":
-        raise IsolatedRunError(payload)
+    if status != "ok":
+        message, child_traceback = payload
+        raise IsolatedRunError(message, child_traceback, user_error=status == "user_error")
     return payload
 
 

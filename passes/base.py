@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from hardware.errors import UserError
 from hardware.targets import Target
 
 ModelKind = Literal["torch", "onnx"]
@@ -43,7 +44,7 @@ class TensorSpec:
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
-            raise ValueError(
+            raise UserError(
                 f"input '{self.name}': unknown dtype '{self.dtype}'; use one of {', '.join(DTYPES)}"
             )
 
@@ -94,12 +95,41 @@ class Pass:
     """A model transformation. Subclasses are frozen dataclasses whose fields are options.
 
     Set `name` (also the module name and CLI word), `consumes` and `produces`, and
-    implement `apply`. Override `unsupported` when a target cannot benefit.
+    implement `apply`. Override `unsupported` when a target cannot benefit. The facts
+    below tell the rest of the tool what the pass does, so that nothing outside this
+    package needs to know a pass by its name.
     """
 
     name: ClassVar[str]
     consumes: ClassVar[ModelKind] = "onnx"
     produces: ClassVar[ModelKind] = "onnx"
+    # Run by the tool in front of every chain (export, preprocessing), never named in one.
+    lead_in: ClassVar[bool] = False
+    # Lowers numeric precision (int8, int4, fp16): a slowdown is worth diagnosing.
+    lowers_precision: ClassVar[bool] = False
+    # Removes weights or channels from the PyTorch model.
+    prunes: ClassVar[bool] = False
+    # The distributions whose versions shape the pass's output: a new version rebuilds it.
+    libraries: ClassVar[tuple[str, ...]] = ("onnx",)
+
+    @property
+    def repair_op_types(self) -> tuple[str, ...]:
+        """Op types whose nodes the accuracy fallback may keep in float by naming them in
+        the pass's `nodes_to_exclude` option; empty for a pass the fallback cannot steer."""
+        return ()
+
+    @property
+    def quantizes_weights_only(self) -> bool:
+        """Only nodes with a constant weight are changed, so the fallback need not probe
+        the others."""
+        return False
+
+    @property
+    def repairable(self) -> bool:
+        """Whether the accuracy fallback can keep some of this pass's nodes in float."""
+        return bool(self.repair_op_types) and "nodes_to_exclude" in {
+            f.name for f in dataclasses.fields(self)
+        }
 
     def params(self) -> dict[str, Any]:
         """The pass options, as printed in reports and hashed into variant ids."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from hardware.errors import UserError
 from hardware.session import open_session, run_session
 from hardware.targets import TargetUnavailableError
 from passes.base import DTYPES, Outcome, Pass, PassContext, PassError, TensorSpec
@@ -45,6 +46,8 @@ class ExportToOnnx(Pass):
     """
 
     name = "export"
+    lead_in = True
+    libraries = ("torch", "onnx", "onnxscript")
     consumes = "torch"
     produces = "onnx"
     opset: int = 18
@@ -58,7 +61,7 @@ class ExportToOnnx(Pass):
 
     def __post_init__(self) -> None:
         if self.exporter not in EXPORTERS:
-            raise ValueError(
+            raise UserError(
                 f"export exporter '{self.exporter}': use one of {', '.join(EXPORTERS)}"
             )
 

@@ -23,6 +23,8 @@ class Float16(Pass):
     """
 
     name = "fp16"
+    lowers_precision = True
+    libraries = ("onnx", "onnxconverter-common")
     keep_io_types: bool = True
     block_list: tuple[str, ...] = DEFAULT_BLOCK_LIST
     keep_overflowing_in_fp32: bool = True

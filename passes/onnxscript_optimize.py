@@ -14,6 +14,7 @@ class OnnxscriptOptimize(Pass):
     """Fold constants, remove dead code and apply onnxscript's default rewrite rules."""
 
     name = "onnxscript_optimize"
+    libraries = ("onnx", "onnxscript")
     fusions: bool = True
 
     def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hardware.errors import UserError
 from hardware.session import SessionSettings, open_session, session_options
 from hardware.targets import Target
 from passes.base import Outcome, Pass, PassContext, PassError
@@ -22,11 +23,12 @@ class OrtGraphOptimize(Pass):
     """
 
     name = "ort_graph"
+    libraries = ("onnx", "onnxruntime")
     level: str = "extended"
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
-            raise ValueError(f"ort_graph level '{self.level}': use one of {', '.join(LEVELS)}")
+            raise UserError(f"ort_graph level '{self.level}': use one of {', '.join(LEVELS)}")
 
     def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
         out = out_dir / "model.onnx"

@@ -37,6 +37,7 @@ class Preprocess(Pass):
     the model, so the served model takes raw inputs under the same input names."""
 
     name = "preprocess"
+    lead_in = True
     spec: str
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from hardware.errors import UserError
 from passes.base import TensorSpec
 from passes.preprocess_steps import LAYOUTS, RAW_DTYPES, STEPS, Layout, OneHot, Step, is_fitted
 
@@ -61,23 +62,23 @@ def _lists(value: Any) -> Any:
 def parse_preprocessing(table: dict[str, Any]) -> PreprocessSpec:
     """Read {input name: [{"step": name, option: value, ...}, ...]} as a recipe gives it."""
     if not isinstance(table, dict):
-        raise ValueError(f"preprocess must map input names to lists of steps, got {table!r}")
+        raise UserError(f"preprocess must map input names to lists of steps, got {table!r}")
     return PreprocessSpec(tuple((name, _parse_steps(name, steps)) for name, steps in table.items()))
 
 
 def _parse_steps(name: str, entries: Any) -> tuple[Step, ...]:
     if not isinstance(entries, (list, tuple)) or not entries:
-        raise ValueError(f"preprocess '{name}': give a non-empty list of steps, got {entries!r}")
+        raise UserError(f"preprocess '{name}': give a non-empty list of steps, got {entries!r}")
     return tuple(_parse_step(name, i, entry) for i, entry in enumerate(entries))
 
 
 def _parse_step(name: str, index: int, entry: Any) -> Step:
     if not isinstance(entry, dict) or "step" not in entry:
-        raise ValueError(f"preprocess '{name}': each step needs a 'step' key, got {entry!r}")
+        raise UserError(f"preprocess '{name}': each step needs a 'step' key, got {entry!r}")
     cls = STEPS.get(entry["step"])
     if cls is None:
         choices = ", ".join(STEPS)
-        raise ValueError(
+        raise UserError(
             f"preprocess '{name}': unknown step '{entry['step']}'; use one of {choices}"
         )
     where = f"preprocess '{name}', step '{entry['step']}'"
@@ -85,13 +86,13 @@ def _parse_step(name: str, index: int, entry: Any) -> Step:
     options = {k: v for k, v in entry.items() if k != "step"}
     for key in options:
         if key not in valid:
-            raise ValueError(f"{where}: unknown option '{key}'; valid options: {', '.join(valid)}")
+            raise UserError(f"{where}: unknown option '{key}'; valid options: {', '.join(valid)}")
     if index > 0 and cls in RAW_DTYPES:
-        raise ValueError(f"{where}: must be the first step, as it reads the raw integer data")
+        raise UserError(f"{where}: must be the first step, as it reads the raw integer data")
     try:
         return cls(**{KEY_ALIASES.get(k, k): v for k, v in options.items()})
     except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+        raise UserError(f"{where}: {exc}") from None
 
 
 def fit(spec: PreprocessSpec, data: dict[str, np.ndarray]) -> PreprocessSpec:
@@ -103,7 +104,7 @@ def fit(spec: PreprocessSpec, data: dict[str, np.ndarray]) -> PreprocessSpec:
             inputs.append((name, steps))
             continue
         if name not in data:
-            raise ValueError(f"preprocess '{name}': no data to fit it on; have {', '.join(data)}")
+            raise UserError(f"preprocess '{name}': no data to fit it on; have {', '.join(data)}")
         x, fitted = data[name], []
         for step in steps:
             fitted.append(step if is_fitted(step) else step.fit(x))

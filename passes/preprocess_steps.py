@@ -8,18 +8,20 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hardware.errors import UserError
+
 LAYOUTS = {"nhwc_to_nchw": (0, 3, 1, 2), "nchw_to_nhwc": (0, 2, 3, 1)}
 
 
 def _number(value: Any, key: str) -> float | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise ValueError(f"'{key}' must be a number, got {value!r}")
+        raise UserError(f"'{key}' must be a number, got {value!r}")
     return value
 
 
 def _axis(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"'axis' must be an integer, got {value!r}")
+        raise UserError(f"'axis' must be an integer, got {value!r}")
 
 
 def _floats(value: Any, key: str) -> tuple[float, ...] | None:
@@ -28,7 +30,7 @@ def _floats(value: Any, key: str) -> tuple[float, ...] | None:
         return None
     items = value if isinstance(value, (list, tuple)) else [value]
     if not items or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
-        raise ValueError(f"'{key}' must be a number or a list of numbers, got {value!r}")
+        raise UserError(f"'{key}' must be a number or a list of numbers, got {value!r}")
     return tuple(float(v) for v in items)
 
 
@@ -65,11 +67,11 @@ class ReplaceInvalid:
 
     def __post_init__(self) -> None:
         if self.strategy not in ("mean", "median", "constant"):
-            raise ValueError(f"'with' is '{self.strategy}'; use one of mean, median, constant")
+            raise UserError(f"'with' is '{self.strategy}'; use one of mean, median, constant")
         for key in ("value", "low", "high"):
             _number(getattr(self, key), key)
         if (self.strategy == "constant") != (self.value is not None) and self.fill is None:
-            raise ValueError("give a 'value' with 'with = constant', and only then")
+            raise UserError("give a 'value' with 'with = constant', and only then")
         _axis(self.axis)
         fill = self.fill if self.fill is not None else self.value
         object.__setattr__(self, "fill", _floats(fill, "fill"))
@@ -105,7 +107,7 @@ class Clip:
 
     def __post_init__(self) -> None:
         if _number(self.low, "low") is None and _number(self.high, "high") is None:
-            raise ValueError("give 'low', 'high' or both")
+            raise UserError("give 'low', 'high' or both")
 
     def apply_numpy(self, x: np.ndarray) -> np.ndarray:
         x = x.astype(np.float32)
@@ -129,7 +131,7 @@ class Standardize:
         object.__setattr__(self, "mean", _floats(self.mean, "mean"))
         object.__setattr__(self, "std", _floats(self.std, "std"))
         if self.std is not None and 0.0 in self.std:
-            raise ValueError("'std' must not contain zero")
+            raise UserError("'std' must not contain zero")
 
     def fit(self, x: np.ndarray) -> Standardize:
         x, finite = x.astype(np.float32), np.isfinite(x)
@@ -167,7 +169,7 @@ class MinMax:
     def span(self) -> tuple[float, ...]:
         """maximum - minimum, with 1 in place of zero so constant columns stay finite."""
         if len(self.minimum) != len(self.maximum):
-            raise ValueError("min_max: 'minimum' and 'maximum' need the same length")
+            raise UserError("min_max: 'minimum' and 'maximum' need the same length")
         return tuple((hi - lo) or 1.0 for lo, hi in zip(self.minimum, self.maximum, strict=True))
 
     def apply_numpy(self, x: np.ndarray) -> np.ndarray:
@@ -188,7 +190,7 @@ class OneHot:
 
     def __post_init__(self) -> None:
         if self.unknown not in ("zeros", "extra"):
-            raise ValueError(f"'unknown' is '{self.unknown}'; use one of zeros, extra")
+            raise UserError(f"'unknown' is '{self.unknown}'; use one of zeros, extra")
         if self.categories is None:
             return
         valid = isinstance(self.categories, (list, tuple)) and all(
@@ -196,7 +198,7 @@ class OneHot:
             for c in self.categories
         )
         if not valid:
-            raise ValueError("'categories' must be one list of distinct integers per column")
+            raise UserError("'categories' must be one list of distinct integers per column")
         object.__setattr__(self, "categories", tuple(tuple(c) for c in self.categories))
 
     def fit(self, x: np.ndarray) -> OneHot:
@@ -209,7 +211,7 @@ class OneHot:
 
     def apply_numpy(self, x: np.ndarray) -> np.ndarray:
         if x.ndim != 2 or x.shape[1] != len(self.categories):
-            raise ValueError(f"one_hot expects [batch, {len(self.categories)}], got {x.shape}")
+            raise UserError(f"one_hot expects [batch, {len(self.categories)}], got {x.shape}")
         parts = []
         for j, cats in enumerate(self.categories):
             hot = (x[:, j, None] == np.asarray(cats)).astype(np.float32)
@@ -246,7 +248,7 @@ class Layout:
 
     def __post_init__(self) -> None:
         if self.order not in LAYOUTS:
-            raise ValueError(f"'order' is '{self.order}'; use one of {', '.join(LAYOUTS)}")
+            raise UserError(f"'order' is '{self.order}'; use one of {', '.join(LAYOUTS)}")
 
     def apply_numpy(self, x: np.ndarray) -> np.ndarray:
         return np.transpose(x, LAYOUTS[self.order])

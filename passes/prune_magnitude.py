@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hardware.errors import UserError
 from passes.base import Outcome, Pass, PassContext, PassSkipped
 from passes.prune_common import editable_copy, example_args, save_program
 
@@ -23,6 +24,8 @@ class PruneMagnitude(Pass):
     """
 
     name = "prune_magnitude"
+    prunes = True
+    libraries = ("torch",)
     consumes = "torch"
     produces = "torch"
     sparsity: float = 0.5
@@ -30,9 +33,9 @@ class PruneMagnitude(Pass):
 
     def __post_init__(self) -> None:
         if not 0 < self.sparsity < 1:
-            raise ValueError(f"prune_magnitude sparsity {self.sparsity}: use a fraction in (0, 1)")
+            raise UserError(f"prune_magnitude sparsity {self.sparsity}: use a fraction in (0, 1)")
         if self.scope not in SCOPES:
-            raise ValueError(
+            raise UserError(
                 f"prune_magnitude scope '{self.scope}': use one of {', '.join(SCOPES)}"
             )
 

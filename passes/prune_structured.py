@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hardware.errors import UserError
 from passes.base import Outcome, Pass, PassContext, PassError, PassSkipped
 from passes.prune_common import (
     editable_copy,
@@ -37,6 +38,8 @@ class PruneStructured(Pass):
     """
 
     name = "prune_structured"
+    prunes = True
+    libraries = ("torch", "torch-pruning")
     consumes = "torch"
     produces = "torch"
     ratio: float = 0.3
@@ -45,9 +48,9 @@ class PruneStructured(Pass):
 
     def __post_init__(self) -> None:
         if not 0 < self.ratio < 1:
-            raise ValueError(f"prune_structured ratio {self.ratio}: use a fraction in (0, 1)")
+            raise UserError(f"prune_structured ratio {self.ratio}: use a fraction in (0, 1)")
         if self.norm not in NORMS:
-            raise ValueError(f"prune_structured norm '{self.norm}': use one of {', '.join(NORMS)}")
+            raise UserError(f"prune_structured norm '{self.norm}': use one of {', '.join(NORMS)}")
 
     def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
         tp = _import_torch_pruning()

@@ -21,6 +21,8 @@ class QuantizeDynamic(Pass):
     """Quantize weights of `op_types` to int8 with ONNX Runtime's dynamic quantizer."""
 
     name = "quantize_dynamic"
+    lowers_precision = True
+    libraries = ("onnx", "onnxruntime")
     per_channel: bool = False
     # 7-bit weights: on x86 CPUs without VNNI, ONNX Runtime's u8s8 MatMulInteger kernels use
     # VPMADDUBSW, whose int16 pair sums saturate with full-range 8-bit weights. On the tiny

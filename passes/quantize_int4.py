@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from hardware.errors import UserError
 from passes.base import Outcome, Pass, PassContext, PassError, PassSkipped
 from passes.onnx_files import needs_external_data, op_histogram, save_proto_model
 
@@ -30,6 +31,8 @@ class QuantizeInt4(Pass):
     """
 
     name = "quantize_int4"
+    lowers_precision = True
+    libraries = ("onnx", "onnxruntime")
     block_size: int = 32
     symmetric: bool = True
     accuracy_level: int = 4
@@ -37,11 +40,11 @@ class QuantizeInt4(Pass):
     def __post_init__(self) -> None:
         # MatMulNBits' kernels require a power-of-two block of at least 16 rows.
         if self.block_size < 16 or self.block_size & (self.block_size - 1):
-            raise ValueError(
+            raise UserError(
                 f"quantize_int4 block_size {self.block_size}: use a power of two >= 16"
             )
         if self.accuracy_level not in ACCURACY_LEVELS:
-            raise ValueError(
+            raise UserError(
                 f"quantize_int4 accuracy_level {self.accuracy_level}: use 0, 1, 2, 3 or 4"
             )
 

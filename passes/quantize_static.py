@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from hardware.detect import tensorrt_available
+from hardware.errors import UserError
 from hardware.targets import Target
 from passes.base import Outcome, Pass, PassContext, PassError
 from passes.onnx_files import needs_external_data, op_histogram
@@ -44,6 +45,8 @@ class QuantizeStatic(Pass):
     (minmax, entropy or percentile) on the run's sample inputs."""
 
     name = "quantize_static"
+    lowers_precision = True
+    libraries = ("onnx", "onnxruntime")
     calibration: str = "minmax"
     per_channel: bool = True
     # 7-bit weights: on x86 CPUs without VNNI, ONNX Runtime's u8s8 kernels use VPMADDUBSW,
@@ -59,7 +62,7 @@ class QuantizeStatic(Pass):
 
     def __post_init__(self) -> None:
         if self.calibration not in CALIBRATION_METHODS:
-            raise ValueError(
+            raise UserError(
                 f"calibration '{self.calibration}': use one of {', '.join(CALIBRATION_METHODS)}"
             )
 

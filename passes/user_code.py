@@ -9,21 +9,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hardware.errors import UserError
+
 
 def import_callable(spec: str, what: str) -> Callable[..., Any]:
     """The function `spec` names: `package.module:function`, importable from sys.path, or
-    `path/to/file.py:function`. `what` names its role in error messages. Raises ValueError
+    `path/to/file.py:function`. `what` names its role in error messages. Raises UserError
     with one line saying what was wrong."""
     module_name, sep, function_name = spec.rpartition(":")
     if not sep or not module_name or not function_name.isidentifier():
-        raise ValueError(f"{what} '{spec}': expected module:function, e.g. my_project.data:batches")
+        raise UserError(f"{what} '{spec}': expected module:function, e.g. my_project.data:batches")
     try:
         module = _module(module_name)
     except Exception as exc:  # user code: any failure at import is reported, not raised raw
-        raise ValueError(f"{what} '{spec}': cannot import {module_name}: {exc}") from exc
+        raise UserError(f"{what} '{spec}': cannot import {module_name}: {exc}") from exc
     function = getattr(module, function_name, None)
     if not callable(function):
-        raise ValueError(f"{what} '{spec}': {module_name} has no function {function_name}")
+        raise UserError(f"{what} '{spec}': {module_name} has no function {function_name}")
     return function
 
 

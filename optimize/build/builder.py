@@ -10,10 +10,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from traceback import format_exc
 from typing import TYPE_CHECKING, Any
 
 from optimize.config.chains import Chain
-from optimize.isolation import run_isolated
+from hardware.detect import distribution_versions
+from optimize.errors import UserError
+from optimize.isolation import IsolatedRunError, run_isolated
 from optimize.store import publish_dir, staging_dir, write_json_atomic
 from passes.base import ModelKind, Pass, PassContext, PassError, PassSkipped
 from passes.export import ExportToOnnx
@@ -62,6 +65,8 @@ class Variant:
     measurements: dict[str, Any] | None = None
     fidelity: dict[str, Any] | None = None
     verdict: str | None = None
+    # Where a failure came from (a traceback), for --debug.
+    detail: str = ""
 
     @property
     def label(self) -> str:
@@ -87,18 +92,22 @@ class Variant:
 
 
 def variant_id(parent_id: str, pass_: Pass) -> str:
-    """Content address of a variant: its parent's id plus the pass and its options."""
-    key = json.dumps([parent_id, pass_.name, pass_.params()], sort_keys=True, default=str)
+    """Content address of a variant: its parent's id plus the pass, its options and the
+    versions of the libraries it runs, so an upgrade rebuilds what it would change."""
+    versions = distribution_versions(pass_.libraries)
+    key = json.dumps(
+        [parent_id, pass_.name, pass_.params(), versions], sort_keys=True, default=str
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def check_chain(start: ModelKind, passes: list[Pass]) -> None:
-    """Raise PassError when a pass would receive the wrong kind of model."""
+    """Raise UserError when a pass would receive the wrong kind of model."""
     kind = start
     for index, pass_ in enumerate(passes):
         if pass_.consumes != kind:
             after = " → ".join(p.name for p in passes[:index]) or "the source"
-            raise PassError(
+            raise UserError(
                 f"{pass_.name} needs a {pass_.consumes} model but follows {after}, "
                 f"which gives {kind}"
             )
@@ -246,6 +255,7 @@ class VariantBuilder:
         src = parent.path if parent else self.source.path
         staging = staging_dir(self.variants_dir, vid)
         start = time.perf_counter()
+        detail = ""
         try:
             if pass_.consumes == "onnx":
                 # Native quantizers and optimizers can crash or hang: a child process keeps
@@ -257,13 +267,16 @@ class VariantBuilder:
                 status, result = apply_pass((pass_, src, staging, self._torch_ctx(parent)))
         except Exception as exc:  # a pass is third-party code: its failure fails this variant only
             status, result = "failed", _one_line(exc)
+            detail = exc.child_traceback if isinstance(exc, IsolatedRunError) else format_exc()
         if status != "ok":
             shutil.rmtree(staging, ignore_errors=True)
             if status == "skipped":
                 return Variant(vid, parent_id, steps, None, "skipped", result, label)
             chain = " → ".join([s.label for s in steps]) or "the source"
             reason = f"{label} failed after {chain}: {result}"
-            return Variant(vid, parent_id, steps, None, "failed", reason, label)
+            failed = Variant(vid, parent_id, steps, None, "failed", reason, label)
+            failed.detail = detail
+            return failed
         outcome = result
         step = Step(
             pass_.name,

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from hardware.profile import TimingBudget
 from hardware.targets import parse_target
 from optimize.config.chains import Chain
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 from optimize.measure.fidelity import Tolerance
 from optimize.source.input_spec import parse_input_flag
 from passes.base import DTYPES, Pass
@@ -134,18 +134,18 @@ class Recipe:
 
 
 def load_recipe(path: Path) -> Recipe:
-    """Read and check a recipe file; any problem is an OptimizeError naming the file and key."""
+    """Read and check a recipe file; any problem is an UserError naming the file and key."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise OptimizeError(
+        raise UserError(
             f"{path}: no recipe file here; write one (see examples/optimize.toml)"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise OptimizeError(f"{path}: cannot read the recipe file: {exc}") from exc
+        raise UserError(f"{path}: cannot read the recipe file: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise OptimizeError(f"{path}: not valid TOML: {exc}") from exc
+        raise UserError(f"{path}: not valid TOML: {exc}") from exc
     return _Reader(path).recipe(data)
 
 
@@ -157,7 +157,7 @@ class _Reader:
         self.base = path.absolute().parent
 
     def fail(self, where: str, problem: str) -> NoReturn:
-        raise OptimizeError(f"{self.path}: {where}: {problem}")
+        raise UserError(f"{self.path}: {where}: {problem}")
 
     def recipe(self, data: dict[str, Any]) -> Recipe:
         self.check_keys(data, TOP_KEYS, "")
@@ -356,7 +356,7 @@ class _Reader:
                 text += f":{dtype}"
             try:
                 parse_input_flag(text)
-            except OptimizeError as exc:
+            except UserError as exc:
                 self.fail(where, str(exc))
             texts.append(text)
             names.append(name)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 from passes.base import DTYPES, TensorSpec
 from passes.user_code import import_callable
 
@@ -47,7 +47,7 @@ def open_eval_data(spec: str | Path, inputs: list[TensorSpec], batch: int) -> Ev
     if ":" in text and not text.endswith((".npz", ".npy")):
         function = import_callable(text, "evaluation data")
         return EvalData(f"batches from {text}", _checked(function(batch), inputs, text))
-    raise OptimizeError(
+    raise UserError(
         f"evaluation data not found: {text}; give an .npz, a folder of .npy files or "
         "module:function"
     )
@@ -57,9 +57,9 @@ def _npz(path: Path, inputs: list[TensorSpec], batch: int) -> EvalData:
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise OptimizeError(f"{path} is not a readable .npz file ({exc})") from exc
+        raise UserError(f"{path} is not a readable .npz file ({exc})") from exc
     if not hasattr(data, "files"):
-        raise OptimizeError(f"{path} holds one array, not named ones: save it with np.savez")
+        raise UserError(f"{path} holds one array, not named ones: save it with np.savez")
     arrays = {name: data[name] for name in _named(inputs, data.files, path)}
     notes = _ignored(data.files, inputs, path)
     return EvalData(str(path), _slices(arrays, inputs, batch, path), notes)
@@ -72,7 +72,7 @@ def _npy_folder(folder: Path, inputs: list[TensorSpec], batch: int) -> EvalData:
         try:
             arrays[name] = np.load(files[name], mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise OptimizeError(f"{files[name]} is not a readable .npy file ({exc})") from exc
+            raise UserError(f"{files[name]} is not a readable .npy file ({exc})") from exc
     notes = _ignored(list(files), inputs, folder)
     return EvalData(
         f"{folder} (.npy, memory-mapped)", _slices(arrays, inputs, batch, folder), notes
@@ -83,7 +83,7 @@ def _named(inputs: list[TensorSpec], names: list[str], where: Path) -> list[str]
     """The array names to read: one per model input, and labels when present."""
     missing = [s.name for s in inputs if s.name not in names]
     if missing:
-        raise OptimizeError(
+        raise UserError(
             f"{where} lacks arrays for model input(s) {', '.join(missing)}; it has "
             f"{', '.join(sorted(names)) or 'none'} (name one array per input, plus '{LABELS_KEY}')"
         )
@@ -102,10 +102,10 @@ def _slices(
 ) -> Iterator[Batch]:
     sizes = {len(a) for a in arrays.values()}
     if len(sizes) != 1:
-        raise OptimizeError(f"{where}: arrays differ in their first (batch) dimension: {sizes}")
+        raise UserError(f"{where}: arrays differ in their first (batch) dimension: {sizes}")
     total = sizes.pop()
     if total == 0:
-        raise OptimizeError(f"{where}: the arrays hold no samples")
+        raise UserError(f"{where}: the arrays hold no samples")
     labels = arrays.get(LABELS_KEY)
 
     def generate() -> Iterator[Batch]:
@@ -120,18 +120,18 @@ def _checked(batches, inputs: list[TensorSpec], where: str) -> Iterator[Batch]:
     """The user's batches, each checked for the model's inputs and a matching label count."""
     for index, item in enumerate(batches):
         if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], dict)):
-            raise OptimizeError(
+            raise UserError(
                 f"{where}: batch {index} is not an (inputs dict, labels) pair; yield "
                 "({'input name': array, ...}, labels or None)"
             )
         feeds, labels = item
         missing = [s.name for s in inputs if s.name not in feeds]
         if missing:
-            raise OptimizeError(f"{where}: batch {index} lacks model input(s) {', '.join(missing)}")
+            raise UserError(f"{where}: batch {index} lacks model input(s) {', '.join(missing)}")
         cast = {s.name: _cast(np.asarray(feeds[s.name]), s) for s in inputs}
         rows = {len(a) for a in cast.values()} | ({len(labels)} if labels is not None else set())
         if len(rows) != 1:
-            raise OptimizeError(f"{where}: batch {index} arrays differ in length: {sorted(rows)}")
+            raise UserError(f"{where}: batch {index} arrays differ in length: {sorted(rows)}")
         yield cast, None if labels is None else np.asarray(labels)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from optimize.data.eval_data import Batch
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 
 INPUT_PREFIX, OUTPUT_PREFIX, LABELS = "input:", "output:", "labels"
 
@@ -82,7 +82,7 @@ def write_eval_store(
     labelled: bool | None = None
     for feeds, labels in _recut(batches, batch_size):
         if labelled is not None and labelled != (labels is not None):
-            raise OptimizeError("evaluation data: some batches have labels and others not")
+            raise UserError("evaluation data: some batches have labels and others not")
         labelled = labels is not None
         arrays = {f"{INPUT_PREFIX}{k}": v for k, v in feeds.items()}
         arrays |= {f"{OUTPUT_PREFIX}{i}": o for i, o in enumerate(reference(feeds))}
@@ -95,7 +95,7 @@ def write_eval_store(
         count += 1
         samples += len(next(iter(feeds.values())))
     if count == 0:
-        raise OptimizeError("evaluation data: no batches came out of it")
+        raise UserError("evaluation data: no batches came out of it")
     return EvalStore(folder, count, samples, bool(labelled), digest.hexdigest(), synthetic)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from optimize.data.eval_data import EvalData, open_eval_data
 from optimize.data.eval_store import EvalStore
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 from passes.base import DTYPES, TensorSpec
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def calibration_inputs(
         data = open_eval_data(path, inputs, CALIBRATION_SAMPLES)
         feeds, _ = next(data.batches, ({}, None))
         if not feeds:
-            raise OptimizeError(f"calibration data {path} holds no samples")
+            raise UserError(f"calibration data {path} holds no samples")
         return feeds
     if store.synthetic:
         warnings.append(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 from passes.preprocess_spec import PreprocessSpec, fit, read_fit_data
 
 
@@ -17,14 +17,14 @@ def fitted_preprocessing(
         return spec
     if fit_data is None:
         missing = ", ".join(spec.unfitted())
-        raise OptimizeError(
+        raise UserError(
             f"preprocessing steps {missing} need statistics: state them in the recipe, or "
             'give raw training data to fit them on ([preprocess] fit = "train.npz")'
         )
     path = Path(fit_data)
     if not path.is_file():
-        raise OptimizeError(f"preprocessing fit data not found: {path}")
+        raise UserError(f"preprocessing fit data not found: {path}")
     try:
         return fit(spec, read_fit_data(path))
     except (OSError, ValueError) as exc:
-        raise OptimizeError(f"cannot fit the preprocessing on {path}: {exc}") from exc
+        raise UserError(f"cannot fit the preprocessing on {path}: {exc}") from exc

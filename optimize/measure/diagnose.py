@@ -8,9 +8,9 @@ from typing import Any
 
 from optimize.build.builder import Variant
 from passes.onnx_files import op_histogram
+from passes.registry import pass_class
 
 CONVERSION_OPS = ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "Cast")
-LOW_PRECISION_PASSES = ("quantize_dynamic", "quantize_static", "quantize_int4", "fp16")
 
 
 def slowdown_note(
@@ -25,7 +25,8 @@ def slowdown_note(
     fell back from the GPU to the CPU."""
     if not (variant.p50_ms and parent.p50_ms) or not variant.steps:
         return None
-    if variant.steps[-1].name not in LOW_PRECISION_PASSES or variant.p50_ms <= parent.p50_ms:
+    made_by = pass_class(variant.steps[-1].name)
+    if not (made_by and made_by.lowers_precision) or variant.p50_ms <= parent.p50_ms:
         return None
     ops = op_histogram(variant.path)
     conversions = {op: n for op, n in ops.items() if _base(op) in CONVERSION_OPS}

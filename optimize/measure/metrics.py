@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hardware.errors import UserError
 from passes.user_code import import_callable
 
 METRIC_NAMES = ("top1", "top5", "topK", "f1", "mse", "mae", "r2", "cosine", "module:function")
@@ -160,7 +161,7 @@ def make_metric(name: str) -> Metric:
         return Regression(name)
     if name == "cosine":
         return Cosine(name)
-    raise ValueError(f"unknown metric '{name}'; use one of {', '.join(METRIC_NAMES)}")
+    raise UserError(f"unknown metric '{name}'; use one of {', '.join(METRIC_NAMES)}")
 
 
 def choose_metric(outputs: list[np.ndarray], labels: np.ndarray) -> str:

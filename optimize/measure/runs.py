@@ -65,6 +65,7 @@ def record(variant: Variant, measure: Callable[[], dict], options) -> None:
         data = measure()
     except IsolatedRunError as exc:
         variant.status, variant.reason = "failed", f"measuring failed: {exc}"
+        variant.detail = exc.child_traceback
         return
     variant.status = "measured"
     variant.measurements = data["measurements"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 
 # The report schemas this comparison understands. Kept here rather than imported from
 # optimize.report.results: when the schema moves on, the gate must refuse the new reports until
@@ -68,27 +68,27 @@ def load_report(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise OptimizeError(
+        raise UserError(
             f"{path}: no such report; pass the report.json of an `optimize run` output folder"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise OptimizeError(f"{path}: cannot read the report ({exc}); check the path") from None
+        raise UserError(f"{path}: cannot read the report ({exc}); check the path") from None
     try:
         report = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise OptimizeError(
+        raise UserError(
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
             "pass the report.json that `optimize run` wrote, or run it again"
         ) from None
     if not isinstance(report, dict) or "schema_version" not in report:
-        raise OptimizeError(
+        raise UserError(
             f"{path}: not an optimize report (it has no schema_version); "
             "pass the report.json that `optimize run` wrote"
         )
     version = report["schema_version"]
     if version not in KNOWN_SCHEMA_VERSIONS:
         known = ", ".join(str(v) for v in KNOWN_SCHEMA_VERSIONS)
-        raise OptimizeError(
+        raise UserError(
             f"{path}: report schema_version {version!r} is not one this version of optimize "
             f"reads ({known}); re-run `optimize run` with this version, or compare with the "
             "version that wrote it"
@@ -114,7 +114,7 @@ def compare_reports(
     run's cosine tolerance already.
     """
     if max_latency_regression < 0 or max_accuracy_drop < 0:
-        raise OptimizeError(
+        raise UserError(
             f"limits must be zero or more (got max_latency_regression={max_latency_regression}, "
             f"max_accuracy_drop={max_accuracy_drop}); 0.10 allows +10 % p50, 1.0 one point"
         )
@@ -222,7 +222,7 @@ def _chosen(report: dict[str, Any]) -> ChosenVariant | None:
         return None
     variant = next((v for v in report.get("variants", []) if v.get("id") == pick_id), None)
     if variant is None or not variant.get("measurements"):
-        raise OptimizeError(
+        raise UserError(
             f"the report's pick {pick_id} is not among its measured variants; "
             "the report was edited or truncated: run `optimize run` again"
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from optimize.build.builder import Variant
 from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
 from optimize.report.results import Results
+from passes.prune_magnitude import PruneMagnitude
+from passes.prune_structured import PruneStructured
 
 COLUMNS = (
     "variant",
@@ -247,7 +249,7 @@ def _prune_section(results: Results) -> list[str]:
     ]
     for row in sweep.rows:
         variant = by_id.get(row.variant_id) if row.variant_id else None
-        metrics = _step_metrics(variant, "prune_structured")
+        metrics = _step_metrics(variant, PruneStructured.name)
         fidelity = (variant.fidelity or {}) if variant else {}
         lines.append(
             f"| {row.ratio:g} | {_count(metrics, 'params')} | {_count(metrics, 'macs')} | "
@@ -258,7 +260,7 @@ def _prune_section(results: Results) -> list[str]:
             f"{row.verdict or 'within tolerance'} |"
         )
     for variant in results.variants:
-        metrics = _step_metrics(variant, "prune_magnitude")
+        metrics = _step_metrics(variant, PruneMagnitude.name)
         if metrics:
             lines += [
                 "",

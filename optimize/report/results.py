@@ -13,8 +13,7 @@ from optimize.measure.fidelity import Tolerance
 from optimize.search.fallback import Repair
 from optimize.search.prune_sweep import PruneSweep
 from passes.base import TensorSpec
-from passes.export import ExportToOnnx
-from passes.preprocess import Preprocess
+from passes.registry import pass_class
 
 SCHEMA_VERSION = 1
 
@@ -77,8 +76,7 @@ class Results:
         """The unoptimized ONNX model: the source itself, or its plain export, with the
         preprocessing in front when the run has one."""
         first = self.variants[0] if self.variants else None
-        lead_in = (ExportToOnnx.name, Preprocess.name)
-        return first if first and all(s.name in lead_in for s in first.steps) else None
+        return first if first and all(_is_lead_in(s.name) for s in first.steps) else None
 
     def to_dict(self) -> dict[str, Any]:
         """The versioned, machine-readable report."""
@@ -141,3 +139,8 @@ def _variant_dict(variant: Variant, out_dir: Path) -> dict[str, Any]:
         "within_tolerance": variant.within_tolerance,
         "verdict": variant.verdict,
     }
+
+
+def _is_lead_in(step_name: str) -> bool:
+    made_by = pass_class(step_name)
+    return bool(made_by and made_by.lead_in)

@@ -39,13 +39,6 @@ class Repair:
     note: str = ""
 
 
-def is_repairable(pass_: Pass) -> bool:
-    """A pass the fallback can steer: it takes a list of nodes to leave unquantized."""
-    return hasattr(pass_, "repair_op_types") and "nodes_to_exclude" in {
-        f.name for f in dataclasses.fields(pass_)
-    }
-
-
 def not_worth_repairing(variant: Variant, rival: Variant) -> str:
     """Why the fallback leaves `variant` alone: a variant within tolerance is already
     clearly faster, and keeping nodes in float would only slow `variant` down more."""
@@ -73,9 +66,7 @@ def repair(
     kept = tuple(pass_.nodes_to_exclude)
     candidates = [
         node
-        for node in quantizable_nodes(
-            parent.path, pass_.repair_op_types, getattr(pass_, "quantizes_weights_only", False)
-        )
+        for node in quantizable_nodes(parent.path, pass_.repair_op_types, pass_.quantizes_weights_only)
         if node not in kept
     ]
     if not candidates:
@@ -134,7 +125,7 @@ def repair_outside_tolerance(
     repairs = []
     for variant in [v for v in variants if v.status == "measured" and v.verdict]:
         made_by = builder.made_by.get(variant.id)
-        if made_by is None or not is_repairable(made_by[1]):
+        if made_by is None or not made_by[1].repairable:
             continue
         if rival := dominated_by(variant, [v for v in variants if v.within_tolerance]):
             repairs.append(Repair(variant.id, note=not_worth_repairing(variant, rival)))

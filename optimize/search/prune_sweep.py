@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 
 from optimize.build.builder import Variant, VariantBuilder
 from optimize.config.chains import Chain
+from optimize.errors import UserError
 from passes.base import Pass
 from passes.prune_magnitude import PruneMagnitude
 from passes.prune_structured import PruneStructured
 from passes.quantize_dynamic import QuantizeDynamic
 from passes.quantize_static import QuantizeStatic
+from passes.registry import pass_class
 
 DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.5, 0.7)
 MAGNITUDE_SPARSITY = 0.5
@@ -42,11 +44,11 @@ def sweep_ratios(text: str) -> tuple[float, ...]:
     try:
         ratios = tuple(sorted({float(part) for part in text.split(",") if part.strip()}))
     except ValueError:
-        raise ValueError(
+        raise UserError(
             f"prune ratios '{text}': give comma-separated fractions, e.g. 0.1,0.3,0.5"
         ) from None
     if not ratios or not all(0 < r < 1 for r in ratios):
-        raise ValueError(f"prune ratios '{text}': each must be between 0 and 1, e.g. 0.1,0.3,0.5")
+        raise UserError(f"prune ratios '{text}': each must be between 0 and 1, e.g. 0.1,0.3,0.5")
     return ratios
 
 
@@ -112,10 +114,15 @@ def _build_measured(
     built = builder.build(chain)
     for variant in built:
         partial = variant.status == "built" and not builder.servable(variant)
-        pruned = variant.unbuilt_step or any(s.name.startswith("prune") for s in variant.steps)
+        pruned = variant.unbuilt_step or any(_prunes(s.name) for s in variant.steps)
         if variant in variants or partial or not pruned:
             continue
         if variant.status == "built":
             measure(variant)
         variants.append(variant)
     return built[-1]
+
+
+def _prunes(step_name: str) -> bool:
+    made_by = pass_class(step_name)
+    return bool(made_by and made_by.prunes)

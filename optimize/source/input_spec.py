@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 from passes.base import DTYPES, TensorSpec
 
 FLAG_FORM = "NAME:DIMS[:DTYPE], e.g. x:batch,3,224,224:float32"
@@ -50,14 +50,14 @@ def parse_input_flags(texts: list[str] | None) -> list[InputFlag]:
     flags = [_parse_flag(text) for text in texts or []]
     names = [f.spec.name for f in flags]
     if len(set(names)) != len(names):
-        raise OptimizeError(f"--input names repeat: {', '.join(names)}; give each input once")
+        raise UserError(f"--input names repeat: {', '.join(names)}; give each input once")
     return flags
 
 
 def _parse_flag(text: str) -> InputFlag:
     parts = [p.strip() for p in text.strip().split(":")]
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise OptimizeError(f"bad --input '{text}': expected {FLAG_FORM}")
+        raise UserError(f"bad --input '{text}': expected {FLAG_FORM}")
     dims: list[int | str] = []
     for dim in (d.strip() for d in parts[1].split(",")):
         if dim.isdigit():
@@ -65,12 +65,12 @@ def _parse_flag(text: str) -> InputFlag:
         elif dim.isidentifier():
             dims.append(dim)
         else:
-            raise OptimizeError(
+            raise UserError(
                 f"bad --input '{text}': dim '{dim}' is neither a size nor a name; expected {FLAG_FORM}"
             )
     dtype = parts[2] if len(parts) == 3 else "float32"
     if dtype not in DTYPES:
-        raise OptimizeError(
+        raise UserError(
             f"bad --input '{text}': unknown dtype '{dtype}'; use one of {', '.join(DTYPES)}"
         )
     return InputFlag(TensorSpec(parts[0], tuple(dims), dtype), dtype_given=len(parts) == 3)
@@ -84,7 +84,7 @@ def onnx_input_specs(path: Path, graph) -> list[TensorSpec | Unshaped]:
 
 def _onnx_input_spec(path: Path, value_info) -> TensorSpec | Unshaped:
     if not value_info.type.HasField("tensor_type"):
-        raise OptimizeError(
+        raise UserError(
             f"{path}: input '{value_info.name}' is not a tensor (a sequence, map or optional); "
             "only tensor inputs are supported"
         )
@@ -94,7 +94,7 @@ def _onnx_input_spec(path: Path, value_info) -> TensorSpec | Unshaped:
         import onnx
 
         type_name = onnx.TensorProto.DataType.Name(tensor_type.elem_type)
-        raise OptimizeError(
+        raise UserError(
             f"{path}: input '{value_info.name}' has element type {type_name}, which is not "
             f"supported; supported: {', '.join(DTYPES)}"
         )
@@ -117,7 +117,7 @@ def apply_flags_by_name(
     by_name = {d.name: d for d in declared}
     unknown = [f.spec.name for f in flags if f.spec.name not in by_name]
     if unknown:
-        raise OptimizeError(
+        raise UserError(
             f"--input names {', '.join(unknown)} are not inputs of {path.name}; "
             f"its inputs are: {', '.join(by_name) or 'none'}"
         )
@@ -127,7 +127,7 @@ def apply_flags_by_name(
         flag = given.get(item.name)
         if flag is None:
             if isinstance(item, Unshaped):
-                raise OptimizeError(
+                raise UserError(
                     f"{path.name} does not record the shape of input '{item.name}'; give it "
                     f"with --input {item.name}:batch,...:{item.dtype}"
                 )
@@ -140,19 +140,19 @@ def apply_flags_by_name(
 def _merge_flag(item: TensorSpec | Unshaped, flag: InputFlag) -> TensorSpec:
     spec = flag.spec
     if flag.dtype_given and spec.dtype != item.dtype:
-        raise OptimizeError(
+        raise UserError(
             f"--input {spec.name}: the model takes {item.dtype}, not {spec.dtype}; "
             f"drop the dtype or use {item.dtype}"
         )
     if isinstance(item, TensorSpec):
         if len(spec.dims) != len(item.dims):
-            raise OptimizeError(
+            raise UserError(
                 f"--input {spec.name}: the model's input has {len(item.dims)} dims "
                 f"({_dims_text(item.dims)}), the flag gives {len(spec.dims)}"
             )
         for index, (fixed, wanted) in enumerate(zip(item.dims, spec.dims, strict=True)):
             if isinstance(fixed, int) and isinstance(wanted, int) and fixed != wanted:
-                raise OptimizeError(
+                raise UserError(
                     f"--input {spec.name}: dim {index} is fixed at {fixed} in the model, "
                     f"not {wanted} ({_dims_text(item.dims)})"
                 )

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hardware.model_files import external_data_files
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 from optimize.source.input_spec import (
     InputFlag,
     Unshaped,
@@ -85,15 +85,15 @@ def load_source(
 
 def _check_file(path: Path) -> None:
     if not path.exists():
-        raise OptimizeError(f"model file not found: {path}")
+        raise UserError(f"model file not found: {path}")
     if path.is_dir():
-        raise OptimizeError(f"{path} is a directory; pass the model file inside it")
+        raise UserError(f"{path} is a directory; pass the model file inside it")
     if path.stat().st_size == 0:
-        raise OptimizeError(f"{path} is empty (0 bytes); save the model again")
+        raise UserError(f"{path} is empty (0 bytes); save the model again")
 
 
-def _not_a_model(path: Path, detail: str) -> OptimizeError:
-    return OptimizeError(
+def _not_a_model(path: Path, detail: str) -> UserError:
+    return UserError(
         f"{path} is not a model file this tool reads ({detail}); accepted: {ACCEPTED_FORMS}"
     )
 
@@ -144,7 +144,7 @@ def _load_onnx(path: Path, flags: list[InputFlag]) -> tuple[list[TensorSpec], st
     data_files = external_data_files(path)
     missing = [f.name for f in data_files if not f.is_file()]
     if missing:
-        raise OptimizeError(
+        raise UserError(
             f"{path} keeps its weights in {', '.join(missing)}, which is missing beside it; "
             "copy the external-data file(s) next to the model"
         )
@@ -161,7 +161,7 @@ def _load_exported_program(path: Path, flags: list[InputFlag]):
     try:
         program = torch.export.load(str(path))
     except Exception as exc:  # torch raises many types for damaged or mismatched archives
-        raise OptimizeError(
+        raise UserError(
             f"{path} looks like a torch.export.save archive but could not be loaded "
             f"({_first_line(exc)}); save it again with this torch version ({torch.__version__})"
         ) from exc
@@ -170,13 +170,13 @@ def _load_exported_program(path: Path, flags: list[InputFlag]):
     for name in program.graph_signature.user_inputs:
         value = placeholders[name].meta.get("val")
         if not isinstance(value, torch.Tensor):
-            raise OptimizeError(
+            raise UserError(
                 f"{path}: input '{name}' is not a tensor; only programs whose inputs are "
                 "tensors are supported"
             )
         dtype = str(value.dtype).removeprefix("torch.")
         if dtype not in DTYPES:
-            raise OptimizeError(
+            raise UserError(
                 f"{path}: input '{name}' is {dtype}, which is not supported; "
                 f"supported: {', '.join(DTYPES)}"
             )
@@ -222,7 +222,7 @@ def _load_torchscript(path: Path):
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except RuntimeError as exc:
-        raise OptimizeError(
+        raise UserError(
             f"{path} looks like a torch.jit.save archive but could not be loaded "
             f"({_first_line(exc)}); save it again with torch.jit.save"
         ) from exc
@@ -245,7 +245,7 @@ def _load_pickled_module(path: Path, trust_pickle: bool, model_code: Path | None
     if weights is not None:
         raise _not_a_module(path, weights)
     if not trust_pickle:
-        raise OptimizeError(
+        raise UserError(
             f"{path} is a whole pickled module (torch.save(model)), and unpickling it runs "
             "arbitrary code from the file: rerun with --trust-pickle if you trust it, or save "
             "the model with torch.jit.save or torch.export.save"
@@ -257,7 +257,7 @@ def _load_pickled_module(path: Path, trust_pickle: bool, model_code: Path | None
             )
         except (AttributeError, ImportError) as exc:
             where = f"defined in {model_code} or importable" if model_code else "importable"
-            raise OptimizeError(
+            raise UserError(
                 f"{path} refers to a class that is not {where} ({_first_line(exc)}); pass the "
                 ".py file that defines the model's class with --model-code path.py"
             ) from exc
@@ -266,14 +266,14 @@ def _load_pickled_module(path: Path, trust_pickle: bool, model_code: Path | None
     return loaded.eval()
 
 
-def _not_a_module(path: Path, loaded: object) -> OptimizeError:
+def _not_a_module(path: Path, loaded: object) -> UserError:
     if isinstance(loaded, dict):
-        return OptimizeError(
+        return UserError(
             f"{path} holds weights only (a state_dict), not the model's code: build the module "
             "in Python, load_state_dict() these weights, then save it with "
             "torch.jit.save(torch.jit.script(model), ...) or torch.export.save"
         )
-    return OptimizeError(
+    return UserError(
         f"{path} holds a {type(loaded).__name__}, not an nn.Module; save the model itself "
         "with torch.jit.save or torch.export.save"
     )
@@ -288,7 +288,7 @@ def _module_inputs(path: Path, module, flags: list[InputFlag], form: Form) -> li
             f"--input {p}:batch,3,224,224:float32" for p in params[:required] or ["x"]
         )
         what = "TorchScript module" if form == "torchscript" else "pickled module"
-        raise OptimizeError(
+        raise UserError(
             f"{path.name} is a {what}, which does not record input shapes: give each input of "
             f"forward({', '.join(params)}) with --input, e.g. {example}"
         )
@@ -298,7 +298,7 @@ def _module_inputs(path: Path, module, flags: list[InputFlag], form: Form) -> li
             expected = f"at least {required}"
         else:
             expected = f"{required}" if required == len(params) else f"{required} to {len(params)}"
-        raise OptimizeError(
+        raise UserError(
             f"{path.name}: forward({', '.join(params)}) takes {expected} input(s), but "
             f"{len(specs)} --input flag(s) were given"
         )

@@ -11,7 +11,7 @@ import types
 from collections.abc import Iterator
 from pathlib import Path
 
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 
 
 @contextlib.contextmanager
@@ -23,9 +23,9 @@ def model_code_pickle(model_code: Path | None) -> Iterator[types.ModuleType]:
         return
     model_code = Path(model_code)
     if not model_code.is_file():
-        raise OptimizeError(f"--model-code file not found: {model_code}")
+        raise UserError(f"--model-code file not found: {model_code}")
     if model_code.suffix != ".py":
-        raise OptimizeError(f"--model-code {model_code} is not a .py file defining the model")
+        raise UserError(f"--model-code {model_code} is not a .py file defining the model")
     # The file's own folder is importable while it runs and while unpickling, so it can
     # import modules beside it.
     sys.path.insert(0, str(model_code.parent.resolve()))
@@ -48,7 +48,7 @@ def _import_file(file: Path) -> types.ModuleType:
         del sys.modules[name]
         lines = str(exc).strip().splitlines()
         first_line = lines[0] if lines else type(exc).__name__
-        raise OptimizeError(
+        raise UserError(
             f"--model-code {file} failed to import: {type(exc).__name__}: {first_line}"
         ) from exc
     return module

@@ -264,8 +264,25 @@ def test_gpu_target_without_gpu_says_what_to_install(digits_files, tmp_path):
 
 def test_debug_shows_the_traceback(tmp_path):
     result = CliRunner().invoke(app, ["run", str(tmp_path / "none.pt"), "--debug"])
-    assert result.exit_code != 0
-    assert result.exception is not None and "not found" in str(result.exception).lower()
+    assert result.exit_code == 2
+    assert "Traceback (most recent call last)" in result.output
+    assert result.output.strip().splitlines()[-1].startswith("error: ")
+    assert "not found" in result.output.lower()
+
+
+def test_a_bug_is_an_internal_error_not_bad_input(digits_files, tmp_path, monkeypatch):
+    import optimize.api
+
+    def broken(*args, **kwargs):
+        raise KeyError("variant")
+
+    monkeypatch.setattr(optimize.api, "describe_host", broken)
+    args = ["run", str(digits_files / "cnn.pt2"), "--out", str(tmp_path / "o")]
+    code, output = _error_of(args)
+    assert code == 3 and len(output.splitlines()) == 1
+    assert output.startswith("error: internal error (KeyError") and "--debug" in output
+    debug = CliRunner().invoke(app, [*args, "--debug"])
+    assert debug.exit_code == 3 and "raise KeyError" in debug.output
 
 
 def test_targets_lists_the_machine():

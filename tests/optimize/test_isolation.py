@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from optimize.errors import UserError
 from optimize.isolation import IsolatedRunError, run_isolated
 
 
@@ -43,3 +44,21 @@ def test_hang_is_killed_at_the_limit():
 def test_exception_message_is_kept():
     with pytest.raises(IsolatedRunError, match="ValueError: bad model"):
         run_isolated(_raise, None, timeout_s=60)
+
+
+def _refuse(_):
+    raise UserError("calibration data 'x.npz': no such file")
+
+
+def test_the_childs_traceback_comes_back_for_debugging():
+    with pytest.raises(IsolatedRunError) as caught:
+        run_isolated(_raise, None, timeout_s=60)
+    assert 'raise ValueError("bad model")' in caught.value.child_traceback
+    assert not caught.value.user_error
+
+
+def test_a_user_error_in_the_child_stays_one():
+    with pytest.raises(IsolatedRunError) as caught:
+        run_isolated(_refuse, None, timeout_s=60)
+    assert caught.value.user_error
+    assert str(caught.value) == "calibration data 'x.npz': no such file"

@@ -11,6 +11,7 @@ from hardware.profile import TimingBudget
 from optimize.api import RunOptions, run
 from optimize.build.builder import check_chain
 from optimize.config.chains import Chain
+from optimize.errors import UserError
 from passes.base import Outcome, Pass, PassContext, PassError
 from passes.export import ExportToOnnx
 from passes.ort_graph import OrtGraphOptimize
@@ -101,6 +102,6 @@ def test_rebuild_is_a_cache_hit_and_a_new_model_is_not(digits_cnn_onnx, tmp_path
 
 
 def test_chain_kinds_are_checked_before_anything_runs():
-    with pytest.raises(PassError, match="export needs a torch model but follows ort_graph"):
+    with pytest.raises(UserError, match="export needs a torch model but follows ort_graph"):
         check_chain("onnx", [OrtGraphOptimize("basic"), ExportToOnnx()])
     check_chain("torch", [ExportToOnnx(), OrtGraphOptimize("basic")])

@@ -9,7 +9,7 @@ from optimize.config.chains import Chain, builtin_chains
 from optimize.config.plan import describe_plan
 from optimize.config.recipe_file import Limits, Recipe, load_recipe
 from optimize.config.recipe_toml import recipe_to_toml
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 from optimize.measure.fidelity import Tolerance
 from optimize.source.input_spec import parse_input_flags
 from passes.fp16 import Float16
@@ -76,7 +76,7 @@ def _write(folder: Path, text: str, name: str = "optimize.toml") -> Path:
 
 
 def _error(tmp_path: Path, text: str) -> str:
-    with pytest.raises(OptimizeError) as caught:
+    with pytest.raises(UserError) as caught:
         load_recipe(_write(tmp_path, text))
     message = str(caught.value)
     assert "\n" not in message
@@ -238,7 +238,7 @@ def test_a_toml_syntax_error_gives_its_line(tmp_path):
 
 
 def test_a_missing_recipe_file_is_named(tmp_path):
-    with pytest.raises(OptimizeError, match=r"nope\.toml: no recipe file here"):
+    with pytest.raises(UserError, match=r"nope\.toml: no recipe file here"):
         load_recipe(tmp_path / "nope.toml")
 
 

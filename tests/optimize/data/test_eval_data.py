@@ -5,7 +5,7 @@ import pytest
 
 from optimize.data.eval_data import open_eval_data
 from optimize.data.eval_store import write_eval_store
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 from passes.base import TensorSpec
 
 SPEC = [TensorSpec("x", ("batch", 13))]
@@ -79,12 +79,12 @@ def test_callable_yields_batches_of_any_size(tmp_path, wine, monkeypatch):
 def test_bad_data_fails_with_one_clear_line(tmp_path, wine):
     x, _ = wine
     np.savez(tmp_path / "bad.npz", features=x)
-    with pytest.raises(OptimizeError, match="lacks arrays for model input"):
+    with pytest.raises(UserError, match="lacks arrays for model input"):
         open_eval_data(tmp_path / "bad.npz", SPEC, 16)
     np.savez(tmp_path / "short.npz", x=x, labels=np.zeros(3, np.int64))
-    with pytest.raises(OptimizeError, match="differ in their first"):
+    with pytest.raises(UserError, match="differ in their first"):
         open_eval_data(tmp_path / "short.npz", SPEC, 16)
-    with pytest.raises(OptimizeError, match="not found"):
+    with pytest.raises(UserError, match="not found"):
         open_eval_data(tmp_path / "missing.npz", SPEC, 16)
     with pytest.raises(ValueError, match="cannot import"):
         open_eval_data("no_such_module_here:batches", SPEC, 16)

@@ -9,7 +9,7 @@ import torch
 from hardware.profile import TimingBudget
 from optimize.api import RunOptions, run
 from optimize.config.chains import Chain
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 from optimize.examples import (
     TABULAR_PREPROCESSING,
     tabular_data,
@@ -74,5 +74,5 @@ def test_artifact_on_raw_features_matches_pytorch_with_numpy_preprocessing(tabul
 
 def test_unfitted_preprocessing_without_fit_data_is_refused(tabular, tmp_path):
     folder, spec, _, _ = tabular
-    with pytest.raises(OptimizeError, match="need statistics"):
+    with pytest.raises(UserError, match="need statistics"):
         run(folder / "mlp.pt2", out=tmp_path, chains=[], options=QUICK, preprocess=spec)

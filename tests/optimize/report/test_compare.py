@@ -10,7 +10,7 @@ import pytest
 from hardware.profile import TimingBudget
 from optimize.api import RunOptions, run
 from optimize.config.chains import Chain
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 from optimize.report.compare import (
     KNOWN_SCHEMA_VERSIONS,
     compare_reports,
@@ -137,13 +137,13 @@ def test_without_accuracy_on_one_side_quality_is_compared_by_cosine(old, new):
 
 
 def test_negative_limits_are_refused(old):
-    with pytest.raises(OptimizeError, match="limits must be zero or more"):
+    with pytest.raises(UserError, match="limits must be zero or more"):
         compare_reports(old, old, max_latency_regression=-0.1)
 
 
 def test_a_pick_missing_from_the_variants_is_named(old, new):
     new["pick"] = "0123456789abcdef"
-    with pytest.raises(OptimizeError, match="pick 0123456789abcdef is not among its measured"):
+    with pytest.raises(UserError, match="pick 0123456789abcdef is not among its measured"):
         compare_reports(old, new)
 
 
@@ -166,7 +166,7 @@ def test_load_report_says_what_is_wrong(tmp_path, content, message):
     path = tmp_path / "report.json"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(OptimizeError, match=re.escape(message)) as caught:
+    with pytest.raises(UserError, match=re.escape(message)) as caught:
         load_report(path)
     assert "\n" not in str(caught.value) and str(path) in str(caught.value)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 from optimize.source.input_spec import parse_input_flag
 from passes.base import TensorSpec
 
@@ -12,7 +12,7 @@ from passes.base import TensorSpec
     ["x", "x:", ":1,2", "x:1,,2", "x:1,2:float33", "x:1.5,2", "x:1:float32:extra"],
 )
 def test_bad_input_flag_shows_the_expected_form(text):
-    with pytest.raises(OptimizeError, match=f"bad --input '{text}'"):
+    with pytest.raises(UserError, match=f"bad --input '{text}'"):
         parse_input_flag(text)
 
 

@@ -12,7 +12,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from optimize.errors import OptimizeError
+from optimize.errors import UserError
 from optimize.source.load import load_source
 from passes.base import TensorSpec
 from passes.torch_run import run_torch
@@ -161,7 +161,7 @@ def test_pickle_of_main_class_loads_with_model_code(main_pickle):
 def test_pickle_of_main_class_without_model_code_says_to_pass_it(main_pickle):
     _, path, _ = main_pickle
 
-    with pytest.raises(OptimizeError, match="--model-code") as error:
+    with pytest.raises(UserError, match="--model-code") as error:
         load_source(path, ["x:batch,4"], trust_pickle=True)
     assert "Net" in str(error.value)
 
@@ -234,31 +234,31 @@ def test_onnx_with_external_data_hashes_the_weights_too(tmp_path):
 def test_onnx_whose_external_data_is_missing(tmp_path):
     path = onnx_model(tmp_path, external=True)
     (tmp_path / "model.onnx.data").unlink()
-    with pytest.raises(OptimizeError, match="model.onnx.data, which is missing"):
+    with pytest.raises(UserError, match="model.onnx.data, which is missing"):
         load_source(path)
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(OptimizeError, match="not found"):
+    with pytest.raises(UserError, match="not found"):
         load_source(tmp_path / "nope.pt")
 
 
 def test_directory(tmp_path):
-    with pytest.raises(OptimizeError, match="is a directory"):
+    with pytest.raises(UserError, match="is a directory"):
         load_source(tmp_path)
 
 
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.onnx"
     path.touch()
-    with pytest.raises(OptimizeError, match="empty"):
+    with pytest.raises(UserError, match="empty"):
         load_source(path)
 
 
 def test_garbage_bytes_list_the_accepted_forms(tmp_path):
     path = tmp_path / "model.pt"
     path.write_bytes(b"this is not a model at all \x00\x01\x02" * 10)
-    with pytest.raises(OptimizeError) as error:
+    with pytest.raises(UserError) as error:
         load_source(path)
     message = str(error.value)
     assert "not a model file" in message
@@ -270,7 +270,7 @@ def test_garbage_bytes_list_the_accepted_forms(tmp_path):
 def test_pickled_module_without_trust_explains_the_risk(tmp_path):
     path = tmp_path / "net.pt"
     torch.save(TwoInputNet(), path)
-    with pytest.raises(OptimizeError) as error:
+    with pytest.raises(UserError) as error:
         load_source(path, ["x:batch,4", "y:batch,3"])
     message = str(error.value)
     assert "arbitrary code" in message
@@ -281,7 +281,7 @@ def test_pickled_module_without_trust_explains_the_risk(tmp_path):
 def test_state_dict_says_the_code_is_missing(tmp_path):
     path = tmp_path / "weights.pt"
     torch.save(small_net().state_dict(), path)
-    with pytest.raises(OptimizeError) as error:
+    with pytest.raises(UserError) as error:
         load_source(path, trust_pickle=True)
     message = str(error.value)
     assert "state_dict" in message
@@ -290,7 +290,7 @@ def test_state_dict_says_the_code_is_missing(tmp_path):
 
 
 def test_input_flag_naming_no_onnx_input_lists_the_inputs(tmp_path):
-    with pytest.raises(OptimizeError) as error:
+    with pytest.raises(UserError) as error:
         load_source(onnx_model(tmp_path), ["image:1,4"])
     message = str(error.value)
     assert "image" in message
@@ -298,14 +298,14 @@ def test_input_flag_naming_no_onnx_input_lists_the_inputs(tmp_path):
 
 
 def test_input_flag_contradicting_a_fixed_onnx_dim(tmp_path):
-    with pytest.raises(OptimizeError, match="dim 1 is fixed at 4"):
+    with pytest.raises(UserError, match="dim 1 is fixed at 4"):
         load_source(onnx_model(tmp_path), ["x:batch,5"])
 
 
 def test_torchscript_without_input_flags_gives_an_example(tmp_path):
     path = tmp_path / "net.pt"
     torch.jit.save(torch.jit.script(TwoInputNet()), str(path))
-    with pytest.raises(OptimizeError) as error:
+    with pytest.raises(UserError) as error:
         load_source(path)
     message = str(error.value)
     assert "does not record input shapes" in message
@@ -316,5 +316,5 @@ def test_torchscript_without_input_flags_gives_an_example(tmp_path):
 def test_wrong_number_of_inputs_for_forward(tmp_path):
     path = tmp_path / "net.pt"
     torch.jit.save(torch.jit.script(TwoInputNet()), str(path))
-    with pytest.raises(OptimizeError, match=r"forward\(x, y\) takes 2 input\(s\), but 1"):
+    with pytest.raises(UserError, match=r"forward\(x, y\) takes 2 input\(s\), but 1"):
         load_source(path, ["x:batch,4"])
