@@ -19,11 +19,10 @@ from minilm_model import (
 )
 
 from hardware.detect import describe_host
-from hardware.profile import TimingBudget
-from optimize.api import RunOptions, run
-from optimize.build.builder import Variant
+from optimize.api import run
+from optimize.build.variant import Variant
 from optimize.config.chains import Chain, int8_scheme
-from optimize.measure.fidelity import Tolerance
+from optimize.config.recipe import Recipe
 from optimize.report.results import Results
 from passes.quantize_dynamic import QuantizeDynamic
 from passes.quantize_static import QuantizeStatic
@@ -121,10 +120,10 @@ def _cells(row: Row, fp32: Variant) -> list[str]:
     if v is None or not v.measurements:
         reason = f"{v.status}: {v.reason}" if v is not None else row.note or "not built"
         return [row.name, excluded, "–", "–", "–", "–", "–", "–", reason]
-    m, f = v.measurements, v.fidelity
+    m, f = v.measurements.to_dict(), v.fidelity.to_dict()
     batch = m["throughput_timing"]
-    speedup = fp32.measurements["latency"]["p50_ms"] / m["latency"]["p50_ms"]
-    speedup32 = fp32.measurements["throughput_timing"]["p50_ms"] / batch["p50_ms"]
+    speedup = fp32.measurements.to_dict()["latency"]["p50_ms"] / m["latency"]["p50_ms"]
+    speedup32 = fp32.measurements.to_dict()["throughput_timing"]["p50_ms"] / batch["p50_ms"]
     return [
         row.name,
         excluded,
@@ -236,14 +235,14 @@ def report(
     ]
     pick = results.pick
     if pick is not None and pick.measurements:
-        b1 = fp32.measurements["latency"]["p50_ms"] / pick.measurements["latency"]["p50_ms"]
+        b1 = fp32.measurements.to_dict()["latency"]["p50_ms"] / pick.measurements.to_dict()["latency"]["p50_ms"]
         b32 = (
-            fp32.measurements["throughput_timing"]["p50_ms"]
-            / pick.measurements["throughput_timing"]["p50_ms"]
+            fp32.measurements.to_dict()["throughput_timing"]["p50_ms"]
+            / pick.measurements.to_dict()["throughput_timing"]["p50_ms"]
         )
         lines.append(
             f"**Pick**: `{pick.label}`, {b1:.2f}× fp32's speed at batch 1 and {b32:.2f}× at "
-            f"batch 32, mean cosine {pick.fidelity['mean_cosine']:.4f}."
+            f"batch 32, mean cosine {pick.fidelity.mean_cosine:.4f}."
         )
     else:
         lines.append("**Pick**: none within tolerance.")
@@ -255,12 +254,12 @@ def report(
         took = f"{seconds / 60:.1f} min" if seconds is not None else "time unknown"
         if not record.sensitivity:
             lines.append(
-                f"- `{variant.label}` (mean cosine {variant.fidelity['mean_cosine']:.4f}): "
+                f"- `{variant.label}` (mean cosine {variant.fidelity.mean_cosine:.4f}): "
                 f"{record.note}."
             )
             continue
         lines.append(
-            f"- `{variant.label}` (mean cosine {variant.fidelity['mean_cosine']:.4f}): "
+            f"- `{variant.label}` (mean cosine {variant.fidelity.mean_cosine:.4f}): "
             f"{len(record.sensitivity)} single-node probes, {len(record.steps)} greedy steps, "
             f"{took}. {record.note}."
         )
@@ -302,37 +301,36 @@ def main(argv: list[str] | None = None) -> None:
     clock = Clock()
     # A first, export-only run: the ONNX file names the nodes the last chain keeps in float.
     exported = run(
-        model_path,
-        "cpu",
-        out,
-        eval_data=eval_path,
-        chains=[Chain((), "export")],
-        options=RunOptions(
-            budget=TimingBudget(measure_s=0.1), fallback=False, torch_runtimes=False
-        ),
+        Recipe(
+            model=model_path,
+            out=out,
+            data={"eval": eval_path},
+            chains=[Chain((), "export")],
+            builtin=False,
+            measure={"seconds": 0.1, "torch_runtimes": False},
+            search={"fallback": False},
+        )
     )
     intermediate = st_model[0].auto_model.config.intermediate_size
     ffn_down = ffn_down_projections(exported.variants[0].path, intermediate)
     scheme = int8_scheme(describe_host(include_gpus=False).cpu_flags)
     chains = benchmark_chains(ffn_down, scheme.reduce_range)
-    results = run(
-        model_path,
-        "cpu",
-        out,
-        eval_data=eval_path,
-        calibration_data=calibration_path,
+    recipe = Recipe(
+        model=model_path,
+        out=out,
+        data={"eval": eval_path, "calibration": calibration_path},
         chains=chains,
-        options=RunOptions(
-            budget=TimingBudget(measure_s=args.measure_seconds),
-            tolerance=Tolerance(min_cosine=args.min_cosine),
-            fallback=True,
+        builtin=False,
+        limits={"min_cosine": args.min_cosine},
+        measure={
+            "seconds": args.measure_seconds,
             # The table compares ONNX variants; PyTorch's own rows would add minutes.
-            torch_runtimes=False,
+            "torch_runtimes": False,
             # Fresh figures, not the export-only run's quick ones (nor an earlier run's).
-            reuse_measurements=False,
-        ),
-        progress=clock,
+            "reuse": False,
+        },
     )
+    results = run(recipe, progress=clock)
     rows = collect_rows(results, chains)
     command = " ".join([".venv/bin/python", *sys.argv])
     text = report(results, rows, clock, command, time.perf_counter() - started, revision)

@@ -12,10 +12,10 @@ from pathlib import Path
 from bench_info import git_revision, machine_line
 
 from hardware.detect import describe_host
-from hardware.profile import TimingBudget
-from optimize.api import RunOptions, run
-from optimize.build.builder import Variant
+from optimize.api import run
+from optimize.build.variant import Variant
 from optimize.config.chains import Chain, int8_scheme
+from optimize.config.recipe import Recipe
 from optimize.report.results import Results
 from passes.fp16 import Float16
 from passes.quantize_dynamic import QuantizeDynamic
@@ -67,7 +67,7 @@ def _timing(m: dict, key: str) -> str:
 
 
 def _fidelity(variant: Variant) -> str:
-    f = variant.fidelity
+    f = variant.fidelity.to_dict()
     text = f"cosine {f['mean_cosine']:.5f}"
     if f.get("accuracy") is not None:
         text += f", accuracy {100 * f['accuracy']:.2f}% (fp32 {100 * f['reference_accuracy']:.2f}%)"
@@ -79,7 +79,7 @@ def rows(model: str, results: Results, chains: list[Chain]) -> list[list[str]]:
     by_label = {v.label: v for v in results.variants}
     labels = [" → ".join(["export", *(p.label() for p in c.passes)]) for c in chains]
     fp32 = by_label[labels[0]]
-    base = fp32.measurements
+    base = fp32.measurements.to_dict()
     out = []
     for label in labels:
         variant = by_label.get(label)
@@ -88,7 +88,7 @@ def rows(model: str, results: Results, chains: list[Chain]) -> list[list[str]]:
             reason = f"{variant.status}: {variant.reason}" if variant else "not built"
             out.append([model, name, "–", "–", "–", "–", "–", "–", reason])
             continue
-        m = variant.measurements
+        m = variant.measurements.to_dict()
         b1 = base["latency"]["p50_ms"] / m["latency"]["p50_ms"]
         b32 = base["throughput_timing"]["p50_ms"] / m["throughput_timing"]["p50_ms"]
         out.append(
@@ -149,27 +149,30 @@ def main(argv: list[str] | None = None) -> None:
     save_examples(args.scratch)
     scheme = int8_scheme(describe_host(include_gpus=False).cpu_flags)
     chains = precision_chains(scheme.reduce_range)
-    options = RunOptions(
-        budget=TimingBudget(measure_s=args.measure_seconds),
-        fallback=False,
+    measure = {
+        "seconds": args.measure_seconds,
         # The table compares precisions of the ONNX model; PyTorch's own rows are elsewhere.
-        torch_runtimes=False,
+        "torch_runtimes": False,
         # Fresh figures on every run, not an earlier run's.
-        reuse_measurements=False,
-    )
+        "reuse": False,
+    }
     table: list[list[str]] = []
     env: dict = {}
     for stem in MODELS.values():
         print(f"{stem} ...", flush=True)
-        results = run(
-            args.scratch / f"{stem}.pt2",
-            "cpu",
-            args.scratch / "optimized" / stem,
-            eval_data=args.scratch / f"{stem}_eval.npz",
-            calibration_data=args.scratch / f"{stem}_calibration.npz",
+        recipe = Recipe(
+            model=args.scratch / f"{stem}.pt2",
+            out=args.scratch / "optimized" / stem,
+            data={
+                "eval": args.scratch / f"{stem}_eval.npz",
+                "calibration": args.scratch / f"{stem}_calibration.npz",
+            },
             chains=chains,
-            options=options,
+            builtin=False,
+            measure=measure,
+            search={"fallback": False},
         )
+        results = run(recipe)
         table += rows(stem, results, chains)
         env = results.environment
     command = " ".join([".venv/bin/python", *sys.argv])

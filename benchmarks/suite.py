@@ -4,7 +4,6 @@ Olive's CPU int8 output, side by side on example models of several kinds."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib.util
 import runpy
 import sys
@@ -21,11 +20,11 @@ from olive_cpu import NOT_INSTALLED, OliveCpuInt8, olive_version
 from hardware.detect import describe_host
 from hardware.profile import TimingBudget
 from hardware.targets import Target
-from optimize.api import RunOptions, run
-from optimize.build.builder import Variant
+from optimize.api import run
+from optimize.build.variant import Variant
 from optimize.config.chains import Chain, builtin_chains
+from optimize.config.recipe import Recipe
 from optimize.examples import TABULAR_PREPROCESSING
-from optimize.measure.fidelity import Tolerance
 from optimize.report.results import Results
 from optimize.store import write_text_atomic
 from passes.fp16 import Float16
@@ -127,29 +126,27 @@ def minilm_case(scratch: Path, cpu_flags: list[str]) -> Case:
     )
 
 
-def run_case(
-    case: Case, out: Path, options: RunOptions, olive: str | None, clock: Clock
-) -> CaseResult:
+def run_case(case: Case, out: Path, base: Recipe, olive: str | None, clock: Clock) -> CaseResult:
     """One optimize run on the case (its torch rows, its plain export and its pick), then,
     where Olive is installed, a second run whose one chain is Olive's workflow, so that the
     pick stays this tool's own."""
     fit = case.calibration_data if case.preprocess else None
     common = {
-        "eval_data": case.eval_data,
-        "calibration_data": case.calibration_data,
-        "preprocess": case.preprocess,
-        "preprocess_fit": fit,
-        "progress": clock,
+        "model": case.model,
+        "data": {"eval": case.eval_data, "calibration": case.calibration_data},
+        "preprocess": {"steps": case.preprocess, "fit": fit} if case.preprocess else None,
+        "builtin": False,
     }
     clock(f"{case.name}: optimize run", 0, 0)
-    results = run(
-        case.model,
-        "cpu",
-        out / "optimize",
-        chains=case.chains,
-        options=dataclasses.replace(options, fallback=case.fallback),
-        **common,
+    recipe = base.with_overrides(
+        {
+            **common,
+            "out": out / "optimize",
+            "chains": case.chains,
+            "search": {"fallback": case.fallback},
+        }
     )
+    results = run(recipe, progress=clock)
     by_label = {v.label: v for v in results.variants}
     rows = {
         "torch eager": by_label.get("torch eager"),
@@ -160,14 +157,16 @@ def run_case(
     reason = NOT_INSTALLED if olive is None else None
     if olive is not None:
         clock(f"{case.name}: Olive's workflow", 0, 0)
-        olive_results = run(
-            case.model,
-            "cpu",
-            out / "olive",
-            chains=[Chain((OliveCpuInt8(olive),), "Olive's CPU int8 workflow")],
-            options=dataclasses.replace(options, fallback=False, torch_runtimes=False),
-            **common,
+        olive_recipe = base.with_overrides(
+            {
+                **common,
+                "out": out / "olive",
+                "chains": [Chain((OliveCpuInt8(olive),), "Olive's CPU int8 workflow")],
+                "search": {"fallback": False},
+                "measure": {"torch_runtimes": False},
+            }
         )
+        olive_results = run(olive_recipe, progress=clock)
         rows["Olive int8"] = next(v for v in olive_results.variants if OliveCpuInt8.name in v.label)
     return CaseResult(case, results, rows, reason, flops_per_sample(case.model))
 
@@ -194,14 +193,14 @@ def quality(variant: Variant | None) -> str:
     """Top-1 accuracy beside the original's with labels, else the mean output cosine."""
     if variant is None or not variant.fidelity:
         return "–"
-    f = variant.fidelity
+    f = variant.fidelity.to_dict()
     if f.get("score") is not None and f.get("reference_score") is not None:
         return f"{f['metric']} {100 * f['score']:.2f}% (original {100 * f['reference_score']:.2f}%)"
     return f"cosine {f['mean_cosine']:.5f}"
 
 
 def _threads(variant: Variant) -> str:
-    settings = variant.measurements.get("settings", {})
+    settings = variant.measurements.settings
     return str(settings.get("intra_op_threads", settings.get("threads", "?")))
 
 
@@ -245,7 +244,7 @@ def detail_table(outcome: CaseResult) -> list[str]:
             cells = [name, f"`{variant.label}`", "–", "–", "–", "–"]
             lines.append("| " + " | ".join([*cells, f"{variant.status}: {variant.reason}"]) + " |")
             continue
-        latency = variant.measurements["latency"]
+        latency = variant.measurements.to_dict()["latency"]
         cells = [
             name,
             f"`{variant.label}`",
@@ -324,12 +323,11 @@ def main(argv: list[str] | None = None) -> None:
     host = describe_host(include_gpus=False)
     # Sub-millisecond models reach TimingBudget's default cap of 2000 runs in a fraction of
     # the measuring time; a higher cap lets the budget decide.
-    budget = TimingBudget(measure_s=args.measure_seconds, max_runs=20000)
-    options = RunOptions(
-        budget=budget,
-        tolerance=Tolerance(max_accuracy_drop=1.0),
+    base = Recipe(
+        model=args.scratch,  # each case sets its own model
+        limits={"max_accuracy_drop": 1.0},
         # Fresh figures on every run, not an earlier run's.
-        reuse_measurements=False,
+        measure={"seconds": args.measure_seconds, "max_runs": 20000, "reuse": False},
     )
     cases = example_cases(args.scratch)
     notes = []
@@ -354,7 +352,7 @@ def main(argv: list[str] | None = None) -> None:
             "run."
         )
     outcomes = [
-        run_case(case, args.scratch / "optimized" / case.model.stem, options, olive, clock)
+        run_case(case, args.scratch / "optimized" / case.model.stem, base, olive, clock)
         for case in cases
     ]
     command = " ".join([".venv/bin/python", *sys.argv])
@@ -364,7 +362,7 @@ def main(argv: list[str] | None = None) -> None:
         notes,
         command,
         time.perf_counter() - started,
-        budget,
+        base.measure.budget(),
     )
     write_text_atomic(args.results, text)
     print(text)

@@ -1,4 +1,4 @@
-"""The only timing loop, and the ONNX Runtime profile of one model on a target built on it."""
+"""The only timing loop, and the measurement of a model in any runtime built on it."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from hardware.model_files import model_size_mb
-from hardware.session import SessionSettings, open_session
+from hardware.runtimes.base import Runtime
+from hardware.runtimes.onnxruntime import OnnxRuntime
+from hardware.runtimes.onnxruntime import bound_runner as bound_runner  # where callers import it
+from hardware.session import SessionSettings
 from hardware.targets import Target
 
 
@@ -57,6 +60,11 @@ class Timing:
     min_ms: float
     iqr_ms: float
     stopped: str = "budget"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Timing:
+        """Inverse of asdict, derived figures dropped."""
+        return cls(**{k: v for k, v in data.items() if k not in ("spread", "median_error")})
 
     @property
     def spread(self) -> float:
@@ -221,6 +229,10 @@ class Measurements:
     session_memory_mb: float
     providers: list[str]
     settings: dict[str, object]
+    # Every setting tried in the sweep this figure won, fastest or not.
+    thread_sweep: list[dict[str, object]] = field(default_factory=list)
+    # The logical CPUs the measuring process was pinned to, where the OS allowed.
+    pinned_cpus: list[int] | None = None
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for reports, with the derived spread figures."""
@@ -229,25 +241,34 @@ class Measurements:
         data["throughput_timing"]["spread"] = self.throughput_timing.spread
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Measurements:
+        """Inverse of to_dict: the figures as stored beside a variant, read back."""
+        data = dict(data)
+        for key in ("latency", "throughput_timing"):
+            data[key] = Timing.from_dict(data[key])
+        return cls(**data)
 
-def fastest_of_sweep(sweep: list[Measurements]) -> tuple[Measurements, dict[str, object]]:
-    """The fastest (batch-1 median) of measurements taken under different settings, and its
-    figures as plain data with every setting's result under 'thread_sweep'. Memory figures
-    come from the first, which a fresh process measured before any other session ran."""
+
+def fastest_of_sweep(sweep: list[Measurements]) -> Measurements:
+    """The fastest (batch-1 median) of measurements taken under different settings, with
+    every setting's result in its `thread_sweep`. Memory figures come from the first,
+    which a fresh process measured before any other session ran."""
     best = min(sweep, key=lambda m: m.latency.p50_ms)
-    data = best.to_dict()
-    data["peak_memory_mb"] = sweep[0].peak_memory_mb
-    data["session_memory_mb"] = sweep[0].session_memory_mb
-    data["thread_sweep"] = [
-        {
-            "settings": m.settings,
-            "p50_ms": m.latency.p50_ms,
-            "spread": m.latency.spread,
-            "throughput_per_s": m.throughput_per_s,
-        }
-        for m in sweep
-    ]
-    return best, data
+    return replace(
+        best,
+        peak_memory_mb=sweep[0].peak_memory_mb,
+        session_memory_mb=sweep[0].session_memory_mb,
+        thread_sweep=[
+            {
+                "settings": m.settings,
+                "p50_ms": m.latency.p50_ms,
+                "spread": m.latency.spread,
+                "throughput_per_s": m.throughput_per_s,
+            }
+            for m in sweep
+        ],
+    )
 
 
 def rss_mb() -> float:
@@ -263,36 +284,45 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bound_runner(session, feeds: dict[str, np.ndarray], device: str, device_id: int = 0):
-    """A run function with inputs and outputs bound on `device` ('cuda' or 'cpu'), and
-    the synchronizer that waits for its outputs.
+def measure_model(
+    runtime: Runtime,
+    artifact: object,
+    target: Target,
+    feeds: dict[str, np.ndarray],
+    batch_feeds: dict[str, np.ndarray],
+    settings: object,
+    budget: TimingBudget = TimingBudget(),
+    size_mb: float = 0.0,
+) -> Measurements:
+    """Open `artifact` with `runtime` under `settings` and measure it: start-up (opening it
+    and binding both batches, which copies inputs to the device and has a compiled model
+    build its kernels), batch-1 latency with `feeds`, throughput with `batch_feeds`, and
+    memory; `size_mb` is what the artifact weighs, as the caller knows it.
 
-    Binding keeps host-device copies out of the timed region, as in serving where
-    inputs already live on the device.
+    Memory figures are only meaningful in a fresh process (see optimize.isolation).
     """
-    import onnxruntime as ort
+    rss_before = rss_mb()
+    start = time.perf_counter_ns()
+    model = runtime.open(artifact, target, settings)
+    run, sync = model.bind(feeds)
+    run_batch, sync_batch = model.bind(batch_feeds)
+    startup_ms = (time.perf_counter_ns() - start) / 1e6
 
-    binding = session.io_binding()
-    for name, array in feeds.items():
-        binding.bind_ortvalue_input(
-            name, ort.OrtValue.ortvalue_from_numpy(array, device, device_id)
-        )
-    for output in session.get_outputs():
-        binding.bind_output(output.name, device, device_id)
-
-    def run() -> None:
-        session.run_with_iobinding(binding)
-
-    run.binding = binding  # callers read outputs back with binding.copy_outputs_to_cpu()
-    return run, binding.synchronize_outputs
-
-
-def _runner(session, feeds: dict[str, np.ndarray], target: Target):
-    names = [i.name for i in session.get_inputs()]
-    bound = {n: feeds[n] for n in names}
-    if target.is_gpu:
-        return bound_runner(session, bound, "cuda", target.device_id)
-    return (lambda: session.run(None, bound)), None
+    latency = time_runs(run, budget, sync)
+    batch_timing = time_runs(run_batch, budget, sync_batch)
+    batch = int(next(iter(batch_feeds.values())).shape[0])
+    return Measurements(
+        latency=latency,
+        throughput_batch=batch,
+        throughput_timing=batch_timing,
+        throughput_per_s=batch / (batch_timing.p50_ms / 1e3),
+        startup_ms=startup_ms,
+        size_mb=size_mb,
+        peak_memory_mb=peak_rss_mb(),
+        session_memory_mb=max(0.0, rss_mb() - rss_before),
+        providers=model.providers,
+        settings=model.settings_dict(),
+    )
 
 
 def profile_onnx(
@@ -303,33 +333,11 @@ def profile_onnx(
     settings: SessionSettings = SessionSettings(),
     budget: TimingBudget = TimingBudget(),
 ) -> Measurements:
-    """Open a session for `model_path` and measure it: start-up, batch-1 latency with
-    `feeds`, throughput with `batch_feeds`, size and memory.
-
-    Memory figures are only meaningful in a fresh process (see optimize.isolation).
-    """
-    rss_before = rss_mb()
-    start = time.perf_counter_ns()
-    session = open_session(model_path, target, settings)
-    startup_ms = (time.perf_counter_ns() - start) / 1e6
-
-    run, sync = _runner(session, feeds, target)
-    latency = time_runs(run, budget, sync)
-    batch = int(next(iter(batch_feeds.values())).shape[0])
-    run_batch, sync_batch = _runner(session, batch_feeds, target)
-    batch_timing = time_runs(run_batch, budget, sync_batch)
-
-    return Measurements(
-        latency=latency,
-        throughput_batch=batch,
-        throughput_timing=batch_timing,
-        throughput_per_s=batch / (batch_timing.p50_ms / 1e3),
-        startup_ms=startup_ms,
-        size_mb=model_size_mb(model_path),
-        peak_memory_mb=peak_rss_mb(),
-        session_memory_mb=max(0.0, rss_mb() - rss_before),
-        providers=list(session.get_providers()),
-        settings=asdict(settings),
+    """measure_model for ONNX Runtime: `model_path` in a session under `settings`, its
+    size on disk with external data."""
+    size = model_size_mb(model_path)
+    return measure_model(
+        OnnxRuntime(), model_path, target, feeds, batch_feeds, settings, budget, size
     )
 
 
@@ -343,5 +351,5 @@ def interleave_onnx(
     """Open a session for each model under its settings and time them against each other
     on `feeds` (see time_interleaved). All sessions live at once: memory figures from
     this process mean nothing."""
-    sessions = [open_session(path, target, settings) for path, settings in models]
-    return time_interleaved([_runner(s, feeds, target) for s in sessions], budget, rounds)
+    opened = [OnnxRuntime().open(path, target, settings) for path, settings in models]
+    return time_interleaved([model.bind(feeds) for model in opened], budget, rounds)

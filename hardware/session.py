@@ -70,6 +70,19 @@ def session_options(
     return options
 
 
+def missing_provider(target: Target) -> str | None:
+    """Why this ONNX Runtime build cannot run on `target`, or None when it can."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if target.is_gpu and "CUDAExecutionProvider" not in target.providers(available):
+        return (
+            "this ONNX Runtime build has no CUDA provider "
+            f"(available: {', '.join(available)}); install onnxruntime-gpu in place of onnxruntime"
+        )
+    return None
+
+
 def open_session(
     model_path: Path,
     target: Target,
@@ -84,13 +97,9 @@ def open_session(
     import onnxruntime as ort
 
     settings = settings or SessionSettings()
-    available = ort.get_available_providers()
-    providers = target.providers(available)
-    if target.is_gpu and "CUDAExecutionProvider" not in providers:
-        raise TargetUnavailableError(
-            "this ONNX Runtime build has no CUDA provider "
-            f"(available: {', '.join(available)}); install onnxruntime-gpu in place of onnxruntime"
-        )
+    if reason := missing_provider(target):
+        raise TargetUnavailableError(reason)
+    providers = target.providers(ort.get_available_providers())
     options = session_options(settings, optimized_model_path, profile_prefix)
     return ort.InferenceSession(
         str(model_path),

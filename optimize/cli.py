@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -21,7 +21,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
 
 
 def _fail(exc: Exception, debug: bool) -> NoReturn:
@@ -141,14 +140,10 @@ def run(
 ) -> None:
     """Export, transform, measure and choose: writes best.onnx and reports into --out.
     Exit code 0 with a pick, 1 when no variant meets the limits, 2 on bad input."""
+    from optimize.api import run as run_recipe
     from optimize.config.plan import describe_plan
-    from optimize.config.recipe_file import (
-        DEFAULT_NAME,
-        Recipe,
-        load_recipe,
-        with_overrides,
-    )
-    from optimize.config.recipe_run import recipe_chains, run_recipe
+    from optimize.config.recipe import Recipe
+    from optimize.config.recipe_file import DEFAULT_NAME, load_recipe
     from optimize.report.terminal import TerminalProgress, print_results
     from optimize.search.prune_sweep import DEFAULT_RATIOS, sweep_ratios
 
@@ -161,11 +156,17 @@ def run(
             )
         base = load_recipe(recipe) if recipe else Recipe(model=model)
         ratios = sweep_ratios(prune_ratios) if prune_ratios else None
-        if prune and not (ratios or base.prune_ratios):
+        if prune and not (ratios or base.prune.ratios):
             ratios = DEFAULT_RATIOS
-        plan = with_overrides(
-            base,
-            limits={
+        overrides = {
+            "model": model,
+            "target": target,
+            "out": out,
+            "model_code": model_code,
+            "trust_pickle": True if trust_pickle else None,
+            "inputs": input or None,
+            "data": {"eval": eval_data, "calibration": calibration_data, "metric": metric},
+            "limits": {
                 "min_cosine": min_cosine,
                 "max_accuracy_drop": max_accuracy_drop,
                 "max_relative_accuracy_drop": max_relative_accuracy_drop,
@@ -173,30 +174,20 @@ def run(
                 "max_size_mb": max_size_mb,
                 "max_memory_mb": max_memory_mb,
             },
-            model=model,
-            target=target,
-            out=out,
-            inputs=input or None,
-            eval_data=_data_source(eval_data),
-            calibration_data=_data_source(calibration_data),
-            metric=metric,
-            model_code=model_code,
-            measure_seconds=measure_seconds,
-            trust_pickle=True if trust_pickle else None,
-            torch_runtimes=False if not torch_runtimes else None,
-            prune_ratios=ratios,
-            finetune=finetune,
-        )
+            "measure": {
+                "seconds": measure_seconds,
+                "torch_runtimes": False if not torch_runtimes else None,
+                "reuse": False if remeasure else None,
+            },
+            "search": {"budget_minutes": budget_minutes},
+            "prune": {"ratios": ratios, "finetune": finetune},
+        }
+        plan = base.with_overrides(_given(overrides), names=FLAG_NAMES)
         if dry_run:
-            typer.echo(describe_plan(plan, recipe_chains(plan)))
+            typer.echo(describe_plan(plan, plan.chains_to_try(_cpu_flags())))
             return
         with TerminalProgress(quiet=json_output) as progress:
-            results = run_recipe(
-                plan,
-                reuse_measurements=not remeasure,
-                budget_minutes=budget_minutes,
-                progress=progress.update,
-            )
+            results = run_recipe(plan, progress=progress.update)
     except typer.Exit:
         raise
     except Exception as exc:  # every failure ends in one line; see _fail
@@ -213,11 +204,47 @@ def run(
         raise typer.Exit(code=1)
 
 
-def _data_source(text: str | None) -> Path | str | None:
-    """A data path as given, or a `module:function` text."""
-    if text is None:
-        return None
-    return text if ":" in text and not Path(text).exists() else Path(text)
+def _given(overrides: dict[str, Any]) -> dict[str, Any]:
+    """The overrides a user gave: None means the flag was not given, so the recipe's value
+    stands; a section with nothing given is left out."""
+    given = {}
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            value = _given(value) or None
+        if value is not None:
+            given[key] = value
+    return given
+
+
+def _cpu_flags() -> list[str]:
+    from hardware.detect import describe_host
+
+    return describe_host(include_gpus=False).cpu_flags
+
+
+# How a recipe key is named on the command line, for error messages.
+FLAG_NAMES = {
+    "inputs": "--input",
+    "data.eval": "--eval-data",
+    "data.calibration": "--calibration-data",
+    "data.metric": "--metric",
+    "measure.seconds": "--measure-seconds",
+    "search.budget_minutes": "--budget-minutes",
+    "prune.ratios": "--prune-ratios",
+    "prune.finetune": "--finetune",
+    **{
+        f"limits.{key}": f"--{key.replace('_', '-')}"
+        for key in (
+            "min_cosine",
+            "max_accuracy_drop",
+            "max_relative_accuracy_drop",
+            "max_latency_ms",
+            "max_size_mb",
+            "max_memory_mb",
+        )
+    },
+    **{key: f"--{key.replace('_', '-')}" for key in ("model", "target", "out", "model_code")},
+}
 
 
 @app.command()

@@ -8,13 +8,14 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from traceback import format_exc
 from typing import TYPE_CHECKING, Any
 
-from optimize.config.chains import Chain
 from hardware.detect import distribution_versions
+from optimize.build.variant import Status, Step, Variant
+from optimize.config.chains import Chain
 from optimize.errors import UserError
 from optimize.isolation import IsolatedRunError, run_isolated
 from optimize.store import publish_dir, staging_dir, write_json_atomic
@@ -28,67 +29,6 @@ VARIANT_FILE = "variant.json"
 MODEL_FILE = "model.onnx"
 # Passes that change the PyTorch module (pruning) save it as a torch.export program.
 MODEL_FILES: dict[ModelKind, str] = {"onnx": MODEL_FILE, "torch": "model.pt2"}
-
-
-@dataclass
-class Step:
-    """One pass applied: its name and options, what it did, and how long it took."""
-
-    name: str
-    label: str
-    params: dict[str, Any]
-    changed: bool
-    seconds: float
-    note: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class Variant:
-    """A model file and the steps that made it from the source.
-
-    status is 'built', 'failed' (reason says why) or 'skipped' (reason says why).
-    """
-
-    id: str
-    parent: str | None
-    steps: list[Step]
-    path: Path | None
-    status: str
-    reason: str = ""
-    unbuilt_step: str = ""  # the passes that did not run, as a label: "a → b"
-    runtime: str = "onnxruntime"
-    runtime_label: str = ""  # for rows that are a runtime setting, not an ONNX file
-    runtime_settings: dict[str, Any] | None = None
-    cached: bool = False
-    measurements_cached: bool = False
-    measurements: dict[str, Any] | None = None
-    fidelity: dict[str, Any] | None = None
-    verdict: str | None = None
-    # Where a failure came from (a traceback), for --debug.
-    detail: str = ""
-
-    @property
-    def label(self) -> str:
-        """The chain that made this variant, e.g. 'export → ort_graph(level=all)'; for a
-        variant that was not built, the chain it would have had."""
-        if self.runtime_label:
-            return self.runtime_label
-        labels = [s.label for s in self.steps] + ([self.unbuilt_step] if self.unbuilt_step else [])
-        return " → ".join(labels) or "original"
-
-    @property
-    def model_kind(self) -> ModelKind:
-        """'torch' for a variant that is still a PyTorch program (pruned, not yet exported)."""
-        return "torch" if self.path is not None and self.path.suffix == ".pt2" else "onnx"
-
-    @property
-    def within_tolerance(self) -> bool:
-        return self.status == "measured" and self.verdict is None
-
-    @property
-    def p50_ms(self) -> float | None:
-        return self.measurements["latency"]["p50_ms"] if self.measurements else None
 
 
 def variant_id(parent_id: str, pass_: Pass) -> str:
@@ -120,7 +60,7 @@ def _load_cached(folder: Path, kind: ModelKind) -> Variant | None:
         return None
     data = json.loads(record.read_text())
     steps = [Step(**s) for s in data["steps"]]
-    return Variant(data["id"], data["parent"], steps, model, "built", cached=True)
+    return Variant(data["id"], data["parent"], steps, model, Status.BUILT, cached=True)
 
 
 class VariantBuilder:
@@ -175,8 +115,13 @@ class VariantBuilder:
 
     def original(self) -> Variant:
         """The source itself as a variant, when it is ONNX (it is measured as the baseline
-        unless preprocessing goes in front of it: the source alone takes other inputs)."""
-        return Variant(self.root_id, None, [], self.source.path, "built")
+        unless preprocessing goes in front of it: the source alone takes other inputs).
+        Every chain starts from this one object, so it is measured once."""
+        if self.root_id not in self.variants:
+            self.variants[self.root_id] = Variant(
+                self.root_id, None, [], self.source.path, Status.BUILT
+            )
+        return self.variants[self.root_id]
 
     def build(
         self, chain: Chain, should_stop: Callable[[Variant], str | None] = lambda v: None
@@ -201,7 +146,7 @@ class VariantBuilder:
                 if parent.unbuilt_step:
                     unbuilt = f"{parent.unbuilt_step} → {unbuilt}"
                 variant = Variant(
-                    vid, parent.id, list(parent.steps), None, "skipped", reason, unbuilt
+                    vid, parent.id, list(parent.steps), None, Status.SKIPPED, reason, unbuilt
                 )
                 self.variants[vid] = variant
             else:
@@ -218,7 +163,7 @@ class VariantBuilder:
             f"skipped: {passes[0].name} changes the PyTorch module before export, and an ONNX "
             "file carries none; give the .pt or .pt2 model to prune it"
         )
-        variant = Variant(vid, self.root_id, [], None, "skipped", reason, label)
+        variant = Variant(vid, self.root_id, [], None, Status.SKIPPED, reason, label)
         self.variants[vid] = variant
         return variant
 
@@ -234,13 +179,13 @@ class VariantBuilder:
             return self.variants[vid]
         steps = list(parent.steps) if parent else []
         label = pass_.label()
-        if parent is not None and parent.status not in ("built", "measured"):
+        if parent is not None and parent.status not in (Status.BUILT, Status.MEASURED):
             unbuilt = f"{parent.unbuilt_step} → {label}" if parent.unbuilt_step else label
             variant = Variant(
-                vid, parent_id, steps, None, "skipped", "an earlier step did not run", unbuilt
+                vid, parent_id, steps, None, Status.SKIPPED, "an earlier step did not run", unbuilt
             )
         elif reason := pass_.unsupported(self.ctx.target):
-            variant = Variant(vid, parent_id, steps, None, "skipped", reason, label)
+            variant = Variant(vid, parent_id, steps, None, Status.SKIPPED, reason, label)
         else:
             variant = _load_cached(self.variants_dir / vid, pass_.produces) or self._run(
                 vid, parent_id, parent, pass_, steps, label
@@ -271,10 +216,10 @@ class VariantBuilder:
         if status != "ok":
             shutil.rmtree(staging, ignore_errors=True)
             if status == "skipped":
-                return Variant(vid, parent_id, steps, None, "skipped", result, label)
+                return Variant(vid, parent_id, steps, None, Status.SKIPPED, result, label)
             chain = " → ".join([s.label for s in steps]) or "the source"
             reason = f"{label} failed after {chain}: {result}"
-            failed = Variant(vid, parent_id, steps, None, "failed", reason, label)
+            failed = Variant(vid, parent_id, steps, None, Status.FAILED, reason, label)
             failed.detail = detail
             return failed
         outcome = result
@@ -303,7 +248,7 @@ class VariantBuilder:
                 f"{pass_.name} must write {model_file} in its folder, not {outcome.path}"
             )
         publish_dir(staging, final)
-        return Variant(vid, parent_id, all_steps, final / model_file, "built")
+        return Variant(vid, parent_id, all_steps, final / model_file, Status.BUILT)
 
     def _torch_ctx(self, parent: Variant | None) -> PassContext:
         """The context of a pass that reads the PyTorch model: the source's, or the program

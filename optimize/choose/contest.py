@@ -11,10 +11,10 @@ from typing import Any
 from hardware.affinity import pin_measuring_process
 from hardware.profile import interleave_onnx
 from hardware.session import SessionSettings
-from optimize.build.builder import Variant
-from optimize.choose.ranking import quality, within_noise_of
+from optimize.build.variant import Variant
+from optimize.choose.ranking import within_noise_of
 from optimize.data.inputs import rows
-from optimize.isolation import run_isolated
+from optimize.isolation import IsolatedRunError, run_isolated
 from optimize.measure.workers import Workload
 
 MAX_CONTENDERS = 6
@@ -76,7 +76,7 @@ def _fitting_in_memory(field: list[Variant]) -> list[Variant]:
     room_mb = psutil.virtual_memory().available / 2**20 / 2
     kept, used = [], 0.0
     for variant in field:
-        used += 3 * variant.measurements["size_mb"]
+        used += 3 * variant.size_mb
         if used > room_mb:
             break
         kept.append(variant)
@@ -122,8 +122,8 @@ def decide(variants: list[Variant], figures: list[dict[str, Any]], rounds: int) 
                 "slower_by": f["p50_ms"] / fastest_figures["p50_ms"] - 1,
                 "rounds_beaten_by_fastest": 0 if variant is fastest else beaten,
                 "tie": is_tie,
-                "quality": quality(variant),
-                "size_mb": variant.measurements["size_mb"],
+                "quality": variant.quality,
+                "size_mb": variant.size_mb,
             }
         )
     # The tied entries, fastest first: max() keeps the first of equals.
@@ -139,6 +139,20 @@ def run_contest(
     field = contenders(variants)
     if len(field) < 2:
         return None
-    models = [(v.path, SessionSettings(**v.measurements["settings"])) for v in field]
+    models = [(v.path, SessionSettings(**v.measurements.settings)) for v in field]
     figures = run_isolated(race, ContestJob(models, workload, rounds), timeout_s)
     return decide(field, figures, rounds)
+
+
+def head_to_head(
+    variants: list[Variant], workload: Workload, timeout_s: float
+) -> tuple[Contest | None, list[str]]:
+    """The head-to-head of the closest variants and any warning about it: when the child
+    process fails, the pick rests on each variant's own measurements, and the run says so."""
+    try:
+        return run_contest(variants, workload, timeout_s), []
+    except IsolatedRunError as exc:
+        return None, [
+            f"the head-to-head timing failed ({exc}): the pick rests on each "
+            "variant's own measurements"
+        ]

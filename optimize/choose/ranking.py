@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-from optimize.build.builder import Variant
-from optimize.measure.fidelity import quality_of
+from optimize.build.variant import Candidate
 
 # A variant clearly beats another when it is at least this much faster at no worse
 # quality, beyond the noise of both measurements.
 DOMINATION_MARGIN = 0.25
 
 
-def quality(variant: Variant) -> float:
-    """Higher is better: the task metric on labelled data when known, else mean output
-    cosine."""
-    return quality_of(variant.fidelity or {})
+def within_noise_of(fastest: Candidate, other: Candidate) -> bool:
+    """Whether `other`'s median is too close to the faster one's to rank them apart."""
+    margin = DOMINATION_MARGIN + fastest.spread + other.spread
+    return other.p50_ms <= fastest.p50_ms * (1 + margin)
 
 
-def within_noise_of(fastest: Variant, variant: Variant) -> bool:
-    """Whether `variant`'s median is too close to the faster one's to rank them apart."""
-    margin = (
-        DOMINATION_MARGIN
-        + fastest.measurements["latency"]["spread"]
-        + variant.measurements["latency"]["spread"]
-    )
-    return variant.p50_ms <= fastest.p50_ms * (1 + margin)
-
-
-def dominated_by(variant: Variant, others: list[Variant]) -> Variant | None:
-    """A measured variant that beats `variant` clearly on latency at no worse quality."""
-    if variant.status != "measured":
+def dominated_by(candidate: Candidate, others: list[Candidate]) -> Candidate | None:
+    """A measured candidate that beats `candidate` clearly on latency at no worse quality."""
+    if not candidate.measured:
         return None
     for other in others:
-        if other is variant or other.status != "measured":
+        if other is candidate or not other.measured:
             continue
-        if not within_noise_of(other, variant) and quality(other) >= quality(variant):
+        if not within_noise_of(other, candidate) and other.quality >= candidate.quality:
             return other
     return None

@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-from optimize.build.builder import Variant
+from dataclasses import dataclass
+
+from optimize.build.variant import Candidate, Variant
 from optimize.choose.contest import Contest
-from optimize.choose.ranking import quality
 
 PICK_RULE = "the fastest variant (median batch-1 latency) whose fidelity is within tolerance"
 
 
-def _dominates(a: Variant, b: Variant) -> bool:
+def _dominates(a: Candidate, b: Candidate) -> bool:
     """`a` is no worse than `b` in latency, quality and size, and better in one."""
-    a_size, b_size = a.measurements["size_mb"], b.measurements["size_mb"]
-    no_worse = a.p50_ms <= b.p50_ms and quality(a) >= quality(b) and a_size <= b_size
-    better = a.p50_ms < b.p50_ms or quality(a) > quality(b) or a_size < b_size
+    a_size, b_size = a.size_mb, b.size_mb
+    no_worse = a.p50_ms <= b.p50_ms and a.quality >= b.quality and a_size <= b_size
+    better = a.p50_ms < b.p50_ms or a.quality > b.quality or a_size < b_size
     return no_worse and better
 
 
-def pareto_front(variants: list[Variant]) -> list[Variant]:
+def pareto_front(variants: list[Candidate]) -> list[Candidate]:
     """Measured variants that no other beats on latency, quality and size at once,
     fastest first."""
-    measured = [v for v in variants if v.status == "measured"]
+    measured = [v for v in variants if v.measured]
     front = [v for v in measured if not any(_dominates(o, v) for o in measured if o is not v)]
-    return sorted(front, key=lambda v: (v.p50_ms, -quality(v)))
+    return sorted(front, key=lambda v: (v.p50_ms, -v.quality))
 
 
-def pick(variants: list[Variant], contest: Contest | None = None) -> Variant | None:
+def pick(variants: list[Candidate], contest: Contest | None = None) -> Candidate | None:
     """The fastest measured variant within tolerance, or None when there is none. When the
     fastest took part in the head-to-head `contest`, its winner instead: separate figures
     could not rank the contenders."""
@@ -38,8 +39,24 @@ def pick(variants: list[Variant], contest: Contest | None = None) -> Variant | N
     return fastest
 
 
-def closest(variants: list[Variant]) -> Variant | None:
+def closest(variants: list[Candidate]) -> Candidate | None:
     """The measured variant of highest quality, kept when none is within tolerance; among
     equals, the fastest."""
-    measured = [v for v in variants if v.status == "measured"]
-    return max(measured, key=lambda v: (quality(v), -v.p50_ms)) if measured else None
+    measured = [v for v in variants if v.measured]
+    return max(measured, key=lambda v: (v.quality, -v.p50_ms)) if measured else None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The outcome of the choose stage: the pick over every runtime, the best ONNX
+    variant (what best.onnx holds), and the Pareto front."""
+
+    pick: Candidate | None
+    pick_onnx: Variant | None
+    front: list[Candidate]
+
+
+def choose(variants: list[Candidate], contest: Contest | None) -> Choice:
+    """Pick within the limits, overall and among ONNX variants, and the front."""
+    onnx = [v for v in variants if v.runtime == "onnxruntime"]
+    return Choice(pick(variants, contest), pick(onnx, contest), pareto_front(variants))

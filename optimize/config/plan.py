@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hardware.targets import parse_target
 from optimize.config.chains import Chain
-from optimize.config.recipe_file import Recipe
+from optimize.config.recipe import Recipe
 
 # Building, loading and checking one variant, besides its timed loops: an estimate.
 VARIANT_OVERHEAD_S = 5.0
@@ -14,19 +14,19 @@ def describe_plan(recipe: Recipe, chains: list[Chain], thread_settings: int | No
     """What a run of `recipe` over `chains` would do, for --dry-run: each chain with its
     reason, the variants to build and a rough time estimate.
 
-    `thread_settings` is how many thread settings each variant is timed under (default: 2
-    on CPU, all cores and one, as the run does; 1 on GPU).
+    `thread_settings` is how many thread settings each variant is timed under (default:
+    the recipe's thread counts, else 2 on CPU, all cores and one, as the run does; 1 on GPU).
     """
     target = parse_target(recipe.target)
-    threads = thread_settings or (1 if target.is_gpu else 2)
-    lines = [f"model {recipe.model} on {target}" + (f", out {recipe.out}" if recipe.out else "")]
-    lines += [f"inputs: {', '.join(recipe.inputs)}"] if recipe.inputs else []
-    lines.append(f"eval data: {recipe.eval_data or 'generated inputs (no accuracy figures)'}")
-    lines.append(f"calibration data: {recipe.calibration_data or 'the eval data'}")
-    lines.append(f"limits: {recipe.limits.tolerance().describe()}")
-    if recipe.prune_ratios:
-        ratios = ", ".join(f"{r:g}" for r in recipe.prune_ratios)
-        tuning = f", fine-tuned by {recipe.finetune}" if recipe.finetune else ""
+    threads = thread_settings or len(recipe.measure.threads or ()) or (1 if target.is_gpu else 2)
+    lines = [f"model {recipe.model} on {target}, out {recipe.out}"]
+    lines += [f"inputs: {', '.join(recipe.input_flags)}"] if recipe.inputs else []
+    lines.append(f"eval data: {recipe.data.eval or 'generated inputs (no accuracy figures)'}")
+    lines.append(f"calibration data: {recipe.data.calibration or 'the eval data'}")
+    lines.append(f"limits: {recipe.limits.describe()}")
+    if recipe.prune.ratios:
+        ratios = ", ".join(f"{r:g}" for r in recipe.prune.ratios)
+        tuning = f", fine-tuned by {recipe.prune.finetune}" if recipe.prune.finetune else ""
         lines.append(f"pruning sweep: ratios {ratios}{tuning}; stops at the first outside limits")
     lines.append(f"{len(chains)} chains:")
     for i, chain in enumerate(chains, 1):
@@ -47,11 +47,11 @@ def describe_plan(recipe: Recipe, chains: list[Chain], thread_settings: int | No
         lines.append(f"  skipped: {pass_.label()}: {pass_.unsupported(target)}")
     # As the run times them: under each thread setting, a batch-1 and a throughput loop,
     # each warming up for min(0.2 s, half the measure time) before the timed part.
-    warmup = min(0.2, recipe.measure_seconds / 2)
-    per_variant = threads * 2 * (recipe.measure_seconds + warmup) + VARIANT_OVERHEAD_S
+    warmup = recipe.measure.budget().warmup_s
+    per_variant = threads * 2 * (recipe.measure.seconds + warmup) + VARIANT_OVERHEAD_S
     lines.append(
         f"time: roughly {_duration(measured * per_variant)}, an estimate assuming each variant "
-        f"takes {threads} thread setting(s) × 2 timed loops (batch 1 and a larger batch) × ({recipe.measure_seconds:g} s + "
+        f"takes {threads} thread setting(s) × 2 timed loops (batch 1 and a larger batch) × ({recipe.measure.seconds:g} s + "
         f"{warmup:g} s warm-up) + ~{VARIANT_OVERHEAD_S:g} s to build, load and check it "
         f"≈ {per_variant:.1f} s; slow passes on large models, the export, PyTorch runtime "
         f"rows and accuracy-fallback steps come on top"

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from hardware.profile import Measurements
+from optimize.measure.fidelity import Fidelity
 from optimize.measure.workers import Workload
 from optimize.store import write_json_atomic
 
@@ -51,15 +53,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def load_measurements(folder: Path, key: str) -> dict[str, Any] | None:
-    """The stored measurements in a variant folder when they were taken under `key`."""
+def load_measurements(folder: Path, key: str) -> tuple[Measurements, Fidelity] | None:
+    """The stored figures in a variant folder when they were taken under `key`."""
     path = folder / MEASUREMENTS_FILE
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    return data["result"] if data.get("key") == key else None
+    if data.get("key") != key:
+        return None
+    result = data["result"]
+    return Measurements.from_dict(result["measurements"]), Fidelity.from_dict(result["fidelity"])
 
 
-def store_measurements(folder: Path, key: str, result: dict[str, Any]) -> None:
+def store_measurements(
+    folder: Path, key: str, measurements: Measurements, fidelity: Fidelity
+) -> None:
     """Keep a finished measurement beside the variant's model, written whole."""
+    result = {"measurements": measurements.to_dict(), "fidelity": fidelity.to_dict()}
     write_json_atomic(folder / MEASUREMENTS_FILE, {"key": key, "result": result})

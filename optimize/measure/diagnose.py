@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from optimize.build.builder import Variant
+from optimize.build.variant import Variant
+from passes.base import Pass
 from passes.onnx_files import op_histogram
 from passes.registry import pass_class
 
@@ -76,3 +77,26 @@ def _profile_findings(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) 
         if fell_back:
             findings.append(f"fell back to the CPU provider: {', '.join(fell_back)}")
     return findings
+
+
+def slowdown_warnings(
+    variants: list[Variant],
+    made_by: dict[str, tuple[Variant, Pass]],
+    profile: Callable[[Variant], list[dict[str, Any]]],
+) -> list[str]:
+    """A warning for each low-precision variant slower than the variant it was made from."""
+    warnings = []
+    for variant in variants:
+        parent = made_by.get(variant.id)
+        if parent and (note := slowdown_note(variant, parent[0], profile)):
+            warnings.append(f"{variant.label}: {note}")
+    return warnings
+
+
+def parity_warnings(variants: list[Variant]) -> list[str]:
+    """One loud warning when the export's own outputs did not match the original's."""
+    for variant in variants:
+        for step in variant.steps:
+            if step.metrics.get("parity_ok") == 0.0:
+                return [f"EXPORT PARITY FAILED: {step.note}"]
+    return []

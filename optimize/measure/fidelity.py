@@ -1,4 +1,5 @@
-"""Fidelity of a variant's outputs against the original model's, and the tolerance rule."""
+"""Fidelity of a variant's outputs against the original model's, and the verdicts of the
+user's limits on it."""
 
 from __future__ import annotations
 
@@ -6,43 +7,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from hardware.profile import Measurements
+from optimize.config.limits import Limits
 from optimize.measure.metrics import Metric, make_metric
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """How far a variant may stray from the original model and still be picked.
-
-    With labelled data the task metric decides: `max_accuracy_drop` is in absolute points
-    of a metric scored in [0, 1] (accuracy, F1, R², cosine; 1.0 = one point), and in percent
-    of the original's score for unbounded ones (MSE, MAE, a user's metric);
-    `max_relative_accuracy_drop`, when set, also bounds the drop in percent of the original's
-    score. Without labels, fidelity decides: `min_cosine` bounds the mean cosine similarity of
-    the variant's outputs to the original's.
-    """
-
-    min_cosine: float = 0.999
-    max_accuracy_drop: float = 1.0
-    max_latency_ms: float | None = None
-    max_size_mb: float | None = None
-    max_relative_accuracy_drop: float | None = None
-    max_memory_mb: float | None = None
-
-    def describe(self) -> str:
-        text = (
-            f"with labels, a metric drop <= {self.max_accuracy_drop} points "
-            "(percent for MSE/MAE); "
-            f"without, a mean output cosine >= {self.min_cosine}"
-        )
-        if self.max_relative_accuracy_drop is not None:
-            text += f"; accuracy drop <= {self.max_relative_accuracy_drop}% of the original's"
-        if self.max_latency_ms is not None:
-            text += f"; median batch-1 latency <= {self.max_latency_ms} ms"
-        if self.max_size_mb is not None:
-            text += f"; size <= {self.max_size_mb} MB"
-        if self.max_memory_mb is not None:
-            text += f"; memory <= {self.max_memory_mb} MB"
-        return text
 
 
 @dataclass(frozen=True)
@@ -249,7 +216,7 @@ def _applies(metric: str | None, outputs: list[np.ndarray], labels: np.ndarray) 
     return True
 
 
-def tolerance_verdict(fidelity: Fidelity, tolerance: Tolerance) -> str | None:
+def tolerance_verdict(fidelity: Fidelity, tolerance: Limits) -> str | None:
     """Why `fidelity` falls outside `tolerance`, or None when it is within."""
     if fidelity.nonfinite_outputs:
         return f"{fidelity.nonfinite_outputs} NaN/inf output values"
@@ -270,17 +237,17 @@ def tolerance_verdict(fidelity: Fidelity, tolerance: Tolerance) -> str | None:
     return None
 
 
-def limits_verdict(measurements: dict[str, object], tolerance: Tolerance) -> str | None:
+def limits_verdict(measurements: Measurements, tolerance: Limits) -> str | None:
     """Why measured speed or size breaks the user's limits, or None."""
-    p50 = measurements["latency"]["p50_ms"]
+    p50 = measurements.latency.p50_ms
     if tolerance.max_latency_ms is not None and p50 > tolerance.max_latency_ms:
         return f"p50 {p50:.3f} ms > {tolerance.max_latency_ms} ms"
-    size = measurements["size_mb"]
+    size = measurements.size_mb
     if tolerance.max_size_mb is not None and size > tolerance.max_size_mb:
         return f"size {size:.2f} MB > {tolerance.max_size_mb} MB"
     # The memory the model costs where it is served: what the session (or the PyTorch model)
     # added to the process, not the interpreter and libraries every runtime loads anyway.
-    memory = measurements["session_memory_mb"]
+    memory = measurements.session_memory_mb
     if tolerance.max_memory_mb is not None and memory > tolerance.max_memory_mb:
         return f"memory {memory:.1f} MB > {tolerance.max_memory_mb} MB"
     return None

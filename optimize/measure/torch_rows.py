@@ -6,13 +6,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hardware.affinity import pin_measuring_process
-from hardware.profile import fastest_of_sweep
+from hardware.profile import Measurements, fastest_of_sweep
 from hardware.targets import Target
 from hardware.torch_runtime import (
     TorchSettings,
@@ -21,12 +22,17 @@ from hardware.torch_runtime import (
     torch_runner,
     unsupported_autocast,
 )
-from optimize.build.builder import Variant
+from optimize.build.variant import RuntimeRow, Status
+from optimize.config.recipe import Recipe
 from optimize.data.inputs import rows
 from optimize.isolation import IsolatedRunError, run_isolated
+from optimize.measure.fidelity import Fidelity
+from optimize.measure.measurer import Measurer
 from optimize.measure.workers import Workload, fidelity_over
 from optimize.source.load import Source, load_source
 from passes.preprocess_spec import PreprocessSpec, apply_numpy
+
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -44,7 +50,56 @@ class TorchJob:
     preprocess: PreprocessSpec | None = None
 
 
-def torch_rows(source: Source, target: Target, cpu_flags: list[str], root_id: str) -> list[Variant]:
+@dataclass
+class TorchRuns:
+    """The PyTorch rows of one run: the source run by PyTorch itself under each setting,
+    in a child process that loads the source again."""
+
+    source: Source
+    recipe: Recipe
+    # The run's measurer: its workload, thread counts, time limit and verdicts.
+    measurer: Measurer
+    preprocess: PreprocessSpec | None = None
+
+    def job(self, settings: TorchSettings) -> TorchJob:
+        """What a child process needs to load the source and run it under `settings`."""
+        return TorchJob(
+            source_path=self.source.path,
+            input_flags=self.recipe.input_flags,
+            trust_pickle=self.recipe.trust_pickle,
+            model_code=self.recipe.model_code,
+            thread_counts=self.measurer.thread_counts,
+            settings=settings,
+            workload=self.measurer.workload,
+            preprocess=self.preprocess,
+        )
+
+    def measure_rows(
+        self, target: Target, cpu_flags: list[str], root_id: str, progress: Progress
+    ) -> list[RuntimeRow]:
+        """Every PyTorch row for this source and target, measured, or skipped with why."""
+        rows = torch_rows(self.source, target, cpu_flags, root_id)
+        timeout = self.measurer.timeout_s
+        for row in rows:
+            if row.status == Status.BUILT:
+                progress(f"measuring {row.label}", 0, 0)
+                job = self.job(TorchSettings(**row.runtime_settings))
+                self.measurer.record(row, lambda job=job: run_isolated(measure_torch, job, timeout))
+        return rows
+
+    def profile(self, row: RuntimeRow) -> list[dict]:
+        """Where a PyTorch row spends its time, under the settings it was fastest with;
+        empty when profiling fails (a diagnosis: the figures stand without it)."""
+        job = self.job(TorchSettings(**row.measurements.settings))
+        try:
+            return run_isolated(profile_torch_operators, job, self.measurer.timeout_s)
+        except IsolatedRunError:
+            return []
+
+
+def torch_rows(
+    source: Source, target: Target, cpu_flags: list[str], root_id: str
+) -> list[RuntimeRow]:
     """The PyTorch rows worth measuring for this source and target, with skipped ones and
     their reasons. ONNX sources have no PyTorch model and get none."""
     if source.model_kind != "torch":
@@ -52,29 +107,26 @@ def torch_rows(source: Source, target: Target, cpu_flags: list[str], root_id: st
     precisions = ("float16", "bfloat16") if target.is_gpu else ("bfloat16",)
     candidates = [TorchSettings("eager"), TorchSettings("compile")]
     candidates += [TorchSettings("compile", dtype) for dtype in precisions]
-    variants = []
+    rows = []
     for settings in candidates:
         key = json.dumps([root_id, "torch", dataclasses.asdict(settings)], sort_keys=True)
-        variant = Variant(
+        row = RuntimeRow(
             hashlib.sha256(key.encode()).hexdigest()[:16],
             root_id,
-            [],
-            None,
-            "built",
+            settings.label(),
+            dataclasses.asdict(settings),
             runtime="torch",
-            runtime_label=settings.label(),
-            runtime_settings=dataclasses.asdict(settings),
         )
         if reason := unsupported_autocast(settings.autocast, target, cpu_flags):
-            variant.status, variant.reason = "skipped", reason
+            row.status, row.reason = Status.SKIPPED, reason
         elif settings.mode == "compile" and source.form == "torchscript":
-            variant.status = "skipped"
-            variant.reason = "torch.compile does not take a TorchScript module"
-        variants.append(variant)
-    return variants
+            row.status = Status.SKIPPED
+            row.reason = "torch.compile does not take a TorchScript module"
+        rows.append(row)
+    return rows
 
 
-def measure_torch(job: TorchJob) -> dict[str, object]:
+def measure_torch(job: TorchJob) -> tuple[Measurements, Fidelity]:
     """Load the source in this (child) process, profile PyTorch under each thread count,
     keep the fastest, and compare its outputs with the reference."""
     source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code)
@@ -98,11 +150,10 @@ def measure_torch(job: TorchJob) -> dict[str, object]:
         )
         for threads in job.thread_counts
     ]
-    best, data = fastest_of_sweep(sweep)
-    data["pinned_cpus"] = pinned
+    best = dataclasses.replace(fastest_of_sweep(sweep), pinned_cpus=pinned)
     run = torch_runner(source.model, workload.target, TorchSettings(**best.settings))
     fidelity = fidelity_over(lambda feeds: run([model_feeds(feeds)[n] for n in names]), workload)
-    return {"measurements": data, "fidelity": fidelity.to_dict()}
+    return best, fidelity
 
 
 def profile_torch_operators(job: TorchJob) -> list[dict[str, object]]:
@@ -114,15 +165,3 @@ def profile_torch_operators(job: TorchJob) -> list[dict[str, object]]:
         feeds = apply_numpy(job.preprocess, feeds)
     args = [feeds[s.name] for s in source.inputs]
     return torch_operator_profile(source.model, job.workload.target, args, job.settings)
-
-
-def torch_profile_of(variant: Variant, job_fields: dict, timeout_s: float) -> list[dict]:
-    """Where a PyTorch row spends its time, under the settings it was fastest with; empty
-    when profiling fails (the profile is a diagnosis, the run's figures stand without it)."""
-    settings = TorchSettings(**variant.measurements["settings"])
-    try:
-        return run_isolated(
-            profile_torch_operators, TorchJob(settings=settings, **job_fields), timeout_s
-        )
-    except IsolatedRunError:
-        return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 
 from hardware.affinity import pin_measuring_process
 from hardware.op_profile import operator_profile
-from hardware.profile import TimingBudget, fastest_of_sweep, profile_onnx
+from hardware.profile import Measurements, TimingBudget, fastest_of_sweep, profile_onnx
 from hardware.session import SessionSettings, open_session
 from hardware.targets import Target
 from optimize.data.eval_store import EvalStore
@@ -88,9 +89,9 @@ def with_parallel_execution(
     return (*options, parallel)
 
 
-def measure_variant(job: MeasureJob) -> dict[str, object]:
+def measure_variant(job: MeasureJob) -> tuple[Measurements, Fidelity]:
     """Profile the variant under each thread setting, keep the fastest at batch 1, and
-    compare its outputs with the reference; plain data back.
+    compare its outputs with the reference.
 
     Run it in a fresh process (optimize.isolation): memory figures come from the first
     session the process opens, before any other session could inflate them.
@@ -108,19 +109,18 @@ def measure_variant(job: MeasureJob) -> dict[str, object]:
             workload.budget,
         )
         sweep.append(measured)
-    best, data = fastest_of_sweep(sweep)
-    data["pinned_cpus"] = pinned
+    best = dataclasses.replace(fastest_of_sweep(sweep), pinned_cpus=pinned)
     run = onnx_runner(
         job.model_path, workload.target, workload.eval_batch, SessionSettings(**best.settings)
     )
-    return {"measurements": data, "fidelity": fidelity_over(run, workload).to_dict()}
+    return best, fidelity_over(run, workload)
 
 
-def measure_fidelity(job: MeasureJob) -> dict[str, object]:
+def measure_fidelity(job: MeasureJob) -> Fidelity:
     """Only the fidelity part of measure_variant: quick enough to judge many candidates."""
     workload = job.workload
     run = onnx_runner(job.model_path, workload.target, workload.eval_batch, job.thread_options[0])
-    return fidelity_over(run, workload).to_dict()
+    return fidelity_over(run, workload)
 
 
 def profile_operators(job: MeasureJob) -> list[dict[str, object]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
+from optimize.build.variant import Variant
 from optimize.choose.select import PICK_RULE
 from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
 from optimize.report.markdown import COLUMNS, variant_cells
@@ -192,7 +193,7 @@ def _repairs(results: Results) -> str:
 
 def _chain(results: Results, png: bytes | None) -> str:
     pick = results.pick
-    if pick is None or not pick.steps:
+    if not isinstance(pick, Variant) or not pick.steps:
         return ""
     rows = "".join(
         f"<tr><td class='text'><code>{escape(step.label)}</code></td><td>{step.seconds:.2f}</td>"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optimize.build.builder import Variant
+from optimize.build.variant import Variant
 from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
 from optimize.report.results import Results
 from passes.prune_magnitude import PruneMagnitude
@@ -54,25 +54,25 @@ def variant_cells(variant: Variant, pick_id: str | None) -> dict[str, str]:
     m, f = variant.measurements, variant.fidelity
     if not m or not f:
         cells = dict.fromkeys(COLUMNS, "–")
-        cells.update({"variant": name, "status": f"{variant.status}: {variant.reason}"})
+        cells.update({"variant": name, "status": f"{variant.status!s}: {variant.reason}"})
         return cells
-    latency = m["latency"]
+    latency = m.latency
     return {
         "variant": name,
-        "status": variant.status,
-        "p50 ms": _fmt(latency["p50_ms"]),
-        "p90 ms": _fmt(latency["p90_ms"]),
-        "p99 ms": _fmt(latency["p99_ms"]),
-        "runs": str(latency["runs"]),
-        "spread": f"{100 * latency['spread']:.1f}%",
-        "threads": threads_text(m["settings"]),
-        "items/s": _fmt(m["throughput_per_s"], 0),
-        "start-up ms": _fmt(m["startup_ms"], 1),
-        "size MB": _fmt(m["size_mb"], 3),
-        "memory MB": _fmt(m["session_memory_mb"], 1),
-        "cosine": _fmt(f["mean_cosine"], 6),
-        "top-1 agree": _fmt(f.get("top1_agreement"), 4),
-        "score": score_text(f.get("score"), f.get("unit_metric", True)),
+        "status": str(variant.status),
+        "p50 ms": _fmt(latency.p50_ms),
+        "p90 ms": _fmt(latency.p90_ms),
+        "p99 ms": _fmt(latency.p99_ms),
+        "runs": str(latency.runs),
+        "spread": f"{100 * latency.spread:.1f}%",
+        "threads": threads_text(m.settings),
+        "items/s": _fmt(m.throughput_per_s, 0),
+        "start-up ms": _fmt(m.startup_ms, 1),
+        "size MB": _fmt(m.size_mb, 3),
+        "memory MB": _fmt(m.session_memory_mb, 1),
+        "cosine": _fmt(f.mean_cosine, 6),
+        "top-1 agree": _fmt(f.top1_agreement, 4),
+        "score": score_text(f.score, f.unit_metric),
         "within tol.": "yes" if variant.within_tolerance else f"no ({variant.verdict})",
     }
 
@@ -114,11 +114,11 @@ def render_markdown(results: Results) -> str:
         )
     if metric := results.eval_data.get("metric"):
         reference = next(
-            (v.fidelity for v in results.variants if (v.fidelity or {}).get("score") is not None),
+            (v.fidelity for v in results.variants if v.fidelity and v.fidelity.score is not None),
             None,
         )
         original = (
-            score_text(reference["reference_score"], reference["unit_metric"]) if reference else "–"
+            score_text(reference.reference_score, reference.unit_metric) if reference else "–"
         )
         lines.append(
             f"Score: `{metric}` on the labelled data (in percent for metrics scored in [0, 1]); "
@@ -167,7 +167,7 @@ def render_markdown(results: Results) -> str:
         "## Steps",
         "",
     ]
-    for variant in results.variants:
+    for variant in results.model_variants:
         for step in variant.steps[-1:] if not variant.unbuilt_step else []:
             lines.append(
                 f"- `{variant.id}` {variant.label}: {step.note or 'no note'} "
@@ -250,13 +250,13 @@ def _prune_section(results: Results) -> list[str]:
     for row in sweep.rows:
         variant = by_id.get(row.variant_id) if row.variant_id else None
         metrics = _step_metrics(variant, PruneStructured.name)
-        fidelity = (variant.fidelity or {}) if variant else {}
+        fidelity = variant.fidelity if variant else None
         lines.append(
             f"| {row.ratio:g} | {_count(metrics, 'params')} | {_count(metrics, 'macs')} | "
-            f"{_fmt(fidelity.get('mean_cosine'), 6)} | "
-            f"{score_text(fidelity.get('score'), fidelity.get('unit_metric', True))} | "
+            f"{_fmt(fidelity.mean_cosine if fidelity else None, 6)} | "
+            f"{score_text(fidelity.score, fidelity.unit_metric) if fidelity else '–'} | "
             f"{_fmt(variant.p50_ms if variant else None)} | "
-            f"{_fmt(variant.measurements['size_mb'] if variant and variant.measurements else None)} | "
+            f"{_fmt(variant.size_mb if variant else None)} | "
             f"{row.verdict or 'within tolerance'} |"
         )
     for variant in results.variants:

@@ -26,10 +26,11 @@ def write_outputs(results: Results) -> None:
     written whole."""
     out = results.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    artifacts = [v.path for v in results.variants if v.path and v.path.is_relative_to(out)]
-    for variant in results.variants:
+    variants = results.model_variants
+    artifacts = [v.path for v in variants if v.path and v.path.is_relative_to(out)]
+    for variant in variants:
         # Only a measured model is known to parse; a corrupt one is listed as it is.
-        if variant.status == "measured" and variant.path and variant.path.is_relative_to(out):
+        if variant.measured and variant.path and variant.path.is_relative_to(out):
             artifacts += external_data_files(variant.path)
     for name, variant in (("best.onnx", results.pick_onnx), ("closest.onnx", results.closest)):
         if variant is not None:
@@ -98,7 +99,7 @@ def _write_torch_pick(results: Results) -> list[Path]:
             "model": model.name,
             "form": results.source_form,
             "inputs": [asdict(s) for s in results.inputs],
-            "settings": pick.runtime_settings | pick.measurements["settings"],
+            "settings": pick.runtime_settings | pick.measurements.settings,
             "how": "load the model, torch.set_num_threads(threads), wrap calls in "
             "torch.inference_mode() and torch.autocast(device, dtype=autocast) unless it is "
             "float32, and torch.compile(model) when mode is 'compile'",

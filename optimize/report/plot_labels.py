@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from optimize.build.builder import Variant
+from optimize.build.variant import Variant
 from optimize.report.results import Results
 
 if TYPE_CHECKING:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-from optimize.build.builder import Variant
-from optimize.choose.ranking import quality
+from optimize.build.variant import Variant
 from optimize.report.plot_labels import label_points, point_labels
 from optimize.report.results import Results
 
@@ -24,7 +23,7 @@ def uses_accuracy(results: Results) -> bool:
     """Whether quality is a task metric scored in [0, 1] (the run had labels), charted in
     percent, rather than output cosine."""
     return any(
-        (v.fidelity or {}).get("score") is not None and v.fidelity.get("unit_metric", True)
+        v.fidelity.score is not None and v.fidelity.unit_metric
         for v in _measured(results)
     )
 
@@ -39,7 +38,7 @@ def metric_label(results: Results) -> str:
 
 def quality_value(variant: Variant, accuracy: bool) -> float:
     """Quality on the charts' scale: accuracy in percent, or mean cosine."""
-    return 100 * quality(variant) if accuracy else quality(variant)
+    return 100 * variant.quality if accuracy else variant.quality
 
 
 def pareto_plot(results: Results) -> bytes:
@@ -122,15 +121,15 @@ def pareto_plot(results: Results) -> bytes:
 def pick_chain(results: Results) -> list[Variant]:
     """The measured variants along the pick's lineage, the shortest prefix first."""
     pick = results.pick
-    if pick is None or not pick.steps:
+    if not isinstance(pick, Variant) or not pick.steps:
         return []
-    by_id = {v.id: v for v in results.variants}
+    by_id = {v.id: v for v in results.model_variants}
     chain = [pick]
     while chain[-1].parent in by_id:
         chain.append(by_id[chain[-1].parent])
     chain.reverse()
     # A prefix that was not measured (or an ancestor on another runtime) has no figures.
-    return [v for v in chain if v.status == "measured" and v.runtime == pick.runtime]
+    return [v for v in chain if v.measured and v.runtime == pick.runtime]
 
 
 def chain_plot(results: Results) -> bytes | None:
@@ -205,16 +204,14 @@ def _step_name(variant: Variant, previous: Variant | None) -> str:
 
 
 def _measured(results: Results) -> list[Variant]:
-    return [v for v in results.variants if v.status == "measured" and v.p50_ms and v.fidelity]
+    return [v for v in results.variants if v.measured and v.p50_ms and v.fidelity]
 
 
 def _tolerance_limit(results: Results, accuracy: bool) -> float | None:
     """The lowest quality still within tolerance, on the chart's scale."""
     if not accuracy:
         return results.tolerance.min_cosine
-    references = [
-        (v.fidelity or {}).get("reference_score") for v in _measured(results) if v.fidelity
-    ]
+    references = [v.fidelity.reference_score for v in _measured(results)]
     reference = next((r for r in references if r is not None), None)
     return None if reference is None else 100 * reference - results.tolerance.max_accuracy_drop
 

@@ -6,10 +6,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimize.build.builder import Variant
+from optimize.build.variant import Candidate, Variant
 from optimize.choose.contest import Contest
 from optimize.choose.select import PICK_RULE, closest, pick
-from optimize.measure.fidelity import Tolerance
+from optimize.config.limits import Limits
 from optimize.search.fallback import Repair
 from optimize.search.prune_sweep import PruneSweep
 from passes.base import TensorSpec
@@ -27,11 +27,11 @@ class Results:
     source_id: str
     inputs: list[TensorSpec]
     target: str
-    variants: list[Variant]
-    pick: Variant | None
+    variants: list[Candidate]
+    pick: Candidate | None
     pick_onnx: Variant | None
-    pareto_front: list[Variant]
-    tolerance: Tolerance
+    pareto_front: list[Candidate]
+    tolerance: Limits
     eval_data: dict[str, Any]
     environment: dict[str, Any]
     out_dir: Path
@@ -43,9 +43,14 @@ class Results:
     op_profile: list[dict[str, Any]] = field(default_factory=list)
     contest: Contest | None = None
 
-    def variant(self, variant_id: str) -> Variant:
-        """The variant with this id."""
+    def variant(self, variant_id: str) -> Candidate:
+        """The variant or runtime row with this id."""
         return next(v for v in self.variants if v.id == variant_id)
+
+    @property
+    def model_variants(self) -> list[Variant]:
+        """The variants that are model files (not runtime rows), in order."""
+        return [v for v in self.variants if isinstance(v, Variant)]
 
     def best_per_runtime(self) -> dict[str, str]:
         """The picked variant id for each runtime that has one within tolerance, by the
@@ -62,7 +67,7 @@ class Results:
         closest.onnx (a PyTorch row has no file of its own to save)."""
         if self.pick:
             return None
-        return closest([v for v in self.variants if v.runtime == "onnxruntime"])
+        return closest(self.model_variants)
 
     @property
     def profiler_name(self) -> str:
@@ -91,7 +96,7 @@ class Results:
             "target": self.target,
             "preprocessing": self.preprocessing or None,
             "eval_data": self.eval_data,
-            "tolerance": asdict(self.tolerance),
+            "tolerance": self.tolerance.model_dump(),
             "pick_rule": self.contest.rule if self.contest else PICK_RULE,
             "head_to_head": asdict(self.contest) if self.contest else None,
             "pick": self.pick.id if self.pick else None,
@@ -110,35 +115,8 @@ class Results:
             "repairs": [asdict(r) for r in self.repairs],
             "prune_sweep": asdict(self.prune_sweep) if self.prune_sweep else None,
             "environment": self.environment,
-            "variants": [_variant_dict(v, self.out_dir) for v in self.variants],
+            "variants": [v.to_dict(self.out_dir) for v in self.variants],
         }
-
-
-def _variant_dict(variant: Variant, out_dir: Path) -> dict[str, Any]:
-    path = None
-    if variant.path is not None:
-        path = (
-            str(variant.path.relative_to(out_dir))
-            if variant.path.is_relative_to(out_dir)
-            else (str(variant.path))
-        )
-    return {
-        "id": variant.id,
-        "parent": variant.parent,
-        "label": variant.label,
-        "status": variant.status,
-        "runtime": variant.runtime,
-        "runtime_settings": variant.runtime_settings,
-        "reason": variant.reason,
-        "cached": variant.cached,
-        "measurements_cached": variant.measurements_cached,
-        "path": path,
-        "steps": [asdict(s) for s in variant.steps],
-        "measurements": variant.measurements,
-        "fidelity": variant.fidelity,
-        "within_tolerance": variant.within_tolerance,
-        "verdict": variant.verdict,
-    }
 
 
 def _is_lead_in(step_name: str) -> bool:

@@ -7,7 +7,8 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from optimize.build.builder import Variant, VariantBuilder
+from optimize.build.builder import VariantBuilder
+from optimize.build.variant import Status, Variant
 from optimize.choose.ranking import dominated_by
 from optimize.measure.fidelity import Fidelity
 from passes.base import Pass
@@ -77,7 +78,7 @@ def repair(
         """The variant with `nodes` kept in float too; an earlier repair may have built
         (and measured) it already."""
         built = builder.build_after(parent, dataclasses.replace(pass_, nodes_to_exclude=nodes))
-        return built if built.status in ("built", "measured") else None
+        return built if built.status in (Status.BUILT, Status.MEASURED) else None
 
     for node in candidates:
         probe = build((*kept, node))
@@ -123,7 +124,7 @@ def repair_outside_tolerance(
     a variant within tolerance is already clearly faster; each greedy step is measured and
     appended to `variants`."""
     repairs = []
-    for variant in [v for v in variants if v.status == "measured" and v.verdict]:
+    for variant in [v for v in variants if v.measured and v.verdict]:
         made_by = builder.made_by.get(variant.id)
         if made_by is None or not made_by[1].repairable:
             continue

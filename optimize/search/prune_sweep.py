@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from optimize.build.builder import Variant, VariantBuilder
+from optimize.build.builder import VariantBuilder
+from optimize.build.variant import Status, Variant
 from optimize.config.chains import Chain
 from optimize.errors import UserError
 from passes.base import Pass
@@ -74,7 +75,7 @@ def prune_sweep(
             continue
         chain = Chain((PruneStructured(ratio=ratio, finetune=finetune),), "pruning sweep")
         exported = _build_measured(builder, chain, measure, variants)
-        verdict = exported.verdict or (exported.reason if exported.status != "measured" else None)
+        verdict = exported.verdict or (exported.reason if exported.status != Status.MEASURED else None)
         record.rows.append(SweepRow(ratio, exported.id, verdict))
         if exported.within_tolerance:
             record.kept_ratio = ratio
@@ -113,11 +114,11 @@ def _build_measured(
     prefixes belong to the main search); returns the last step."""
     built = builder.build(chain)
     for variant in built:
-        partial = variant.status == "built" and not builder.servable(variant)
+        partial = variant.status == Status.BUILT and not builder.servable(variant)
         pruned = variant.unbuilt_step or any(_prunes(s.name) for s in variant.steps)
         if variant in variants or partial or not pruned:
             continue
-        if variant.status == "built":
+        if variant.status == Status.BUILT:
             measure(variant)
         variants.append(variant)
     return built[-1]

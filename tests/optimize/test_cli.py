@@ -425,6 +425,24 @@ def test_prune_and_data_flags_reach_the_plan_and_bad_values_fail_in_one_line(
     assert code == 2 and "unknown metric 'accuracy'" in output
 
 
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--measure-seconds", "-1"], "--measure-seconds: expected a number above 0, got -1.0"),
+        (["--min-cosine", "1.5"], "--min-cosine: expected a cosine from -1 to 1, got 1.5"),
+        (["--budget-minutes", "0"], "--budget-minutes: expected a number above 0, got 0.0"),
+        (["--target", "tpu"], "--target: unknown target 'tpu'"),
+    ],
+    ids=["seconds", "cosine", "budget", "target"],
+)
+def test_flags_are_checked_as_the_recipe_file_is(digits_files, tmp_path, flags, expected):
+    """A flag goes through the same Recipe checks as the same key in optimize.toml."""
+    args = ["run", str(digits_files / "cnn.pt2"), "--out", str(tmp_path / "o"), "--dry-run"]
+    code, output = _error_of([*args, *flags])
+    assert code == 2 and output.startswith(f"error: {expected}")
+    assert not (tmp_path / "o").exists()
+
+
 def test_memory_limit_rules_out_variants_by_their_session_memory(digits_cnn_onnx, tmp_path):
     recipe = tmp_path / "optimize.toml"
     recipe.write_text(

@@ -6,20 +6,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import QUICK_MEASURE
 
-from hardware.profile import TimingBudget
-from optimize.api import RunOptions, run
+from optimize.api import run
 from optimize.build.builder import check_chain
 from optimize.config.chains import Chain
+from optimize.config.recipe import Recipe
 from optimize.errors import UserError
 from passes.base import Outcome, Pass, PassContext, PassError
 from passes.export import ExportToOnnx
 from passes.ort_graph import OrtGraphOptimize
 
-QUICK = RunOptions(
-    budget=TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.02, min_runs=5),
-    torch_runtimes=False,
-)
+QUICK = QUICK_MEASURE
+
+
+def _run(model, out, chains):
+    return run(Recipe(model=model, out=out, chains=chains, builtin=False, measure=QUICK))
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def test_failures_stay_with_their_variant(digits_cnn_onnx, tmp_path):
         Chain((Truncates(),), "builds a model that cannot be opened"),
         Chain((Aborts(),), "crashes the process building it"),
     ]
-    results = run(digits_cnn_onnx, out=tmp_path / "out", chains=chains, options=QUICK)
+    results = _run(digits_cnn_onnx, tmp_path / "out", chains)
     by_label = {v.label: v for v in results.variants}
     assert by_label["original"].status == "measured"
     assert by_label["ort_graph(level=basic)"].status == "measured"
@@ -82,8 +84,8 @@ def test_failures_stay_with_their_variant(digits_cnn_onnx, tmp_path):
 
 def test_rebuild_is_a_cache_hit_and_a_new_model_is_not(digits_cnn_onnx, tmp_path):
     chains = [Chain((OrtGraphOptimize("extended"),), "one pass")]
-    first = run(digits_cnn_onnx, out=tmp_path, chains=chains, options=QUICK)
-    again = run(digits_cnn_onnx, out=tmp_path, chains=chains, options=QUICK)
+    first = _run(digits_cnn_onnx, tmp_path, chains)
+    again = _run(digits_cnn_onnx, tmp_path, chains)
     assert [v.id for v in first.variants] == [v.id for v in again.variants]
     assert not first.variants[1].cached and again.variants[1].cached
     assert again.variants[1].steps == first.variants[1].steps
@@ -96,7 +98,7 @@ def test_rebuild_is_a_cache_hit_and_a_new_model_is_not(digits_cnn_onnx, tmp_path
     array = onnx.numpy_helper.to_array(weights) * np.float32(1.01)
     weights.CopyFrom(onnx.numpy_helper.from_array(array, weights.name))
     onnx.save(model, changed)
-    other = run(changed, out=tmp_path, chains=chains, options=QUICK)
+    other = _run(changed, tmp_path, chains)
     assert other.variants[1].id != first.variants[1].id
     assert not other.variants[1].cached
 

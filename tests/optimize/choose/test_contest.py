@@ -4,11 +4,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from conftest import measured_variant
 from onnx import helper
 
 from hardware.profile import TimingBudget
 from hardware.targets import Target
-from optimize.build.builder import Variant
 from optimize.choose.contest import CLEAR_WINS, contenders, decide, run_contest
 from optimize.choose.select import pick
 from optimize.data.eval_store import EvalStore
@@ -29,14 +29,7 @@ def _mlp(save_float_graph, path: Path, hidden: int, layers: int) -> Path:
 
 
 def _variant(name: str, path: Path | None, p50: float, cosine: float, size: float, spread=0.02):
-    v = Variant(name, None, [], path, "measured")
-    v.measurements = {
-        "latency": {"p50_ms": p50, "spread": spread},
-        "size_mb": size,
-        "settings": {"intra_op_threads": 1},
-    }
-    v.fidelity = {"mean_cosine": cosine}
-    return v
+    return measured_variant(name, p50, cosine, spread=spread, size=size, path=path)
 
 
 def _workload(tmp_path: Path, budget: TimingBudget) -> Workload:

@@ -2,15 +2,17 @@
 
 from pathlib import Path
 
-from optimize.build.builder import Variant
+from conftest import measured_variant
+
+from optimize.build.variant import Variant
 from optimize.choose.select import pareto_front, pick
 
 
-def _variant(name, p50, cosine, verdict=None, size=1.0):
-    v = Variant(name, None, [], Path(f"{name}.onnx"), "measured", verdict=verdict)
-    v.measurements = {"latency": {"p50_ms": p50}, "size_mb": size}
-    v.fidelity = {"mean_cosine": cosine, "accuracy": None}
-    return v
+def _variant(name, p50, cosine, verdict=None, size=1.0, accuracy=None):
+    path = Path(f"{name}.onnx")
+    return measured_variant(
+        name, p50, cosine, verdict=verdict, size=size, path=path, accuracy=accuracy
+    )
 
 
 def test_pick_is_fastest_within_tolerance():
@@ -33,10 +35,8 @@ def test_pareto_front_drops_dominated_variants():
 
 
 def test_accuracy_outranks_cosine_when_labels_exist():
-    a = _variant("a", 1.0, 0.999)
-    a.fidelity["accuracy"] = 0.90
-    b = _variant("b", 2.0, 0.990)
-    b.fidelity["accuracy"] = 0.95
+    a = _variant("a", 1.0, 0.999, accuracy=0.90)
+    b = _variant("b", 2.0, 0.990, accuracy=0.95)
     assert [v.id for v in pareto_front([a, b])] == ["a", "b"]
 
 

@@ -6,11 +6,12 @@ import pytest
 
 from hardware.targets import Target
 from optimize.config.chains import Chain, builtin_chains
+from optimize.config.limits import Limits
 from optimize.config.plan import describe_plan
-from optimize.config.recipe_file import Limits, Recipe, load_recipe
+from optimize.config.recipe import Recipe
+from optimize.config.recipe_file import load_recipe
 from optimize.config.recipe_toml import recipe_to_toml
 from optimize.errors import UserError
-from optimize.measure.fidelity import Tolerance
 from optimize.source.input_spec import parse_input_flags
 from passes.fp16 import Float16
 from passes.onnxscript_optimize import OnnxscriptOptimize
@@ -88,16 +89,18 @@ def test_a_full_recipe_loads_into_typed_fields_and_real_passes(tmp_path, monkeyp
     recipe = load_recipe(_write(tmp_path, FULL))
     assert recipe.model == tmp_path / "models" / "net.pt"
     assert recipe.out == tmp_path.parent / "out"
-    assert recipe.eval_data == tmp_path / "data" / "eval.npz"
-    assert recipe.calibration_data == tmp_path / "data" / "calib.npz"
+    assert recipe.data.eval == tmp_path / "data" / "eval.npz"
+    assert recipe.data.calibration == tmp_path / "data" / "calib.npz"
     assert recipe.model_code == tmp_path / "net.py"
     assert (recipe.target, recipe.trust_pickle, recipe.builtin) == ("gpu:1", True, False)
-    assert recipe.limits == Limits(0.5, 0.99, 3.0, 12.5)
-    assert (recipe.measure_seconds, recipe.torch_runtimes) == (0.5, False)
+    assert recipe.limits == Limits(
+        max_accuracy_drop=0.5, min_cosine=0.99, max_latency_ms=3.0, max_size_mb=12.5
+    )
+    assert (recipe.measure.seconds, recipe.measure.torch_runtimes) == (0.5, False)
     # The inputs are --input texts: the CLI's parser takes them, and a dtype not stated
     # stays unstated.
-    assert recipe.inputs == ["ids:batch,128:int64", "mask:batch,128"]
-    flags = parse_input_flags(recipe.inputs)
+    assert recipe.input_flags == ["ids:batch,128:int64", "mask:batch,128"]
+    flags = parse_input_flags(recipe.input_flags)
     assert [f.spec.dims for f in flags] == [("batch", 128), ("batch", 128)]
     assert [f.dtype_given for f in flags] == [True, False]
     first, second, third = recipe.chains
@@ -116,9 +119,14 @@ def test_a_full_recipe_loads_into_typed_fields_and_real_passes(tmp_path, monkeyp
 def test_a_minimal_recipe_takes_the_cli_defaults(tmp_path):
     recipe = load_recipe(_write(tmp_path, 'model = "m.onnx"\n'))
     assert recipe == Recipe(model=tmp_path / "m.onnx")
-    assert (recipe.target, recipe.out, recipe.builtin, recipe.chains) == ("cpu", None, True, [])
-    assert recipe.limits.tolerance() == Tolerance()
-    assert recipe.measure_seconds == 1.0
+    assert (recipe.target, recipe.out, recipe.builtin, recipe.chains) == (
+        "cpu",
+        Path("optimized"),
+        True,
+        [],
+    )
+    assert recipe.limits == Limits()
+    assert recipe.measure.seconds == 1.0
 
 
 @pytest.mark.parametrize("relative", [True, False], ids=["relative-paths", "absolute-paths"])
@@ -136,8 +144,8 @@ def test_the_example_loads_with_its_documented_chains():
     recipe = load_recipe(EXAMPLE)
     root = EXAMPLE.parent.parent
     assert recipe.model == root / "build" / "digits_cnn.pt2"
-    assert recipe.eval_data == root / "build" / "digits_cnn_eval.npz"
-    assert recipe.calibration_data == root / "build" / "digits_cnn_calibration.npz"
+    assert recipe.data.eval == root / "build" / "digits_cnn_eval.npz"
+    assert recipe.data.calibration == root / "build" / "digits_cnn_calibration.npz"
     assert recipe.builtin and recipe.target == "cpu"
     assert [c.passes for c in recipe.chains] == [
         (QuantizeStatic("percentile"), OrtGraphOptimize("all")),

@@ -5,10 +5,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import QUICK_MEASURE
 
-from hardware.profile import TimingBudget
-from optimize.api import RunOptions, run
+from optimize.api import run
 from optimize.config.chains import Chain
+from optimize.config.recipe import Recipe
 from optimize.errors import UserError
 from optimize.examples import (
     TABULAR_PREPROCESSING,
@@ -19,10 +20,7 @@ from optimize.examples import (
 from passes.preprocess_spec import apply_numpy, fit, parse_preprocessing
 from passes.quantize_static import QuantizeStatic
 
-QUICK = RunOptions(
-    budget=TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.02, min_runs=5),
-    torch_runtimes=False,
-)
+QUICK = QUICK_MEASURE
 
 
 @pytest.fixture(scope="module")
@@ -47,23 +45,23 @@ def tabular(tmp_path_factory):
 def test_artifact_on_raw_features_matches_pytorch_with_numpy_preprocessing(tabular, tmp_path):
     folder, spec, data, torch_accuracy = tabular
     assert np.isnan(data.test_x).any() and np.isinf(data.test_x).any()
-    results = run(
-        folder / "mlp.pt2",
+    recipe = Recipe(
+        model=folder / "mlp.pt2",
         out=tmp_path,
-        eval_data=folder / "eval.npz",
-        calibration_data=folder / "train.npz",
+        data={"eval": folder / "eval.npz", "calibration": folder / "train.npz"},
         chains=[Chain((), "baseline"), Chain((QuantizeStatic(),), "static int8")],
-        options=QUICK,
-        preprocess=spec,
-        preprocess_fit=folder / "train.npz",
+        builtin=False,
+        measure=QUICK,
+        preprocess={"steps": spec, "fit": folder / "train.npz"},
     )
+    results = run(recipe)
     measured = [v for v in results.variants if v.status == "measured"]
     assert len(measured) == 2
     for variant in measured:
         assert [s.name for s in variant.steps[:2]] == ["export", "preprocess"]
     baseline = results.variant(measured[0].id)
-    assert baseline.fidelity["score"] == pytest.approx(torch_accuracy)
-    assert baseline.fidelity["reference_score"] == pytest.approx(torch_accuracy)
+    assert baseline.fidelity.score == pytest.approx(torch_accuracy)
+    assert baseline.fidelity.reference_score == pytest.approx(torch_accuracy)
     # The served file takes the raw features, NaN and inf included.
     session = ort.InferenceSession(str(tmp_path / "best.onnx"), providers=["CPUExecutionProvider"])
     (logits,) = session.run(None, {"x": data.test_x})
@@ -75,4 +73,4 @@ def test_artifact_on_raw_features_matches_pytorch_with_numpy_preprocessing(tabul
 def test_unfitted_preprocessing_without_fit_data_is_refused(tabular, tmp_path):
     folder, spec, _, _ = tabular
     with pytest.raises(UserError, match="need statistics"):
-        run(folder / "mlp.pt2", out=tmp_path, chains=[], options=QUICK, preprocess=spec)
+        run(Recipe(model=folder / "mlp.pt2", out=tmp_path, preprocess={"steps": spec}))

@@ -2,9 +2,10 @@
 
 import numpy as np
 import onnx
+from conftest import measured_variant
 from onnx import TensorProto, helper, numpy_helper
 
-from optimize.build.builder import Step, Variant
+from optimize.build.variant import Step
 from optimize.measure.diagnose import slowdown_note
 
 
@@ -28,9 +29,7 @@ def _qdq_model(path):
 
 def _variant(path, p50, pass_name):
     steps = [Step(pass_name, pass_name, {}, True, 0.1)] if pass_name else []
-    variant = Variant(pass_name or "parent", None, steps, path, "measured")
-    variant.measurements = {"latency": {"p50_ms": p50}}
-    return variant
+    return measured_variant(pass_name or "parent", p50, path=path, steps=steps)
 
 
 def test_slower_quantized_variant_names_its_conversions(tmp_path):

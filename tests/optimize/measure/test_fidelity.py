@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from optimize.measure.fidelity import Fidelity, Tolerance, compare_outputs, tolerance_verdict
+from optimize.config.limits import Limits
+from optimize.measure.fidelity import Fidelity, compare_outputs, tolerance_verdict
 
 
 def test_identical_outputs_are_perfect():
@@ -14,7 +15,7 @@ def test_identical_outputs_are_perfect():
     assert fid.top1_agreement == 1.0
     assert fid.accuracy == fid.reference_accuracy == 1.0
     assert fid.accuracy_drop_points == 0
-    assert tolerance_verdict(fid, Tolerance()) is None
+    assert tolerance_verdict(fid, Limits()) is None
 
 
 def test_flipped_prediction_lowers_agreement_and_accuracy():
@@ -25,7 +26,7 @@ def test_flipped_prediction_lowers_agreement_and_accuracy():
     assert fid.top1_agreement == 0.75
     assert fid.accuracy_drop_points == pytest.approx(25.0)
     assert fid.max_abs_error == 1.0
-    assert "accuracy drop 25.00" in tolerance_verdict(fid, Tolerance())
+    assert "accuracy drop 25.00" in tolerance_verdict(fid, Limits())
 
 
 def test_with_labels_accuracy_decides_not_cosine():
@@ -33,8 +34,8 @@ def test_with_labels_accuracy_decides_not_cosine():
     cand = [np.array([[0.0, 1.0], [1.5, 0.5]], dtype=np.float32)]
     fid = compare_outputs(ref, cand, labels=np.array([1, 0]))
     assert fid.mean_cosine < 0.999
-    assert tolerance_verdict(fid, Tolerance()) is None
-    assert "mean cosine" in tolerance_verdict(compare_outputs(ref, cand), Tolerance())
+    assert tolerance_verdict(fid, Limits()) is None
+    assert "mean cosine" in tolerance_verdict(compare_outputs(ref, cand), Limits())
 
 
 def test_cosine_rule_and_nonfinite_outputs():
@@ -44,10 +45,10 @@ def test_cosine_rule_and_nonfinite_outputs():
     assert scaled.max_rel_error == pytest.approx(2.0)
     noisy = compare_outputs(ref, [np.array([[1, 1, 1], [1, -1, 0]], dtype=np.float32)])
     assert noisy.min_cosine == pytest.approx(0.0)
-    assert "mean cosine" in tolerance_verdict(noisy, Tolerance())
+    assert "mean cosine" in tolerance_verdict(noisy, Limits())
     broken = compare_outputs(ref, [np.array([[1, np.nan, 1], [1, 1, np.inf]], np.float32)])
     assert broken.nonfinite_outputs == 2
-    assert "NaN/inf" in tolerance_verdict(broken, Tolerance())
+    assert "NaN/inf" in tolerance_verdict(broken, Limits())
 
 
 def test_fidelity_round_trips_through_plain_data():
@@ -67,7 +68,7 @@ def test_relative_accuracy_drop_is_in_percent_of_the_original():
     labels = np.array([0, 1, 2, 0])  # the original gets 3 of 4 right, the variant 2 of 4
     fid = compare_outputs(ref, cand, labels)
     assert fid.accuracy_drop_points == pytest.approx(25.0)
-    within_points = Tolerance(max_accuracy_drop=30.0)
+    within_points = Limits(max_accuracy_drop=30.0)
     assert tolerance_verdict(fid, within_points) is None
-    relative = Tolerance(max_accuracy_drop=30.0, max_relative_accuracy_drop=30.0)
+    relative = Limits(max_accuracy_drop=30.0, max_relative_accuracy_drop=30.0)
     assert "33.33% of the original's > 30.0%" in tolerance_verdict(fid, relative)

@@ -1,5 +1,6 @@
 """Which PyTorch rows are measured, and why the others are skipped."""
 
+import dataclasses
 from pathlib import Path
 
 from hardware.targets import Target
@@ -40,12 +41,17 @@ def test_torchscript_is_not_compiled_and_onnx_has_no_rows():
 
 def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
     import torch
+    from conftest import measured_variant
 
     from hardware.profile import TimingBudget
-    from optimize.build.builder import Variant
+    from hardware.session import SessionSettings
+    from optimize.config.limits import Limits
+    from optimize.config.recipe import Recipe
     from optimize.data.eval_store import EvalStore
-    from optimize.measure.torch_rows import torch_profile_of
+    from optimize.measure.measurer import Measurer
+    from optimize.measure.torch_rows import TorchRuns
     from optimize.measure.workers import Workload
+    from optimize.source.load import load_source
 
     program = torch.export.export(
         digits_cnn,
@@ -53,8 +59,9 @@ def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
         dynamic_shapes=({0: torch.export.Dim("batch")},),
     )
     torch.export.save(program, tmp_path / "cnn.pt2")
-    row = Variant("t", None, [], None, "measured", runtime="torch", runtime_label="torch eager")
-    row.measurements = {"settings": {"mode": "eager", "autocast": "float32", "threads": 1}}
+    row = measured_variant("t", 1.0)
+    settings = {"mode": "eager", "autocast": "float32", "threads": 1}
+    row.measurements = dataclasses.replace(row.measurements, settings=settings)
     workload = Workload(
         Target("cpu"),
         EvalStore(tmp_path / "eval", 0, 0, False, ""),
@@ -64,15 +71,17 @@ def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
         64,
         TimingBudget(),
     )
-    fields = {
-        "source_path": tmp_path / "cnn.pt2",
-        "input_flags": None,
-        "trust_pickle": False,
-        "model_code": None,
-        "thread_counts": (1,),
-        "workload": workload,
-    }
-    profile = torch_profile_of(row, fields, timeout_s=300)
+    measurer = Measurer(
+        workload,
+        thread_options=(SessionSettings(intra_op_threads=1),),
+        limits=Limits(),
+        timeout_s=300,
+        reuse=False,
+        variants_dir=tmp_path,
+        cache_key="",
+    )
+    source = load_source(tmp_path / "cnn.pt2")
+    profile = TorchRuns(source, Recipe(model=source.path), measurer).profile(row)
     ops = [r["op_type"] for r in profile]
     assert ops and all(op.startswith("aten::") for op in ops)
     # The two convolutions and two linear layers are the work; they must be among the top.

@@ -6,10 +6,11 @@ import re
 
 import numpy as np
 import pytest
+from conftest import QUICK_MEASURE
 
-from hardware.profile import TimingBudget
-from optimize.api import RunOptions, run
+from optimize.api import run
 from optimize.config.chains import Chain
+from optimize.config.recipe import Recipe
 from optimize.errors import UserError
 from optimize.report.compare import (
     KNOWN_SCHEMA_VERSIONS,
@@ -20,10 +21,7 @@ from optimize.report.compare import (
 from optimize.report.results import SCHEMA_VERSION
 from passes.ort_graph import OrtGraphOptimize
 
-QUICK = RunOptions(
-    budget=TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.02, min_runs=5),
-    torch_runtimes=False,
-)
+QUICK = QUICK_MEASURE
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +31,12 @@ def report_path(tmp_path_factory, digits, digits_cnn_onnx):
     model = digits_cnn_onnx
     np.savez(folder / "eval.npz", x=digits.test_x, labels=digits.test_y)
     chains = [Chain((OrtGraphOptimize("basic"),), "constant folding")]
-    run(model, out=folder / "out", eval_data=folder / "eval.npz", chains=chains, options=QUICK)
+    data = {"eval": folder / "eval.npz"}
+    run(
+        Recipe(
+            model=model, out=folder / "out", data=data, chains=chains, builtin=False, measure=QUICK
+        )
+    )
     return folder / "out" / "report.json"
 
 

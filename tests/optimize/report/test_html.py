@@ -9,21 +9,17 @@ import re
 
 import numpy as np
 import pytest
+from conftest import QUICK_MEASURE
 
-from hardware.profile import TimingBudget
-from hardware.session import SessionSettings
-from optimize.api import RunOptions, run
+from optimize.api import run
 from optimize.config.chains import Chain
+from optimize.config.recipe import Recipe
 from optimize.report.html import render_html
 from optimize.report.plots import chain_plot, pick_chain
 from passes.ort_graph import OrtGraphOptimize
 from passes.quantize_static import QuantizeStatic
 
-QUICK = RunOptions(
-    budget=TimingBudget(measure_s=0.02, warmup_s=0.0, warmup_runs=2, min_runs=5),
-    torch_runtimes=False,
-    thread_options=(SessionSettings(intra_op_threads=1),),  # one setting: half the timing
-)
+QUICK = {**QUICK_MEASURE, "threads": (1,)}  # one thread setting: half the timing
 # Every prefix is a variant: the original, folded, and folded then quantized.
 CHAINS = [Chain((OrtGraphOptimize("basic"), QuantizeStatic()), "int8 after folding")]
 
@@ -36,12 +32,14 @@ def finished(tmp_path_factory, digits, digits_cnn_onnx):
     np.savez(folder / "eval.npz", x=digits.test_x[:200], labels=digits.test_y[:200])
     np.savez(folder / "calibration.npz", x=digits.train_x[:128])
     results = run(
-        model,
-        out=folder / "out",
-        eval_data=folder / "eval.npz",
-        calibration_data=folder / "calibration.npz",
-        chains=CHAINS,
-        options=QUICK,
+        Recipe(
+            model=model,
+            out=folder / "out",
+            data={"eval": folder / "eval.npz", "calibration": folder / "calibration.npz"},
+            chains=CHAINS,
+            builtin=False,
+            measure=QUICK,
+        )
     )
     return results
 

@@ -7,17 +7,19 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from hardware.profile import TimingBudget
-from optimize.api import RunOptions, run
+from optimize.api import run
 from optimize.config.chains import Chain
+from optimize.config.recipe import Recipe
 from passes.base import Outcome, Pass, PassContext
 from passes.ort_graph import OrtGraphOptimize
 
-QUICK = RunOptions(
-    budget=TimingBudget(warmup_runs=2, warmup_s=0.02, measure_s=0.1, min_runs=20),
-    torch_runtimes=False,
-    fallback=False,
-)
+QUICK = {
+    "seconds": 0.1,
+    "warmup_seconds": 0.02,
+    "warmup_runs": 2,
+    "min_runs": 20,
+    "torch_runtimes": False,
+}
 
 
 @dataclass(frozen=True)
@@ -59,19 +61,34 @@ def test_a_dominated_step_stops_its_chain(digits_cnn_onnx, tmp_path):
         Chain((OrtGraphOptimize("basic"),), "fast"),
         Chain((AddsDeadWork(), OrtGraphOptimize("extended")), "slow first step"),
     ]
-    results = run(digits_cnn_onnx, out=tmp_path, chains=chains, options=QUICK)
+    recipe = Recipe(
+        model=digits_cnn_onnx,
+        out=tmp_path,
+        chains=chains,
+        builtin=False,
+        measure=QUICK,
+        search={"fallback": False},
+    )
+    results = run(recipe)
     by_label = {v.label: v for v in results.variants}
     slow = by_label["adds_dead_work"]
-    assert slow.status == "measured" and slow.fidelity["mean_cosine"] > 0.9999
+    assert slow.status == "measured" and slow.fidelity.mean_cosine > 0.9999
     rest = by_label["adds_dead_work → ort_graph"]
     assert rest.status == "skipped" and "clearly dominated" in rest.reason
     assert not (tmp_path / "variants" / rest.id).exists()
 
 
 def test_nothing_starts_after_the_budget(digits_cnn_onnx, tmp_path):
-    options = RunOptions(budget=QUICK.budget, torch_runtimes=False, budget_minutes=1e-6)
     chains = [Chain((OrtGraphOptimize("basic"), OrtGraphOptimize("extended")), "two steps")]
-    results = run(digits_cnn_onnx, out=tmp_path, chains=chains, options=options)
+    recipe = Recipe(
+        model=digits_cnn_onnx,
+        out=tmp_path,
+        chains=chains,
+        builtin=False,
+        measure=QUICK,
+        search={"budget_minutes": 1e-6},
+    )
+    results = run(recipe)
     skipped = [v for v in results.variants if v.status == "skipped"]
     assert skipped and all("budget was spent" in v.reason for v in skipped)
     assert results.variants[0].status == "measured"

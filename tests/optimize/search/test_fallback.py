@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import QUICK_MEASURE
 
-from hardware.profile import TimingBudget
-from optimize.api import RunOptions, run
+from optimize.api import run
 from optimize.config.chains import Chain
-from optimize.measure.fidelity import Tolerance
+from optimize.config.recipe import Recipe
 from passes.quantize_static import QuantizeStatic
 
-QUICK = TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.02, min_runs=5)
+QUICK = QUICK_MEASURE
 
 
 @pytest.fixture(scope="module")
@@ -29,21 +29,21 @@ def digits_program(tmp_path_factory, digits, digits_cnn):
     return folder
 
 
-def _run(folder, out, fallback, min_cosine):
-    options = RunOptions(
-        budget=QUICK,
-        tolerance=Tolerance(min_cosine=min_cosine),
-        fallback=fallback,
-        torch_runtimes=False,
-    )
-    return run(
-        folder / "cnn.pt2",
+STATIC = Chain((QuantizeStatic(),), "static int8 only")
+
+
+def _run(folder, out, fallback, min_cosine, chain=STATIC):
+    recipe = Recipe(
+        model=folder / "cnn.pt2",
         out=out,
-        eval_data=folder / "eval.npz",
-        calibration_data=folder / "calibration.npz",
-        chains=[Chain((QuantizeStatic(),), "static int8 only")],
-        options=options,
+        data={"eval": folder / "eval.npz", "calibration": folder / "calibration.npz"},
+        chains=[chain],
+        builtin=False,
+        limits={"min_cosine": min_cosine},
+        measure=QUICK,
+        search={"fallback": fallback},
     )
+    return run(recipe)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def plain(digits_program, tmp_path_factory):
 
 
 def _just_above(variant) -> float:
-    cosine = variant.fidelity["mean_cosine"]
+    cosine = variant.fidelity.mean_cosine
     return cosine + 0.2 * (1 - cosine)
 
 
@@ -73,7 +73,7 @@ def test_fallback_brings_it_back_within_and_lists_the_nodes(plain, digits_progra
     assert record.repaired_id is not None
     repaired = results.variant(record.repaired_id)
     assert repaired.within_tolerance
-    assert repaired.fidelity["mean_cosine"] >= target
+    assert repaired.fidelity.mean_cosine >= target
     excluded = record.steps[-1].excluded
     assert excluded and all(name.startswith("node_") for name in excluded)
     assert tuple(repaired.steps[-1].params["nodes_to_exclude"]) == tuple(excluded)
@@ -84,19 +84,14 @@ def test_fallback_brings_it_back_within_and_lists_the_nodes(plain, digits_progra
     assert "## Accuracy fallback" in markdown and f"`{excluded[0]}`" in markdown
     # The repaired model still quantizes the rest: it is smaller than the float export.
     export = results.variants[0]
-    assert repaired.measurements["size_mb"] < 0.6 * export.measurements["size_mb"]
+    assert repaired.size_mb < 0.6 * export.size_mb
 
 
 def test_a_variant_clearly_slower_than_one_within_is_not_repaired():
-    from optimize.build.builder import Variant
+    from conftest import measured_variant as measured
+
     from optimize.choose.ranking import dominated_by
     from optimize.search.fallback import not_worth_repairing
-
-    def measured(name, p50, cosine, verdict=None):
-        v = Variant(name, None, [], None, "measured", verdict=verdict)
-        v.measurements = {"latency": {"p50_ms": p50, "spread": 0.02}, "size_mb": 1.0}
-        v.fidelity = {"mean_cosine": cosine}
-        return v
 
     fp32 = measured("fp32", 24.0, 1.0)
     slow_int8 = measured("static", 42.0, 0.35, verdict="mean cosine 0.35 < 0.99")
@@ -116,17 +111,8 @@ def test_fallback_adds_to_the_nodes_a_variant_already_keeps_in_float(
 
     first = _run(digits_program, tmp_path / "first", False, 0.0)
     kept = quantizable_nodes(first.variants[0].path, WEIGHTED_OPS)[-1]
-    options = RunOptions(
-        budget=QUICK, tolerance=Tolerance(min_cosine=_just_above(plain)), torch_runtimes=False
-    )
-    results = run(
-        digits_program / "cnn.pt2",
-        out=tmp_path / "second",
-        eval_data=digits_program / "eval.npz",
-        calibration_data=digits_program / "calibration.npz",
-        chains=[Chain((QuantizeStatic(nodes_to_exclude=(kept,)),), "one node kept in float")],
-        options=options,
-    )
+    chain = Chain((QuantizeStatic(nodes_to_exclude=(kept,)),), "one node kept in float")
+    results = _run(digits_program, tmp_path / "second", True, _just_above(plain), chain)
     records = [r for r in results.repairs if r.sensitivity]
     if not records:  # keeping that node alone was enough: nothing to repair
         assert results.variants[-1].within_tolerance

@@ -4,12 +4,13 @@ recovery fine-tuning, then the kept ratio quantized; and its skip for ONNX sourc
 import numpy as np
 import pytest
 import torch
+from conftest import QUICK_MEASURE
 
-from hardware.profile import TimingBudget
-from optimize.api import RunOptions, run
+from optimize.api import run
 from optimize.config.chains import Chain
+from optimize.config.recipe import Recipe
 
-QUICK = TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.02, min_runs=5)
+QUICK = QUICK_MEASURE
 BASELINE = [Chain((), "baseline")]
 
 
@@ -29,21 +30,17 @@ def digits_files(tmp_path_factory, digits, digits_cnn):
 
 @pytest.fixture(scope="module")
 def swept(digits_files, tmp_path_factory):
-    options = RunOptions(
-        budget=QUICK,
-        torch_runtimes=False,
-        fallback=False,
-        prune_ratios=(0.3, 0.6, 0.9),
-        finetune="optimize.examples:finetune_digits",
-    )
-    return run(
-        digits_files / "cnn.pt2",
+    recipe = Recipe(
+        model=digits_files / "cnn.pt2",
         out=tmp_path_factory.mktemp("swept"),
-        eval_data=digits_files / "eval.npz",
-        calibration_data=digits_files / "calibration.npz",
+        data={"eval": digits_files / "eval.npz", "calibration": digits_files / "calibration.npz"},
         chains=BASELINE,
-        options=options,
+        builtin=False,
+        measure=QUICK,
+        search={"fallback": False},
+        prune={"ratios": (0.3, 0.6, 0.9), "finetune": "optimize.examples:finetune_digits"},
     )
+    return run(recipe)
 
 
 def test_sweep_keeps_the_largest_ratio_within_the_accuracy_budget(swept):
@@ -61,7 +58,7 @@ def test_sweep_keeps_the_largest_ratio_within_the_accuracy_budget(swept):
     metrics = kept.steps[0].metrics
     assert metrics["params_after"] < metrics["params_before"]
     assert metrics["macs_after"] < metrics["macs_before"]
-    assert kept.measurements["size_mb"] < swept.variants[0].measurements["size_mb"]
+    assert kept.size_mb < swept.variants[0].size_mb
     report = (swept.out_dir / "report.md").read_text()
     assert "## Pruning sweep" in report and f"kept ratio {sweep.kept_ratio:g}" in report
 
@@ -78,7 +75,7 @@ def test_pruned_model_is_then_quantized(swept):
         if [s.name for s in v.steps] == ["prune_structured", "export", "quantize_static"]
     )
     assert quantized.steps[0].params["ratio"] == kept
-    assert quantized.fidelity["score"] is not None
+    assert quantized.fidelity.score is not None
 
 
 def test_magnitude_pruning_reports_its_compressed_size(swept):
@@ -90,13 +87,16 @@ def test_magnitude_pruning_reports_its_compressed_size(swept):
 
 def test_onnx_sources_skip_pruning_with_the_reason(digits_cnn_onnx, digits, tmp_path):
     np.savez(tmp_path / "eval.npz", x=digits.test_x[:64], labels=digits.test_y[:64])
-    results = run(
-        digits_cnn_onnx,
+    recipe = Recipe(
+        model=digits_cnn_onnx,
         out=tmp_path / "out",
-        eval_data=tmp_path / "eval.npz",
+        data={"eval": tmp_path / "eval.npz"},
         chains=BASELINE,
-        options=RunOptions(budget=QUICK, torch_runtimes=False, prune_ratios=(0.3,)),
+        builtin=False,
+        measure=QUICK,
+        prune={"ratios": (0.3,)},
     )
+    results = run(recipe)
     skipped = [v for v in results.variants if v.status == "skipped"]
     assert skipped and "ONNX file carries none" in skipped[0].reason
     assert results.pick is not None

@@ -1,0 +1,69 @@
+"""The runtime contract: what a runtime says about itself, and the model it opens."""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+
+from hardware.targets import Target
+
+# A runtime's settings: a frozen dataclass whose fields are what it sweeps.
+S = TypeVar("S")
+
+# What the timing loop calls: one run, and the wait for the device (None where there is none).
+Bound = tuple[Callable[[], object], Callable[[], None] | None]
+
+
+class OpenedModel(ABC, Generic[S]):
+    """An artifact a runtime opened on a target under one setting, ready to run."""
+
+    def __init__(self, settings: S) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def bind(self, feeds: dict[str, np.ndarray]) -> Bound:
+        """A run on `feeds` with all it needs done beforehand (inputs copied to the device,
+        outputs bound, a compiled model's kernels built for these shapes), and the
+        synchronizer that waits for the device; what `time_runs` times."""
+
+    @abstractmethod
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The outputs on `feeds`, as numpy arrays on the host: for fidelity checks."""
+
+    @property
+    @abstractmethod
+    def providers(self) -> list[str]:
+        """What actually runs the model, read back from the live session, not what was asked."""
+
+    def settings_dict(self) -> dict[str, object]:
+        """The settings as plain data, for the report and to rebuild them (`Settings(**d)`)."""
+        return dataclasses.asdict(self.settings)
+
+
+class Runtime(ABC, Generic[S]):
+    """A runtime: its name (also its label in reports), the artifact it takes, whether it
+    can run on a target, the settings it sweeps there, and how it opens an artifact."""
+
+    name: ClassVar[str]
+    # "onnx" (an ONNX file path), "torch" (a loaded PyTorch module or exported program), or
+    # the runtime's own format name.
+    takes: ClassVar[str]
+
+    @abstractmethod
+    def unavailable(self, target: Target) -> str | None:
+        """Why this runtime cannot run on `target` on this machine, or None when it can."""
+
+    @abstractmethod
+    def settings(
+        self, target: Target, cpu_flags: list[str], thread_counts: tuple[int, ...]
+    ) -> list[S]:
+        """The settings worth measuring on `target`, each thread count among them."""
+
+    @abstractmethod
+    def open(self, artifact: Any, target: Target, settings: S) -> OpenedModel[S]:
+        """Open `artifact` on `target` under `settings`; raises TargetUnavailableError
+        when `unavailable(target)` says why not."""

@@ -1,0 +1,185 @@
+"""PyTorch as a runtime: a loaded module or exported program, eager or torch.compile, with
+autocast, on a target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hardware.runtimes.base import Bound, OpenedModel, Runtime
+from hardware.targets import Target, TargetUnavailableError
+
+MODES = ("eager", "compile")
+AUTOCAST = ("float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class TorchSettings:
+    """How PyTorch runs the model: compiled or not, the autocast dtype, intra-op threads."""
+
+    mode: str = "eager"
+    autocast: str = "float32"
+    threads: int = 1
+
+    def label(self) -> str:
+        name = "torch.compile" if self.mode == "compile" else "torch eager"
+        return name if self.autocast == "float32" else f"{name} ({self.autocast} autocast)"
+
+
+def unsupported_autocast(dtype: str, target: Target, cpu_flags: list[str]) -> str | None:
+    """Why autocast to `dtype` would not be fast on `target`, or None."""
+    if dtype == "float32":
+        return None
+    if target.is_gpu:
+        return None
+    if dtype == "bfloat16" and any(f in cpu_flags for f in ("avx512_bf16", "amx_bf16")):
+        return None
+    if dtype == "bfloat16":
+        return "this CPU has neither AVX-512-BF16 nor AMX: bf16 matmuls would be emulated"
+    return "PyTorch has no fast float16 CPU kernels; float16 autocast is for GPUs"
+
+
+def candidates(target: Target) -> list[TorchSettings]:
+    """Every setting tried on `target` (one thread), fast there or not: eager, compiled,
+    and compiled under each autocast precision the target might run fast."""
+    precisions = ("float16", "bfloat16") if target.is_gpu else ("bfloat16",)
+    return [
+        TorchSettings("eager"),
+        TorchSettings("compile"),
+        *(TorchSettings("compile", dtype) for dtype in precisions),
+    ]
+
+
+def positional_feeds(args: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Positional model arguments as feeds: the runtime passes feeds in their order."""
+    return {f"arg{i}": array for i, array in enumerate(args)}
+
+
+def device(target: Target) -> str:
+    """The torch device string of `target`."""
+    return f"cuda:{target.device_id}" if target.is_gpu else "cpu"
+
+
+def model_callable(model: Any, settings: TorchSettings, target: Target):
+    """The model as a function of tensors on the target's device."""
+    import torch
+
+    if isinstance(model, torch.export.ExportedProgram):
+        # An unlifted program module refuses eval(); it has no train-time behaviour anyway.
+        model = model.module().to(device(target))
+    else:
+        model = model.to(device(target)).eval()
+    if settings.mode == "compile":
+        model = torch.compile(model)
+    dtype = getattr(torch, settings.autocast)
+
+    def call(*args):
+        with (
+            torch.inference_mode(),
+            torch.autocast(
+                "cuda" if target.is_gpu else "cpu",
+                dtype=dtype,
+                enabled=settings.autocast != "float32",
+            ),
+        ):
+            return model(*args)
+
+    return call
+
+
+def _flatten(output: Any) -> list[np.ndarray]:
+    import torch
+
+    if isinstance(output, torch.Tensor):
+        return [output.detach().float().cpu().numpy()]
+    if isinstance(output, dict):
+        output = list(output.values())
+    return [array for item in output if item is not None for array in _flatten(item)]
+
+
+def weights_mb(model: Any) -> float:
+    """Parameters and buffers in memory, MiB: what the model weighs where it is served."""
+    import torch
+
+    if isinstance(model, torch.export.ExportedProgram):
+        tensors = list(model.state_dict.values()) + list(model.constants.values())
+    else:
+        tensors = list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor)) / 2**20
+
+
+class TorchModel(OpenedModel[TorchSettings]):
+    """A PyTorch model on a target under one setting; feeds are its positional arguments,
+    in their order."""
+
+    def __init__(self, model: Any, target: Target, settings: TorchSettings) -> None:
+        super().__init__(settings)
+        self.target = target
+        self.call = model_callable(model, settings, target)
+
+    def _tensors(self, feeds: dict[str, np.ndarray]) -> list:
+        import torch
+
+        return [torch.from_numpy(a).to(device(self.target)) for a in feeds.values()]
+
+    def _sync(self):
+        import torch
+
+        return torch.cuda.synchronize if self.target.is_gpu else None
+
+    def bind(self, feeds: dict[str, np.ndarray]) -> Bound:
+        tensors = self._tensors(feeds)
+        sync = self._sync()
+        self.call(*tensors)  # a compiled model builds its kernels for each new shape
+        if sync:
+            sync()
+        return (lambda: self.call(*tensors)), sync
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return _flatten(self.call(*self._tensors(feeds)))
+
+    @property
+    def providers(self) -> list[str]:
+        import torch
+
+        return [f"torch {torch.__version__} {self.settings.label()}"]
+
+
+class TorchRuntime(Runtime[TorchSettings]):
+    """PyTorch itself, eager or compiled, in the autocast precisions the target runs fast."""
+
+    name = "torch"
+    takes = "torch"
+
+    def unavailable(self, target: Target) -> str | None:
+        import torch
+
+        if not target.is_gpu:
+            return None
+        if torch.version.cuda is None:
+            return (
+                f"this PyTorch build ({torch.__version__}) has no CUDA; "
+                "install a CUDA build of torch"
+            )
+        if target.device_id >= torch.cuda.device_count():
+            return f"PyTorch sees {torch.cuda.device_count()} CUDA device(s), not {target}"
+        return None
+
+    def settings(
+        self, target: Target, cpu_flags: list[str], thread_counts: tuple[int, ...]
+    ) -> list[TorchSettings]:
+        fast = [
+            s for s in candidates(target) if not unsupported_autocast(s.autocast, target, cpu_flags)
+        ]
+        counts = thread_counts or (TorchSettings.threads,)
+        return [TorchSettings(s.mode, s.autocast, n) for s in fast for n in counts]
+
+    def open(self, artifact: Any, target: Target, settings: TorchSettings) -> TorchModel:
+        import torch
+
+        if reason := self.unavailable(target):
+            raise TargetUnavailableError(reason)
+        torch.set_num_threads(settings.threads)
+        return TorchModel(artifact, target, settings)

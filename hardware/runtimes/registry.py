@@ -1,0 +1,20 @@
+"""Every runtime by name: adding a runtime is adding its file and one line here."""
+
+from __future__ import annotations
+
+from hardware.errors import UserError
+from hardware.runtimes.base import Runtime
+from hardware.runtimes.onnxruntime import OnnxRuntime
+from hardware.runtimes.pytorch import TorchRuntime
+
+RUNTIMES: dict[str, Runtime] = {
+    OnnxRuntime.name: OnnxRuntime(),
+    TorchRuntime.name: TorchRuntime(),
+}
+
+
+def runtime(name: str) -> Runtime:
+    """The runtime called `name`; a UserError naming the known ones otherwise."""
+    if name not in RUNTIMES:
+        raise UserError(f"unknown runtime '{name}': use one of {', '.join(RUNTIMES)}")
+    return RUNTIMES[name]

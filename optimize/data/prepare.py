@@ -1,0 +1,122 @@
+"""The data stage of a run: the evaluation set with the original's outputs on disk, the
+calibration inputs, the fitted preprocessing and the batch sizes every measurement shares."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hardware.session import SessionSettings
+from hardware.targets import Target
+from optimize.config.recipe import Recipe
+from optimize.data.eval_store import EvalStore, write_eval_store
+from optimize.data.inputs import calibration_inputs, describe_evalset, evaluation_data, fixed_batch
+from optimize.data.preprocessing import fitted_preprocessing
+from optimize.measure.metrics import choose_metric, make_metric
+from optimize.measure.workers import onnx_runner
+from optimize.source.load import Source
+from passes.base import TensorSpec
+from passes.preprocess_spec import PreprocessSpec, apply_numpy, raw_input_specs
+from passes.torch_run import run_torch
+
+THROUGHPUT_BATCH = 32
+EVAL_BATCH = 64
+# The evaluation set with the original's outputs, streamed by every measurement.
+EVAL_FOLDER = "eval_set"
+
+
+@dataclass
+class RunData:
+    """What the data stage gives the rest of the run."""
+
+    store: EvalStore
+    description: dict[str, Any]
+    calibration: dict[str, np.ndarray]
+    # The inputs variants take: raw ones when preprocessing is compiled in front.
+    raw_inputs: list[TensorSpec]
+    preprocessing: PreprocessSpec | None
+    # A model with a fixed batch is measured at that batch only.
+    fixed_batch: int | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def eval_batch(self) -> int:
+        return self.fixed_batch or EVAL_BATCH
+
+    @property
+    def latency_batch(self) -> int:
+        return self.fixed_batch or 1
+
+    @property
+    def throughput_batch(self) -> int:
+        return self.fixed_batch or THROUGHPUT_BATCH
+
+
+def prepare_data(recipe: Recipe, source: Source, out_dir: Path) -> RunData:
+    """Read the user's data (or generate inputs), run the original on it, and store both
+    under `out_dir` for every measurement to stream."""
+    spec = recipe.preprocess
+    preprocessing = fitted_preprocessing(spec.steps, spec.fit) if spec else None
+    raw_inputs = raw_input_specs(preprocessing, source.inputs) if preprocessing else source.inputs
+    batch = fixed_batch(source.inputs)
+    eval_batch = batch or EVAL_BATCH
+    data = evaluation_data(source, raw_inputs, recipe.data.eval, eval_batch, not preprocessing)
+    store = write_eval_store(
+        out_dir / EVAL_FOLDER,
+        data.batches,
+        eval_batch,
+        _reference(source, eval_batch, preprocessing),
+        data.synthetic,
+    )
+    store = dataclasses.replace(store, metric=_metric(store, recipe.data.metric))
+    warnings = []
+    if store.synthetic:
+        warnings.append(
+            "fidelity is measured on generated inputs, not real data: pass --eval-data "
+            "for figures that reflect your inputs"
+        )
+    warnings += data.notes
+    calibration = calibration_inputs(raw_inputs, store, recipe.data.calibration, warnings)
+    return RunData(
+        store=store,
+        description=describe_evalset(store, data),
+        calibration=calibration,
+        raw_inputs=raw_inputs,
+        preprocessing=preprocessing,
+        fixed_batch=batch,
+        warnings=warnings,
+    )
+
+
+def _reference(
+    source: Source, batch: int, preprocessing: PreprocessSpec | None
+) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
+    """The original model run on one batch: PyTorch for torch sources, ONNX Runtime with
+    its graph optimizations off for ONNX sources; raw inputs go through the NumPy
+    reference of the preprocessing first."""
+    if source.model_kind == "onnx":
+        settings = SessionSettings(graph_level="disabled")
+        run = onnx_runner(source.path, Target("cpu"), batch, settings)
+    else:
+        run = functools.partial(run_torch, source.model, inputs=source.inputs)
+    if preprocessing is None:
+        return run
+    return lambda feeds: run(apply_numpy(preprocessing, feeds))
+
+
+def _metric(store: EvalStore, named: str | None) -> str | None:
+    """The task metric: the one named, else the one the outputs and labels imply; none
+    without labels."""
+    if not store.labelled:
+        return None
+    if named:
+        make_metric(named)
+        return named
+    first = next(store.batches())
+    return choose_metric(first.reference, first.labels)

@@ -1,0 +1,167 @@
+"""Measuring the variants of one run: each in a child process under the run's workload and
+thread settings, stored figures reused, and the verdict against the user's limits recorded
+on the variant."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hardware.detect import HostInfo
+from hardware.profile import NOISY_SPREAD, Measurements
+from hardware.session import SessionSettings
+from hardware.targets import Target
+from optimize.build.variant import Candidate, Variant
+from optimize.config.limits import Limits
+from optimize.config.recipe import Recipe
+from optimize.data.prepare import RunData
+from optimize.isolation import IsolatedRunError, run_isolated
+from optimize.measure.cache import load_measurements, measurement_key, store_measurements
+from optimize.measure.fidelity import Fidelity, limits_verdict, tolerance_verdict
+from optimize.measure.workers import (
+    MeasureJob,
+    Workload,
+    measure_fidelity,
+    measure_variant,
+    profile_operators,
+)
+
+
+def thread_options(
+    target: Target, host: HostInfo, counts: tuple[int, ...] | None = None
+) -> tuple[SessionSettings, ...]:
+    """The thread settings each variant is measured under: `counts` when given; else on
+    CPU, one intra-op thread per physical core (ONNX Runtime's default) and a single
+    thread, which wins on small models where waking a thread pool costs more than the work
+    it shares."""
+    if target.is_gpu:
+        return (SessionSettings(),)
+    counts = counts or tuple(sorted({host.physical_cores, 1}, reverse=True))
+    return tuple(SessionSettings(intra_op_threads=n) for n in counts)
+
+
+@dataclass
+class Measurer:
+    """Measures variants for one run; figures are stored beside each variant's model under
+    a key of everything that shapes them, and reused when the key matches."""
+
+    workload: Workload
+    thread_options: tuple[SessionSettings, ...]
+    limits: Limits
+    timeout_s: float
+    reuse: bool
+    variants_dir: Path
+    cache_key: str
+    host_cores: int = 1
+    on_measure: Callable[[str], None] = lambda label: None
+    profiles: dict[str, list[dict]] = field(default_factory=dict)
+
+    @classmethod
+    def for_run(
+        cls, recipe: Recipe, target: Target, host: HostInfo, data: RunData, out_dir: Path
+    ) -> Measurer:
+        """The measurer of a run: its workload, thread sweep and cache key."""
+        store = data.store
+        workload = Workload(
+            target=target,
+            eval_store=store,
+            timing_feeds=store.head(max(data.latency_batch, data.throughput_batch)),
+            latency_batch=data.latency_batch,
+            throughput_batch=data.throughput_batch,
+            eval_batch=data.eval_batch,
+            budget=recipe.measure.budget(),
+        )
+        threads = thread_options(target, host, recipe.measure.threads)
+        if target.is_gpu:
+            # TensorRT engines go in the output folder, so re-runs and serving reuse them.
+            cache = str(out_dir / "trt_engines")
+            threads = tuple(dataclasses.replace(s, engine_cache_dir=cache) for s in threads)
+        machine = {k: v for k, v in host.to_dict().items() if k != "memory_gb"}
+        return cls(
+            workload=workload,
+            thread_options=threads,
+            limits=recipe.limits,
+            timeout_s=recipe.measure.timeout_s,
+            reuse=recipe.measure.reuse,
+            variants_dir=out_dir / "variants",
+            cache_key=measurement_key(workload, threads, machine),
+            host_cores=host.physical_cores,
+        )
+
+    def measure(self, variant: Variant) -> None:
+        """Profile an ONNX variant and judge its fidelity, in a child process; reuse stored
+        figures taken under the same conditions, and store new ones."""
+        self.on_measure(variant.label)
+        folder = variant.path.parent
+        cacheable = folder.parent == self.variants_dir
+        stored = load_measurements(folder, self.cache_key) if cacheable and self.reuse else None
+        if stored is not None:
+            variant.measurements_cached = True
+            self.record(variant, lambda: stored)
+            return
+        job = MeasureJob(variant.path, self.workload, self.thread_options)
+        self.record(variant, lambda: run_isolated(measure_variant, job, self.timeout_s))
+        if cacheable and variant.measured:
+            store_measurements(folder, self.cache_key, variant.measurements, variant.fidelity)
+
+    def record(
+        self, candidate: Candidate, measure: Callable[[], tuple[Measurements, Fidelity]]
+    ) -> None:
+        """Keep what `measure` returns on `candidate` with its verdict against the limits,
+        or mark it failed with the reason."""
+        try:
+            measurements, fidelity = measure()
+        except IsolatedRunError as exc:
+            candidate.fail(f"measuring failed: {exc}", exc.child_traceback)
+            return
+        verdict = tolerance_verdict(fidelity, self.limits) or limits_verdict(
+            measurements, self.limits
+        )
+        candidate.record(measurements, fidelity, verdict)
+
+    def judge(self, variant: Variant) -> tuple[Fidelity, str | None]:
+        """Fidelity of a fallback candidate and its verdict, without the full profile."""
+        job = MeasureJob(variant.path, self.workload, self.thread_options)
+        try:
+            fidelity = run_isolated(measure_fidelity, job, self.timeout_s)
+        except IsolatedRunError as exc:
+            nan = float("nan")
+            return Fidelity(0, nan, nan, nan, nan, 0), f"failed: {exc}"
+        return fidelity, tolerance_verdict(fidelity, self.limits)
+
+    def profile(self, variant: Variant) -> list[dict]:
+        """Where the variant spends its time, under the thread setting it was fastest
+        with; empty when profiling fails (a diagnosis: the figures stand without it)."""
+        if variant.id not in self.profiles:
+            best = SessionSettings(**variant.measurements.settings)
+            job = MeasureJob(variant.path, self.workload, (best,))
+            try:
+                self.profiles[variant.id] = run_isolated(profile_operators, job, self.timeout_s)
+            except IsolatedRunError:
+                self.profiles[variant.id] = []
+        return self.profiles[variant.id]
+
+    @property
+    def thread_counts(self) -> tuple[int, ...]:
+        """The intra-op thread counts ONNX Runtime is measured with, for PyTorch as well."""
+        counts = tuple(s.intra_op_threads for s in self.thread_options if s.intra_op_threads > 0)
+        return counts or (self.host_cores,)
+
+
+def noise_warning(variants: list[Candidate]) -> str | None:
+    """A warning naming the measured variants whose latency spread is too wide to rank them
+    against others that differ by less, or None."""
+    noisy = [
+        f"{v.label} ({100 * v.spread:.0f}%)"
+        for v in variants
+        if v.measured and v.spread > NOISY_SPREAD
+    ]
+    if not noisy:
+        return None
+    return (
+        f"noisy latency (spread over {100 * NOISY_SPREAD:.0f}% of the median): "
+        f"{', '.join(noisy)}; a difference smaller than the spread is noise: measure longer "
+        "(--measure-seconds) on a quieter machine before trusting it"
+    )
