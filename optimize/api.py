@@ -15,6 +15,7 @@ from optimize.config.recipe import Recipe
 from optimize.data.prepare import prepare_data
 from optimize.measure.diagnose import parity_warnings, slowdown_warnings
 from optimize.measure.measurer import Measurer, noise_warning
+from optimize.measure.runtime_rows import RuntimeRows
 from optimize.measure.torch_rows import TorchRuns
 from optimize.report.outputs import write_outputs
 from optimize.report.results import Results
@@ -85,6 +86,9 @@ def run(recipe: Recipe, progress: Progress = no_progress) -> Results:
     torch_runs = TorchRuns(source, recipe, measurer, data.preprocessing)
     if recipe.measure.torch_runtimes:
         variants += torch_runs.measure_rows(target, host.cpu_flags, builder.root_id, progress)
+    if recipe.measure.onnx_runtimes:
+        other = RuntimeRows(measurer, target, host.cpu_flags)
+        variants += other.measure(variants, recipe.measure.onnx_runtimes, progress)
     if note := noise_warning(variants):
         warnings.append(note)
     progress("timing the fastest head to head", 0, 0)

@@ -113,6 +113,10 @@ def run(
     torch_runtimes: Annotated[
         bool, typer.Option(help="also measure PyTorch eager and torch.compile on the source")
     ] = True,
+    openvino: Annotated[
+        bool,
+        typer.Option(help="also run the baseline and portable int8 variants on OpenVINO (CPU)"),
+    ] = True,
     prune: Annotated[
         bool,
         typer.Option(
@@ -177,6 +181,7 @@ def run(
             "measure": {
                 "seconds": measure_seconds,
                 "torch_runtimes": False if not torch_runtimes else None,
+                "onnx_runtimes": () if not openvino else None,
                 "reuse": False if remeasure else None,
             },
             "search": {"budget_minutes": budget_minutes},

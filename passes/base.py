@@ -109,6 +109,8 @@ class Pass:
     lowers_precision: ClassVar[bool] = False
     # Removes weights or channels from the PyTorch model.
     prunes: ClassVar[bool] = False
+    # Writes standard QDQ int8, which other runtimes (OpenVINO, TensorRT) run as int8 too.
+    portable_int8: ClassVar[bool] = False
     # The distributions whose versions shape the pass's output: a new version rebuilds it.
     libraries: ClassVar[tuple[str, ...]] = ("onnx",)
 

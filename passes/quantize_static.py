@@ -46,6 +46,7 @@ class QuantizeStatic(Pass):
 
     name = "quantize_static"
     lowers_precision = True
+    portable_int8 = True
     libraries = ("onnx", "onnxruntime")
     calibration: str = "minmax"
     per_channel: bool = True

@@ -63,6 +63,10 @@ class Runtime(ABC, Generic[S]):
     ) -> list[S]:
         """The settings worth measuring on `target`, each thread count among them."""
 
+    def label(self, settings: S) -> str:
+        """How a row under `settings` is named in reports, its thread count aside."""
+        return self.name
+
     @abstractmethod
     def open(self, artifact: Any, target: Target, settings: S) -> OpenedModel[S]:
         """Open `artifact` on `target` under `settings`; raises TargetUnavailableError

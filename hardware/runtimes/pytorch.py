@@ -176,6 +176,9 @@ class TorchRuntime(Runtime[TorchSettings]):
         counts = thread_counts or (TorchSettings.threads,)
         return [TorchSettings(s.mode, s.autocast, n) for s in fast for n in counts]
 
+    def label(self, settings: TorchSettings) -> str:
+        return settings.label()
+
     def open(self, artifact: Any, target: Target, settings: TorchSettings) -> TorchModel:
         import torch
 

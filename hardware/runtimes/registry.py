@@ -5,11 +5,13 @@ from __future__ import annotations
 from hardware.errors import UserError
 from hardware.runtimes.base import Runtime
 from hardware.runtimes.onnxruntime import OnnxRuntime
+from hardware.runtimes.openvino import OpenVinoRuntime
 from hardware.runtimes.pytorch import TorchRuntime
 
 RUNTIMES: dict[str, Runtime] = {
     OnnxRuntime.name: OnnxRuntime(),
     TorchRuntime.name: TorchRuntime(),
+    OpenVinoRuntime.name: OpenVinoRuntime(),
 }
 
 

@@ -14,7 +14,7 @@ from hardware.targets import parse_target
 from optimize.config.chain_entries import chain_from_entry
 from optimize.config.chains import Chain, builtin_chains
 from optimize.config.limits import Limits
-from optimize.config.section import KeyedError, Section, show
+from optimize.config.section import KeyedError, Section, did_you_mean, show
 from optimize.errors import UserError
 from passes.base import DTYPES
 from passes.preprocess_spec import PreprocessSpec, parse_preprocessing
@@ -125,8 +125,9 @@ def _data(value: Any) -> Path | str | None:
 class MeasureSection(Section):
     """How each figure is taken: timed seconds (the loop adapts to noise within them), the
     warm-up, the fewest and most timed runs, the thread counts swept (all physical cores and one by
-    default), whether PyTorch's own runtimes are measured, and whether stored figures taken
-    under the same conditions are reused."""
+    default), whether PyTorch's own runtimes are measured, the runtimes besides ONNX Runtime
+    that run the ONNX variants, and whether stored figures taken under the same conditions
+    are reused."""
 
     seconds: float = 1.0
     warmup_seconds: float | None = None
@@ -135,6 +136,7 @@ class MeasureSection(Section):
     warmup_runs: int = Field(default=3, ge=0)
     threads: tuple[int, ...] | None = None
     torch_runtimes: bool = True
+    onnx_runtimes: tuple[str, ...] = ("openvino",)
     reuse: bool = True
     timeout_s: float = 600.0
 
@@ -150,6 +152,22 @@ class MeasureSection(Section):
     def _warmup(cls, value: float | None) -> float | None:
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise ValueError(f"expected 0 or more seconds, got {show(value)}")
+        return value
+
+    @field_validator("onnx_runtimes", mode="before")
+    @classmethod
+    def _onnx_runtimes(cls, value: Any) -> Any:
+        from hardware.runtimes.registry import RUNTIMES
+
+        value = tuple(value) if isinstance(value, list) else value
+        known = [n for n, r in RUNTIMES.items() if r.takes == "onnx" and n != "onnxruntime"]
+        for i, name in enumerate(value if isinstance(value, tuple) else ()):
+            if name not in known:
+                raise KeyedError(
+                    (i,),
+                    f"unknown runtime {show(name)}{did_you_mean(str(name), known)}; known: "
+                    f"{', '.join(known)}",
+                )
         return value
 
     @field_validator("threads", mode="before")

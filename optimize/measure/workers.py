@@ -1,4 +1,5 @@
-"""Measuring one ONNX variant: speed, size and memory, and its outputs' fidelity."""
+"""Measuring one ONNX variant, on ONNX Runtime or another runtime that takes ONNX files:
+speed, size and memory, and its outputs' fidelity. These run in child processes."""
 
 from __future__ import annotations
 
@@ -6,12 +7,21 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from hardware.affinity import pin_measuring_process
+from hardware.model_files import model_size_mb
 from hardware.op_profile import operator_profile
-from hardware.profile import Measurements, TimingBudget, fastest_of_sweep, profile_onnx
+from hardware.profile import (
+    Measurements,
+    TimingBudget,
+    fastest_of_sweep,
+    measure_model,
+    profile_onnx,
+)
+from hardware.runtimes.registry import runtime
 from hardware.session import SessionSettings, open_session
 from hardware.targets import Target
 from optimize.data.eval_store import EvalStore
@@ -51,13 +61,7 @@ def onnx_runner(
     repetition and trimmed again, for models with a fixed batch)."""
     session = open_session(model_path, target, settings)
     names = [i.name for i in session.get_inputs()]
-
-    def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        count = len(next(iter(feeds.values())))
-        padded = rows(feeds, batch) if count < batch else feeds
-        return [o[:count] for o in session.run(None, {n: padded[n] for n in names})]
-
-    return run
+    return padded(lambda feeds: session.run(None, {n: feeds[n] for n in names}), batch)
 
 
 def fidelity_over(
@@ -127,3 +131,48 @@ def profile_operators(job: MeasureJob) -> list[dict[str, object]]:
     """The per-operator time profile at batch 1 under the job's first thread setting."""
     feeds = rows(job.workload.timing_feeds, job.workload.latency_batch)
     return operator_profile(job.model_path, job.workload.target, feeds, job.thread_options[0])
+
+
+@dataclass
+class RuntimeJob:
+    """Everything a child process needs to measure an ONNX variant on another runtime:
+    the runtime's name, the file, one setting per thread count, and the workload."""
+
+    runtime: str
+    model_path: Path
+    settings: tuple[Any, ...]
+    workload: Workload
+
+
+def padded(
+    run: Callable[[dict[str, np.ndarray]], list[np.ndarray]], batch: int
+) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
+    """`run` on batches of at most `batch` rows, padded by repetition and trimmed again,
+    for models with a fixed batch."""
+
+    def padded_run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        count = len(next(iter(feeds.values())))
+        return [o[:count] for o in run(rows(feeds, batch) if count < batch else feeds)]
+
+    return padded_run
+
+
+def measure_on_runtime(job: RuntimeJob) -> tuple[Measurements, Fidelity]:
+    """Measure the file on the job's runtime under each setting, keep the fastest at
+    batch 1, and compare its outputs with the reference."""
+    workload = job.workload
+    pinned = pin_measuring_process()
+    found = runtime(job.runtime)
+    single = rows(workload.timing_feeds, workload.latency_batch)
+    batch = rows(workload.timing_feeds, workload.throughput_batch)
+    size = model_size_mb(job.model_path)
+    sweep = [
+        measure_model(
+            found, job.model_path, workload.target, single, batch, s, workload.budget, size
+        )
+        for s in job.settings
+    ]
+    best = dataclasses.replace(fastest_of_sweep(sweep), pinned_cpus=pinned)
+    settings = type(job.settings[0])(**best.settings)
+    opened = found.open(job.model_path, workload.target, settings)
+    return best, fidelity_over(padded(opened.run, workload.eval_batch), workload)

@@ -90,8 +90,9 @@ def _summary(results: Results) -> str:
                 "it does not meet the limit.</p>"
             )
         return f"<section class='summary none'>{text}{rule}</section>"
-    target_file = "torch/torch_pick.json" if pick.runtime == "torch" else "best.onnx"
-    lines = [f"<p><strong>Pick:</strong> <code>{escape(pick.label)}</code> → {target_file}</p>"]
+    lines = [
+        f"<p><strong>Pick:</strong> <code>{escape(pick.label)}</code> → {results.pick_file}</p>"
+    ]
     if baseline and baseline.p50_ms and pick.p50_ms:
         lines.append(
             f"<p><span class='speedup'>{baseline.p50_ms / pick.p50_ms:.2f}×</span> the speed of "

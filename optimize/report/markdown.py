@@ -81,8 +81,7 @@ def render_markdown(results: Results) -> str:
     """report.md: the pick, the rule, warnings, the variant table and the environment."""
     lines = [f"# optimize report: {results.source_path.name} on {results.target}", ""]
     if results.pick:
-        target_file = "torch/torch_pick.json" if results.pick.runtime == "torch" else "best.onnx"
-        lines.append(f"**Pick:** `{results.pick.label}` → `{target_file}`")
+        lines.append(f"**Pick:** `{results.pick.label}` → `{results.pick_file}`")
         baseline = results.baseline
         if baseline and baseline.p50_ms and results.pick.p50_ms:
             speedup = baseline.p50_ms / results.pick.p50_ms
@@ -259,7 +258,7 @@ def _prune_section(results: Results) -> list[str]:
             f"{_fmt(variant.size_mb if variant else None)} | "
             f"{row.verdict or 'within tolerance'} |"
         )
-    for variant in results.variants:
+    for variant in results.model_variants:
         metrics = _step_metrics(variant, PruneMagnitude.name)
         if metrics:
             lines += [

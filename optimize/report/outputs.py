@@ -6,6 +6,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hardware.model_files import external_data_files
+from hardware.runtimes.registry import RUNTIMES
+from optimize.build.variant import RuntimeRow
 from optimize.report.html import CHAIN, PARETO, render_html
 from optimize.report.markdown import render_markdown
 from optimize.report.plots import chain_plot, pareto_plot
@@ -38,7 +40,7 @@ def write_outputs(results: Results) -> None:
         else:
             (out / name).unlink(missing_ok=True)
             (out / f"{name}.data").unlink(missing_ok=True)
-    artifacts += _write_torch_pick(results)
+    artifacts += _write_runtime_pick(results)
     write_json_atomic(out / "report.json", results.to_dict())
     write_text_atomic(out / "report.md", render_markdown(results))
     artifacts += [out / "report.json", out / "report.md"]
@@ -81,29 +83,48 @@ def _write_best(model_path: Path, best: Path) -> list[Path]:
     return [best, data]
 
 
-def _write_torch_pick(results: Results) -> list[Path]:
-    """When a PyTorch row wins overall: the model file it ran and the exact settings, in
-    torch/, for a TorchServe user to reproduce it."""
-    folder = results.out_dir / "torch"
+HOW = {
+    "torch": "load the model, torch.set_num_threads(threads), wrap calls in "
+    "torch.inference_mode() and torch.autocast(device, dtype=autocast) unless it is "
+    "float32, and torch.compile(model) when mode is 'compile'",
+    "openvino": "core = openvino.Core(); core.compile_model(core.read_model('model.onnx'), "
+    "'CPU', {'INFERENCE_NUM_THREADS': threads, 'INFERENCE_PRECISION_HINT': precision, "
+    "'PERFORMANCE_HINT': hint, 'NUM_STREAMS': streams})",
+}
+
+
+def _write_runtime_pick(results: Results) -> list[Path]:
+    """When a runtime row wins overall (PyTorch, OpenVINO): the model file it ran and the
+    exact settings, in <runtime>/, for a serving user to reproduce it."""
     pick = results.pick
-    if pick is None or pick.runtime != "torch":
-        for stale in ("torch_pick.json", results.source_path.name):
-            (folder / stale).unlink(missing_ok=True)
+    chosen = pick.runtime if isinstance(pick, RuntimeRow) else None
+    for name in RUNTIMES:
+        if name != chosen:
+            for stale in (f"{name}_pick.json", results.source_path.name, "model.onnx"):
+                (results.out_dir / name / stale).unlink(missing_ok=True)
+    if chosen is None:
         return []
-    model = folder / results.source_path.name
-    copy_atomic(results.source_path, model)
-    settings = folder / "torch_pick.json"
+    folder = results.out_dir / chosen
+    if chosen == "torch":
+        model = folder / results.source_path.name
+        written = [model]
+        copy_atomic(results.source_path, model)
+    else:
+        model = folder / "model.onnx"
+        folder.mkdir(parents=True, exist_ok=True)
+        written = _write_best(results.variant(pick.parent).path, model)
+    settings = results.out_dir / results.pick_file
     write_json_atomic(
         settings,
         {
+            "runtime": chosen,
             "model": model.name,
-            "form": results.source_form,
+            "form": results.source_form if chosen == "torch" else "onnx",
             "inputs": [asdict(s) for s in results.inputs],
             "settings": pick.runtime_settings | pick.measurements.settings,
-            "how": "load the model, torch.set_num_threads(threads), wrap calls in "
-            "torch.inference_mode() and torch.autocast(device, dtype=autocast) unless it is "
-            "float32, and torch.compile(model) when mode is 'compile'",
+            "providers": pick.measurements.providers,
+            "how": HOW.get(chosen, ""),
             "p50_ms": pick.p50_ms,
         },
     )
-    return [model, settings]
+    return [*written, settings]

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimize.build.variant import Candidate, Variant
+from optimize.build.variant import Candidate, RuntimeRow, Variant
 from optimize.choose.contest import Contest
 from optimize.choose.select import PICK_RULE, closest, pick
 from optimize.config.limits import Limits
@@ -46,6 +46,16 @@ class Results:
     def variant(self, variant_id: str) -> Candidate:
         """The variant or runtime row with this id."""
         return next(v for v in self.variants if v.id == variant_id)
+
+    @property
+    def pick_file(self) -> str | None:
+        """Where the pick is in the output folder: best.onnx for an ONNX Runtime variant,
+        <runtime>/<runtime>_pick.json for a runtime row."""
+        if self.pick is None:
+            return None
+        if isinstance(self.pick, RuntimeRow):
+            return f"{self.pick.runtime}/{self.pick.runtime}_pick.json"
+        return "best.onnx"
 
     @property
     def model_variants(self) -> list[Variant]:
@@ -102,9 +112,8 @@ class Results:
             "pick": self.pick.id if self.pick else None,
             "pick_onnx": self.pick_onnx.id if self.pick_onnx else None,
             "best_model": "best.onnx" if self.pick_onnx else None,
-            "torch_pick": "torch/torch_pick.json"
-            if self.pick and self.pick.runtime == "torch"
-            else None,
+            "torch_pick": self.pick_file if self.pick and self.pick.runtime == "torch" else None,
+            "runtime_pick": self.pick_file if isinstance(self.pick, RuntimeRow) else None,
             "best_per_runtime": self.best_per_runtime(),
             "closest": self.closest.id if self.closest else None,
             "closest_model": "closest.onnx" if self.closest else None,

@@ -56,3 +56,13 @@ def tiny_model(tmp_path_factory) -> TinyModel:
 def tiny_budget() -> TimingBudget:
     """A few timed runs: enough to exercise the loop, too few to rank anything."""
     return TimingBudget(warmup_runs=1, warmup_s=0, measure_s=0.01, min_runs=3)
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    """Opening a PyTorch model sets the process's thread count: give the next test its own."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import QUICK_MEASURE
+from figures import QUICK_MEASURE
 
 from optimize.api import run
 from optimize.build.builder import check_chain

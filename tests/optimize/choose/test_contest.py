@@ -4,7 +4,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from conftest import measured_variant
+from figures import measured_variant
 from onnx import helper
 
 from hardware.profile import TimingBudget

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from conftest import measured_variant
+from figures import measured_variant
 
 from optimize.build.variant import Variant
 from optimize.choose.select import pareto_front, pick

@@ -5,7 +5,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import QUICK_MEASURE
+from figures import QUICK_MEASURE
 
 from optimize.api import run
 from optimize.config.chains import Chain

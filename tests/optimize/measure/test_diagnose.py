@@ -2,7 +2,7 @@
 
 import numpy as np
 import onnx
-from conftest import measured_variant
+from figures import measured_variant
 from onnx import TensorProto, helper, numpy_helper
 
 from optimize.build.variant import Step

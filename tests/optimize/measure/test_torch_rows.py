@@ -41,7 +41,7 @@ def test_torchscript_is_not_compiled_and_onnx_has_no_rows():
 
 def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
     import torch
-    from conftest import measured_variant
+    from figures import measured_variant
 
     from hardware.profile import TimingBudget
     from hardware.session import SessionSettings

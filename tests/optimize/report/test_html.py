@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import QUICK_MEASURE
+from figures import QUICK_MEASURE
 
 from optimize.api import run
 from optimize.config.chains import Chain

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import QUICK_MEASURE
+from figures import QUICK_MEASURE
 
 from optimize.api import run
 from optimize.config.chains import Chain
@@ -88,7 +88,7 @@ def test_fallback_brings_it_back_within_and_lists_the_nodes(plain, digits_progra
 
 
 def test_a_variant_clearly_slower_than_one_within_is_not_repaired():
-    from conftest import measured_variant as measured
+    from figures import measured_variant as measured
 
     from optimize.choose.ranking import dominated_by
     from optimize.search.fallback import not_worth_repairing

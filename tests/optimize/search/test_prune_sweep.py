@@ -4,7 +4,7 @@ recovery fine-tuning, then the kept ratio quantized; and its skip for ONNX sourc
 import numpy as np
 import pytest
 import torch
-from conftest import QUICK_MEASURE
+from figures import QUICK_MEASURE
 
 from optimize.api import run
 from optimize.config.chains import Chain

@@ -1,0 +1,117 @@
+"""OpenVINO as a runtime: an ONNX file compiled for the CPU at the precisions the CPU runs
+natively, with a latency hint and one stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hardware.runtimes.base import Bound, OpenedModel, Runtime
+from hardware.targets import Target, TargetUnavailableError
+
+INSTALL = "pip install openvino"
+
+
+@dataclass(frozen=True)
+class OpenVinoSettings:
+    """How OpenVINO compiles the model: inference threads (0: its default), the inference
+    precision asked for, and the performance hint with its stream count."""
+
+    threads: int = 0
+    precision: str = "f32"
+    hint: str = "LATENCY"
+    streams: int = 1
+
+
+def native_precisions(cpu_flags: list[str]) -> list[str]:
+    """The inference precisions this CPU runs in hardware: f32 always, bf16 with
+    AVX-512-BF16 or AMX, f16 with AMX-FP16 (elsewhere OpenVINO would emulate them)."""
+    precisions = ["f32"]
+    if any(flag in cpu_flags for flag in ("avx512_bf16", "amx_bf16")):
+        precisions.append("bf16")
+    if "amx_fp16" in cpu_flags:
+        precisions.append("f16")
+    return precisions
+
+
+class OpenVinoModel(OpenedModel[OpenVinoSettings]):
+    """A model compiled by OpenVINO for the CPU, with one inference request."""
+
+    def __init__(self, compiled, settings: OpenVinoSettings) -> None:
+        super().__init__(settings)
+        self.compiled = compiled
+        self.request = compiled.create_infer_request()
+        self.names = [port.get_any_name() for port in compiled.inputs]
+
+    def bind(self, feeds: dict[str, np.ndarray]) -> Bound:
+        import openvino as ov
+
+        # A request of its own per binding (batch 1 and the throughput batch live at once);
+        # it reads the arrays in place, so no copy falls in the timed region.
+        request = self.compiled.create_infer_request()
+        for name in self.names:
+            request.set_tensor(
+                name, ov.Tensor(np.ascontiguousarray(feeds[name]), shared_memory=True)
+            )
+        return request.infer, None
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        result = self.request.infer({name: feeds[name] for name in self.names})
+        return [np.array(result[port]) for port in self.compiled.outputs]
+
+    @property
+    def providers(self) -> list[str]:
+        """The device and the precision OpenVINO actually compiled for, read back: what
+        ran, not what was asked (a precision the CPU lacks falls back)."""
+        return [f"OpenVINO CPU ({self.precision_used})"]
+
+    @property
+    def precision_used(self) -> str:
+        """The inference precision the compiled model runs at, e.g. 'bf16'."""
+        return self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+
+
+class OpenVinoRuntime(Runtime[OpenVinoSettings]):
+    """OpenVINO on the CPU, swept over thread counts and the CPU's native precisions."""
+
+    name = "openvino"
+    takes = "onnx"
+
+    def unavailable(self, target: Target) -> str | None:
+        if target.is_gpu:
+            return "OpenVINO runs on Intel devices; on an NVIDIA GPU, ONNX Runtime and TensorRT do"
+        try:
+            import openvino  # noqa: F401
+        except ImportError:
+            return f"OpenVINO is not installed: {INSTALL}"
+        return None
+
+    def settings(
+        self, target: Target, cpu_flags: list[str], thread_counts: tuple[int, ...]
+    ) -> list[OpenVinoSettings]:
+        return [
+            OpenVinoSettings(threads=n, precision=p)
+            for p in native_precisions(cpu_flags)
+            for n in thread_counts or (0,)
+        ]
+
+    def label(self, settings: OpenVinoSettings) -> str:
+        return f"openvino {settings.precision}"
+
+    def open(self, artifact: Path, target: Target, settings: OpenVinoSettings) -> OpenVinoModel:
+        if reason := self.unavailable(target):
+            raise TargetUnavailableError(reason)
+        import openvino as ov
+
+        config = {
+            "INFERENCE_PRECISION_HINT": settings.precision,
+            "PERFORMANCE_HINT": settings.hint,
+            "NUM_STREAMS": str(settings.streams),
+        }
+        if settings.threads:
+            config["INFERENCE_NUM_THREADS"] = str(settings.threads)
+        core = ov.Core()
+        compiled = core.compile_model(core.read_model(str(artifact)), "CPU", config)
+        return OpenVinoModel(compiled, settings)

@@ -1,0 +1,106 @@
+"""Rows for the runtimes besides ONNX Runtime that take the tool's ONNX files (OpenVINO):
+the baseline, and the portable int8 variants within the limits, each run by each such
+runtime under each setting it sweeps, measured like any variant."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hardware.runtimes.base import Runtime
+from hardware.runtimes.registry import RUNTIMES
+from hardware.targets import Target
+from optimize.build.variant import Candidate, RuntimeRow, Status, Variant
+from optimize.isolation import run_isolated
+from optimize.measure.measurer import Measurer
+from optimize.measure.workers import RuntimeJob, measure_on_runtime
+from passes.registry import pass_class
+
+Progress = Callable[[str, int, int], None]
+
+
+def onnx_runtimes(names: tuple[str, ...]) -> list[Runtime]:
+    """The registered runtimes named in `names` that take ONNX files, ONNX Runtime aside
+    (it measures every variant already)."""
+    return [
+        r for n, r in RUNTIMES.items() if n in names and r.takes == "onnx" and n != "onnxruntime"
+    ]
+
+
+def worth_running(variants: list[Candidate]) -> list[Variant]:
+    """The variants another runtime runs: the baseline (the first variant, the source or
+    its plain export), and the measured ones within the limits whose last pass wrote
+    portable int8."""
+    files = [v for v in variants if isinstance(v, Variant) and v.path is not None]
+    chosen = files[:1]
+    for variant in files[1:]:
+        made_by = pass_class(variant.steps[-1].name) if variant.steps else None
+        if variant.within_tolerance and made_by and made_by.portable_int8:
+            chosen.append(variant)
+    return [v for v in chosen if v.measured]
+
+
+@dataclass
+class RuntimeRows:
+    """Measures the rows of the other ONNX runtimes with the run's measurer."""
+
+    measurer: Measurer
+    target: Target
+    cpu_flags: list[str]
+
+    def measure(
+        self, variants: list[Candidate], names: tuple[str, ...], progress: Progress
+    ) -> list[RuntimeRow]:
+        """Every row, measured, or skipped with the reason the runtime gives."""
+        rows = []
+        chosen = worth_running(variants)
+        timeout = self.measurer.timeout_s
+        for found in onnx_runtimes(names):
+            if reason := found.unavailable(self.target):
+                base = chosen[0].id if chosen else ""
+                rows.append(self._row(found, None, base, "", Status.SKIPPED, reason))
+                continue
+            for variant in chosen:
+                for sweep in self._sweeps(found):
+                    row = self._row(found, sweep[0], variant.id, variant.label)
+                    progress(f"measuring {row.label}", 0, 0)
+                    job = RuntimeJob(found.name, variant.path, sweep, self.measurer.workload)
+                    self.measurer.record(
+                        row, lambda job=job: run_isolated(measure_on_runtime, job, timeout)
+                    )
+                    rows.append(row)
+        return rows
+
+    def _sweeps(self, found: Runtime) -> list[tuple]:
+        """One sweep over the thread counts for each other setting the runtime tries (a
+        precision, say): the runtime lists its settings in the same order for each count."""
+        per_count = [
+            found.settings(self.target, self.cpu_flags, (n,)) for n in self.measurer.thread_counts
+        ]
+        return [tuple(settings) for settings in zip(*per_count, strict=True)]
+
+    def _row(
+        self,
+        found: Runtime,
+        settings,
+        parent: str,
+        parent_label: str,
+        status: Status = Status.BUILT,
+        reason: str = "",
+    ) -> RuntimeRow:
+        plain = dataclasses.asdict(settings) if settings is not None else {}
+        key = json.dumps([parent, found.name, plain], sort_keys=True)
+        name = found.label(settings) if settings is not None else found.name
+        label = f"{name} on {parent_label}" if parent_label else name
+        return RuntimeRow(
+            hashlib.sha256(key.encode()).hexdigest()[:16],
+            parent,
+            label,
+            plain,
+            status,
+            reason,
+            runtime=found.name,
+        )

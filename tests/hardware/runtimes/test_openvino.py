@@ -1,0 +1,56 @@
+"""OpenVINO on the CPU: the precisions it is asked for, the one it used read back, and a
+clear reason where it cannot run."""
+
+import builtins
+
+import numpy as np
+import pytest
+
+from hardware.runtimes.openvino import OpenVinoRuntime, OpenVinoSettings, native_precisions
+from hardware.targets import Target
+
+CPU = Target("cpu")
+
+
+def test_the_sweep_takes_only_precisions_the_cpu_runs_natively():
+    assert native_precisions(["avx2"]) == ["f32"]
+    assert native_precisions(["avx512_bf16"]) == ["f32", "bf16"]
+    assert native_precisions(["amx_bf16", "amx_fp16"]) == ["f32", "bf16", "f16"]
+    swept = OpenVinoRuntime().settings(CPU, ["avx512_bf16"], (2, 1))
+    assert [(s.precision, s.threads) for s in swept] == [
+        ("f32", 2),
+        ("f32", 1),
+        ("bf16", 2),
+        ("bf16", 1),
+    ]
+
+
+def test_f32_matches_pytorch_and_says_what_ran(tiny_model):
+    opened = OpenVinoRuntime().open(tiny_model.onnx_path, CPU, OpenVinoSettings(threads=1))
+    [outputs] = opened.run(tiny_model.batch_feeds)
+    np.testing.assert_allclose(outputs, tiny_model.expected, atol=1e-5)
+    assert opened.providers == ["OpenVINO CPU (f32)"]
+
+
+def test_bf16_is_read_back_from_the_compiled_model(tiny_model):
+    settings = OpenVinoSettings(threads=1, precision="bf16")
+    opened = OpenVinoRuntime().open(tiny_model.onnx_path, CPU, settings)
+    # A CPU without bf16 units runs f32 instead; the read-back says which.
+    assert opened.precision_used in ("bf16", "f32")
+    [outputs] = opened.run(tiny_model.batch_feeds)
+    np.testing.assert_allclose(outputs, tiny_model.expected, atol=0.05)
+
+
+def test_without_the_package_the_reason_says_how_to_install(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_openvino(name, *args, **kwargs):
+        if name == "openvino" or name.startswith("openvino."):
+            raise ImportError("No module named 'openvino'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_openvino)
+    assert OpenVinoRuntime().unavailable(CPU) == "OpenVINO is not installed: pip install openvino"
+    assert "NVIDIA" in OpenVinoRuntime().unavailable(Target("gpu"))
+    with pytest.raises(Exception, match="pip install openvino"):
+        OpenVinoRuntime().open("model.onnx", CPU, OpenVinoSettings())
