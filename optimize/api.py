@@ -86,7 +86,7 @@ def run(recipe: Recipe, progress: Progress = no_progress) -> Results:
     torch_runs = TorchRuns(source, recipe, measurer, data.preprocessing)
     if recipe.measure.torch_runtimes:
         variants += torch_runs.measure_rows(target, host.cpu_flags, builder.root_id, progress)
-    if recipe.measure.onnx_runtimes:
+    if recipe.measure.onnx_runtimes != ():
         other = RuntimeRows(measurer, target, host.cpu_flags)
         variants += other.measure(variants, recipe.measure.onnx_runtimes, progress)
     if note := noise_warning(variants):

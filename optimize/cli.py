@@ -181,7 +181,7 @@ def run(
             "measure": {
                 "seconds": measure_seconds,
                 "torch_runtimes": False if not torch_runtimes else None,
-                "onnx_runtimes": () if not openvino else None,
+                "onnx_runtimes": _without("openvino") if not openvino else None,
                 "reuse": False if remeasure else None,
             },
             "search": {"budget_minutes": budget_minutes},
@@ -219,6 +219,13 @@ def _given(overrides: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             given[key] = value
     return given
+
+
+def _without(name: str) -> tuple[str, ...]:
+    """The other runtimes that run ONNX variants, all but `name`."""
+    from optimize.measure.runtime_rows import onnx_runtimes
+
+    return tuple(r.name for r in onnx_runtimes() if r.name != name)
 
 
 def _cpu_flags() -> list[str]:

@@ -20,3 +20,8 @@ def runtime(name: str) -> Runtime:
     if name not in RUNTIMES:
         raise UserError(f"unknown runtime '{name}': use one of {', '.join(RUNTIMES)}")
     return RUNTIMES[name]
+
+
+def other_onnx_runtimes() -> list[Runtime]:
+    """The runtimes that take ONNX files besides ONNX Runtime, which runs every variant."""
+    return [r for n, r in RUNTIMES.items() if r.takes == "onnx" and n != "onnxruntime"]

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, PlainValidator, field_validator, model_validator
 
 from hardware.profile import TimingBudget
+from hardware.runtimes.registry import other_onnx_runtimes
 from hardware.targets import parse_target
 from optimize.config.chain_entries import chain_from_entry
 from optimize.config.chains import Chain, builtin_chains
@@ -136,7 +137,8 @@ class MeasureSection(Section):
     warmup_runs: int = Field(default=3, ge=0)
     threads: tuple[int, ...] | None = None
     torch_runtimes: bool = True
-    onnx_runtimes: tuple[str, ...] = ("openvino",)
+    # None: every registered runtime that takes ONNX files, ONNX Runtime aside.
+    onnx_runtimes: tuple[str, ...] | None = None
     reuse: bool = True
     timeout_s: float = 600.0
 
@@ -157,10 +159,8 @@ class MeasureSection(Section):
     @field_validator("onnx_runtimes", mode="before")
     @classmethod
     def _onnx_runtimes(cls, value: Any) -> Any:
-        from hardware.runtimes.registry import RUNTIMES
-
         value = tuple(value) if isinstance(value, list) else value
-        known = [n for n, r in RUNTIMES.items() if r.takes == "onnx" and n != "onnxruntime"]
+        known = [r.name for r in other_onnx_runtimes()]
         for i, name in enumerate(value if isinstance(value, tuple) else ()):
             if name not in known:
                 raise KeyedError(

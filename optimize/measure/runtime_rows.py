@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hardware.runtimes.base import Runtime
-from hardware.runtimes.registry import RUNTIMES
+from hardware.runtimes.registry import other_onnx_runtimes
 from hardware.targets import Target
 from optimize.build.variant import Candidate, RuntimeRow, Status, Variant
 from optimize.isolation import run_isolated
@@ -22,12 +22,10 @@ from passes.registry import pass_class
 Progress = Callable[[str, int, int], None]
 
 
-def onnx_runtimes(names: tuple[str, ...]) -> list[Runtime]:
-    """The registered runtimes named in `names` that take ONNX files, ONNX Runtime aside
-    (it measures every variant already)."""
-    return [
-        r for n, r in RUNTIMES.items() if n in names and r.takes == "onnx" and n != "onnxruntime"
-    ]
+def onnx_runtimes(names: tuple[str, ...] | None = None) -> list[Runtime]:
+    """The registered runtimes that take ONNX files, ONNX Runtime aside (it measures every
+    variant already): those in `names`, or all of them."""
+    return [r for r in other_onnx_runtimes() if names is None or r.name in names]
 
 
 def worth_running(variants: list[Candidate]) -> list[Variant]:
@@ -52,7 +50,7 @@ class RuntimeRows:
     cpu_flags: list[str]
 
     def measure(
-        self, variants: list[Candidate], names: tuple[str, ...], progress: Progress
+        self, variants: list[Candidate], names: tuple[str, ...] | None, progress: Progress
     ) -> list[RuntimeRow]:
         """Every row, measured, or skipped with the reason the runtime gives."""
         rows = []
