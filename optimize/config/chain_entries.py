@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from optimize.config.chains import Chain
-from optimize.config.section import EXPECTED, KeyedError, did_you_mean, show
+from optimize.config.validation import EXPECTED, KeyedError, did_you_mean, show
 from passes.base import Pass
 from passes.registry import CHAINABLE, PASSES
 

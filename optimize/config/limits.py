@@ -7,7 +7,7 @@ import math
 
 from pydantic import field_validator
 
-from optimize.config.section import Section, show
+from optimize.config.validation import Section, show
 
 
 class Limits(Section):

@@ -3,254 +3,29 @@ the Python API all build, with the same checks and the same one-line errors."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, PlainValidator, field_validator, model_validator
+from pydantic import ConfigDict, PlainValidator, field_validator, model_validator
 
-from hardware.profile import TimingBudget
-from hardware.runtimes.registry import other_onnx_runtimes
 from hardware.targets import parse_target
 from optimize.config.chain_entries import chain_from_entry
 from optimize.config.chains import Chain, builtin_chains
 from optimize.config.limits import Limits
-from optimize.config.section import KeyedError, Section, did_you_mean, show
+from optimize.config.sections import (
+    DataSection,
+    FilePath,
+    InputEntry,
+    MeasureSection,
+    PreprocessSection,
+    PruneSection,
+    SearchSection,
+    not_empty,
+)
+from optimize.config.validation import KeyedError, Section, show
 from optimize.errors import UserError
-from passes.base import DTYPES
-from passes.preprocess_spec import PreprocessSpec, parse_preprocessing
 
 DEFAULT_OUT = Path("optimized")
-
-# Paths are the one conversion allowed: a string names a file.
-FilePath = Annotated[Path, Field(strict=False)]
-
-
-def data_source(text: str | Path) -> Path | str:
-    """Evaluation or calibration data as named: `module:function` (or `file.py:function`)
-    when it reads as one and no such file exists, else a path. The CLI, the recipe file and
-    the API all go by this one rule."""
-    if isinstance(text, Path):
-        return text
-    module, sep, function = text.rpartition(":")
-    if sep and function.isidentifier() and len(module) >= 2 and not Path(text).exists():
-        return text
-    return Path(text)
-
-
-def _not_empty(value: Path | None) -> Path | None:
-    if value is not None and not str(value).strip() or str(value) == ".":
-        raise ValueError("expected a path, got an empty string")
-    return value
-
-
-class InputEntry(Section):
-    """One model input, for models that do not carry their input spec: its name, dims
-    (sizes, or names like 'batch' for dims that vary) and dtype (float32 when unstated)."""
-
-    name: str
-    dims: tuple[int | str, ...]
-    dtype: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not value or ":" in value or value != value.strip():
-            raise ValueError(f"expected a name without ':' or spaces around it, got {show(value)}")
-        return value
-
-    @field_validator("dims", mode="before")
-    @classmethod
-    def _dims(cls, value: Any) -> Any:
-        value = tuple(value) if isinstance(value, list) else value
-        if isinstance(value, tuple):
-            if not value:
-                raise ValueError("expected at least one dim")
-            for d, dim in enumerate(value):
-                size = isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0
-                if not (size or (isinstance(dim, str) and dim.isidentifier())):
-                    raise KeyedError(
-                        (d,), f"expected a size (0 or more) or a name like 'batch', got {show(dim)}"
-                    )
-        return value
-
-    @field_validator("dtype")
-    @classmethod
-    def _dtype(cls, value: str | None) -> str | None:
-        if value is not None and value not in DTYPES:
-            raise ValueError(f"unknown dtype {show(value)}; known: {', '.join(DTYPES)}")
-        return value
-
-    @classmethod
-    def parse(cls, text: str) -> InputEntry:
-        """From `NAME:DIMS[:DTYPE]`, as --input takes it."""
-        from optimize.source.input_spec import parse_input_flag
-
-        spec = parse_input_flag(text)
-        dtype = spec.dtype if text.strip().count(":") == 2 else None
-        return cls(name=spec.name, dims=spec.dims, dtype=dtype)
-
-    def flag(self) -> str:
-        """As --input takes it: only a dtype the user stated is passed on, since the loader
-        treats an unstated one as an assumption, not a claim to check against a graph."""
-        text = f"{self.name}:{','.join(str(d) for d in self.dims)}"
-        return f"{text}:{self.dtype}" if self.dtype else text
-
-
-class DataSection(Section):
-    """Labelled evaluation data, calibration inputs (the evaluation inputs when unset), and
-    the task metric (implied by outputs and labels when unset)."""
-
-    eval: Annotated[Path | str | None, PlainValidator(lambda v: _data(v))] = None
-    calibration: Annotated[Path | str | None, PlainValidator(lambda v: _data(v))] = None
-    metric: str | None = None
-
-    @field_validator("metric")
-    @classmethod
-    def _metric(cls, value: str | None) -> str | None:
-        if value is not None:
-            from optimize.measure.metrics import make_metric
-
-            make_metric(value)
-        return value
-
-
-def _data(value: Any) -> Path | str | None:
-    if value is None or isinstance(value, Path):
-        return _not_empty(value)
-    if not isinstance(value, str):
-        raise ValueError(f"expected a path or module:function, got {show(value)}")
-    return _not_empty(data_source(value)) if isinstance(data_source(value), Path) else value
-
-
-class MeasureSection(Section):
-    """How each figure is taken: timed seconds (the loop adapts to noise within them), the
-    warm-up, the fewest and most timed runs, the thread counts swept (all physical cores and one by
-    default), whether PyTorch's own runtimes are measured, the runtimes besides ONNX Runtime
-    that run the ONNX variants, and whether stored figures taken under the same conditions
-    are reused."""
-
-    seconds: float = 1.0
-    warmup_seconds: float | None = None
-    min_runs: int = Field(default=10, ge=1)
-    max_runs: int = Field(default=2000, ge=1)
-    warmup_runs: int = Field(default=3, ge=0)
-    threads: tuple[int, ...] | None = None
-    torch_runtimes: bool = True
-    # None: every registered runtime that takes ONNX files, ONNX Runtime aside.
-    onnx_runtimes: tuple[str, ...] | None = None
-    reuse: bool = True
-    timeout_s: float = 600.0
-
-    @field_validator("seconds", "timeout_s")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"expected a number above 0, got {show(value)}")
-        return value
-
-    @field_validator("warmup_seconds")
-    @classmethod
-    def _warmup(cls, value: float | None) -> float | None:
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"expected 0 or more seconds, got {show(value)}")
-        return value
-
-    @field_validator("onnx_runtimes", mode="before")
-    @classmethod
-    def _onnx_runtimes(cls, value: Any) -> Any:
-        value = tuple(value) if isinstance(value, list) else value
-        known = [r.name for r in other_onnx_runtimes()]
-        for i, name in enumerate(value if isinstance(value, tuple) else ()):
-            if name not in known:
-                raise KeyedError(
-                    (i,),
-                    f"unknown runtime {show(name)}{did_you_mean(str(name), known)}; known: "
-                    f"{', '.join(known)}",
-                )
-        return value
-
-    @field_validator("threads", mode="before")
-    @classmethod
-    def _threads(cls, value: Any) -> Any:
-        value = tuple(value) if isinstance(value, list) else value
-        if isinstance(value, tuple) and (
-            not value or any(not isinstance(n, int) or n < 1 for n in value)
-        ):
-            raise ValueError(f"expected thread counts of 1 or more, got {show(value)}")
-        return value
-
-    def budget(self) -> TimingBudget:
-        """The timing loop's budget for one figure."""
-        warmup = (
-            self.warmup_seconds if self.warmup_seconds is not None else min(0.2, self.seconds / 2)
-        )
-        return TimingBudget(
-            warmup_runs=self.warmup_runs,
-            warmup_s=warmup,
-            measure_s=self.seconds,
-            min_runs=self.min_runs,
-            max_runs=max(self.max_runs, self.min_runs),
-        )
-
-
-class SearchSection(Section):
-    """How the search spends its time: a budget after which no new variant starts, the
-    accuracy fallback (keep nodes in float until a variant is within limits) and how many
-    nodes it may keep, and the longest one variant may take to build."""
-
-    budget_minutes: float | None = None
-    fallback: bool = True
-    max_excluded: int = Field(default=16, ge=1)
-    build_timeout_s: float = Field(default=1800.0, gt=0)
-
-    @field_validator("budget_minutes")
-    @classmethod
-    def _budget(cls, value: float | None) -> float | None:
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise ValueError(f"expected a number above 0, got {show(value)}")
-        return value
-
-
-class PruneSection(Section):
-    """The structured-pruning sweep: its ratios (none: no sweep) and the function that
-    fine-tunes a pruned module, as module:function."""
-
-    ratios: tuple[float, ...] = ()
-    finetune: str = ""
-
-    @field_validator("ratios", mode="before")
-    @classmethod
-    def _ratios(cls, value: Any) -> Any:
-        value = tuple(value) if isinstance(value, list) else value
-        if isinstance(value, tuple):
-            if not all(
-                isinstance(r, (int, float)) and not isinstance(r, bool) and 0 < r < 1 for r in value
-            ):
-                raise ValueError("expected fractions between 0 and 1, e.g. [0.1, 0.3, 0.5]")
-            return tuple(sorted({float(r) for r in value}))
-        return value
-
-
-class PreprocessSection(Section):
-    """Preprocessing compiled in front of the model (steps per raw input), and raw data to
-    fit the statistics its steps leave unset."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    steps: Annotated[PreprocessSpec, PlainValidator(lambda v: _preprocess_steps(v))]
-    fit: FilePath | None = None
-
-
-def _preprocess_steps(value: Any) -> PreprocessSpec:
-    if isinstance(value, PreprocessSpec):
-        return value
-    try:
-        return parse_preprocessing(value)
-    except UserError:
-        raise
-    except ValueError as exc:
-        raise ValueError(str(exc)) from None
 
 
 class Recipe(Section):
@@ -278,7 +53,7 @@ class Recipe(Section):
     @field_validator("model", "out", "model_code")
     @classmethod
     def _path(cls, value: Path | None) -> Path | None:
-        return _not_empty(value)
+        return not_empty(value)
 
     @field_validator("target")
     @classmethod
@@ -336,7 +111,7 @@ class Recipe(Section):
         (a CLI flag) for the error message."""
         from pydantic import ValidationError
 
-        from optimize.config.section import describe_validation_error
+        from optimize.config.validation import describe_validation_error
 
         merged = _merge(dict(self), overrides)
         try:

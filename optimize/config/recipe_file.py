@@ -9,8 +9,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from optimize.config.recipe import Recipe, data_source
-from optimize.config.section import describe_validation_error
+from optimize.config.recipe import Recipe
+from optimize.config.sections import data_source
+from optimize.config.validation import describe_validation_error
 from optimize.errors import UserError
 
 DEFAULT_NAME = "optimize.toml"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from optimize.config.recipe import Recipe
-from optimize.config.section import Section
+from optimize.config.validation import Section
 from passes.base import Pass
 
 SECTIONS = ("data", "limits", "measure", "search", "prune")
