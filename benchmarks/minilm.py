@@ -20,7 +20,7 @@ from minilm_model import (
 
 from hardware.detect import describe_host
 from optimize.api import run
-from optimize.build.variant import Variant
+from optimize.build.variant import RuntimeRow, Variant
 from optimize.config.chains import Chain, int8_scheme
 from optimize.config.recipe import Recipe
 from optimize.report.results import Results
@@ -157,8 +157,8 @@ def table(rows: list[Row], fp32: Variant) -> str:
 
 
 def collect_rows(results: Results, chains: list[Chain]) -> list[Row]:
-    """The chains' variants by label, then each repair's outcome: the repaired variant, or
-    its last (most-excluded) step when it found none."""
+    """The chains' variants by label, then each repair's outcome (the repaired variant, or
+    its last, most-excluded step when it found none), then the other runtimes' rows."""
     by_label = {v.label: v for v in results.variants}
     names = ["fp32", "dynamic int8", "static int8 minmax", "static int8 percentile"]
     names += ["static int8 weighted ops only", "dynamic int8 per-channel"]
@@ -188,6 +188,8 @@ def collect_rows(results: Results, chains: list[Chain]) -> list[Row]:
             )
         else:
             rows.append(Row(f"fallback of {base}", None, None, record.note))
+    # The same files run by the other runtimes (OpenVINO), each row named as the report does.
+    rows += [Row(v.label, v) for v in results.variants if isinstance(v, RuntimeRow)]
     return rows
 
 
