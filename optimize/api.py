@@ -23,6 +23,7 @@ from optimize.search.chain_search import Deadline, search
 from optimize.search.fallback import repair_outside_tolerance
 from optimize.search.prune_sweep import prune_sweep
 from optimize.source.load import load_source
+from optimize.store import check_output_folder
 
 Progress = Callable[[str, int, int], None]
 
@@ -38,6 +39,7 @@ def run(recipe: Recipe, progress: Progress = no_progress) -> Results:
     target = parse_target(recipe.target)
     check_target(target)
     out_dir = recipe.out.resolve()
+    check_output_folder(out_dir)
     source = load_source(recipe.model, recipe.input_flags, recipe.trust_pickle, recipe.model_code)
 
     progress("reference outputs of the original model", 0, 1)

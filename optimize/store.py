@@ -10,7 +10,42 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from optimize.errors import UserError
+
 MANIFEST = "manifest.json"
+
+
+def _process_umask() -> int:
+    """The umask every file the user creates follows (read by setting and restoring it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _readable_like_any_file(path: str | Path, directory: bool = False) -> None:
+    """Give a temporary file or folder the mode the user's umask gives any new one: the
+    temporary-file helpers create them private (0600, 0700), which would keep a model
+    server running as another user from reading what the run published."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_process_umask())
+
+
+def check_output_folder(out_dir: Path) -> None:
+    """Refuse, before any work, an output folder that cannot be made or written: a file in
+    its place or on its path, or a place this user may not write."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: this is a file, not a folder; name a folder")
+    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(
+            f"--out {out_dir}: {existing} is a file, so no folder can be made under it; "
+            "name another folder"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(
+            f"--out {out_dir}: {existing} is not writable by this user; name a folder you can "
+            "write to"
+        )
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -18,6 +53,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        _readable_like_any_file(tmp)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -42,6 +78,7 @@ def copy_atomic(src: Path, dst: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        _readable_like_any_file(tmp)
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
     except BaseException:
@@ -67,7 +104,9 @@ def publish_dir(staging: Path, final: Path) -> None:
 def staging_dir(parent: Path, name: str) -> Path:
     """A fresh, hidden folder beside where `name` will be published."""
     parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=parent, prefix=f".{name}.", suffix=".partial"))
+    folder = Path(tempfile.mkdtemp(dir=parent, prefix=f".{name}.", suffix=".partial"))
+    _readable_like_any_file(folder, directory=True)
+    return folder
 
 
 def write_manifest(out_dir: Path, artifacts: list[Path]) -> Path:

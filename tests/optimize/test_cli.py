@@ -467,3 +467,20 @@ def test_memory_limit_rules_out_variants_by_their_session_memory(digits_cnn_onnx
     assert (tmp_path / "out" / "closest.onnx").is_file()
     roomy = CliRunner().invoke(app, ["run", "--recipe", str(recipe), "--max-memory-mb", "1000"])
     assert roomy.exit_code == 0, roomy.output
+
+
+@pytest.mark.parametrize(
+    "out, expected",
+    [("report.md", "this is a file, not a folder"), ("report.md/sub", "is a file, so no folder")],
+    ids=["a-file", "under-a-file"],
+)
+def test_an_unusable_output_folder_is_refused_before_any_work(
+    digits_files, tmp_path, out, expected
+):
+    (tmp_path / "report.md").write_text("mine\n")
+    started = time.monotonic()
+    code, output = _error_of(["run", str(digits_files / "cnn.pt2"), "--out", str(tmp_path / out)])
+    assert code == 2 and len(output.splitlines()) == 1 and expected in output
+    assert time.monotonic() - started < 10
+    assert (tmp_path / "report.md").read_text() == "mine\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
