@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from hardware.model_files import external_data_files
 
@@ -76,3 +77,24 @@ def parallel_branches(model_path: Path) -> int:
         if node.op_type in HEAVY_OPS:
             per_depth[depth] += 1
     return max(per_depth.values(), default=0)
+
+
+def graph_signature(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The model's inputs and outputs as a server declares them: name, dtype and dims (a
+    name for a dynamic dim), read without loading the weights."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+
+    def describe(value) -> dict[str, Any]:
+        tensor = value.type.tensor_type
+        dims = [
+            d.dim_param or (d.dim_value if d.HasField("dim_value") else "?")
+            for d in tensor.shape.dim
+        ]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
+        return {"name": value.name, "dtype": dtype, "dims": dims}
+
+    inputs = [describe(v) for v in graph.input if v.name not in initializers]
+    return inputs, [describe(v) for v in graph.output]

@@ -12,6 +12,7 @@ from optimize.report.html import CHAIN, PARETO, render_html
 from optimize.report.markdown import render_markdown
 from optimize.report.plots import chain_plot, pareto_plot
 from optimize.report.results import Results
+from optimize.serve.pick_json import write_pick_json
 from optimize.store import (
     copy_atomic,
     staging_dir,
@@ -24,8 +25,8 @@ from passes.onnx_files import save_ir_model
 
 
 def write_outputs(results: Results) -> None:
-    """best.onnx, report.json, report.md, report.html, pareto.png and manifest.json, each
-    written whole."""
+    """best.onnx, pick.json, report.json, report.md, report.html, pareto.png and
+    manifest.json, each written whole."""
     out = results.out_dir
     out.mkdir(parents=True, exist_ok=True)
     variants = results.model_variants
@@ -40,7 +41,12 @@ def write_outputs(results: Results) -> None:
         else:
             (out / name).unlink(missing_ok=True)
             (out / f"{name}.data").unlink(missing_ok=True)
-    artifacts += _write_runtime_pick(results)
+    runtime_files = _write_runtime_pick(results)
+    artifacts += runtime_files
+    artifact = "best.onnx" if results.pick is results.pick_onnx else None
+    if runtime_files:
+        artifact = str(runtime_files[0].relative_to(out))
+    artifacts += write_pick_json(results, artifact)
     write_json_atomic(out / "report.json", results.to_dict())
     write_text_atomic(out / "report.md", render_markdown(results))
     artifacts += [out / "report.json", out / "report.md"]
@@ -87,7 +93,7 @@ HOW = {
     "torch": "load the model, torch.set_num_threads(threads), wrap calls in "
     "torch.inference_mode() and torch.autocast(device, dtype=autocast) unless it is "
     "float32, and torch.compile(model) when mode is 'compile'",
-    "openvino": "core = openvino.Core(); core.compile_model(core.read_model('model.onnx'), "
+    "openvino": "core = openvino.Core(); core.compile_model(core.read_model('model.xml'), "
     "'CPU', {'INFERENCE_NUM_THREADS': threads, 'INFERENCE_PRECISION_HINT': precision, "
     "'PERFORMANCE_HINT': hint, 'NUM_STREAMS': streams})",
 }
@@ -100,7 +106,8 @@ def _write_runtime_pick(results: Results) -> list[Path]:
     chosen = pick.runtime if isinstance(pick, RuntimeRow) else None
     for name in RUNTIMES:
         if name != chosen:
-            for stale in (f"{name}_pick.json", results.source_path.name, "model.onnx"):
+            stale_files = (f"{name}_pick.json", results.source_path.name, "model.xml", "model.bin")
+            for stale in stale_files:
                 (results.out_dir / name / stale).unlink(missing_ok=True)
     if chosen is None:
         return []
@@ -110,16 +117,15 @@ def _write_runtime_pick(results: Results) -> list[Path]:
         written = [model]
         copy_atomic(results.source_path, model)
     else:
-        model = folder / "model.onnx"
-        folder.mkdir(parents=True, exist_ok=True)
-        written = _write_best(results.variant(pick.parent).path, model)
+        written = _write_openvino_ir(results.variant(pick.parent).path, folder)
+        model = written[0]
     settings = results.out_dir / results.pick_file
     write_json_atomic(
         settings,
         {
             "runtime": chosen,
             "model": model.name,
-            "form": results.source_form if chosen == "torch" else "onnx",
+            "form": results.source_form if chosen == "torch" else "openvino ir",
             "inputs": [asdict(s) for s in results.inputs],
             "settings": pick.runtime_settings | pick.measurements.settings,
             "providers": pick.measurements.providers,
@@ -128,3 +134,18 @@ def _write_runtime_pick(results: Results) -> list[Path]:
         },
     )
     return [*written, settings]
+
+
+def _write_openvino_ir(onnx_path: Path, folder: Path) -> list[Path]:
+    """The ONNX file OpenVINO ran, saved as OpenVINO IR (model.xml, weights in model.bin)
+    in `folder`, the weights first, so a reader who sees model.xml finds its weights."""
+    import openvino as ov
+
+    staging = staging_dir(folder, "model.xml")
+    model = ov.Core().read_model(str(onnx_path))
+    ov.save_model(model, str(staging / "model.xml"), compress_to_fp16=False)
+    xml, weights = folder / "model.xml", folder / "model.bin"
+    (staging / "model.bin").replace(weights)
+    (staging / "model.xml").replace(xml)
+    staging.rmdir()
+    return [xml, weights]

@@ -109,6 +109,10 @@ def test_demo_run_writes_the_promised_folder(demo_run, digits):
         assert report["pick"] == pick["id"]
     else:
         assert report["pick"] == overall["id"]
+    picked = next(v for v in report["variants"] if v["id"] == report["pick"])
+    served = json.loads((out / "pick.json").read_text())
+    assert served["runtime"] == picked["runtime"] and (out / served["artifact"]).is_file()
+    assert served["inputs"] == [{"name": "x", "dtype": "float32", "dims": ["batch", 1, 8, 8]}]
     assert report["best_per_runtime"]["torch"] in {v["id"] for v in torch_rows.values()}
     assert report["best_per_runtime"]["onnxruntime"] == report["pick_onnx"]
     assert (out / "best.onnx").read_bytes() == (out / pick["path"]).read_bytes()
@@ -121,7 +125,7 @@ def test_manifest_matches_the_files(demo_run):
     _, out = demo_run
     entries = json.loads((out / "manifest.json").read_text())["artifacts"]
     paths = {e["path"] for e in entries}
-    assert {"best.onnx", "report.json", "report.md"} <= paths
+    assert {"best.onnx", "pick.json", "report.json", "report.md"} <= paths
     for entry in entries:
         data = (out / entry["path"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]

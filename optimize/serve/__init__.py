@@ -1,0 +1,1 @@
+"""Serving hand-off: what a server needs to run the pick."""
