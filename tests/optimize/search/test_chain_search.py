@@ -56,20 +56,20 @@ class AddsDeadWork(Pass):
         return Outcome(out_dir / "model.onnx", changed=True)
 
 
+def _run(model, out, chains, **search):
+    """A run of just `chains`, with the search settings given."""
+    recipe = Recipe(
+        model=model, out=out, chains=chains, builtin=False, measure=QUICK, search=search
+    )
+    return run(recipe)
+
+
 def test_a_dominated_step_stops_its_chain(digits_cnn_onnx, tmp_path):
     chains = [
         Chain((OrtGraphOptimize("basic"),), "fast"),
         Chain((AddsDeadWork(), OrtGraphOptimize("extended")), "slow first step"),
     ]
-    recipe = Recipe(
-        model=digits_cnn_onnx,
-        out=tmp_path,
-        chains=chains,
-        builtin=False,
-        measure=QUICK,
-        search={"fallback": False},
-    )
-    results = run(recipe)
+    results = _run(digits_cnn_onnx, tmp_path, chains, fallback=False)
     by_label = {v.label: v for v in results.variants}
     slow = by_label["adds_dead_work"]
     assert slow.status == "measured" and slow.fidelity.mean_cosine > 0.9999
@@ -80,15 +80,7 @@ def test_a_dominated_step_stops_its_chain(digits_cnn_onnx, tmp_path):
 
 def test_nothing_starts_after_the_budget(digits_cnn_onnx, tmp_path):
     chains = [Chain((OrtGraphOptimize("basic"), OrtGraphOptimize("extended")), "two steps")]
-    recipe = Recipe(
-        model=digits_cnn_onnx,
-        out=tmp_path,
-        chains=chains,
-        builtin=False,
-        measure=QUICK,
-        search={"budget_minutes": 1e-6},
-    )
-    results = run(recipe)
+    results = _run(digits_cnn_onnx, tmp_path, chains, budget_minutes=1e-6)
     skipped = [v for v in results.variants if v.status == "skipped"]
     assert skipped and all("budget was spent" in v.reason for v in skipped)
     assert results.variants[0].status == "measured"
