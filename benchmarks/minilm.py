@@ -25,6 +25,7 @@ from optimize.config.chains import Chain, int8_scheme
 from optimize.config.recipe import Recipe
 from optimize.report.results import Results
 from passes.quantize_dynamic import QuantizeDynamic
+from passes.quantize_nncf import QuantizeNncf
 from passes.quantize_static import QuantizeStatic
 
 RESULTS = Path(__file__).parent / "results"
@@ -74,6 +75,7 @@ def benchmark_chains(ffn_down: list[str], reduce_range: bool) -> list[Chain]:
             (QuantizeDynamic(reduce_range=False, nodes_to_exclude=tuple(ffn_down)),),
             "dynamic int8, 8-bit weights, the FFN down-projections kept in float",
         ),
+        Chain((QuantizeNncf(),), "NNCF int8 with its transformer scheme, for OpenVINO"),
     ]
 
 
@@ -162,7 +164,7 @@ def collect_rows(results: Results, chains: list[Chain]) -> list[Row]:
     by_label = {v.label: v for v in results.variants}
     names = ["fp32", "dynamic int8", "static int8 minmax", "static int8 percentile"]
     names += ["static int8 weighted ops only", "dynamic int8 per-channel"]
-    names += ["dynamic int8 8-bit, FFN down-proj. in float"]
+    names += ["dynamic int8 8-bit, FFN down-proj. in float", "NNCF int8"]
     rows = []
     for name, chain in zip(names, chains, strict=True):
         label = " → ".join(["export", *(p.label() for p in chain.passes)])

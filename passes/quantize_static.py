@@ -91,7 +91,7 @@ class QuantizeStatic(Pass):
             "entropy": CalibrationMethod.Entropy,
             "percentile": CalibrationMethod.Percentile,
         }
-        batch = _calibration_batch(ctx)
+        batch = calibration_batch(ctx)
         feeds = _calibration_feeds(ctx.sample_inputs, self.samples, batch)
         scratch = out_dir / "scratch"
         prepared = preprocess_for_quantization(src, scratch)
@@ -150,7 +150,7 @@ def _calibration_feeds(
     return {n: a[:rows] for n, a in samples.items()}
 
 
-def _calibration_batch(ctx: PassContext) -> int:
+def calibration_batch(ctx: PassContext) -> int:
     """Batch rows per calibration step: the model's fixed batch if it has one, else 16."""
     first = ctx.inputs[0].dims[0] if ctx.inputs and ctx.inputs[0].dims else "batch"
     return first if isinstance(first, int) else 16

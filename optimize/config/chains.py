@@ -11,6 +11,7 @@ from passes.onnxscript_optimize import OnnxscriptOptimize
 from passes.ort_graph import OrtGraphOptimize
 from passes.quantize_dynamic import QuantizeDynamic
 from passes.quantize_int4 import QuantizeInt4
+from passes.quantize_nncf import QuantizeNncf
 from passes.quantize_static import QuantizeStatic
 
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
@@ -95,6 +96,11 @@ def builtin_chains(target: Target, cpu_flags: list[str]) -> list[Chain]:
             (QuantizeStatic("minmax", reduce_range=scheme.reduce_range, weighted_only=True),),
             "QDQ int8 of the ops with weights only (Conv, MatMul, Gemm …), the rest in float: "
             "survives tensors of extreme range, such as attention-mask fills; " + scheme.why,
+        ),
+        Chain(
+            (QuantizeNncf(),),
+            "NNCF int8 (symmetric, with fast bias correction and a transformer scheme): the "
+            "QDQ model OpenVINO runs as int8 where the CPU has VNNI or AMX",
         ),
         Chain(
             (QuantizeInt4(),),

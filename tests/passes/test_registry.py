@@ -33,5 +33,11 @@ def test_the_fallback_can_steer_weight_quantizers_only():
     assert QuantizeDynamic().repairable and QuantizeDynamic().quantizes_weights_only
     assert not QuantizeInt4().repairable
     lowering = {n for n, c in CHAINABLE.items() if c.lowers_precision}
-    assert lowering == {"quantize_dynamic", "quantize_static", "quantize_int4", "fp16"}
+    assert lowering == {
+        "quantize_dynamic",
+        "quantize_static",
+        "quantize_nncf",
+        "quantize_int4",
+        "fp16",
+    }
     assert {n for n, c in CHAINABLE.items() if c.prunes} == {"prune_structured", "prune_magnitude"}

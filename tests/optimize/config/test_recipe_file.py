@@ -161,7 +161,7 @@ MISTAKES = [
         'passes = [{pass = "quantise_static"}]\n',
         "chains[1].passes[0]: unknown pass 'quantise_static' (did you mean "
         "'quantize_static'?); known: fp16, onnxscript_optimize, ort_graph, prune_magnitude, "
-        "prune_structured, quantize_dynamic, quantize_int4, quantize_static",
+        "prune_structured, quantize_dynamic, quantize_int4, quantize_nncf, quantize_static",
     ),
     (
         'model = "m"\n[limits]\nmax_acuracy_drop = 2\n',
@@ -258,7 +258,7 @@ def test_the_plan_lists_the_chains_counts_shared_prefixes_once_and_estimates_tim
     assert "entropy calibration" in plan
     # 15 distinct prefixes (onnxscript_optimize and quantize_static(percentile) are shared)
     # plus the baseline.
-    assert "variants: 16 to build and measure" in plan
+    assert "variants: 17 to build and measure" in plan
     assert "time: roughly 3 min, an estimate assuming" in plan
     assert "2 thread setting(s)" in plan
 

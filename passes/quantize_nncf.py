@@ -1,0 +1,97 @@
+"""Int8 by NNCF's post-training quantization, in the QDQ form OpenVINO runs as int8."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from hardware.errors import UserError
+from hardware.targets import Target
+from passes.base import Outcome, Pass, PassContext, PassError
+from passes.onnx_files import needs_external_data, op_histogram, save_proto_model
+from passes.quantize_static import calibration_batch
+
+PRESETS = ("performance", "mixed")
+# Ops whose presence marks a transformer graph, for NNCF's transformer scheme (it keeps
+# LayerNorm, Softmax and attention's activations where int8 would hurt them).
+TRANSFORMER_OPS = ("Softmax", "LayerNormalization", "ReduceMean")
+
+
+@dataclass(frozen=True)
+class QuantizeNncf(Pass):
+    """NNCF's int8 post-training quantization (symmetric weights per channel, statistics
+    on the run's calibration inputs, fast bias correction), with its transformer scheme
+    for graphs that have attention. Its QDQ model is meant for OpenVINO, whose rows run it
+    as int8; ONNX Runtime runs it too."""
+
+    name = "quantize_nncf"
+    lowers_precision = True
+    portable_int8 = True
+    libraries = ("onnx", "nncf")
+    preset: str = "performance"
+    samples: int = 128
+    # None: decide from the graph (a Softmax with a LayerNorm or mean-reduction means a
+    # transformer).
+    transformer: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise UserError(
+                f"quantize_nncf preset '{self.preset}': use one of {', '.join(PRESETS)}"
+            )
+        if self.samples < 1:
+            raise UserError(f"quantize_nncf samples {self.samples}: use 1 or more")
+
+    def unsupported(self, target: Target) -> str | None:
+        if target.is_gpu:
+            return "NNCF's int8 is for OpenVINO on Intel devices; on an NVIDIA GPU int8 runs through TensorRT"
+        try:
+            import nncf  # noqa: F401
+        except ImportError:
+            return "NNCF is not installed: pip install nncf"
+        return None
+
+    def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
+        import nncf
+        import onnx
+
+        if not ctx.sample_inputs:
+            raise PassError("NNCF quantization needs sample inputs for calibration")
+        logging.getLogger("nncf").setLevel(logging.ERROR)
+        names = [s.name for s in ctx.inputs]
+        batch = calibration_batch(ctx)
+        total = min(self.samples, len(next(iter(ctx.sample_inputs.values()))))
+        batches = [
+            {n: ctx.sample_inputs[n][i : i + batch] for n in names}
+            for i in range(0, total - total % batch or total, batch)
+        ]
+        ops = op_histogram(src)
+        transformer = self.transformer
+        if transformer is None:
+            transformer = "Softmax" in ops and any(op in ops for op in TRANSFORMER_OPS[1:])
+        model = onnx.load(str(src))
+        try:
+            # NNCF draws progress bars: a child process's terminal is the user's.
+            quiet = io.StringIO()
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+                quantized = nncf.quantize(
+                    model,
+                    nncf.Dataset(batches),
+                    preset=nncf.QuantizationPreset(self.preset),
+                    model_type=nncf.ModelType.TRANSFORMER if transformer else None,
+                    subset_size=len(batches),
+                )
+        except Exception as exc:  # NNCF raises untyped errors from its graph passes
+            raise PassError(f"NNCF quantization failed: {exc}") from exc
+        out = out_dir / "model.onnx"
+        save_proto_model(quantized, out, external=needs_external_data(src))
+        qdq = sum(n for op, n in op_histogram(out).items() if op.endswith("QuantizeLinear"))
+        scheme = "transformer scheme" if transformer else "default scheme"
+        return Outcome(
+            out,
+            changed=True,
+            note=f"{qdq} Q/DQ nodes by NNCF ({self.preset}, {scheme}); calibrated on {total} samples",
+        )
