@@ -169,7 +169,7 @@ def collect_rows(results: Results, chains: list[Chain]) -> list[Row]:
     for name, chain in zip(names, chains, strict=True):
         label = " → ".join(["export", *(p.label() for p in chain.passes)])
         passes = chain.passes
-        excluded = len(passes[0].nodes_to_exclude) if passes else None
+        excluded = len(passes[0].nodes_to_exclude) if passes and passes[0].repairable else None
         rows.append(Row(name, by_label.get(label), excluded))
     for record in results.repairs:
         repaired = results.variant(record.variant_id)
