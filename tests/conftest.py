@@ -59,3 +59,21 @@ def save_float_graph():
         return path
 
     return save
+
+
+@pytest.fixture(scope="session")
+def digits_files(tmp_path_factory, digits, digits_cnn):
+    """The digits CNN as TorchScript and as .pt2, with held-out evaluation data."""
+    import numpy as np
+    import torch
+
+    folder = tmp_path_factory.mktemp("digits")
+    torch.jit.save(torch.jit.script(digits_cnn), folder / "cnn.pt")
+    program = torch.export.export(
+        digits_cnn,
+        (torch.from_numpy(digits.test_x[:2]),),
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+    )
+    torch.export.save(program, folder / "cnn.pt2")
+    np.savez(folder / "eval.npz", x=digits.test_x[:200], labels=digits.test_y[:200])
+    return folder

@@ -6,34 +6,17 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from cli_runs import FAST, error_of
 from typer.testing import CliRunner
 
 from hardware.detect import describe_host
 from hardware.targets import Target
 from hardware.torch_runtime import unsupported_autocast
 from optimize.cli import app
-
-FAST = ["--measure-seconds", "0.05"]
-
-
-@pytest.fixture(scope="module")
-def digits_files(tmp_path_factory, digits, digits_cnn):
-    """The digits CNN as TorchScript and as .pt2, with held-out evaluation data."""
-    folder = tmp_path_factory.mktemp("digits")
-    torch.jit.save(torch.jit.script(digits_cnn), folder / "cnn.pt")
-    program = torch.export.export(
-        digits_cnn,
-        (torch.from_numpy(digits.test_x[:2]),),
-        dynamic_shapes=({0: torch.export.Dim("batch")},),
-    )
-    torch.export.save(program, folder / "cnn.pt2")
-    np.savez(folder / "eval.npz", x=digits.test_x[:200], labels=digits.test_y[:200])
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -203,94 +186,6 @@ def test_onnx_input_is_measured_as_its_own_baseline(digits_files, tmp_path):
     onnx.checker.check_model(str(out / "best.onnx"))
 
 
-def _error_of(args):
-    result = CliRunner().invoke(app, args)
-    return result.exit_code, result.output.strip()
-
-
-@pytest.mark.parametrize(
-    "make, extra, expected",
-    [
-        (None, [], "not found"),
-        (lambda p: p.write_bytes(b""), [], "empty"),
-        (lambda p: p.write_bytes(b"\x13\x37 not a model at all" * 10), [], "TorchScript"),
-    ],
-    ids=["missing", "empty", "garbage"],
-)
-def test_bad_model_files_fail_in_one_line(make, extra, expected, tmp_path):
-    path = tmp_path / "model.pt"
-    if make:
-        make(path)
-    code, output = _error_of(["run", str(path), "--out", str(tmp_path / "o"), *extra])
-    assert code == 2
-    assert output.startswith("error: ") and len(output.splitlines()) == 1
-    assert expected.lower() in output.lower()
-    assert "Traceback" not in output
-
-
-def test_pickle_without_flag_and_state_dict_fail_in_one_line(digits_cnn, tmp_path):
-    torch.save(digits_cnn, tmp_path / "whole.pt")
-    torch.save(digits_cnn.state_dict(), tmp_path / "weights.pt")
-    code, output = _error_of(["run", str(tmp_path / "whole.pt"), "--input", "x:batch,1,8,8"])
-    assert code == 2 and "--trust-pickle" in output and len(output.splitlines()) == 1
-    code, output = _error_of(["run", str(tmp_path / "weights.pt")])
-    assert code == 2 and "state_dict" in output and len(output.splitlines()) == 1
-
-
-def test_wrong_input_spec_fails_in_one_line(digits_files):
-    code, output = _error_of(["run", str(digits_files / "cnn.pt"), "--input", "x:batch;1"])
-    assert code == 2 and "NAME:DIMS" in output and len(output.splitlines()) == 1
-
-
-def test_missing_eval_arrays_are_named(digits_files, tmp_path):
-    np.savez(tmp_path / "bad.npz", images=np.zeros((3, 1, 8, 8), np.float32))
-    code, output = _error_of(
-        [
-            "run",
-            str(digits_files / "cnn.pt2"),
-            "--eval-data",
-            str(tmp_path / "bad.npz"),
-            "--out",
-            str(tmp_path / "o"),
-        ]
-    )
-    assert code == 2 and "lacks arrays for model input(s) x" in output
-
-
-@pytest.mark.skipif(
-    "CUDAExecutionProvider" in ort.get_available_providers(), reason="this machine has CUDA"
-)
-def test_gpu_target_without_gpu_says_what_to_install(digits_files, tmp_path):
-    code, output = _error_of(
-        ["run", str(digits_files / "cnn.pt2"), "--target", "gpu", "--out", str(tmp_path / "o")]
-    )
-    assert code == 2 and "onnxruntime-gpu" in output and len(output.splitlines()) == 1
-    assert not (tmp_path / "o").exists()
-
-
-def test_debug_shows_the_traceback(tmp_path):
-    result = CliRunner().invoke(app, ["run", str(tmp_path / "none.pt"), "--debug"])
-    assert result.exit_code == 2
-    assert "Traceback (most recent call last)" in result.output
-    assert result.output.strip().splitlines()[-1].startswith("error: ")
-    assert "not found" in result.output.lower()
-
-
-def test_a_bug_is_an_internal_error_not_bad_input(digits_files, tmp_path, monkeypatch):
-    import optimize.api
-
-    def broken(*args, **kwargs):
-        raise KeyError("variant")
-
-    monkeypatch.setattr(optimize.api, "describe_host", broken)
-    args = ["run", str(digits_files / "cnn.pt2"), "--out", str(tmp_path / "o")]
-    code, output = _error_of(args)
-    assert code == 3 and len(output.splitlines()) == 1
-    assert output.startswith("error: internal error (KeyError") and "--debug" in output
-    debug = CliRunner().invoke(app, [*args, "--debug"])
-    assert debug.exit_code == 3 and "raise KeyError" in debug.output
-
-
 def test_targets_lists_the_machine():
     result = CliRunner().invoke(app, ["targets", "--json"])
     assert result.exit_code == 0
@@ -403,51 +298,8 @@ def test_recipe_file_runs_its_chains_and_limits(digits_files, tmp_path):
     assert report["pick"] == quantized["id"]
     bad = tmp_path / "bad.toml"
     bad.write_text(recipe.read_text().replace("max_size_mb", "max_sise_mb"))
-    code, output = _error_of(["run", "--recipe", str(bad)])
+    code, output = error_of(["run", "--recipe", str(bad)])
     assert code == 2 and "limits.max_sise_mb: unknown key" in output
-
-
-def test_prune_and_data_flags_reach_the_plan_and_bad_values_fail_in_one_line(
-    digits_files, tmp_path
-):
-    base = ["run", str(digits_files / "cnn.pt2"), "--out", str(tmp_path / "out"), "--dry-run"]
-    dry = CliRunner().invoke(app, [*base, "--prune-ratios", "0.5,0.2"])
-    assert dry.exit_code == 0, dry.output
-    assert "pruning sweep: ratios 0.2, 0.5" in dry.output
-    code, output = _error_of([*base, "--prune-ratios", "0.2,1.5"])
-    assert code == 2 and "between 0 and 1" in output
-    code, output = _error_of(
-        [
-            "run",
-            str(digits_files / "cnn.pt2"),
-            "--out",
-            str(tmp_path / "out"),
-            "--eval-data",
-            str(digits_files / "eval.npz"),
-            "--metric",
-            "accuracy",
-            "--no-torch-runtimes",
-        ]
-    )
-    assert code == 2 and "unknown metric 'accuracy'" in output
-
-
-@pytest.mark.parametrize(
-    "flags, expected",
-    [
-        (["--measure-seconds", "-1"], "--measure-seconds: expected a number above 0, got -1.0"),
-        (["--min-cosine", "1.5"], "--min-cosine: expected a cosine from -1 to 1, got 1.5"),
-        (["--budget-minutes", "0"], "--budget-minutes: expected a number above 0, got 0.0"),
-        (["--target", "tpu"], "--target: unknown target 'tpu'"),
-    ],
-    ids=["seconds", "cosine", "budget", "target"],
-)
-def test_flags_are_checked_as_the_recipe_file_is(digits_files, tmp_path, flags, expected):
-    """A flag goes through the same Recipe checks as the same key in optimize.toml."""
-    args = ["run", str(digits_files / "cnn.pt2"), "--out", str(tmp_path / "o"), "--dry-run"]
-    code, output = _error_of([*args, *flags])
-    assert code == 2 and output.startswith(f"error: {expected}")
-    assert not (tmp_path / "o").exists()
 
 
 def test_memory_limit_rules_out_variants_by_their_session_memory(digits_cnn_onnx, tmp_path):
@@ -471,20 +323,3 @@ def test_memory_limit_rules_out_variants_by_their_session_memory(digits_cnn_onnx
     assert (tmp_path / "out" / "closest.onnx").is_file()
     roomy = CliRunner().invoke(app, ["run", "--recipe", str(recipe), "--max-memory-mb", "1000"])
     assert roomy.exit_code == 0, roomy.output
-
-
-@pytest.mark.parametrize(
-    "out, expected",
-    [("report.md", "this is a file, not a folder"), ("report.md/sub", "is a file, so no folder")],
-    ids=["a-file", "under-a-file"],
-)
-def test_an_unusable_output_folder_is_refused_before_any_work(
-    digits_files, tmp_path, out, expected
-):
-    (tmp_path / "report.md").write_text("mine\n")
-    started = time.monotonic()
-    code, output = _error_of(["run", str(digits_files / "cnn.pt2"), "--out", str(tmp_path / out)])
-    assert code == 2 and len(output.splitlines()) == 1 and expected in output
-    assert time.monotonic() - started < 10
-    assert (tmp_path / "report.md").read_text() == "mine\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
