@@ -3,11 +3,9 @@ original and still be picked, and the ceilings on its latency, size and memory."
 
 from __future__ import annotations
 
-import math
-
 from pydantic import field_validator
 
-from optimize.config.validation import Section, show
+from optimize.config.validation import AboveZero, Section, show
 
 
 class Limits(Section):
@@ -23,11 +21,11 @@ class Limits(Section):
     """
 
     max_accuracy_drop: float = 1.0
-    max_relative_accuracy_drop: float | None = None
+    max_relative_accuracy_drop: AboveZero | None = None
     min_cosine: float = 0.999
-    max_latency_ms: float | None = None
-    max_size_mb: float | None = None
-    max_memory_mb: float | None = None
+    max_latency_ms: AboveZero | None = None
+    max_size_mb: AboveZero | None = None
+    max_memory_mb: AboveZero | None = None
 
     @field_validator("max_accuracy_drop")
     @classmethod
@@ -41,13 +39,6 @@ class Limits(Section):
     def _cosine(cls, value: float) -> float:
         if not -1 <= value <= 1:
             raise ValueError(f"expected a cosine from -1 to 1, got {show(value)}")
-        return value
-
-    @field_validator("max_relative_accuracy_drop", "max_latency_ms", "max_size_mb", "max_memory_mb")
-    @classmethod
-    def _ceiling(cls, value: float | None) -> float | None:
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise ValueError(f"expected a number above 0, got {show(value)}")
         return value
 
     def describe(self) -> str:

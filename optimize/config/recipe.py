@@ -6,7 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, PlainValidator, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    PlainValidator,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hardware.targets import parse_target
 from optimize.config.chain_entries import chain_from_entry
@@ -22,7 +28,7 @@ from optimize.config.sections import (
     SearchSection,
     not_empty,
 )
-from optimize.config.validation import KeyedError, Section, show
+from optimize.config.validation import KeyedError, Section, describe_validation_error, show
 from optimize.errors import UserError
 
 DEFAULT_OUT = Path("optimized")
@@ -109,10 +115,6 @@ class Recipe(Section):
         """This recipe with `overrides` applied (nested by section, e.g. {"limits":
         {"min_cosine": 0.99}}) and checked again; `names` says how the user named each key
         (a CLI flag) for the error message."""
-        from pydantic import ValidationError
-
-        from optimize.config.validation import describe_validation_error
-
         merged = _merge(dict(self), overrides)
         try:
             return Recipe.model_validate(merged)

@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field, PlainValidator, field_validator
 
 from hardware.profile import TimingBudget
 from hardware.runtimes.registry import other_onnx_runtimes
-from optimize.config.validation import KeyedError, Section, did_you_mean, show
+from optimize.config.validation import AboveZero, KeyedError, Section, did_you_mean, show
 from optimize.errors import UserError
 from passes.base import DTYPES
 from passes.preprocess_spec import PreprocessSpec, parse_preprocessing
@@ -125,7 +125,7 @@ class MeasureSection(Section):
     that run the ONNX variants, and whether stored figures taken under the same conditions
     are reused."""
 
-    seconds: float = 1.0
+    seconds: AboveZero = 1.0
     warmup_seconds: float | None = None
     min_runs: int = Field(default=10, ge=1)
     max_runs: int = Field(default=2000, ge=1)
@@ -135,14 +135,7 @@ class MeasureSection(Section):
     # None: every registered runtime that takes ONNX files, ONNX Runtime aside.
     onnx_runtimes: tuple[str, ...] | None = None
     reuse: bool = True
-    timeout_s: float = 600.0
-
-    @field_validator("seconds", "timeout_s")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"expected a number above 0, got {show(value)}")
-        return value
+    timeout_s: AboveZero = 600.0
 
     @field_validator("warmup_seconds")
     @classmethod
@@ -194,17 +187,10 @@ class SearchSection(Section):
     accuracy fallback (keep nodes in float until a variant is within limits) and how many
     nodes it may keep, and the longest one variant may take to build."""
 
-    budget_minutes: float | None = None
+    budget_minutes: AboveZero | None = None
     fallback: bool = True
     max_excluded: int = Field(default=16, ge=1)
     build_timeout_s: float = Field(default=1800.0, gt=0)
-
-    @field_validator("budget_minutes")
-    @classmethod
-    def _budget(cls, value: float | None) -> float | None:
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise ValueError(f"expected a number above 0, got {show(value)}")
-        return value
 
 
 class PruneSection(Section):

@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from optimize.errors import UserError
+
+
+def above_zero(value: float) -> float:
+    """`value`, when it is a finite number above 0."""
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"expected a number above 0, got {show(value)}")
+    return value
+
+
+# A duration, a ceiling or a budget: a finite number above 0.
+AboveZero = Annotated[float, AfterValidator(above_zero)]
 
 
 class KeyedError(ValueError):
