@@ -94,7 +94,7 @@ def run(recipe: Recipe, progress: Progress = no_progress) -> Results:
     if note := noise_warning(variants):
         warnings.append(note)
     progress("timing the fastest head to head", 0, 0)
-    contest, contest_warning = head_to_head(variants, measurer.workload, measurer.timeout_s)
+    contest, contest_warning = head_to_head(variants, measurer)
     warnings += contest_warning
     choice = choose(variants, contest)
     if choice.pick is not None and choice.pick.runtime == "torch":

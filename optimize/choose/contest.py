@@ -4,6 +4,9 @@ conditions rather than on figures taken minutes apart."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,11 @@ from optimize.build.variant import Variant
 from optimize.choose.ranking import within_noise_of
 from optimize.data.inputs import rows
 from optimize.isolation import IsolatedRunError, run_isolated
+from optimize.measure.measurer import Measurer
 from optimize.measure.workers import Workload
+
+# Answers a stored result of the kind and name, or the computed one (see Measurer.reused).
+Reuse = Callable[[str, str, Callable[[], Any]], Any]
 
 MAX_CONTENDERS = 6
 ROUNDS = 9
@@ -132,25 +139,36 @@ def decide(variants: list[Variant], figures: list[dict[str, Any]], rounds: int) 
 
 
 def run_contest(
-    variants: list[Variant], workload: Workload, timeout_s: float, rounds: int = ROUNDS
+    variants: list[Variant],
+    workload: Workload,
+    timeout_s: float,
+    rounds: int = ROUNDS,
+    reuse: Reuse = lambda kind, name, compute: compute(),
 ) -> Contest | None:
     """The head-to-head of the contenders among `variants`, or None when fewer than two
-    are close enough to need one. Raises IsolatedRunError when the child process fails."""
+    are close enough to need one; `reuse` may answer with figures stored for the same
+    contenders. Raises IsolatedRunError when the child process fails."""
     field = contenders(variants)
     if len(field) < 2:
         return None
     models = [(v.path, SessionSettings(**v.measurements.settings)) for v in field]
-    figures = run_isolated(race, ContestJob(models, workload, rounds), timeout_s)
+    name = json.dumps([[v.id, v.measurements.settings] for v in field] + [rounds], default=str)
+    figures = reuse(
+        "contests",
+        hashlib.sha256(name.encode()).hexdigest()[:16],
+        lambda: run_isolated(race, ContestJob(models, workload, rounds), timeout_s),
+    )
     return decide(field, figures, rounds)
 
 
-def head_to_head(
-    variants: list[Variant], workload: Workload, timeout_s: float
-) -> tuple[Contest | None, list[str]]:
+def head_to_head(variants: list[Variant], measurer: Measurer) -> tuple[Contest | None, list[str]]:
     """The head-to-head of the closest variants and any warning about it: when the child
     process fails, the pick rests on each variant's own measurements, and the run says so."""
     try:
-        return run_contest(variants, workload, timeout_s), []
+        contest = run_contest(
+            variants, measurer.workload, measurer.timeout_s, reuse=measurer.reused
+        )
+        return contest, []
     except IsolatedRunError as exc:
         return None, [
             f"the head-to-head timing failed ({exc}): the pick rests on each "

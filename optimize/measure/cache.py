@@ -1,5 +1,6 @@
-"""Reusing a variant's measurements when nothing that shapes them has changed, so an
-interrupted run resumes where it stopped."""
+"""Reusing what children measured (a variant's figures, a runtime row's, the head-to-head,
+an operator profile) when nothing that shapes it has changed, so an interrupted run resumes
+where it stopped and a re-run with nothing changed measures nothing."""
 
 from __future__ import annotations
 
@@ -53,21 +54,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def load_measurements(folder: Path, key: str) -> tuple[Measurements, Fidelity] | None:
-    """The stored figures in a variant folder when they were taken under `key`."""
-    path = folder / MEASUREMENTS_FILE
-    if not path.is_file():
+def load_result(path: Path, key: str) -> Any | None:
+    """The result stored at `path` when it was produced under `key`, else None."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # never stored, or not by this tool: measure again
+    if not isinstance(data, dict) or data.get("key") != key:
         return None
-    data = json.loads(path.read_text())
-    if data.get("key") != key:
+    return data.get("result")
+
+
+def store_result(path: Path, key: str, result: Any) -> None:
+    """Keep a finished result (plain JSON data) under `key`, written whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, {"key": key, "result": result})
+
+
+def load_figures(path: Path, key: str) -> tuple[Measurements, Fidelity] | None:
+    """The stored figures at `path` when they were taken under `key`."""
+    result = load_result(path, key)
+    if result is None:
         return None
-    result = data["result"]
     return Measurements.from_dict(result["measurements"]), Fidelity.from_dict(result["fidelity"])
 
 
-def store_measurements(
-    folder: Path, key: str, measurements: Measurements, fidelity: Fidelity
-) -> None:
-    """Keep a finished measurement beside the variant's model, written whole."""
+def store_figures(path: Path, key: str, measurements: Measurements, fidelity: Fidelity) -> None:
+    """Keep a finished measurement's figures under `key`, written whole."""
     result = {"measurements": measurements.to_dict(), "fidelity": fidelity.to_dict()}
-    write_json_atomic(folder / MEASUREMENTS_FILE, {"key": key, "result": result})
+    store_result(path, key, result)

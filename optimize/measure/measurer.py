@@ -5,20 +5,30 @@ on the variant."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hardware.detect import HostInfo
 from hardware.profile import NOISY_SPREAD, Measurements
 from hardware.session import SessionSettings
 from hardware.targets import Target
-from optimize.build.variant import Candidate, Variant
+from optimize.build.variant import Candidate, RuntimeRow, Variant
 from optimize.config.limits import Limits
 from optimize.config.recipe import Recipe
 from optimize.data.prepare import RunData
 from optimize.isolation import IsolatedRunError, run_isolated
-from optimize.measure.cache import load_measurements, measurement_key, store_measurements
+from optimize.measure.cache import (
+    MEASUREMENTS_FILE,
+    load_figures,
+    load_result,
+    measurement_key,
+    store_figures,
+    store_result,
+)
 from optimize.measure.fidelity import Fidelity, limits_verdict, tolerance_verdict
 from optimize.measure.workers import (
     MeasureJob,
@@ -53,6 +63,9 @@ class Measurer:
     timeout_s: float
     reuse: bool
     variants_dir: Path
+    # Where figures that belong to no variant folder are kept: runtime rows, head-to-heads,
+    # operator profiles.
+    cache_dir: Path
     cache_key: str
     host_cores: int = 1
     on_measure: Callable[[str], None] = lambda label: None
@@ -86,6 +99,7 @@ class Measurer:
             timeout_s=recipe.measure.timeout_s,
             reuse=recipe.measure.reuse,
             variants_dir=out_dir / "variants",
+            cache_dir=out_dir / "cache",
             cache_key=measurement_key(workload, threads, machine),
             host_cores=host.physical_cores,
         )
@@ -94,17 +108,43 @@ class Measurer:
         """Profile an ONNX variant and judge its fidelity, in a child process; reuse stored
         figures taken under the same conditions, and store new ones."""
         self.on_measure(variant.label)
-        folder = variant.path.parent
-        cacheable = folder.parent == self.variants_dir
-        stored = load_measurements(folder, self.cache_key) if cacheable and self.reuse else None
-        if stored is not None:
-            variant.measurements_cached = True
-            self.record(variant, lambda: stored)
-            return
         job = MeasureJob(variant.path, self.workload, self.thread_options)
-        self.record(variant, lambda: run_isolated(measure_variant, job, self.timeout_s))
-        if cacheable and variant.measured:
-            store_measurements(folder, self.cache_key, variant.measurements, variant.fidelity)
+        self.measure_in_child(variant, measure_variant, job)
+
+    def measure_in_child(
+        self, candidate: Candidate, measure: Callable[[Any], tuple[Measurements, Fidelity]], job
+    ) -> None:
+        """Record what `measure(job)` returns in a child process on `candidate`, or the
+        figures stored for it under this run's conditions; store new figures."""
+        path = self.figures_file(candidate)
+        stored = load_figures(path, self.cache_key) if path and self.reuse else None
+        if stored is not None:
+            candidate.measurements_cached = True
+            self.record(candidate, lambda: stored)
+            return
+        self.record(candidate, lambda: run_isolated(measure, job, self.timeout_s))
+        if path and candidate.measured:
+            store_figures(path, self.cache_key, candidate.measurements, candidate.fidelity)
+
+    def figures_file(self, candidate: Candidate) -> Path | None:
+        """Where the candidate's figures are kept: beside a variant's model in its own
+        folder, under the cache folder for a runtime row; None for files outside the run's
+        folder (a user's ONNX source is measured afresh)."""
+        if isinstance(candidate, RuntimeRow):
+            return self.cache_dir / "rows" / f"{candidate.id}.json"
+        folder = candidate.path.parent
+        return folder / MEASUREMENTS_FILE if folder.parent == self.variants_dir else None
+
+    def reused(self, kind: str, name: str, compute: Callable[[], Any]) -> Any:
+        """The result stored as `kind`/`name` under this run's conditions, or `compute()`'s,
+        stored for the next run (plain JSON data)."""
+        path = self.cache_dir / kind / f"{name}.json"
+        stored = load_result(path, self.cache_key) if self.reuse else None
+        if stored is not None:
+            return stored
+        result = compute()
+        store_result(path, self.cache_key, result)
+        return result
 
     def record(
         self, candidate: Candidate, measure: Callable[[], tuple[Measurements, Fidelity]]
@@ -137,17 +177,32 @@ class Measurer:
         if variant.id not in self.profiles:
             best = SessionSettings(**variant.measurements.settings)
             job = MeasureJob(variant.path, self.workload, (best,))
-            try:
-                self.profiles[variant.id] = run_isolated(profile_operators, job, self.timeout_s)
-            except IsolatedRunError:
-                self.profiles[variant.id] = []
+            self.profiles[variant.id] = self.profile_in_child(
+                f"{variant.id}-{settings_digest(best)}", profile_operators, job
+            )
         return self.profiles[variant.id]
+
+    def profile_in_child(self, name: str, profile: Callable[[Any], list[dict]], job) -> list[dict]:
+        """An operator profile taken by `profile(job)` in a child process, or the one stored
+        as `name`; empty when profiling fails (a diagnosis: the figures stand without it)."""
+        try:
+            return self.reused(
+                "profiles", name, lambda: run_isolated(profile, job, self.timeout_s)
+            )
+        except IsolatedRunError:
+            return []
 
     @property
     def thread_counts(self) -> tuple[int, ...]:
         """The intra-op thread counts ONNX Runtime is measured with, for PyTorch as well."""
         counts = tuple(s.intra_op_threads for s in self.thread_options if s.intra_op_threads > 0)
         return counts or (self.host_cores,)
+
+
+def settings_digest(settings: Any) -> str:
+    """A short stable name for a settings dataclass, for cache file names."""
+    plain = json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
+    return hashlib.sha256(plain.encode()).hexdigest()[:12]
 
 
 def noise_warning(variants: list[Candidate]) -> str | None:

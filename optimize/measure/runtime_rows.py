@@ -14,7 +14,6 @@ from hardware.runtimes.base import Runtime
 from hardware.runtimes.registry import other_onnx_runtimes
 from hardware.targets import Target
 from optimize.build.variant import Candidate, RuntimeRow, Status, Variant
-from optimize.isolation import run_isolated
 from optimize.measure.measurer import Measurer
 from optimize.measure.workers import RuntimeJob, measure_on_runtime
 from passes.registry import pass_class
@@ -55,7 +54,6 @@ class RuntimeRows:
         """Every row, measured, or skipped with the reason the runtime gives."""
         rows = []
         chosen = worth_running(variants)
-        timeout = self.measurer.timeout_s
         for found in onnx_runtimes(names):
             if reason := found.unavailable(self.target):
                 base = chosen[0].id if chosen else ""
@@ -66,9 +64,7 @@ class RuntimeRows:
                     row = self._row(found, sweep[0], variant.id, variant.label)
                     progress(f"measuring {row.label}", 0, 0)
                     job = RuntimeJob(found.name, variant.path, sweep, self.measurer.workload)
-                    self.measurer.record(
-                        row, lambda job=job: run_isolated(measure_on_runtime, job, timeout)
-                    )
+                    self.measurer.measure_in_child(row, measure_on_runtime, job)
                     rows.append(row)
         return rows
 

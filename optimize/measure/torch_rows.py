@@ -25,9 +25,8 @@ from hardware.torch_runtime import (
 from optimize.build.variant import RuntimeRow, Status
 from optimize.config.recipe import Recipe
 from optimize.data.inputs import rows
-from optimize.isolation import IsolatedRunError, run_isolated
 from optimize.measure.fidelity import Fidelity
-from optimize.measure.measurer import Measurer
+from optimize.measure.measurer import Measurer, settings_digest
 from optimize.measure.workers import Workload, fidelity_over
 from optimize.source.load import Source, load_source
 from passes.preprocess_spec import PreprocessSpec, apply_numpy
@@ -79,22 +78,19 @@ class TorchRuns:
     ) -> list[RuntimeRow]:
         """Every PyTorch row for this source and target, measured, or skipped with why."""
         rows = torch_rows(self.source, target, cpu_flags, root_id)
-        timeout = self.measurer.timeout_s
         for row in rows:
             if row.status == Status.BUILT:
                 progress(f"measuring {row.label}", 0, 0)
                 job = self.job(TorchSettings(**row.runtime_settings))
-                self.measurer.record(row, lambda job=job: run_isolated(measure_torch, job, timeout))
+                self.measurer.measure_in_child(row, measure_torch, job)
         return rows
 
     def profile(self, row: RuntimeRow) -> list[dict]:
         """Where a PyTorch row spends its time, under the settings it was fastest with;
         empty when profiling fails (a diagnosis: the figures stand without it)."""
-        job = self.job(TorchSettings(**row.measurements.settings))
-        try:
-            return run_isolated(profile_torch_operators, job, self.measurer.timeout_s)
-        except IsolatedRunError:
-            return []
+        settings = TorchSettings(**row.measurements.settings)
+        name = f"{row.id}-{settings_digest(settings)}"
+        return self.measurer.profile_in_child(name, profile_torch_operators, self.job(settings))
 
 
 def torch_rows(

@@ -123,8 +123,9 @@ def test_report_md_has_the_table_and_the_pick(demo_run):
     assert "## Environment" in text
 
 
-def test_rerun_into_the_same_folder_reuses_variants(demo_run, digits_files):
+def test_rerun_into_the_same_folder_measures_nothing(demo_run, digits_files):
     _, out = demo_run
+    first = json.loads((out / "report.json").read_text())
     runner = CliRunner()
     result = runner.invoke(
         app,
@@ -136,7 +137,6 @@ def test_rerun_into_the_same_folder_reuses_variants(demo_run, digits_files):
             "--eval-data",
             str(digits_files / "eval.npz"),
             "--json",
-            "--no-torch-runtimes",
             *FAST,
         ],
     )
@@ -144,8 +144,12 @@ def test_rerun_into_the_same_folder_reuses_variants(demo_run, digits_files):
     report = json.loads(result.stdout)
     built = [v for v in report["variants"] if v["runtime"] == "onnxruntime"]
     assert built and all(v["cached"] for v in built if v["status"] == "measured")
-    # Runtime rows run the variants' files again; they are not variants to rebuild.
-    assert all(v["runtime"] == "openvino" for v in report["variants"] if v not in built)
+    # Every figure is reused: the variants', the PyTorch and OpenVINO rows', the race's.
+    measured = [v for v in report["variants"] if v["status"] == "measured"]
+    assert {v["runtime"] for v in measured} >= {"onnxruntime", "torch", "openvino"}
+    assert all(v["measurements_cached"] for v in measured)
+    assert report["head_to_head"] == first["head_to_head"]
+    assert report["pick"] == first["pick"]
     assert not list(out.rglob("*.partial")) and not list(out.rglob("*.tmp"))
 
 

@@ -78,6 +78,7 @@ def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
         timeout_s=300,
         reuse=False,
         variants_dir=tmp_path,
+        cache_dir=tmp_path / "cache",
         cache_key="",
     )
     source = load_source(tmp_path / "cnn.pt2")
