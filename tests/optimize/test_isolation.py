@@ -1,4 +1,5 @@
-"""A crash, a hang or an error in the child process fails that unit alone."""
+"""A crash, a hang or an error in the child process fails that unit alone, in a fresh
+process and in the warm worker alike; the warm worker keeps serving after it."""
 
 import os
 import time
@@ -6,7 +7,9 @@ import time
 import pytest
 
 from optimize.errors import UserError
-from optimize.isolation import IsolatedRunError, run_isolated
+from optimize.isolation import IsolatedRunError, close_warm_worker, run_isolated, run_warm
+
+RUNNERS = pytest.mark.parametrize("run", [run_isolated, run_warm], ids=["fresh", "warm"])
 
 
 def _square(x):
@@ -25,40 +28,65 @@ def _raise(_):
     raise ValueError("bad model")
 
 
-def test_result_comes_back():
-    assert run_isolated(_square, 7, timeout_s=60) == 49
+@RUNNERS
+def test_result_comes_back(run):
+    assert run(_square, 7, timeout_s=60) == 49
 
 
-def test_native_crash_is_reported_with_its_signal():
+@RUNNERS
+def test_native_crash_is_reported_with_its_signal(run):
     with pytest.raises(IsolatedRunError, match="crashed \\(SIGABRT\\)"):
-        run_isolated(_abort, None, timeout_s=60)
+        run(_abort, None, timeout_s=60)
 
 
-def test_hang_is_killed_at_the_limit():
+@RUNNERS
+def test_hang_is_killed_at_the_limit(run):
     start = time.monotonic()
     with pytest.raises(IsolatedRunError, match="timed out"):
-        run_isolated(_hang, None, timeout_s=1)
+        run(_hang, None, timeout_s=1)
     assert time.monotonic() - start < 20
 
 
-def test_exception_message_is_kept():
+@RUNNERS
+def test_exception_message_is_kept(run):
     with pytest.raises(IsolatedRunError, match="ValueError: bad model"):
-        run_isolated(_raise, None, timeout_s=60)
+        run(_raise, None, timeout_s=60)
 
 
 def _refuse(_):
     raise UserError("calibration data 'x.npz': no such file")
 
 
-def test_the_childs_traceback_comes_back_for_debugging():
+@RUNNERS
+def test_the_childs_traceback_comes_back_for_debugging(run):
     with pytest.raises(IsolatedRunError) as caught:
-        run_isolated(_raise, None, timeout_s=60)
+        run(_raise, None, timeout_s=60)
     assert 'raise ValueError("bad model")' in caught.value.child_traceback
     assert not caught.value.user_error
 
 
-def test_a_user_error_in_the_child_stays_one():
+@RUNNERS
+def test_a_user_error_in_the_child_stays_one(run):
     with pytest.raises(IsolatedRunError) as caught:
-        run_isolated(_refuse, None, timeout_s=60)
+        run(_refuse, None, timeout_s=60)
     assert caught.value.user_error
     assert str(caught.value) == "calibration data 'x.npz': no such file"
+
+
+def _pid(_):
+    return os.getpid()
+
+
+def test_the_warm_worker_serves_many_units_and_is_replaced_after_a_crash():
+    first = run_warm(_pid, None, timeout_s=60)
+    assert run_warm(_pid, None, timeout_s=60) == first != os.getpid()
+    with pytest.raises(IsolatedRunError, match="ValueError"):
+        run_warm(_raise, None, timeout_s=60)
+    assert run_warm(_pid, None, timeout_s=60) == first  # an exception is the unit's alone
+    with pytest.raises(IsolatedRunError, match="crashed"):
+        run_warm(_abort, None, timeout_s=60)
+    replaced = run_warm(_pid, None, timeout_s=60)
+    assert replaced != first
+    close_warm_worker()
+    with pytest.raises(ProcessLookupError):
+        os.kill(replaced, 0)
