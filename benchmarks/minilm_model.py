@@ -41,20 +41,20 @@ def load_sentence_transformer():
     return load_model(device="cpu")
 
 
-def tokenize(tokenizer, sentences: list[str]) -> dict[str, np.ndarray]:
-    """input_ids and attention_mask, int64 (len(sentences), SEQ_LEN), zero-padded."""
+def tokenize(tokenizer, sentences: list[str], seq_len: int = SEQ_LEN) -> dict[str, np.ndarray]:
+    """input_ids and attention_mask, int64 (len(sentences), seq_len), zero-padded."""
     batch = tokenizer(
-        sentences, padding="max_length", truncation=True, max_length=SEQ_LEN, return_tensors="np"
+        sentences, padding="max_length", truncation=True, max_length=seq_len, return_tensors="np"
     )
     return {k: batch[k].astype(np.int64) for k in ("input_ids", "attention_mask")}
 
 
-def save_model(scratch: Path):
-    """Export the encoder with a dynamic batch and a fixed SEQ_LEN to scratch/minilm.pt2;
-    returns the path, the tokenizer and the sentence-transformers model."""
+def save_model(scratch: Path, seq_len: int = SEQ_LEN):
+    """Export the encoder with a dynamic batch and a fixed sequence length to
+    scratch/minilm.pt2; returns the path, the tokenizer and the sentence-transformers model."""
     st_model = load_sentence_transformer()
     encoder = MeanPooledEncoder(st_model[0].auto_model).eval()
-    sample = tokenize(st_model.tokenizer, make_sentences(2, seed=SEED + 1))
+    sample = tokenize(st_model.tokenizer, make_sentences(2, seed=SEED + 1), seq_len)
     args = (torch.from_numpy(sample["input_ids"]), torch.from_numpy(sample["attention_mask"]))
     batch = torch.export.Dim("batch", min=1)
     program = torch.export.export(encoder, args, dynamic_shapes=({0: batch}, {0: batch}))
@@ -63,11 +63,11 @@ def save_model(scratch: Path):
     return path, st_model.tokenizer, st_model
 
 
-def save_data(tokenizer, scratch: Path) -> tuple[Path, Path]:
+def save_data(tokenizer, scratch: Path, seq_len: int = SEQ_LEN) -> tuple[Path, Path]:
     """Tokenised sentences: EVAL_SENTENCES to evaluate, CALIBRATION_SENTENCES others to
     calibrate, as .npz files whose arrays are named as the model's inputs."""
     sentences = make_sentences(EVAL_SENTENCES + CALIBRATION_SENTENCES)
     eval_path, calibration_path = scratch / "eval.npz", scratch / "calibration.npz"
-    np.savez(eval_path, **tokenize(tokenizer, sentences[:EVAL_SENTENCES]))
-    np.savez(calibration_path, **tokenize(tokenizer, sentences[EVAL_SENTENCES:]))
+    np.savez(eval_path, **tokenize(tokenizer, sentences[:EVAL_SENTENCES], seq_len))
+    np.savez(calibration_path, **tokenize(tokenizer, sentences[EVAL_SENTENCES:], seq_len))
     return eval_path, calibration_path

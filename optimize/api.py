@@ -8,11 +8,13 @@ from collections.abc import Callable
 from hardware.detect import check_target, describe_host
 from hardware.targets import parse_target
 from optimize.build.setup import builder_for
-from optimize.choose.contest import head_to_head
+from optimize.choose.contest import MAX_CONTENDERS, head_to_head
+from optimize.choose.screening import fastest_within_limits, worth_timing
 from optimize.choose.select import choose
 from optimize.config.chains import int8_scheme
 from optimize.config.recipe import Recipe
 from optimize.data.prepare import prepare_data
+from optimize.isolation import close_warm_worker
 from optimize.measure.diagnose import parity_warnings, slowdown_warnings
 from optimize.measure.measurer import Measurer, noise_warning
 from optimize.measure.runtime_rows import RuntimeRows
@@ -36,6 +38,13 @@ def no_progress(message: str, done: int, total: int) -> None:
 def run(recipe: Recipe, progress: Progress = no_progress) -> Results:
     """Load the recipe's model, build the variants of its chains, measure each on its
     target, pick the fastest within its limits and write the output folder."""
+    try:
+        return _stages(recipe, progress)
+    finally:
+        close_warm_worker()
+
+
+def _stages(recipe: Recipe, progress: Progress) -> Results:
     target = parse_target(recipe.target)
     check_target(target)
     out_dir = recipe.out.resolve()
@@ -55,16 +64,16 @@ def run(recipe: Recipe, progress: Progress = no_progress) -> Results:
         on_step=lambda label: progress(f"building {label}", 0, 0),
     )
     measurer = Measurer.for_run(recipe, target, host, data, out_dir)
-    measurer.on_measure = lambda label: progress(f"measuring {label}", 0, 0)
+    measurer.on_measure = lambda label: progress(f"screening {label}", 0, 0)
 
     deadline = Deadline(recipe.search.budget_minutes)
-    variants = search(chains, builder, measurer.measure, deadline, progress)
+    variants = search(chains, builder, measurer.screen, deadline, progress)
     sweep = None
     if recipe.prune.ratios:
         progress("pruning sweep", 0, 0)
         pruned, sweep = prune_sweep(
             builder,
-            measurer.measure,
+            measurer.screen,
             recipe.prune.ratios,
             recipe.prune.finetune,
             int8_scheme(host.cpu_flags).reduce_range,
@@ -77,20 +86,27 @@ def run(recipe: Recipe, progress: Progress = no_progress) -> Results:
             variants,
             builder,
             measurer.judge,
-            measurer.measure,
+            measurer.screen,
             recipe.search.max_excluded,
             progress,
         )
 
-    progress("choosing", 1, 1)
-    warnings = data.warnings + parity_warnings(variants)
-    warnings += slowdown_warnings(variants, builder.made_by, measurer.profile)
     torch_runs = TorchRuns(source, recipe, measurer, data.preprocessing)
     if recipe.measure.torch_runtimes:
-        variants += torch_runs.measure_rows(target, host.cpu_flags, builder.root_id, progress)
+        fastest = fastest_within_limits(variants)
+        variants += torch_runs.measure_rows(
+            target, host.cpu_flags, builder.root_id, progress, fastest
+        )
     if recipe.measure.onnx_runtimes != ():
         other = RuntimeRows(measurer, target, host.cpu_flags)
         variants += other.measure(variants, recipe.measure.onnx_runtimes, progress)
+    for candidate in worth_timing(variants, MAX_CONTENDERS):
+        progress(f"timing {candidate.label} in full", 0, 0)
+        measurer.time_fully(candidate)
+
+    progress("choosing", 1, 1)
+    warnings = data.warnings + parity_warnings(variants)
+    warnings += slowdown_warnings(variants, builder.made_by, measurer.profile)
     if note := noise_warning(variants):
         warnings.append(note)
     progress("timing the fastest head to head", 0, 0)

@@ -17,7 +17,7 @@ from hardware.detect import distribution_versions
 from optimize.build.variant import Status, Step, Variant
 from optimize.config.chains import Chain
 from optimize.errors import UserError
-from optimize.isolation import IsolatedRunError, run_isolated
+from optimize.isolation import IsolatedRunError, run_warm
 from optimize.store import publish_dir, staging_dir, write_json_atomic
 from passes.base import ModelKind, Pass, PassContext, PassError, PassSkipped
 from passes.export import ExportToOnnx
@@ -207,7 +207,7 @@ class VariantBuilder:
                 # that to this variant. Export stays here, where the loaded model lives.
                 light_ctx = dataclasses.replace(self.ctx, torch_model=None)
                 job = (pass_, src, staging, light_ctx)
-                status, result = run_isolated(apply_pass, job, self.timeout_s)
+                status, result = run_warm(apply_pass, job, self.timeout_s)
             else:
                 status, result = apply_pass((pass_, src, staging, self._torch_ctx(parent)))
         except Exception as exc:  # a pass is third-party code: its failure fails this variant only

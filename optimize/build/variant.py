@@ -49,6 +49,10 @@ class Candidate:
     # Why the figures break the user's limits; None when within them.
     verdict: str | None = None
     measurements_cached: bool = False
+    # How far it was timed: "screen" (a short timing to rank it) or "full"; and, when
+    # screening showed it cannot win, why it was not timed further.
+    timing: str = ""
+    not_timed_further: str = ""
     # Where a failure came from (a traceback), for --debug.
     detail: str = ""
 
@@ -105,6 +109,8 @@ class Candidate:
             "runtime": self.runtime,
             "reason": self.reason,
             "measurements_cached": self.measurements_cached,
+            "timing": self.timing,
+            "not_timed_further": self.not_timed_further,
             "measurements": self.measurements.to_dict() if self.measurements else None,
             "fidelity": self.fidelity.to_dict() if self.fidelity else None,
             "within_tolerance": self.within_tolerance,

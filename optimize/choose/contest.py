@@ -17,7 +17,7 @@ from hardware.session import SessionSettings
 from optimize.build.variant import Variant
 from optimize.choose.ranking import within_noise_of
 from optimize.data.inputs import rows
-from optimize.isolation import IsolatedRunError, run_isolated
+from optimize.isolation import IsolatedRunError, run_warm
 from optimize.measure.measurer import Measurer
 from optimize.measure.workers import Workload
 
@@ -156,7 +156,7 @@ def run_contest(
     figures = reuse(
         "contests",
         hashlib.sha256(name.encode()).hexdigest()[:16],
-        lambda: run_isolated(race, ContestJob(models, workload, rounds), timeout_s),
+        lambda: run_warm(race, ContestJob(models, workload, rounds), timeout_s),
     )
     return decide(field, figures, rounds)
 

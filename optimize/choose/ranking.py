@@ -9,9 +9,12 @@ from optimize.build.variant import Candidate
 DOMINATION_MARGIN = 0.25
 
 
-def within_noise_of(fastest: Candidate, other: Candidate) -> bool:
-    """Whether `other`'s median is too close to the faster one's to rank them apart."""
-    margin = DOMINATION_MARGIN + fastest.spread + other.spread
+def within_noise_of(
+    fastest: Candidate, other: Candidate, margin: float = DOMINATION_MARGIN
+) -> bool:
+    """Whether `other`'s median is within `margin` plus both spreads of the faster one's:
+    too close to rank them apart."""
+    margin += fastest.spread + other.spread
     return other.p50_ms <= fastest.p50_ms * (1 + margin)
 
 

@@ -123,9 +123,11 @@ class MeasureSection(Section):
     warm-up, the fewest and most timed runs, the thread counts swept (all physical cores and one by
     default), whether PyTorch's own runtimes are measured, the runtimes besides ONNX Runtime
     that run the ONNX variants, and whether stored figures taken under the same conditions
-    are reused."""
+    are reused. Every candidate is first screened for `screen_seconds` (at most `seconds`)
+    under one thread setting; only those that could still win are timed in full."""
 
     seconds: AboveZero = 1.0
+    screen_seconds: AboveZero = 0.1
     warmup_seconds: float | None = None
     min_runs: int = Field(default=10, ge=1)
     max_runs: int = Field(default=2000, ge=1)
@@ -178,6 +180,17 @@ class MeasureSection(Section):
             warmup_s=warmup,
             measure_s=self.seconds,
             min_runs=self.min_runs,
+            max_runs=max(self.max_runs, self.min_runs),
+        )
+
+    def screen_budget(self) -> TimingBudget:
+        """The timing loop's budget for screening: enough runs to rank roughly."""
+        seconds = min(self.screen_seconds, self.seconds)
+        return TimingBudget(
+            warmup_runs=min(self.warmup_runs, 2),
+            warmup_s=min(0.02, seconds / 2),
+            measure_s=seconds,
+            min_runs=min(self.min_runs, 5),
             max_runs=max(self.max_runs, self.min_runs),
         )
 

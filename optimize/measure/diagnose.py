@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from optimize.build.variant import Variant
+from optimize.build.variant import Candidate, Variant
 from passes.base import Pass
 from passes.onnx_files import op_histogram
 from passes.registry import pass_class
@@ -93,10 +93,10 @@ def slowdown_warnings(
     return warnings
 
 
-def parity_warnings(variants: list[Variant]) -> list[str]:
+def parity_warnings(candidates: list[Candidate]) -> list[str]:
     """One loud warning when the export's own outputs did not match the original's."""
-    for variant in variants:
-        for step in variant.steps:
+    for variant in candidates:
+        for step in variant.steps if isinstance(variant, Variant) else []:
             if step.metrics.get("parity_ok") == 0.0:
                 return [f"EXPORT PARITY FAILED: {step.note}"]
     return []

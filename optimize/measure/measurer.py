@@ -20,7 +20,7 @@ from optimize.build.variant import Candidate, RuntimeRow, Variant
 from optimize.config.limits import Limits
 from optimize.config.recipe import Recipe
 from optimize.data.prepare import RunData
-from optimize.isolation import IsolatedRunError, run_isolated
+from optimize.isolation import IsolatedRunError, run_isolated, run_warm
 from optimize.measure.cache import (
     MEASUREMENTS_FILE,
     load_figures,
@@ -52,30 +52,42 @@ def thread_options(
     return tuple(SessionSettings(intra_op_threads=n) for n in counts)
 
 
+# How a candidate is measured in a child process: the function and its job, for screening
+# (False: a short budget, one thread setting, outputs judged) or full timing (True).
+JobFor = Callable[[bool], tuple[Callable[[Any], tuple[Measurements, Fidelity | None]], Any]]
+
+SCREENING_FILE = "screening.json"
+
+
 @dataclass
 class Measurer:
-    """Measures variants for one run; figures are stored beside each variant's model under
-    a key of everything that shapes them, and reused when the key matches."""
+    """Measures the candidates of one run in two steps: every candidate is screened (a
+    short timing and its fidelity, in the warm worker), and those that could still win are
+    timed in full (every thread setting, the whole budget, a fresh process). Figures are
+    stored under a key of everything that shapes them, and reused when the key matches."""
 
     workload: Workload
+    screen_workload: Workload
     thread_options: tuple[SessionSettings, ...]
     limits: Limits
     timeout_s: float
     reuse: bool
     variants_dir: Path
     # Where figures that belong to no variant folder are kept: runtime rows, head-to-heads,
-    # operator profiles.
+    # operator profiles, torch.compile's cache.
     cache_dir: Path
     cache_key: str
+    screen_key: str
     host_cores: int = 1
     on_measure: Callable[[str], None] = lambda label: None
     profiles: dict[str, list[dict]] = field(default_factory=dict)
+    jobs: dict[str, JobFor] = field(default_factory=dict)
 
     @classmethod
     def for_run(
         cls, recipe: Recipe, target: Target, host: HostInfo, data: RunData, out_dir: Path
     ) -> Measurer:
-        """The measurer of a run: its workload, thread sweep and cache key."""
+        """The measurer of a run: its workloads, thread sweep and cache keys."""
         store = data.store
         workload = Workload(
             target=target,
@@ -86,6 +98,7 @@ class Measurer:
             eval_batch=data.eval_batch,
             budget=recipe.measure.budget(),
         )
+        screen_workload = dataclasses.replace(workload, budget=recipe.measure.screen_budget())
         threads = thread_options(target, host, recipe.measure.threads)
         if target.is_gpu:
             # TensorRT engines go in the output folder, so re-runs and serving reuse them.
@@ -94,6 +107,7 @@ class Measurer:
         machine = {k: v for k, v in host.to_dict().items() if k != "memory_gb"}
         return cls(
             workload=workload,
+            screen_workload=screen_workload,
             thread_options=threads,
             limits=recipe.limits,
             timeout_s=recipe.measure.timeout_s,
@@ -101,39 +115,71 @@ class Measurer:
             variants_dir=out_dir / "variants",
             cache_dir=out_dir / "cache",
             cache_key=measurement_key(workload, threads, machine),
+            screen_key=measurement_key(screen_workload, threads[:1], machine),
             host_cores=host.physical_cores,
         )
 
-    def measure(self, variant: Variant) -> None:
-        """Profile an ONNX variant and judge its fidelity, in a child process; reuse stored
-        figures taken under the same conditions, and store new ones."""
-        self.on_measure(variant.label)
-        job = MeasureJob(variant.path, self.workload, self.thread_options)
-        self.measure_in_child(variant, measure_variant, job)
+    def workload_for(self, full: bool) -> Workload:
+        """The full timing's workload, or screening's."""
+        return self.workload if full else self.screen_workload
 
-    def measure_in_child(
-        self, candidate: Candidate, measure: Callable[[Any], tuple[Measurements, Fidelity]], job
-    ) -> None:
-        """Record what `measure(job)` returns in a child process on `candidate`, or the
-        figures stored for it under this run's conditions; store new figures."""
-        path = self.figures_file(candidate)
-        stored = load_figures(path, self.cache_key) if path and self.reuse else None
+    def screen(self, variant: Variant) -> None:
+        """Screen an ONNX variant: time it briefly and judge its fidelity."""
+        self.on_measure(variant.label)
+
+        def job_for(full: bool):
+            options = self.thread_options if full else self.thread_options[:1]
+            job = MeasureJob(variant.path, self.workload_for(full), options, fidelity=not full)
+            return measure_variant, job
+
+        self.screen_in_child(variant, job_for)
+
+    def screen_in_child(self, candidate: Candidate, job_for: JobFor) -> None:
+        """Record the screening figures `job_for(False)` gives in the warm worker on
+        `candidate`, or those stored for it under this run's conditions; store new ones.
+        `job_for(True)` is kept for timing it in full."""
+        self.jobs[candidate.id] = job_for
+        candidate.timing = "screen"
+        path = self.figures_file(candidate, SCREENING_FILE)
+        stored = load_figures(path, self.screen_key) if path and self.reuse else None
         if stored is not None:
             candidate.measurements_cached = True
             self.record(candidate, lambda: stored)
             return
-        self.record(candidate, lambda: run_isolated(measure, job, self.timeout_s))
+        measure, job = job_for(False)
+        self.record(candidate, lambda: run_warm(measure, job, self.timeout_s))
         if path and candidate.measured:
-            store_figures(path, self.cache_key, candidate.measurements, candidate.fidelity)
+            store_figures(path, self.screen_key, candidate.measurements, candidate.fidelity)
 
-    def figures_file(self, candidate: Candidate) -> Path | None:
-        """Where the candidate's figures are kept: beside a variant's model in its own
+    def time_fully(self, candidate: Candidate) -> None:
+        """Time a screened candidate in full, in a fresh process (honest memory figures):
+        its timing replaces the screening's, its fidelity stands."""
+        path = self.figures_file(candidate, MEASUREMENTS_FILE)
+        stored = load_figures(path, self.cache_key) if path and self.reuse else None
+        fidelity = candidate.fidelity
+        if stored is not None:
+            measurements = stored[0]
+        else:
+            measure, job = self.jobs[candidate.id](True)
+            try:
+                measurements, _ = run_isolated(measure, job, self.timeout_s)
+            except IsolatedRunError as exc:
+                candidate.fail(f"timing failed: {exc}", exc.child_traceback)
+                return
+            candidate.measurements_cached = False
+            if path:
+                store_figures(path, self.cache_key, measurements, fidelity)
+        candidate.timing = "full"
+        self.record(candidate, lambda: (measurements, fidelity))
+
+    def figures_file(self, candidate: Candidate, name: str) -> Path | None:
+        """Where the candidate's figures called `name` are kept: in a variant's own
         folder, under the cache folder for a runtime row; None for files outside the run's
         folder (a user's ONNX source is measured afresh)."""
         if isinstance(candidate, RuntimeRow):
-            return self.cache_dir / "rows" / f"{candidate.id}.json"
+            return self.cache_dir / "rows" / candidate.id / name
         folder = candidate.path.parent
-        return folder / MEASUREMENTS_FILE if folder.parent == self.variants_dir else None
+        return folder / name if folder.parent == self.variants_dir else None
 
     def reused(self, kind: str, name: str, compute: Callable[[], Any]) -> Any:
         """The result stored as `kind`/`name` under this run's conditions, or `compute()`'s,
@@ -165,7 +211,7 @@ class Measurer:
         """Fidelity of a fallback candidate and its verdict, without the full profile."""
         job = MeasureJob(variant.path, self.workload, self.thread_options)
         try:
-            fidelity = run_isolated(measure_fidelity, job, self.timeout_s)
+            fidelity = run_warm(measure_fidelity, job, self.timeout_s)
         except IsolatedRunError as exc:
             nan = float("nan")
             return Fidelity(0, nan, nan, nan, nan, 0), f"failed: {exc}"
@@ -187,7 +233,7 @@ class Measurer:
         as `name`; empty when profiling fails (a diagnosis: the figures stand without it)."""
         try:
             return self.reused(
-                "profiles", name, lambda: run_isolated(profile, job, self.timeout_s)
+                "profiles", name, lambda: run_warm(profile, job, self.timeout_s)
             )
         except IsolatedRunError:
             return []

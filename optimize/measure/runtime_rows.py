@@ -62,11 +62,20 @@ class RuntimeRows:
             for variant in chosen:
                 for sweep in self._sweeps(found):
                     row = self._row(found, sweep[0], variant.id, variant.label)
-                    progress(f"measuring {row.label}", 0, 0)
-                    job = RuntimeJob(found.name, variant.path, sweep, self.measurer.workload)
-                    self.measurer.measure_in_child(row, measure_on_runtime, job)
+                    progress(f"screening {row.label}", 0, 0)
+                    self.measurer.screen_in_child(
+                        row, lambda full, s=sweep, f=found, v=variant: self._job(f, v, s, full)
+                    )
                     rows.append(row)
         return rows
+
+    def _job(self, found: Runtime, variant: Variant, sweep: tuple, full: bool):
+        """The row's job: every thread count in full, the first when screening."""
+        settings = sweep if full else sweep[:1]
+        job = RuntimeJob(
+            found.name, variant.path, settings, self.measurer.workload_for(full), not full
+        )
+        return measure_on_runtime, job
 
     def _sweeps(self, found: Runtime) -> list[tuple]:
         """One sweep over the thread counts for each other setting the runtime tries (a

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from hardware.torch_runtime import (
     torch_runner,
     unsupported_autocast,
 )
-from optimize.build.variant import RuntimeRow, Status
+from optimize.build.variant import Candidate, RuntimeRow, Status
 from optimize.config.recipe import Recipe
 from optimize.data.inputs import rows
 from optimize.measure.fidelity import Fidelity
@@ -32,6 +33,10 @@ from optimize.source.load import Source, load_source
 from passes.preprocess_spec import PreprocessSpec, apply_numpy
 
 Progress = Callable[[str, int, int], None]
+
+# The most torch.compile is taken to gain over eager. The largest gain in
+# benchmarks/results/suite.md is 2.4× (compiled in bfloat16 autocast, MiniLM); this leaves room.
+COMPILE_CATCH_UP = 4.0
 
 
 @dataclass
@@ -47,6 +52,9 @@ class TorchJob:
     workload: Workload
     # Raw inputs go through its NumPy reference first: PyTorch takes the model's own inputs.
     preprocess: PreprocessSpec | None = None
+    fidelity: bool = True
+    # torch.compile's cache: kept in the output folder, so a re-run does not compile again.
+    compile_cache: Path | None = None
 
 
 @dataclass
@@ -60,29 +68,44 @@ class TorchRuns:
     measurer: Measurer
     preprocess: PreprocessSpec | None = None
 
-    def job(self, settings: TorchSettings) -> TorchJob:
-        """What a child process needs to load the source and run it under `settings`."""
+    def job(self, settings: TorchSettings, full: bool = True) -> TorchJob:
+        """What a child process needs to load the source and run it under `settings`: for
+        full timing, or for screening (one thread count, a short budget, outputs judged)."""
+        counts = self.measurer.thread_counts
         return TorchJob(
             source_path=self.source.path,
             input_flags=self.recipe.input_flags,
             trust_pickle=self.recipe.trust_pickle,
             model_code=self.recipe.model_code,
-            thread_counts=self.measurer.thread_counts,
+            thread_counts=counts if full else counts[:1],
             settings=settings,
-            workload=self.measurer.workload,
+            workload=self.measurer.workload_for(full),
             preprocess=self.preprocess,
+            fidelity=not full,
+            compile_cache=self.measurer.cache_dir / "torch_compile",
         )
 
     def measure_rows(
-        self, target: Target, cpu_flags: list[str], root_id: str, progress: Progress
+        self,
+        target: Target,
+        cpu_flags: list[str],
+        root_id: str,
+        progress: Progress,
+        fastest: Candidate | None = None,
     ) -> list[RuntimeRow]:
-        """Every PyTorch row for this source and target, measured, or skipped with why."""
+        """Every PyTorch row for this source and target, screened, or skipped with why.
+        Eager goes first: compiling costs seconds, and is skipped when eager is too far
+        behind `fastest` (the fastest candidate within the limits) for it to catch up."""
         rows = torch_rows(self.source, target, cpu_flags, root_id)
         for row in rows:
+            if row.status == Status.BUILT and (reason := _hopeless(row, rows[0], fastest)):
+                row.status, row.reason = Status.SKIPPED, reason
             if row.status == Status.BUILT:
-                progress(f"measuring {row.label}", 0, 0)
-                job = self.job(TorchSettings(**row.runtime_settings))
-                self.measurer.measure_in_child(row, measure_torch, job)
+                progress(f"screening {row.label}", 0, 0)
+                settings = TorchSettings(**row.runtime_settings)
+                self.measurer.screen_in_child(
+                    row, lambda full, s=settings: (measure_torch, self.job(s, full))
+                )
         return rows
 
     def profile(self, row: RuntimeRow) -> list[dict]:
@@ -91,6 +114,19 @@ class TorchRuns:
         settings = TorchSettings(**row.measurements.settings)
         name = f"{row.id}-{settings_digest(settings)}"
         return self.measurer.profile_in_child(name, profile_torch_operators, self.job(settings))
+
+
+def _hopeless(row: RuntimeRow, eager: RuntimeRow, fastest: Candidate | None) -> str | None:
+    """Why compiling the row is not worth its seconds, or None."""
+    if row is eager or not eager.within_tolerance or fastest is None:
+        return None
+    behind = eager.p50_ms / fastest.p50_ms
+    if behind < COMPILE_CATCH_UP:
+        return None
+    return (
+        f"not compiled: torch eager screened at {behind:.1f}× the latency of {fastest.label}, "
+        f"and compiling gains well under {COMPILE_CATCH_UP:g}× over eager"
+    )
 
 
 def torch_rows(
@@ -122,9 +158,12 @@ def torch_rows(
     return rows
 
 
-def measure_torch(job: TorchJob) -> tuple[Measurements, Fidelity]:
+def measure_torch(job: TorchJob) -> tuple[Measurements, Fidelity | None]:
     """Load the source in this (child) process, profile PyTorch under each thread count,
-    keep the fastest, and compare its outputs with the reference."""
+    keep the fastest, and compare its outputs with the reference when the job asks."""
+    if job.compile_cache is not None:
+        # Read by inductor when it first compiles, even with torch already imported.
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(job.compile_cache)
     source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code)
     names = [s.name for s in source.inputs]
     workload = job.workload
@@ -147,6 +186,8 @@ def measure_torch(job: TorchJob) -> tuple[Measurements, Fidelity]:
         for threads in job.thread_counts
     ]
     best = dataclasses.replace(fastest_of_sweep(sweep), pinned_cpus=pinned)
+    if not job.fidelity:
+        return best, None
     run = torch_runner(source.model, workload.target, TorchSettings(**best.settings))
     fidelity = fidelity_over(lambda feeds: run([model_feeds(feeds)[n] for n in names]), workload)
     return best, fidelity

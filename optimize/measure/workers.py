@@ -47,11 +47,13 @@ class Workload:
 
 @dataclass
 class MeasureJob:
-    """Everything a child process needs to measure one ONNX variant."""
+    """Everything a child process needs to measure one ONNX variant; `fidelity` False
+    times it only (its outputs were judged when it was screened)."""
 
     model_path: Path
     workload: Workload
     thread_options: tuple[SessionSettings, ...]
+    fidelity: bool = True
 
 
 def onnx_runner(
@@ -93,12 +95,12 @@ def with_parallel_execution(
     return (*options, parallel)
 
 
-def measure_variant(job: MeasureJob) -> tuple[Measurements, Fidelity]:
+def measure_variant(job: MeasureJob) -> tuple[Measurements, Fidelity | None]:
     """Profile the variant under each thread setting, keep the fastest at batch 1, and
-    compare its outputs with the reference.
+    compare its outputs with the reference when the job asks.
 
-    Run it in a fresh process (optimize.isolation): memory figures come from the first
-    session the process opens, before any other session could inflate them.
+    Peak-memory figures are honest in a fresh process (optimize.isolation.run_isolated):
+    they come from the first session it opens, before any other could inflate them.
     """
     workload = job.workload
     pinned = pin_measuring_process()
@@ -114,6 +116,8 @@ def measure_variant(job: MeasureJob) -> tuple[Measurements, Fidelity]:
         )
         sweep.append(measured)
     best = dataclasses.replace(fastest_of_sweep(sweep), pinned_cpus=pinned)
+    if not job.fidelity:
+        return best, None
     run = onnx_runner(
         job.model_path, workload.target, workload.eval_batch, SessionSettings(**best.settings)
     )
@@ -142,6 +146,7 @@ class RuntimeJob:
     model_path: Path
     settings: tuple[Any, ...]
     workload: Workload
+    fidelity: bool = True
 
 
 def padded(
@@ -157,9 +162,9 @@ def padded(
     return padded_run
 
 
-def measure_on_runtime(job: RuntimeJob) -> tuple[Measurements, Fidelity]:
+def measure_on_runtime(job: RuntimeJob) -> tuple[Measurements, Fidelity | None]:
     """Measure the file on the job's runtime under each setting, keep the fastest at
-    batch 1, and compare its outputs with the reference."""
+    batch 1, and compare its outputs with the reference when the job asks."""
     workload = job.workload
     pinned = pin_measuring_process()
     found = runtime(job.runtime)
@@ -173,6 +178,8 @@ def measure_on_runtime(job: RuntimeJob) -> tuple[Measurements, Fidelity]:
         for s in job.settings
     ]
     best = dataclasses.replace(fastest_of_sweep(sweep), pinned_cpus=pinned)
+    if not job.fidelity:
+        return best, None
     settings = type(job.settings[0])(**best.settings)
     opened = found.open(job.model_path, workload.target, settings)
     return best, fidelity_over(padded(opened.run, workload.eval_batch), workload)

@@ -73,8 +73,12 @@ def print_results(results: Results, console: Console | None = None) -> None:
             table.add_row(cells["variant"], f"[red]{variant.status}[/red]", *blanks)
             continue
         ok = "yes" if variant.within_tolerance else f"[red]{cells['within tol.']}[/red]"
+        if variant.timing == "screen":
+            cells["p50 ms"] = f"≈{cells['p50 ms']}"
         table.add_row(*[cells[c] for c in SHORT_COLUMNS[:-1]], ok)
     console.print(table)
+    if any(v.timing == "screen" for v in results.variants):
+        console.print("≈ screened only: timed briefly, and it could not win (report.md says why)")
     for variant in results.variants:
         if not variant.measurements:
             console.print(f"[red]{variant.status}:[/red] {variant.label}: {variant.reason}")

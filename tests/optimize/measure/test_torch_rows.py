@@ -73,6 +73,7 @@ def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
     )
     measurer = Measurer(
         workload,
+        workload,
         thread_options=(SessionSettings(intra_op_threads=1),),
         limits=Limits(),
         timeout_s=300,
@@ -80,6 +81,7 @@ def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
         variants_dir=tmp_path,
         cache_dir=tmp_path / "cache",
         cache_key="",
+        screen_key="",
     )
     source = load_source(tmp_path / "cnn.pt2")
     profile = TorchRuns(source, Recipe(model=source.path), measurer).profile(row)

@@ -1,0 +1,43 @@
+"""Which screened candidates are worth timing in full: those that could still win. The
+others keep their screening figures and say why they were not timed further."""
+
+from __future__ import annotations
+
+from optimize.build.variant import Candidate
+from optimize.choose.ranking import within_noise_of
+
+# Screening times each candidate briefly under one thread setting: a candidate more than
+# this much slower than the fastest, beyond both spreads, is not timed further.
+SCREEN_MARGIN = 0.10
+
+
+def fastest_within_limits(candidates: list[Candidate]) -> Candidate | None:
+    """The measured candidate within the user's limits with the lowest latency, or None."""
+    ok = [c for c in candidates if c.within_tolerance]
+    return min(ok, key=lambda c: c.p50_ms) if ok else None
+
+
+def worth_timing(candidates: list[Candidate], most: int) -> list[Candidate]:
+    """The screened candidates within the user's limits whose screening latency is within
+    noise (a margin plus both spreads) of the fastest such candidate, at most `most` of
+    them, fastest first; every other screened candidate gets its reason in
+    `not_timed_further`."""
+    screened = [c for c in candidates if c.measured and c.timing == "screen"]
+    fastest = fastest_within_limits(screened)
+    chosen = []
+    for candidate in sorted(screened, key=lambda c: c.p50_ms):
+        close = candidate.within_tolerance and within_noise_of(fastest, candidate, SCREEN_MARGIN)
+        if not candidate.within_tolerance:
+            candidate.not_timed_further = "outside the limits, so it cannot be picked"
+        elif close and len(chosen) < most:
+            chosen.append(candidate)
+        elif close:
+            candidate.not_timed_further = (
+                f"within noise of {fastest.label}, but {most} faster ones were timed in full"
+            )
+        else:
+            candidate.not_timed_further = (
+                f"screened at {candidate.p50_ms / fastest.p50_ms:.1f}× the latency of "
+                f"{fastest.label} ({fastest.p50_ms:.3f} ms), beyond noise, so it cannot win"
+            )
+    return chosen

@@ -1,0 +1,42 @@
+"""Which screened candidates are timed in full, and the reason the others give."""
+
+from figures import measured_variant
+
+from optimize.choose.screening import worth_timing
+
+
+def _screened(name, p50, **figures):
+    variant = measured_variant(name, p50, **figures)
+    variant.timing = "screen"
+    return variant
+
+
+def test_only_candidates_that_could_still_win_are_timed_in_full():
+    fastest = _screened("fast", 1.0)
+    close = _screened("close", 1.1)
+    slow = _screened("slow", 2.0)
+    outside = _screened("outside", 0.5, verdict="mean cosine 0.9 < 0.999")
+    chosen = worth_timing([slow, close, outside, fastest], most=6)
+    assert chosen == [fastest, close]
+    assert not fastest.not_timed_further and not close.not_timed_further
+    assert slow.not_timed_further.startswith("screened at 2.0× the latency of original (1.000 ms)")
+    assert outside.not_timed_further == "outside the limits, so it cannot be picked"
+
+
+def test_a_noisy_screening_keeps_a_slower_candidate_in_the_running():
+    fastest = _screened("fast", 1.0)
+    noisy = _screened("noisy", 1.3, spread=0.3)
+    assert worth_timing([fastest, noisy], most=6) == [fastest, noisy]
+
+
+def test_at_most_the_given_number_are_timed_and_the_rest_say_so():
+    ties = [_screened(f"v{i}", 1.0 + i / 100) for i in range(4)]
+    assert worth_timing(ties, most=2) == ties[:2]
+    assert all("2 faster ones were timed in full" in v.not_timed_further for v in ties[2:])
+
+
+def test_candidates_already_timed_in_full_are_left_alone():
+    done = measured_variant("done", 1.0)
+    done.timing = "full"
+    assert worth_timing([done], most=6) == []
+    assert not done.not_timed_further
