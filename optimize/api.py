@@ -25,6 +25,7 @@ from optimize.search.chain_search import Deadline, search
 from optimize.search.fallback import repair_outside_tolerance
 from optimize.search.prune_sweep import prune_sweep
 from optimize.source.load import load_source
+from optimize.stage_clock import StageClock
 from optimize.store import check_output_folder
 
 Progress = Callable[[str, int, int], None]
@@ -45,14 +46,18 @@ def run(recipe: Recipe, progress: Progress = no_progress) -> Results:
 
 
 def _stages(recipe: Recipe, progress: Progress) -> Results:
+    deadline = Deadline(recipe.search.budget_minutes)
+    clock = StageClock(progress)
     target = parse_target(recipe.target)
     check_target(target)
     out_dir = recipe.out.resolve()
     check_output_folder(out_dir)
-    source = load_source(recipe.model, recipe.input_flags, recipe.trust_pickle, recipe.model_code)
-
-    progress("reference outputs of the original model", 0, 1)
-    data = prepare_data(recipe, source, out_dir)
+    with clock.stage("loading the model"):
+        source = load_source(
+            recipe.model, recipe.input_flags, recipe.trust_pickle, recipe.model_code
+        )
+    with clock.stage("reference outputs of the original model"):
+        data = prepare_data(recipe, source, out_dir)
     host = describe_host(include_gpus=target.is_gpu)
     chains = recipe.chains_to_try(host.cpu_flags)
     builder = builder_for(
@@ -66,57 +71,67 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
     measurer = Measurer.for_run(recipe, target, host, data, out_dir)
     measurer.on_measure = lambda label: progress(f"screening {label}", 0, 0)
 
-    deadline = Deadline(recipe.search.budget_minutes)
-    variants = search(chains, builder, measurer.screen, deadline, progress)
+    with clock.stage("building and screening the chains"):
+        variants = search(chains, builder, measurer.screen, deadline, progress)
     sweep = None
     if recipe.prune.ratios:
-        progress("pruning sweep", 0, 0)
-        pruned, sweep = prune_sweep(
-            builder,
-            measurer.screen,
-            recipe.prune.ratios,
-            recipe.prune.finetune,
-            int8_scheme(host.cpu_flags).reduce_range,
-            should_stop=deadline.reason,
-        )
+        with clock.stage("pruning sweep"):
+            pruned, sweep = prune_sweep(
+                builder,
+                measurer.screen,
+                recipe.prune.ratios,
+                recipe.prune.finetune,
+                int8_scheme(host.cpu_flags).reduce_range,
+                should_stop=deadline.reason,
+            )
         variants += [v for v in pruned if v not in variants]
     repairs = []
     if recipe.search.fallback:
-        repairs = repair_outside_tolerance(
-            variants,
-            builder,
-            measurer.judge,
-            measurer.screen,
-            recipe.search.max_excluded,
-            progress,
-        )
-
+        with clock.stage("accuracy fallback"):
+            repairs = repair_outside_tolerance(
+                variants,
+                builder,
+                measurer.judge,
+                measurer.screen,
+                recipe.search.max_excluded,
+                progress,
+                deadline.reason,
+            )
     torch_runs = TorchRuns(source, recipe, measurer, data.preprocessing)
     if recipe.measure.torch_runtimes:
-        fastest = fastest_within_limits(variants)
-        variants += torch_runs.measure_rows(
-            target, host.cpu_flags, builder.root_id, progress, fastest
-        )
+        with clock.stage("screening PyTorch"):
+            fastest = fastest_within_limits(variants)
+            variants += torch_runs.measure_rows(
+                target, host.cpu_flags, builder.root_id, progress, fastest, deadline.reason
+            )
     if recipe.measure.onnx_runtimes != ():
-        other = RuntimeRows(measurer, target, host.cpu_flags)
-        variants += other.measure(variants, recipe.measure.onnx_runtimes, progress)
-    for candidate in worth_timing(variants, MAX_CONTENDERS):
-        progress(f"timing {candidate.label} in full", 0, 0)
-        measurer.time_fully(candidate)
+        with clock.stage("screening the other runtimes"):
+            other = RuntimeRows(measurer, target, host.cpu_flags)
+            variants += other.measure(
+                variants, recipe.measure.onnx_runtimes, progress, deadline.reason
+            )
+    with clock.stage("timing the contenders in full"):
+        for rank, candidate in enumerate(worth_timing(variants, MAX_CONTENDERS)):
+            # The fastest is timed in full whatever the budget: the pick rests on it.
+            if rank and deadline.reason():
+                candidate.not_timed_further = deadline.spent
+                continue
+            progress(f"timing {candidate.label} in full", 0, 0)
+            measurer.time_fully(candidate)
 
-    progress("choosing", 1, 1)
-    warnings = data.warnings + parity_warnings(variants)
-    warnings += slowdown_warnings(variants, builder.made_by, measurer.profile)
-    if note := noise_warning(variants):
-        warnings.append(note)
-    progress("timing the fastest head to head", 0, 0)
-    contest, contest_warning = head_to_head(variants, measurer)
+    with clock.stage("diagnosis"):
+        warnings = data.warnings + parity_warnings(variants)
+        warnings += slowdown_warnings(variants, builder.made_by, measurer.profile)
+        warnings += [w for w in (noise_warning(variants), deadline.cut_warning(variants)) if w]
+    with clock.stage("timing the fastest head to head"):
+        contest, contest_warning = head_to_head(variants, measurer)
     warnings += contest_warning
     choice = choose(variants, contest)
-    if choice.pick is not None and choice.pick.runtime == "torch":
-        op_profile = torch_runs.profile(choice.pick)
-    else:
-        op_profile = measurer.profile(choice.pick_onnx) if choice.pick_onnx else []
+    with clock.stage("profiling the pick"):
+        if choice.pick is not None and choice.pick.runtime == "torch":
+            op_profile = torch_runs.profile(choice.pick)
+        else:
+            op_profile = measurer.profile(choice.pick_onnx) if choice.pick_onnx else []
 
     results = Results(
         source_path=source.path,
@@ -139,8 +154,10 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
         chains=[{"passes": [p.label() for p in c.passes], "why": c.why} for c in chains],
         preprocessing=data.preprocessing.summary() if data.preprocessing else "",
         contest=contest,
+        stage_seconds=clock.seconds,
     )
-    write_outputs(results)
-    # The evaluation set copies the user's data: it is a working file, not an artifact.
-    shutil.rmtree(data.store.folder, ignore_errors=True)
+    with clock.stage("writing the outputs"):
+        write_outputs(results)
+        # The evaluation set copies the user's data: it is a working file, not an artifact.
+        shutil.rmtree(data.store.folder, ignore_errors=True)
     return results

@@ -8,6 +8,7 @@ FAST = ["--measure-seconds", "0.05"]
 
 
 def error_of(args: list[str]) -> tuple[int, str]:
-    """The exit code and the whole output, stripped, of `optimize` with `args`."""
+    """The exit code and the standard error, stripped, of `optimize` with `args`: where a
+    refusal is said (standard output has the progress lines before it)."""
     result = CliRunner().invoke(app, args)
-    return result.exit_code, result.output.strip()
+    return result.exit_code, result.stderr.strip()

@@ -98,7 +98,10 @@ class Measurer:
             eval_batch=data.eval_batch,
             budget=recipe.measure.budget(),
         )
-        screen_workload = dataclasses.replace(workload, budget=recipe.measure.screen_budget())
+        # Screening ranks by batch-1 latency: its throughput is batch 1's, with no loop of its own.
+        screen_workload = dataclasses.replace(
+            workload, budget=recipe.measure.screen_budget(), throughput_batch=data.latency_batch
+        )
         threads = thread_options(target, host, recipe.measure.threads)
         if target.is_gpu:
             # TensorRT engines go in the output folder, so re-runs and serving reuse them.

@@ -49,9 +49,14 @@ class RuntimeRows:
     cpu_flags: list[str]
 
     def measure(
-        self, variants: list[Candidate], names: tuple[str, ...] | None, progress: Progress
+        self,
+        variants: list[Candidate],
+        names: tuple[str, ...] | None,
+        progress: Progress,
+        should_stop: Callable[[], str | None] = lambda: None,
     ) -> list[RuntimeRow]:
-        """Every row, measured, or skipped with the reason the runtime gives."""
+        """Every row, screened, or skipped with the reason the runtime gives; no row starts
+        once `should_stop` gives a reason."""
         rows = []
         chosen = worth_running(variants)
         for found in onnx_runtimes(names):
@@ -62,11 +67,14 @@ class RuntimeRows:
             for variant in chosen:
                 for sweep in self._sweeps(found):
                     row = self._row(found, sweep[0], variant.id, variant.label)
+                    rows.append(row)
+                    if reason := should_stop():
+                        row.status, row.reason = Status.SKIPPED, reason
+                        continue
                     progress(f"screening {row.label}", 0, 0)
                     self.measurer.screen_in_child(
                         row, lambda full, s=sweep, f=found, v=variant: self._job(f, v, s, full)
                     )
-                    rows.append(row)
         return rows
 
     def _job(self, found: Runtime, variant: Variant, sweep: tuple, full: bool):

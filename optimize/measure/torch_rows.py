@@ -92,13 +92,16 @@ class TorchRuns:
         root_id: str,
         progress: Progress,
         fastest: Candidate | None = None,
+        should_stop: Callable[[], str | None] = lambda: None,
     ) -> list[RuntimeRow]:
         """Every PyTorch row for this source and target, screened, or skipped with why.
         Eager goes first: compiling costs seconds, and is skipped when eager is too far
-        behind `fastest` (the fastest candidate within the limits) for it to catch up."""
+        behind `fastest` (the fastest candidate within the limits) for it to catch up. No
+        row starts once `should_stop` gives a reason."""
         rows = torch_rows(self.source, target, cpu_flags, root_id)
         for row in rows:
-            if row.status == Status.BUILT and (reason := _hopeless(row, rows[0], fastest)):
+            reason = should_stop() or _hopeless(row, rows[0], fastest)
+            if row.status == Status.BUILT and reason:
                 row.status, row.reason = Status.SKIPPED, reason
             if row.status == Status.BUILT:
                 progress(f"screening {row.label}", 0, 0)

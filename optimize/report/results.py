@@ -42,6 +42,8 @@ class Results:
     chains: list[dict[str, Any]] = field(default_factory=list)
     op_profile: list[dict[str, Any]] = field(default_factory=list)
     contest: Contest | None = None
+    # Seconds each stage took, in order, up to writing the outputs.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def variant(self, variant_id: str) -> Candidate:
         """The variant or runtime row with this id."""
@@ -109,6 +111,7 @@ class Results:
             "tolerance": self.tolerance.model_dump(),
             "pick_rule": self.contest.rule if self.contest else PICK_RULE,
             "head_to_head": asdict(self.contest) if self.contest else None,
+            "stage_seconds": self.stage_seconds,
             "pick": self.pick.id if self.pick else None,
             "pick_onnx": self.pick_onnx.id if self.pick_onnx else None,
             "best_model": "best.onnx" if self.pick_onnx else None,

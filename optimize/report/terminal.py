@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
+
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from optimize.report.contest_table import contest_summary
@@ -23,29 +34,47 @@ SHORT_COLUMNS = (
 )
 
 
-class TerminalProgress:
-    """A rich progress line on stderr; silent when `quiet`."""
+# Off a terminal, the longest a log stays silent while a unit of work runs.
+HEARTBEAT_S = 20.0
 
-    def __init__(self, quiet: bool = False) -> None:
+
+class TerminalProgress:
+    """Progress as a run goes. On a terminal: a live line on stderr with the stage, the
+    count of chains done, the time taken and an estimate of the time left. Elsewhere (a CI
+    log, a pipe): one plain line on stdout per message with the time since the start, and
+    a line naming what is still running whenever nothing was said for HEARTBEAT_S; stderr
+    stays for errors alone. Silent when `quiet`."""
+
+    def __init__(self, quiet: bool = False, console: Console | None = None) -> None:
         self.quiet = quiet
+        self._console = console or Console(stderr=True)
+        self.live = self._console.is_terminal
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
+            TimeRemainingColumn(),
+            console=self._console,
             transient=True,
-            disable=quiet,
+            disable=quiet or not self.live,
         )
         self._task = None
+        self._started = time.monotonic()
+        self._last = ("starting", self._started)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
 
     def __enter__(self) -> TerminalProgress:
         self._progress.__enter__()
         self._task = self._progress.add_task("loading", total=None)
+        if not self.live and not self.quiet:
+            threading.Thread(target=self._heartbeat, daemon=True).start()
         return self
 
     def __exit__(self, *exc) -> None:
+        self._stop.set()
         self._progress.__exit__(*exc)
 
     def update(self, message: str, done: int, total: int) -> None:
@@ -54,6 +83,20 @@ class TerminalProgress:
             self._progress.update(self._task, description=message, completed=done, total=total)
         else:
             self._progress.update(self._task, description=message)
+        if not self.live and not self.quiet:
+            self._say(message)
+
+    def _say(self, message: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._last = (message, now)
+            print(f"[{now - self._started:7.1f} s] {message}", file=sys.stdout, flush=True)
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(1.0):
+            message, said = self._last
+            if time.monotonic() - said >= HEARTBEAT_S:
+                self._say(f"still {message}" if not message.startswith("still ") else message)
 
 
 def print_results(results: Results, console: Console | None = None) -> None:

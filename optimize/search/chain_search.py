@@ -8,35 +8,71 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from optimize.build.builder import VariantBuilder
-from optimize.build.variant import Status, Variant
+from optimize.build.variant import Candidate, Status, Variant
 from optimize.choose.ranking import dominated_by
 from optimize.config.chains import Chain
 
+# The share of a budget kept for what follows the last new work: the head-to-head and
+# writing the outputs.
+FINISH_SHARE = 0.15
 
-@dataclass(frozen=True)
+
+@dataclass
 class Deadline:
-    """The run's time budget: after it, no new variant starts."""
+    """The run's time budget: no new work (a build, a screening, a full timing) starts
+    when it would likely end inside the share kept to finish the run; how long a unit
+    takes is judged by the longest stretch between two asks so far."""
 
     minutes: float | None = None
     started: float = field(default_factory=time.monotonic)
+    last_ask: float | None = None
+    longest_unit_s: float = 0.0
+
+    @property
+    def spent(self) -> str:
+        """What a candidate cut by the budget says."""
+        return f"the {self.minutes:g}-minute budget was spent"
 
     def reason(self) -> str | None:
-        """Why no new work may start, or None while there is time."""
-        if self.minutes and time.monotonic() - self.started > self.minutes * 60:
-            return f"not tried: the {self.minutes:g}-minute budget was spent"
+        """Why no new work may start, or None while there is time. Call it before each
+        unit of work."""
+        now = time.monotonic()
+        if self.last_ask is not None:
+            self.longest_unit_s = max(self.longest_unit_s, now - self.last_ask)
+        self.last_ask = now
+        if not self.minutes:
+            return None
+        new_work_until = self.started + self.minutes * 60 * (1 - FINISH_SHARE)
+        if now + self.longest_unit_s > new_work_until:
+            return f"not tried: {self.spent}"
         return None
+
+    def cut_warning(self, candidates: list[Candidate]) -> str | None:
+        """What the budget cut, in one warning, or None when it cut nothing."""
+        if not self.minutes:
+            return None
+        untried = [c for c in candidates if self.spent in c.reason]
+        untimed = [c for c in candidates if self.spent in c.not_timed_further]
+        if not untried and not untimed:
+            return None
+        return (
+            f"{self.spent} after {time.monotonic() - self.started:.0f} s: "
+            f"{len(untried)} candidate(s) not tried, {len(untimed)} screened but not timed "
+            "in full; give a larger --budget-minutes to try them"
+        )
 
 
 def search(
     chains: list[Chain],
     builder: VariantBuilder,
     measure: Callable[[Variant], None],
-    deadline: Deadline = Deadline(),
+    deadline: Deadline | None = None,
     progress: Callable[[str, int, int], None] = lambda *_: None,
 ) -> list[Variant]:
     """Every variant tried, in order: each chain is built step by step and each new step
     measured at once; a chain stops (its rest skipped, with the reason) when its last
     measured step is clearly dominated, and no step starts after the deadline."""
+    deadline = deadline or Deadline()
     variants: list[Variant] = []
     baseline_depth = len(builder.lead_in())
 

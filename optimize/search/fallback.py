@@ -57,11 +57,12 @@ def repair(
     builder: VariantBuilder,
     judge: Judge,
     max_excluded: int = 16,
+    should_stop: Callable[[], str | None] = lambda: None,
 ) -> tuple[Repair, list[Variant]]:
     """Rank the quantizable nodes by how much excluding each alone helps, then exclude
     them greedily, best first, until the variant is within tolerance or `max_excluded`
-    nodes are excluded. Returns the record and the greedy steps' variants (the last one is
-    the repaired variant when the record says so)."""
+    nodes are excluded, or `should_stop` gives a reason. Returns the record and the greedy
+    steps' variants (the last one is the repaired variant when the record says so)."""
     record = Repair(variant.id)
     # Nodes the variant already keeps in float stay so; the fallback adds to them.
     kept = tuple(pass_.nodes_to_exclude)
@@ -81,6 +82,9 @@ def repair(
         return built if built.status in (Status.BUILT, Status.MEASURED) else None
 
     for node in candidates:
+        if reason := should_stop():
+            record.note = reason
+            return record, []
         probe = build((*kept, node))
         if probe is None:
             continue
@@ -94,6 +98,9 @@ def repair(
     ranked = sorted(record.sensitivity, key=record.sensitivity.get, reverse=True)
     steps: list[Variant] = []
     for count in range(2, min(max_excluded, len(ranked)) + 1):
+        if reason := should_stop():
+            record.note = reason
+            return record, steps
         excluded = (*kept, *ranked[:count])
         step = build(excluded)
         if step is None:
@@ -119,20 +126,24 @@ def repair_outside_tolerance(
     measure: Callable[[Variant], None],
     max_excluded: int = 16,
     progress: Callable[[str, int, int], None] = lambda *_: None,
+    should_stop: Callable[[], str | None] = lambda: None,
 ) -> list[Repair]:
     """Repair every measured variant outside tolerance that a repairable pass made, unless
     a variant within tolerance is already clearly faster; each greedy step is measured and
-    appended to `variants`."""
+    appended to `variants`. No repair or step starts once `should_stop` gives a reason."""
     repairs = []
     for variant in [v for v in variants if v.measured and v.verdict]:
         made_by = builder.made_by.get(variant.id)
         if made_by is None or not made_by[1].repairable:
             continue
+        if reason := should_stop():
+            repairs.append(Repair(variant.id, note=reason))
+            continue
         if rival := dominated_by(variant, [v for v in variants if v.within_tolerance]):
             repairs.append(Repair(variant.id, note=not_worth_repairing(variant, rival)))
             continue
         progress(f"repairing {variant.label}", 0, 0)
-        record, steps = repair(variant, *made_by, builder, judge, max_excluded)
+        record, steps = repair(variant, *made_by, builder, judge, max_excluded, should_stop)
         repairs.append(record)
         for step in steps:
             if any(step is v for v in variants):

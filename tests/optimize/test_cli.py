@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -43,10 +44,18 @@ def test_demo_run_writes_the_promised_folder(demo_run, digits):
     result, out = demo_run
     assert result.returncode == 0, result.stderr
     assert "pick:" in result.stdout and "p50 ms" in result.stdout
+    # Off a terminal, each stage and each unit of work is a line with the time so far.
+    lines = result.stdout.splitlines()
+    assert any(re.match(r"\[ +\d+\.\d s\] screening export$", line) for line in lines)
+    assert any("building and screening the chains: done in" in line for line in lines)
+    assert not result.stderr.strip()
     for name in ("best.onnx", "report.json", "report.md", "manifest.json"):
         assert (out / name).is_file(), name
     report = json.loads((out / "report.json").read_text())
     assert report["schema_version"] == 1
+    stages = report["stage_seconds"]
+    assert list(stages)[:2] == ["loading the model", "reference outputs of the original model"]
+    assert "timing the contenders in full" in stages and all(t >= 0 for t in stages.values())
     assert report["source"]["form"] == "exported_program"
     assert report["source"]["inputs"] == [
         {"name": "x", "dims": ["batch", 1, 8, 8], "dtype": "float32"}

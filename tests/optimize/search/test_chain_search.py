@@ -84,3 +84,6 @@ def test_nothing_starts_after_the_budget(digits_cnn_onnx, tmp_path):
     skipped = [v for v in results.variants if v.status == "skipped"]
     assert skipped and all("budget was spent" in v.reason for v in skipped)
     assert results.variants[0].status == "measured"
+    # The baseline is still timed in full (the pick rests on it), and the run says what was cut.
+    assert results.pick is results.variants[0] and results.pick.timing == "full"
+    assert any(w.startswith("the 1e-06-minute budget was spent after") for w in results.warnings)

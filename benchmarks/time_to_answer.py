@@ -1,0 +1,194 @@
+"""Benchmark: how long `optimize run` takes to answer on this machine, as a user runs it.
+
+Each case is the real command in a subprocess, timed by the wall clock: cold into a new
+folder, then again into the same folder with nothing changed, and the dry-run's estimate
+beside it. Cases: the demo's digits CNN with no flags; the MiniLM sentence encoder at
+sequence length 128 with its data; a ResNet-18-sized CNN under --budget-minutes 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench_info import git_revision, machine_line
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).parent / "results"
+OPTIMIZE = [sys.executable, "-m", "optimize"]
+
+
+@dataclass
+class Case:
+    """One command to time: its model and flags, and the goals it is held to."""
+
+    name: str
+    model: Path
+    flags: list[str]
+    cold_goal_s: float | None
+    budget_s: float | None = None
+
+
+@dataclass
+class Timed:
+    """What one case took: cold, re-run, the dry-run's estimate, the stages, the pick."""
+
+    case: Case
+    cold_s: float
+    rerun_s: float
+    estimate_s: float
+    stages: dict[str, float]
+    pick: str
+    writing_s: float
+
+
+def timed_run(args: list[str]) -> tuple[float, str]:
+    """Wall seconds and stdout of `optimize` with `args`; fails loudly when it fails."""
+    start = time.perf_counter()
+    done = subprocess.run([*OPTIMIZE, *args], capture_output=True, text=True, cwd=ROOT)
+    took = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"optimize {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+    return took, done.stdout
+
+
+def estimate_seconds(dry_run_text: str) -> float:
+    """The dry-run's time estimate, in seconds."""
+    found = re.search(r"time: roughly (\d+(?:\.\d+)?) (s|min)", dry_run_text)
+    if not found:
+        sys.exit(f"no estimate in the dry-run:\n{dry_run_text}")
+    return float(found[1]) * (60 if found[2] == "min" else 1)
+
+
+def writing_seconds(stdout: str) -> float:
+    """How long writing the outputs took, from the run's progress lines."""
+    found = re.search(r"writing the outputs: done in (\d+\.\d) s", stdout)
+    return float(found[1]) if found else 0.0
+
+
+def time_case(case: Case, scratch: Path) -> Timed:
+    """Cold run into a new folder, the re-run into it, and the dry-run's estimate."""
+    out = scratch / f"{case.name}_out"
+    shutil.rmtree(out, ignore_errors=True)
+    args = ["run", str(case.model), "--target", "cpu", "--out", str(out), *case.flags]
+    _, plan = timed_run([*args, "--dry-run"])
+    print(f"{case.name}: cold run", flush=True)
+    cold_s, stdout = timed_run(args)
+    report = json.loads((out / "report.json").read_text())
+    pick = next(v["label"] for v in report["variants"] if v["id"] == report["pick"])
+    print(f"{case.name}: {cold_s:.1f} s cold; re-run", flush=True)
+    rerun_s, _ = timed_run(args)
+    return Timed(
+        case,
+        cold_s,
+        rerun_s,
+        estimate_seconds(plan),
+        report["stage_seconds"],
+        pick,
+        writing_seconds(stdout),
+    )
+
+
+def prepare_cases(scratch: Path) -> list[Case]:
+    """Save the three models (and MiniLM's data) under `scratch`."""
+    from minilm_model import save_data, save_model
+    from resnet18_model import save_resnet18
+
+    subprocess.run(
+        [sys.executable, "examples/save_example.py", "digits", str(scratch)], check=True, cwd=ROOT
+    )
+    minilm, tokenizer, _ = save_model(scratch, seq_len=128)
+    eval_path, calibration_path = save_data(tokenizer, scratch, seq_len=128)
+    resnet = save_resnet18(scratch / "resnet18.pt2")
+    minilm_flags = ["--eval-data", str(eval_path), "--calibration-data", str(calibration_path)]
+    return [
+        Case("digits CNN, no flags", scratch / "digits_cnn.pt2", [], 25.0),
+        Case("MiniLM seq 128, with its data", minilm, minilm_flags, 180.0),
+        Case("ResNet-18, --budget-minutes 1", resnet, ["--budget-minutes", "1"], None, 60.0),
+    ]
+
+
+def verdict(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def table(results: list[Timed]) -> list[str]:
+    """The results table, one row per case, each goal with whether it was met."""
+    lines = [
+        "| case | pick | cold s | goal | re-run s | re-run / cold (goal ≤ 10%) "
+        "| dry-run estimate s | estimate / cold (goal within 30%) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        if r.case.budget_s:
+            limit = 1.1 * r.case.budget_s + r.writing_s
+            goal = f"≤ {limit:.1f} (1.1 × budget + {r.writing_s:.1f} s writing): "
+            goal += verdict(r.cold_s <= limit)
+        else:
+            goal = f"≤ {r.case.cold_goal_s:g}: {verdict(r.cold_s <= r.case.cold_goal_s)}"
+        rerun = r.rerun_s / r.cold_s
+        estimate = r.estimate_s / r.cold_s
+        lines.append(
+            f"| {r.case.name} | `{r.pick}` | {r.cold_s:.1f} | {goal} | {r.rerun_s:.1f} "
+            f"| {100 * rerun:.0f}%: {verdict(rerun <= 0.10)} | {r.estimate_s:.0f} "
+            f"| {estimate:.2f}: {verdict(0.7 <= estimate <= 1.3)} |"
+        )
+    return lines
+
+
+def stage_table(results: list[Timed]) -> list[str]:
+    """Seconds per stage of each cold run, from its report.json."""
+    names = list(dict.fromkeys(name for r in results for name in r.stages))
+    lines = ["| stage | " + " | ".join(r.case.name for r in results) + " |"]
+    lines.append("|---|" + "---|" * len(results))
+    for name in names:
+        cells = [f"{r.stages[name]:.1f}" if name in r.stages else "–" for r in results]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scratch", type=Path, default=ROOT / "build" / "bench" / "answer")
+    parser.add_argument("--results", type=Path, default=RESULTS / "time_to_answer.md")
+    args = parser.parse_args()
+    revision = git_revision()
+    args.scratch.mkdir(parents=True, exist_ok=True)
+    results = [time_case(case, args.scratch) for case in prepare_cases(args.scratch)]
+    environment = json.loads(
+        (args.scratch / f"{results[0].case.name}_out" / "report.json").read_text()
+    )["environment"]
+    text = "\n".join(
+        [
+            "# Time to answer",
+            "",
+            f"`.venv/bin/python {' '.join(sys.argv)}`, on a machine otherwise idle. "
+            "Each case is the `optimize run` command in a subprocess, timed by the wall "
+            "clock from start to exit: cold into a new folder, then again into the same "
+            "folder with nothing changed; the dry-run's estimate is for the cold run.",
+            "",
+            machine_line(environment, revision),
+            "",
+            *table(results),
+            "",
+            "Seconds per stage of each cold run (`stage_seconds` in report.json; writing the "
+            "outputs comes after):",
+            "",
+            *stage_table(results),
+            "",
+        ]
+    )
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
