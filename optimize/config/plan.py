@@ -6,8 +6,17 @@ from hardware.targets import parse_target
 from optimize.config.chains import Chain
 from optimize.config.recipe import Recipe
 
-# Building, loading and checking one variant, besides its timed loops: an estimate.
-VARIANT_OVERHEAD_S = 5.0
+# Seconds per unit of work besides its timed loops, on a 2-core CPU with a small model
+# (benchmarks/results/time_to_answer.md): starting, loading and exporting; building one
+# variant in the warm worker; opening and judging a screened candidate; the fresh process
+# of a full timing; the head-to-head.
+START_S = 4.0
+BUILD_S = 0.3
+SCREEN_OVERHEAD_S = 0.1
+FULL_PROCESS_S = 0.6
+CONTEST_S = 2.0
+# Candidates timed in full, at most (see optimize.choose.contest.MAX_CONTENDERS).
+TIMED_IN_FULL = 6
 
 
 def describe_plan(recipe: Recipe, chains: list[Chain], thread_settings: int | None = None) -> str:
@@ -45,22 +54,43 @@ def describe_plan(recipe: Recipe, chains: list[Chain], thread_settings: int | No
     )
     for pass_ in sorted({s for p in skipped for s in p if s.unsupported(target)}, key=str):
         lines.append(f"  skipped: {pass_.label()}: {pass_.unsupported(target)}")
-    # As the run times them: under each thread setting, a batch-1 and a throughput loop,
-    # each warming up for min(0.2 s, half the measure time) before the timed part.
-    warmup = recipe.measure.budget().warmup_s
-    per_variant = threads * 2 * (recipe.measure.seconds + warmup) + VARIANT_OVERHEAD_S
-    lines.append(
-        f"time: roughly {_duration(measured * per_variant)}, an estimate assuming each variant "
-        f"takes {threads} thread setting(s) × 2 timed loops (batch 1 and a larger batch) × ({recipe.measure.seconds:g} s + "
-        f"{warmup:g} s warm-up) + ~{VARIANT_OVERHEAD_S:g} s to build, load and check it "
-        f"≈ {per_variant:.1f} s; slow passes on large models, the export, PyTorch runtime "
-        f"rows and accuracy-fallback steps come on top"
-    )
+    lines.append(_time_estimate(recipe, chains, measured, threads))
     return "\n".join(lines)
 
 
 def _duration(seconds: float) -> str:
     """Rounded as coarsely as an estimate deserves."""
     if seconds < 90:
-        return f"{max(10, round(seconds, -1)):.0f} s"
+        return f"{max(5, 5 * round(seconds / 5)):.0f} s"
     return f"{round(seconds / 60)} min"
+
+
+def _time_estimate(recipe: Recipe, chains: list[Chain], variants: int, threads: int) -> str:
+    """The plan's time as the run spends it: every candidate screened, a few timed in full.
+    Timed loops stop early once their median is known, so a full loop is counted at a
+    quarter of its budget, its warm-up included."""
+    measure = recipe.measure
+    screen_s = min(measure.screen_seconds, measure.seconds)
+    int8 = sum(any(p.portable_int8 for p in c.passes) for c in chains)
+    other_rows = 2 * (1 + int8) if measure.onnx_runtimes != () else 0
+    torch_rows = 1 if measure.torch_runtimes else 0
+    screened = variants + other_rows + torch_rows
+    loop_s = measure.seconds / 4
+    full_s = FULL_PROCESS_S + threads * 2 * loop_s
+    total = (
+        START_S
+        + variants * BUILD_S
+        + screened * (screen_s + SCREEN_OVERHEAD_S)
+        + TIMED_IN_FULL * full_s
+        + CONTEST_S
+    )
+    return (
+        f"time: roughly {_duration(total)}, an estimate: {screened} candidates screened "
+        f"({variants} variants, {other_rows} OpenVINO rows, {torch_rows} PyTorch row) for "
+        f"{screen_s:g} s each under one thread setting; up to {TIMED_IN_FULL} of them timed "
+        f"in full, {threads} thread setting(s) × 2 timed loops (batch 1 and a larger batch) "
+        f"≈ {full_s:.1f} s each; ~{BUILD_S:g} s to build a variant. A model slower than a "
+        "few milliseconds per run adds its own time to every loop's fewest runs, and "
+        "slow passes (static quantization, NNCF) on large models, torch.compile and "
+        "accuracy-fallback steps come on top"
+    )
