@@ -91,8 +91,8 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
             repairs = repair_outside_tolerance(
                 variants,
                 builder,
-                measurer.judge,
                 measurer.screen,
+                measurer.quantization_errors,
                 recipe.search.max_excluded,
                 progress,
                 deadline.reason,

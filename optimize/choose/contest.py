@@ -63,10 +63,15 @@ class Contest:
 
 
 def contenders(variants: list[Variant]) -> list[Variant]:
-    """ONNX variants within tolerance that the fastest does not clearly dominate (see
-    optimize.choose.ranking): their measurements, taken apart, cannot rank them. Fastest first."""
+    """ONNX variants within tolerance, timed in full, that the fastest does not clearly
+    dominate (see optimize.choose.ranking): their measurements, taken apart, cannot rank
+    them. Fastest first."""
     ok = sorted(
-        (v for v in variants if v.within_tolerance and v.runtime == "onnxruntime"),
+        (
+            v
+            for v in variants
+            if v.within_tolerance and v.runtime == "onnxruntime" and v.timing != "screen"
+        ),
         key=lambda v: v.p50_ms,
     )
     if not ok:

@@ -27,12 +27,14 @@ def pareto_front(variants: list[Candidate]) -> list[Candidate]:
 
 
 def pick(variants: list[Candidate], contest: Contest | None = None) -> Candidate | None:
-    """The fastest measured variant within tolerance, or None when there is none. When the
-    fastest took part in the head-to-head `contest`, its winner instead: separate figures
-    could not rank the contenders."""
-    candidates = [v for v in variants if v.within_tolerance]
-    if not candidates:
+    """The fastest measured variant within tolerance, or None when there is none: among
+    those timed in full, when any were. When the fastest took part in the head-to-head
+    `contest`, its winner instead: separate figures could not rank the contenders."""
+    within = [v for v in variants if v.within_tolerance]
+    if not within:
         return None
+    # Screening figures rank roughly; the pick rests on a full timing where there is one.
+    candidates = [v for v in within if v.timing != "screen"] or within
     fastest = min(candidates, key=lambda v: v.p50_ms)
     if contest is not None and contest.entry(fastest.id) is not None:
         return next(v for v in candidates if v.id == contest.winner)

@@ -31,12 +31,14 @@ from optimize.measure.cache import (
 )
 from optimize.measure.fidelity import Fidelity, limits_verdict, tolerance_verdict
 from optimize.measure.workers import (
+    ErrorJob,
     MeasureJob,
     Workload,
-    measure_fidelity,
+    estimate_quantization_errors,
     measure_variant,
     profile_operators,
 )
+from passes.base import Pass
 
 
 def thread_options(
@@ -210,15 +212,19 @@ class Measurer:
         )
         candidate.record(measurements, fidelity, verdict)
 
-    def judge(self, variant: Variant) -> tuple[Fidelity, str | None]:
-        """Fidelity of a fallback candidate and its verdict, without the full profile."""
-        job = MeasureJob(variant.path, self.workload, self.thread_options)
+    def quantization_errors(self, parent: Variant, pass_: Pass) -> dict[str, float]:
+        """How much quantizing each node of `parent` by `pass_` would hurt, estimated in the
+        warm worker; empty when the estimate fails (the fallback then keeps graph order)."""
+        job = ErrorJob(
+            parent.path,
+            tuple(pass_.repair_op_types),
+            pass_.quantizes_weights_only,
+            self.workload,
+        )
         try:
-            fidelity = run_warm(measure_fidelity, job, self.timeout_s)
-        except IsolatedRunError as exc:
-            nan = float("nan")
-            return Fidelity(0, nan, nan, nan, nan, 0), f"failed: {exc}"
-        return fidelity, tolerance_verdict(fidelity, self.limits)
+            return run_warm(estimate_quantization_errors, job, self.timeout_s)
+        except IsolatedRunError:
+            return {}
 
     def profile(self, variant: Variant) -> list[dict]:
         """Where the variant spends its time, under the thread setting it was fastest

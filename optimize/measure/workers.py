@@ -28,6 +28,7 @@ from optimize.data.eval_store import EvalStore
 from optimize.data.inputs import rows
 from optimize.measure.fidelity import Fidelity, FidelityTally
 from passes.onnx_files import parallel_branches
+from passes.quant_error import quantization_errors
 
 
 @dataclass
@@ -124,11 +125,28 @@ def measure_variant(job: MeasureJob) -> tuple[Measurements, Fidelity | None]:
     return best, fidelity_over(run, workload)
 
 
-def measure_fidelity(job: MeasureJob) -> Fidelity:
-    """Only the fidelity part of measure_variant: quick enough to judge many candidates."""
-    workload = job.workload
-    run = onnx_runner(job.model_path, workload.target, workload.eval_batch, job.thread_options[0])
-    return fidelity_over(run, workload)
+@dataclass
+class ErrorJob:
+    """What a child process needs to estimate each node's quantization error: the float
+    model, the op types and whether only weights are quantized, and the workload whose
+    evaluation inputs feed the float run."""
+
+    model_path: Path
+    op_types: tuple[str, ...]
+    weights_only: bool
+    workload: Workload
+
+
+# Rows of the evaluation set the float run for quantization errors takes.
+ERROR_ROWS = 16
+
+
+def estimate_quantization_errors(job: ErrorJob) -> dict[str, float]:
+    """Each node's estimated relative output error from quantizing it (see
+    passes.quant_error), from a float run on the first evaluation rows."""
+    first = next(job.workload.eval_store.batches())
+    feeds = rows(first.feeds, min(ERROR_ROWS, len(next(iter(first.feeds.values())))))
+    return quantization_errors(job.model_path, job.op_types, job.weights_only, feeds)
 
 
 def profile_operators(job: MeasureJob) -> list[dict[str, object]]:

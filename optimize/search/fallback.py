@@ -1,5 +1,6 @@
 """Accuracy-aware fallback: repair a quantized variant outside tolerance by keeping in
-float the nodes whose quantization hurts most, one more at a time."""
+float the nodes whose quantization hurts most: ranked from one float run, then kept in
+float in growing numbers (1, 2, 4, …) and the fewest that suffice found by bisection."""
 
 from __future__ import annotations
 
@@ -9,19 +10,19 @@ from dataclasses import dataclass, field
 
 from optimize.build.builder import VariantBuilder
 from optimize.build.variant import Status, Variant
-from optimize.choose.ranking import dominated_by
-from optimize.measure.fidelity import Fidelity
+from optimize.choose.ranking import within_noise_of
+from optimize.choose.screening import SCREEN_MARGIN, fastest_within_limits
 from passes.base import Pass
 from passes.quant_prep import quantizable_nodes
 
-# A judge returns the fidelity of a built variant and why it is outside tolerance (None
-# when within).
-Judge = Callable[[Variant], tuple[Fidelity, str | None]]
+# Estimates how much quantizing each node of the parent model hurts (see
+# passes.quant_error): {node name: relative output error}; empty when it cannot tell.
+RankNodes = Callable[[Variant, Pass], dict[str, float]]
 
 
 @dataclass
 class RepairStep:
-    """One greedy step: the nodes kept in float so far, and how the variant then fares."""
+    """One step: the nodes kept in float, and how the variant then fares."""
 
     excluded: list[str]
     variant_id: str
@@ -31,7 +32,8 @@ class RepairStep:
 
 @dataclass
 class Repair:
-    """What the fallback did for one quantized variant."""
+    """What the fallback did for one quantized variant. `sensitivity` is each candidate
+    node's estimated relative output error from quantizing it, in the order tried."""
 
     variant_id: str
     sensitivity: dict[str, float] = field(default_factory=dict)
@@ -41,13 +43,22 @@ class Repair:
 
 
 def not_worth_repairing(variant: Variant, rival: Variant) -> str:
-    """Why the fallback leaves `variant` alone: a variant within tolerance is already
-    clearly faster, and keeping nodes in float would only slow `variant` down more."""
+    """Why the fallback leaves `variant` alone: a variant within tolerance is about as
+    fast already, and keeping nodes in float would only slow `variant` down."""
     return (
-        f"not repaired: at {variant.p50_ms:.3f} ms it is clearly slower than {rival.label} "
-        f"({rival.p50_ms:.3f} ms), which is within tolerance; keeping nodes in float would "
-        "only add time"
+        f"not repaired: at {variant.p50_ms:.3f} ms it is not clearly faster than "
+        f"{rival.label} ({rival.p50_ms:.3f} ms), which is within tolerance; keeping nodes "
+        "in float would only add time"
     )
+
+
+def rival_within_limits(variant: Variant, variants: list[Variant]) -> Variant | None:
+    """The fastest variant within the limits when it is about as fast as `variant` (within
+    noise) or faster: repairing `variant` only slows it, so it could not win; else None."""
+    rival = fastest_within_limits(variants)
+    if rival is not None and within_noise_of(variant, rival, SCREEN_MARGIN):
+        return rival
+    return None
 
 
 def repair(
@@ -55,14 +66,14 @@ def repair(
     parent: Variant,
     pass_: Pass,
     builder: VariantBuilder,
-    judge: Judge,
+    measure: Callable[[Variant], None],
+    rank: RankNodes,
     max_excluded: int = 16,
     should_stop: Callable[[], str | None] = lambda: None,
 ) -> tuple[Repair, list[Variant]]:
-    """Rank the quantizable nodes by how much excluding each alone helps, then exclude
-    them greedily, best first, until the variant is within tolerance or `max_excluded`
-    nodes are excluded, or `should_stop` gives a reason. Returns the record and the greedy
-    steps' variants (the last one is the repaired variant when the record says so)."""
+    """Keep in float the 1, 2, 4, … nodes `rank` says hurt most until the variant is within
+    tolerance (at most `max_excluded` more), then bisect for the fewest that suffice; stop
+    when `should_stop` gives a reason. Returns the record and the measured steps."""
     record = Repair(variant.id)
     # Nodes the variant already keeps in float stay so; the fallback adds to them.
     kept = tuple(pass_.nodes_to_exclude)
@@ -74,80 +85,84 @@ def repair(
     if not candidates:
         record.note = "no quantized node to exclude"
         return record, []
-
-    def build(nodes: tuple[str, ...]) -> Variant | None:
-        """The variant with `nodes` kept in float too; an earlier repair may have built
-        (and measured) it already."""
-        built = builder.build_after(parent, dataclasses.replace(pass_, nodes_to_exclude=nodes))
-        return built if built.status in (Status.BUILT, Status.MEASURED) else None
-
-    for node in candidates:
-        if reason := should_stop():
-            record.note = reason
-            return record, []
-        probe = build((*kept, node))
-        if probe is None:
-            continue
-        fidelity, verdict = judge(probe)
-        record.sensitivity[node] = fidelity.quality
-        if verdict is None:
-            record.steps.append(RepairStep([*kept, node], probe.id, fidelity.quality, None))
-            record.repaired_id = probe.id
-            record.note = f"within tolerance with 1 more node in float: {node}"
-            return record, [probe]
-    ranked = sorted(record.sensitivity, key=record.sensitivity.get, reverse=True)
+    errors = rank(parent, pass_)
+    ranked = sorted(candidates, key=lambda n: errors.get(n, 0.0), reverse=True)
+    record.sensitivity = {n: errors.get(n, 0.0) for n in ranked}
     steps: list[Variant] = []
-    for count in range(2, min(max_excluded, len(ranked)) + 1):
+    within: dict[int, Variant] = {}
+
+    def within_with(count: int) -> bool:
+        """Build and measure the variant with `count` more nodes in float; whether it is
+        within tolerance."""
+        excluded = (*kept, *ranked[:count])
+        built = builder.build_after(parent, dataclasses.replace(pass_, nodes_to_exclude=excluded))
+        if built.status == Status.BUILT:
+            measure(built)
+        if not built.measured:
+            return False
+        steps.append(built)
+        record.steps.append(RepairStep(list(excluded), built.id, built.quality, built.verdict))
+        if built.verdict is None:
+            within[count] = built
+        return built.verdict is None
+
+    most = min(max_excluded, len(ranked))
+    outside, count = 0, 1
+    while not within:
         if reason := should_stop():
             record.note = reason
             return record, steps
-        excluded = (*kept, *ranked[:count])
-        step = build(excluded)
-        if step is None:
-            continue
-        fidelity, verdict = judge(step)
-        steps.append(step)
-        record.steps.append(RepairStep(list(excluded), step.id, fidelity.quality, verdict))
-        if verdict is None:
-            record.repaired_id = step.id
-            record.note = f"within tolerance with {count} more nodes in float"
-            return record, steps
-    added = len(record.steps[-1].excluded) - len(kept) if record.steps else 1
-    record.note = (
-        f"still outside tolerance with {added} more of {len(candidates)} quantizable nodes in float"
-    )
+        if not within_with(count):
+            outside = count
+            if count == most:
+                record.note = (
+                    f"still outside tolerance with {count} more of {len(candidates)} "
+                    "quantizable nodes in float"
+                )
+                return record, steps
+            count = min(2 * count, most)
+    fewest = count
+    while fewest - outside > 1 and not should_stop():
+        middle = (outside + fewest) // 2
+        if within_with(middle):
+            fewest = middle
+        else:
+            outside = middle
+    record.repaired_id = within[fewest].id
+    record.note = f"within tolerance with {fewest} more node(s) in float"
+    record.steps.sort(key=lambda step: len(step.excluded))
     return record, steps
 
 
 def repair_outside_tolerance(
     variants: list[Variant],
     builder: VariantBuilder,
-    judge: Judge,
     measure: Callable[[Variant], None],
+    rank: RankNodes,
     max_excluded: int = 16,
     progress: Callable[[str, int, int], None] = lambda *_: None,
     should_stop: Callable[[], str | None] = lambda: None,
 ) -> list[Repair]:
-    """Repair every measured variant outside tolerance that a repairable pass made, unless
-    a variant within tolerance is already clearly faster; each greedy step is measured and
-    appended to `variants`. No repair or step starts once `should_stop` gives a reason."""
+    """Repair each measured variant outside tolerance that a repairable pass made, fastest
+    first, unless one within tolerance is about as fast already (a repair only slows a
+    variant, so it could not win); each step is measured and appended to `variants`. No
+    repair or step starts once `should_stop` gives a reason."""
     repairs = []
-    for variant in [v for v in variants if v.measured and v.verdict]:
+    outside = sorted((v for v in variants if v.measured and v.verdict), key=lambda v: v.p50_ms)
+    for variant in outside:
         made_by = builder.made_by.get(variant.id)
         if made_by is None or not made_by[1].repairable:
             continue
         if reason := should_stop():
             repairs.append(Repair(variant.id, note=reason))
             continue
-        if rival := dominated_by(variant, [v for v in variants if v.within_tolerance]):
+        if rival := rival_within_limits(variant, variants):
             repairs.append(Repair(variant.id, note=not_worth_repairing(variant, rival)))
             continue
         progress(f"repairing {variant.label}", 0, 0)
-        record, steps = repair(variant, *made_by, builder, judge, max_excluded, should_stop)
+        record, steps = repair(
+            variant, *made_by, builder, measure, rank, max_excluded, should_stop
+        )
         repairs.append(record)
-        for step in steps:
-            if any(step is v for v in variants):
-                continue  # built and measured by an earlier repair
-            measure(step)
-            variants.append(step)
+        variants += [step for step in steps if not any(step is v for v in variants)]
     return repairs

@@ -40,3 +40,13 @@ def test_candidates_already_timed_in_full_are_left_alone():
     done.timing = "full"
     assert worth_timing([done], most=6) == []
     assert not done.not_timed_further
+
+
+def test_the_pick_rests_on_a_full_timing_where_there_is_one():
+    from optimize.choose.select import pick
+
+    timed = measured_variant("timed", 1.05)
+    timed.timing = "full"
+    lucky = _screened("lucky", 1.0)  # screened a little faster, never timed in full
+    assert pick([lucky, timed]) is timed
+    assert pick([lucky]) is lucky
