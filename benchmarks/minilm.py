@@ -332,6 +332,8 @@ def main(argv: list[str] | None = None) -> None:
             "torch_runtimes": False,
             # Fresh figures, not the export-only run's quick ones (nor an earlier run's).
             "reuse": False,
+            # The table compares every variant: each is timed in full.
+            "time_in_full": "all",
         },
     )
     results = run(recipe, progress=clock)

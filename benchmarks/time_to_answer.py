@@ -30,6 +30,7 @@ class Case:
     """One command to time: its model and flags, and the goals it is held to."""
 
     name: str
+    folder: str
     model: Path
     flags: list[str]
     cold_goal_s: float | None
@@ -75,7 +76,7 @@ def writing_seconds(stdout: str) -> float:
 
 def time_case(case: Case, scratch: Path) -> Timed:
     """Cold run into a new folder, the re-run into it, and the dry-run's estimate."""
-    out = scratch / f"{case.name}_out"
+    out = scratch / case.folder
     shutil.rmtree(out, ignore_errors=True)
     args = ["run", str(case.model), "--target", "cpu", "--out", str(out), *case.flags]
     _, plan = timed_run([*args, "--dry-run"])
@@ -109,9 +110,16 @@ def prepare_cases(scratch: Path) -> list[Case]:
     resnet = save_resnet18(scratch / "resnet18.pt2")
     minilm_flags = ["--eval-data", str(eval_path), "--calibration-data", str(calibration_path)]
     return [
-        Case("digits CNN, no flags", scratch / "digits_cnn.pt2", [], 25.0),
-        Case("MiniLM seq 128, with its data", minilm, minilm_flags, 180.0),
-        Case("ResNet-18, --budget-minutes 1", resnet, ["--budget-minutes", "1"], None, 60.0),
+        Case("digits CNN, no flags", "digits", scratch / "digits_cnn.pt2", [], 25.0),
+        Case("MiniLM seq 128, with its data", "minilm", minilm, minilm_flags, 180.0),
+        Case(
+            "ResNet-18, --budget-minutes 1",
+            "resnet18",
+            resnet,
+            ["--budget-minutes", "1"],
+            None,
+            60.0,
+        ),
     ]
 
 
@@ -163,7 +171,7 @@ def main() -> None:
     args.scratch.mkdir(parents=True, exist_ok=True)
     results = [time_case(case, args.scratch) for case in prepare_cases(args.scratch)]
     environment = json.loads(
-        (args.scratch / f"{results[0].case.name}_out" / "report.json").read_text()
+        (args.scratch / results[0].case.folder / "report.json").read_text()
     )["environment"]
     text = "\n".join(
         [

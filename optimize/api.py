@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Callable
 
@@ -9,7 +10,7 @@ from hardware.detect import check_target, describe_host
 from hardware.targets import parse_target
 from optimize.build.setup import builder_for
 from optimize.choose.contest import MAX_CONTENDERS, head_to_head
-from optimize.choose.screening import fastest_within_limits, worth_timing
+from optimize.choose.screening import SCREEN_MARGIN, fastest_within_limits, worth_timing
 from optimize.choose.select import choose
 from optimize.config.chains import int8_scheme
 from optimize.config.recipe import Recipe
@@ -70,6 +71,7 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
     )
     measurer = Measurer.for_run(recipe, target, host, data, out_dir)
     measurer.on_measure = lambda label: progress(f"screening {label}", 0, 0)
+    everything = recipe.measure.time_in_full == "all"
 
     with clock.stage("building and screening the chains"):
         variants = search(chains, builder, measurer.screen, deadline, progress)
@@ -85,6 +87,14 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
                 should_stop=deadline.reason,
             )
         variants += [v for v in pruned if v not in variants]
+    other = RuntimeRows(measurer, target, host.cpu_flags)
+    if recipe.measure.onnx_runtimes != ():
+        # The other runtimes on the baseline first: a fast one spares repairing int8
+        # variants that could no longer win.
+        with clock.stage("screening the other runtimes on the baseline"):
+            variants += other.measure(
+                variants[:1], recipe.measure.onnx_runtimes, progress, deadline.reason
+            )
     repairs = []
     if recipe.search.fallback:
         with clock.stage("accuracy fallback"):
@@ -100,18 +110,18 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
     torch_runs = TorchRuns(source, recipe, measurer, data.preprocessing)
     if recipe.measure.torch_runtimes:
         with clock.stage("screening PyTorch"):
-            fastest = fastest_within_limits(variants)
+            fastest = None if everything else fastest_within_limits(variants)
             variants += torch_runs.measure_rows(
                 target, host.cpu_flags, builder.root_id, progress, fastest, deadline.reason
             )
     if recipe.measure.onnx_runtimes != ():
-        with clock.stage("screening the other runtimes"):
-            other = RuntimeRows(measurer, target, host.cpu_flags)
+        with clock.stage("screening the other runtimes on int8 variants"):
             variants += other.measure(
                 variants, recipe.measure.onnx_runtimes, progress, deadline.reason
             )
     with clock.stage("timing the contenders in full"):
-        for rank, candidate in enumerate(worth_timing(variants, MAX_CONTENDERS)):
+        most, margin = (len(variants), math.inf) if everything else (MAX_CONTENDERS, SCREEN_MARGIN)
+        for rank, candidate in enumerate(worth_timing(variants, most, margin)):
             # The fastest is timed in full whatever the budget: the pick rests on it.
             if rank and deadline.reason():
                 candidate.not_timed_further = deadline.spent

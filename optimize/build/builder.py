@@ -18,6 +18,7 @@ from optimize.build.variant import Status, Step, Variant
 from optimize.config.chains import Chain
 from optimize.errors import UserError
 from optimize.isolation import IsolatedRunError, run_warm
+from optimize.measure.cache import deterministic_failure
 from optimize.store import publish_dir, staging_dir, write_json_atomic
 from passes.base import ModelKind, Pass, PassContext, PassError, PassSkipped
 from passes.export import ExportToOnnx
@@ -187,8 +188,10 @@ class VariantBuilder:
         elif reason := pass_.unsupported(self.ctx.target):
             variant = Variant(vid, parent_id, steps, None, Status.SKIPPED, reason, label)
         else:
-            variant = _load_cached(self.variants_dir / vid, pass_.produces) or self._run(
-                vid, parent_id, parent, pass_, steps, label
+            variant = (
+                _load_cached(self.variants_dir / vid, pass_.produces)
+                or self._load_outcome(vid, parent_id, steps, label)
+                or self._run(vid, parent_id, parent, pass_, steps, label)
             )
         self.variants[vid] = variant
         if parent is not None:
@@ -200,7 +203,7 @@ class VariantBuilder:
         src = parent.path if parent else self.source.path
         staging = staging_dir(self.variants_dir, vid)
         start = time.perf_counter()
-        detail = ""
+        detail, users_input = "", False
         try:
             if pass_.consumes == "onnx":
                 # Native quantizers and optimizers can crash or hang: a child process keeps
@@ -213,14 +216,19 @@ class VariantBuilder:
         except Exception as exc:  # a pass is third-party code: its failure fails this variant only
             status, result = "failed", _one_line(exc)
             detail = exc.child_traceback if isinstance(exc, IsolatedRunError) else format_exc()
+            users_input = isinstance(exc, IsolatedRunError) and exc.user_error
         if status != "ok":
             shutil.rmtree(staging, ignore_errors=True)
             if status == "skipped":
+                self._keep_outcome(vid, Status.SKIPPED, result)
                 return Variant(vid, parent_id, steps, None, Status.SKIPPED, result, label)
             chain = " → ".join([s.label for s in steps]) or "the source"
             reason = f"{label} failed after {chain}: {result}"
             failed = Variant(vid, parent_id, steps, None, Status.FAILED, reason, label)
             failed.detail = detail
+            # A failure on the user's input (their data, say) may be fixed without changing the id.
+            if deterministic_failure(result) and not users_input:
+                self._keep_outcome(vid, Status.FAILED, reason, detail)
             return failed
         outcome = result
         step = Step(
@@ -249,6 +257,26 @@ class VariantBuilder:
             )
         publish_dir(staging, final)
         return Variant(vid, parent_id, all_steps, final / model_file, Status.BUILT)
+
+    def _outcome_file(self, vid: str) -> Path:
+        return self.variants_dir.parent / "cache" / "builds" / f"{vid}.json"
+
+    def _keep_outcome(self, vid: str, status: Status, reason: str, detail: str = "") -> None:
+        """Remember a pass that skipped or failed, so a re-run does not try it again (the id
+        changes with the model, the chain and the libraries' versions)."""
+        path = self._outcome_file(vid)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, {"status": str(status), "reason": reason, "detail": detail})
+
+    def _load_outcome(self, vid, parent_id, steps, label) -> Variant | None:
+        """The skipped or failed variant a previous run left on record, or None."""
+        path = self._outcome_file(vid)
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        variant = Variant(vid, parent_id, steps, None, Status(data["status"]), data["reason"], label)
+        variant.detail, variant.cached = data.get("detail", ""), True
+        return variant
 
     def _torch_ctx(self, parent: Variant | None) -> PassContext:
         """The context of a pass that reads the PyTorch model: the source's, or the program

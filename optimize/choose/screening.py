@@ -17,16 +17,18 @@ def fastest_within_limits(candidates: list[Candidate]) -> Candidate | None:
     return min(ok, key=lambda c: c.p50_ms) if ok else None
 
 
-def worth_timing(candidates: list[Candidate], most: int) -> list[Candidate]:
+def worth_timing(
+    candidates: list[Candidate], most: int, margin: float = SCREEN_MARGIN
+) -> list[Candidate]:
     """The screened candidates within the user's limits whose screening latency is within
-    noise (a margin plus both spreads) of the fastest such candidate, at most `most` of
+    noise (`margin` plus both spreads) of the fastest such candidate, at most `most` of
     them, fastest first; every other screened candidate gets its reason in
     `not_timed_further`."""
     screened = [c for c in candidates if c.measured and c.timing == "screen"]
     fastest = fastest_within_limits(screened)
     chosen = []
     for candidate in sorted(screened, key=lambda c: c.p50_ms):
-        close = candidate.within_tolerance and within_noise_of(fastest, candidate, SCREEN_MARGIN)
+        close = candidate.within_tolerance and within_noise_of(fastest, candidate, margin)
         if not candidate.within_tolerance:
             candidate.not_timed_further = "outside the limits, so it cannot be picked"
         elif close and len(chosen) < most:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, PlainValidator, field_validator
 
@@ -128,6 +128,9 @@ class MeasureSection(Section):
 
     seconds: AboveZero = 1.0
     screen_seconds: AboveZero = 0.1
+    # "all": every candidate within the limits is timed in full and torch.compile is
+    # always tried, for benchmarks that compare with every peer.
+    time_in_full: Literal["contenders", "all"] = "contenders"
     warmup_seconds: float | None = None
     min_runs: int = Field(default=10, ge=1)
     max_runs: int = Field(default=2000, ge=1)

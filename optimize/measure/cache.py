@@ -74,9 +74,18 @@ def store_result(path: Path, key: str, result: Any) -> None:
 def load_figures(path: Path, key: str) -> tuple[Measurements, Fidelity] | None:
     """The stored figures at `path` when they were taken under `key`."""
     result = load_result(path, key)
-    if result is None:
-        return None
+    return figures_from_dict(result) if result and "measurements" in result else None
+
+
+def figures_from_dict(result: dict[str, Any]) -> tuple[Measurements, Fidelity]:
+    """Figures as store_figures keeps them."""
     return Measurements.from_dict(result["measurements"]), Fidelity.from_dict(result["fidelity"])
+
+
+def deterministic_failure(reason: str) -> bool:
+    """Whether a failure would happen again under the same conditions, so that it is worth
+    keeping: a time limit or a lost process may be the machine's, not the model's."""
+    return not any(word in reason for word in ("timed out", "process crashed", "lost"))
 
 
 def store_figures(path: Path, key: str, measurements: Measurements, fidelity: Fidelity) -> None:

@@ -23,6 +23,8 @@ from optimize.data.prepare import RunData
 from optimize.isolation import IsolatedRunError, run_isolated, run_warm
 from optimize.measure.cache import (
     MEASUREMENTS_FILE,
+    deterministic_failure,
+    figures_from_dict,
     load_figures,
     load_result,
     measurement_key,
@@ -146,15 +148,21 @@ class Measurer:
         self.jobs[candidate.id] = job_for
         candidate.timing = "screen"
         path = self.figures_file(candidate, SCREENING_FILE)
-        stored = load_figures(path, self.screen_key) if path and self.reuse else None
+        stored = load_result(path, self.screen_key) if path and self.reuse else None
         if stored is not None:
             candidate.measurements_cached = True
-            self.record(candidate, lambda: stored)
+            if "failed" in stored:
+                candidate.fail(stored["failed"], stored.get("detail", ""))
+                return
+            self.record(candidate, lambda: figures_from_dict(stored))
             return
         measure, job = job_for(False)
         self.record(candidate, lambda: run_warm(measure, job, self.timeout_s))
         if path and candidate.measured:
             store_figures(path, self.screen_key, candidate.measurements, candidate.fidelity)
+        elif path and deterministic_failure(candidate.reason):
+            failure = {"failed": candidate.reason, "detail": candidate.detail}
+            store_result(path, self.screen_key, failure)
 
     def time_fully(self, candidate: Candidate) -> None:
         """Time a screened candidate in full, in a fresh process (honest memory figures):
@@ -221,8 +229,14 @@ class Measurer:
             pass_.quantizes_weights_only,
             self.workload,
         )
+        what = json.dumps([job.op_types, job.weights_only])
+        name = f"{parent.id}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
         try:
-            return run_warm(estimate_quantization_errors, job, self.timeout_s)
+            return self.reused(
+                "quantization_errors",
+                name,
+                lambda: run_warm(estimate_quantization_errors, job, self.timeout_s),
+            )
         except IsolatedRunError:
             return {}
 

@@ -8,7 +8,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hardware.runtimes.base import Runtime
 from hardware.runtimes.registry import other_onnx_runtimes
@@ -42,11 +42,13 @@ def worth_running(variants: list[Candidate]) -> list[Variant]:
 
 @dataclass
 class RuntimeRows:
-    """Measures the rows of the other ONNX runtimes with the run's measurer."""
+    """Measures the rows of the other ONNX runtimes with the run's measurer; each variant's
+    rows once, however often `measure` is asked."""
 
     measurer: Measurer
     target: Target
     cpu_flags: list[str]
+    done: set[str] = field(default_factory=set)
 
     def measure(
         self,
@@ -55,12 +57,16 @@ class RuntimeRows:
         progress: Progress,
         should_stop: Callable[[], str | None] = lambda: None,
     ) -> list[RuntimeRow]:
-        """Every row, screened, or skipped with the reason the runtime gives; no row starts
-        once `should_stop` gives a reason."""
+        """Every row not measured yet, screened, or skipped with the reason the runtime
+        gives; no row starts once `should_stop` gives a reason."""
         rows = []
-        chosen = worth_running(variants)
+        chosen = [v for v in worth_running(variants) if v.id not in self.done]
+        first = not self.done
+        self.done.update(v.id for v in chosen)
         for found in onnx_runtimes(names):
             if reason := found.unavailable(self.target):
+                if not first:
+                    continue
                 base = chosen[0].id if chosen else ""
                 rows.append(self._row(found, None, base, "", Status.SKIPPED, reason))
                 continue

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,7 @@ class TorchRuns:
             workload=self.measurer.workload_for(full),
             preprocess=self.preprocess,
             fidelity=not full,
-            compile_cache=self.measurer.cache_dir / "torch_compile",
+            compile_cache=compile_cache_dir(self.measurer.cache_dir),
         )
 
     def measure_rows(
@@ -117,6 +118,14 @@ class TorchRuns:
         settings = TorchSettings(**row.measurements.settings)
         name = f"{row.id}-{settings_digest(settings)}"
         return self.measurer.profile_in_child(name, profile_torch_operators, self.job(settings))
+
+
+def compile_cache_dir(cache_dir: Path) -> Path | None:
+    """Where torch.compile keeps what it compiled: in the output folder's cache, so a re-run
+    does not compile again; None (PyTorch's own cache) when that path holds characters the
+    C++ compiler's command line would split on."""
+    folder = cache_dir.resolve() / "torch_compile"
+    return folder if re.fullmatch(r"[\w./+-]+", str(folder)) else None
 
 
 def _hopeless(row: RuntimeRow, eager: RuntimeRow, fastest: Candidate | None) -> str | None:

@@ -165,6 +165,13 @@ def test_rerun_into_the_same_folder_measures_nothing(demo_run, digits_files):
     measured = [v for v in report["variants"] if v["status"] == "measured"]
     assert {v["runtime"] for v in measured} >= {"onnxruntime", "torch", "openvino"}
     assert all(v["measurements_cached"] for v in measured)
+    # Passes with nothing to do here are not tried again either.
+    skipped = [
+        v
+        for v in report["variants"]
+        if v["status"] == "skipped" and v["steps"] and not v["reason"].startswith("not tried")
+    ]
+    assert skipped and all(v["cached"] for v in skipped)
     assert report["head_to_head"] == first["head_to_head"]
     assert report["pick"] == first["pick"]
     assert not list(out.rglob("*.partial")) and not list(out.rglob("*.tmp"))

@@ -50,3 +50,12 @@ def test_the_pick_rests_on_a_full_timing_where_there_is_one():
     lucky = _screened("lucky", 1.0)  # screened a little faster, never timed in full
     assert pick([lucky, timed]) is timed
     assert pick([lucky]) is lucky
+
+
+def test_timing_everything_in_full_leaves_out_only_what_breaks_the_limits():
+    import math
+
+    fast, slow = _screened("fast", 1.0), _screened("slow", 9.0)
+    outside = _screened("outside", 0.5, verdict="mean cosine 0.9 < 0.999")
+    assert worth_timing([slow, outside, fast], most=3, margin=math.inf) == [fast, slow]
+    assert outside.not_timed_further

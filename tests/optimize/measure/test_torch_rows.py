@@ -91,3 +91,13 @@ def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
     assert any("conv" in op for op in ops) and any(op in ("aten::addmm", "aten::mm") for op in ops)
     assert abs(sum(r["share"] for r in profile) - 1.0) < 0.5
     assert all(r["calls_per_run"] > 0 for r in profile)
+
+
+def test_the_compile_cache_stays_in_the_output_folder_unless_its_path_would_break_the_compiler(
+    tmp_path,
+):
+    from optimize.measure.torch_rows import compile_cache_dir
+
+    assert compile_cache_dir(tmp_path / "cache") == tmp_path / "cache" / "torch_compile"
+    # The C++ compiler's command line splits on spaces: PyTorch's own cache then.
+    assert compile_cache_dir(tmp_path / "my runs, v2" / "cache") is None
