@@ -28,6 +28,7 @@ test: setup
 # Longer measurements (tens of minutes on a small CPU); results in benchmarks/results/.
 bench: setup
 	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/time_to_answer.py
 	$(BIN)/python benchmarks/minilm.py
 	$(BIN)/python benchmarks/precisions.py
 	$(BIN)/python benchmarks/suite.py
