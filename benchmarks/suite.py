@@ -142,7 +142,8 @@ def run_case(case: Case, out: Path, base: Recipe, olive: str | None, clock: Cloc
         {
             **common,
             "out": out / "optimize",
-            "chains": case.chains,
+            "chains": case.chains or [],
+            "builtin": case.chains is None,
             "search": {"fallback": case.fallback},
         }
     )
