@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Callable
 
 from hardware.detect import check_target, describe_host
@@ -25,7 +24,7 @@ from optimize.report.results import Results
 from optimize.search.chain_search import Deadline, search
 from optimize.search.fallback import repair_outside_tolerance
 from optimize.search.prune_sweep import prune_sweep
-from optimize.source.load import load_source
+from optimize.source.known import load_known_source
 from optimize.stage_clock import StageClock
 from optimize.store import check_output_folder
 
@@ -54,8 +53,12 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
     out_dir = recipe.out.resolve()
     check_output_folder(out_dir)
     with clock.stage("loading the model"):
-        source = load_source(
-            recipe.model, recipe.input_flags, recipe.trust_pickle, recipe.model_code
+        source = load_known_source(
+            recipe.model,
+            recipe.input_flags,
+            recipe.trust_pickle,
+            recipe.model_code,
+            out_dir / "cache",
         )
     with clock.stage("reference outputs of the original model"):
         data = prepare_data(recipe, source, out_dir)
@@ -168,6 +171,4 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
     )
     with clock.stage("writing the outputs"):
         write_outputs(results)
-        # The evaluation set copies the user's data: it is a working file, not an artifact.
-        shutil.rmtree(data.store.folder, ignore_errors=True)
     return results

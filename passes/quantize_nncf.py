@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import logging
 from dataclasses import dataclass
@@ -48,9 +49,8 @@ class QuantizeNncf(Pass):
     def unsupported(self, target: Target) -> str | None:
         if target.is_gpu:
             return "NNCF's int8 is for OpenVINO on Intel devices; on an NVIDIA GPU int8 runs through TensorRT"
-        try:
-            import nncf  # noqa: F401
-        except ImportError:
+        # Looked up, not imported: importing NNCF imports PyTorch, a second or more.
+        if importlib.util.find_spec("nncf") is None:
             return "NNCF is not installed: pip install nncf"
         return None
 

@@ -282,7 +282,7 @@ class VariantBuilder:
         """The context of a pass that reads the PyTorch model: the source's, or the program
         an earlier pass (pruning) saved."""
         if parent is None or parent.model_kind != "torch":
-            return self.torch_ctx
+            return dataclasses.replace(self.torch_ctx, torch_model=self.source.model)
         import torch
 
         return dataclasses.replace(self.torch_ctx, torch_model=torch.export.load(str(parent.path)))

@@ -26,12 +26,14 @@ def builder_for(
 ) -> VariantBuilder:
     """The builder of a run: passes see the run's (raw) inputs and calibration data; with
     preprocessing, passes on the PyTorch model (export, pruning) see the model's own."""
-    ctx = PassContext(target, data.raw_inputs, data.calibration, source.model)
+    # The PyTorch model joins the context when a pass needs it (see VariantBuilder):
+    # a re-run that builds nothing never loads it.
+    ctx = PassContext(target, data.raw_inputs, data.calibration)
     torch_ctx = None
     preprocess = None
     if data.preprocessing:
         model_samples = apply_numpy(data.preprocessing, data.calibration)
-        torch_ctx = PassContext(target, source.inputs, model_samples, source.model)
+        torch_ctx = PassContext(target, source.inputs, model_samples)
         preprocess = Preprocess.from_spec(data.preprocessing)
     return VariantBuilder(
         source,

@@ -108,14 +108,15 @@ def calibration_inputs(
     return store.head(min(store.samples, CALIBRATION_SAMPLES))
 
 
-def describe_evalset(store: EvalStore, data: EvalData) -> dict[str, object]:
-    """What the fidelity inputs were, for the report."""
+def describe_evalset(store: EvalStore, described: str, notes: list[str]) -> dict[str, object]:
+    """What the fidelity inputs were, for the report: the store, what its data came from,
+    and the notes on that data."""
     labels = "with labels" if store.labelled else "without labels"
     return {
-        "description": f"{store.samples} samples from {data.description}, {labels}",
+        "description": f"{store.samples} samples from {described}, {labels}",
         "samples": store.samples,
         "synthetic": store.synthetic,
         "labels": store.labelled,
         "metric": store.metric,
-        "notes": data.notes,
+        "notes": notes,
     }

@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from hardware.detect import distribution_versions
 from hardware.session import SessionSettings
 from hardware.targets import Target
 from optimize.config.recipe import Recipe
+from optimize.data.eval_cache import eval_set_key, keep_eval_set, load_eval_set
 from optimize.data.eval_store import EvalStore, write_eval_store
 from optimize.data.inputs import calibration_inputs, describe_evalset, evaluation_data, fixed_batch
 from optimize.data.preprocessing import fitted_preprocessing
@@ -27,8 +29,9 @@ from passes.torch_run import run_torch
 
 THROUGHPUT_BATCH = 32
 EVAL_BATCH = 64
-# The evaluation set with the original's outputs, streamed by every measurement.
-EVAL_FOLDER = "eval_set"
+# The evaluation sets with the original's outputs, streamed by every measurement, each in
+# a folder named by its key (see optimize.data.eval_cache).
+EVAL_FOLDER = Path("cache") / "eval_sets"
 
 
 @dataclass
@@ -66,14 +69,26 @@ def prepare_data(recipe: Recipe, source: Source, out_dir: Path) -> RunData:
     raw_inputs = raw_input_specs(preprocessing, source.inputs) if preprocessing else source.inputs
     batch = fixed_batch(source.inputs)
     eval_batch = batch or EVAL_BATCH
-    data = evaluation_data(source, raw_inputs, recipe.data.eval, eval_batch, not preprocessing)
-    store = write_eval_store(
-        out_dir / EVAL_FOLDER,
-        data.batches,
-        eval_batch,
-        _reference(source, eval_batch, preprocessing),
-        data.synthetic,
-    )
+    # The original's outputs change with the preprocessing and the runtimes' versions too.
+    versions = distribution_versions(("torch", "onnxruntime"))
+    extra = [repr(preprocessing), versions]
+    key = eval_set_key(source.source_id, raw_inputs, recipe.data.eval, eval_batch, extra)
+    folder = out_dir / EVAL_FOLDER / (key or "unkeyed")
+    kept = load_eval_set(folder) if key else None
+    if kept is not None:
+        store, described, notes = kept
+    else:
+        data = evaluation_data(source, raw_inputs, recipe.data.eval, eval_batch, not preprocessing)
+        store = write_eval_store(
+            folder,
+            data.batches,
+            eval_batch,
+            _reference(source, eval_batch, preprocessing),
+            data.synthetic,
+        )
+        described, notes = data.description, data.notes
+        if key:
+            keep_eval_set(store, described, notes)
     store = dataclasses.replace(store, metric=_metric(store, recipe.data.metric))
     warnings = []
     if store.synthetic:
@@ -81,11 +96,11 @@ def prepare_data(recipe: Recipe, source: Source, out_dir: Path) -> RunData:
             "fidelity is measured on generated inputs, not real data: pass --eval-data "
             "for figures that reflect your inputs"
         )
-    warnings += data.notes
+    warnings += notes
     calibration = calibration_inputs(raw_inputs, store, recipe.data.calibration, warnings)
     return RunData(
         store=store,
-        description=describe_evalset(store, data),
+        description=describe_evalset(store, described, notes),
         calibration=calibration,
         raw_inputs=raw_inputs,
         preprocessing=preprocessing,

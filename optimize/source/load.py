@@ -6,6 +6,7 @@ import hashlib
 import inspect
 import pickle
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -36,18 +37,38 @@ BATCH = "batch"
 
 @dataclass
 class Source:
-    """A user's model as loaded: the file (never modified), its form, input spec and model."""
+    """A user's model as loaded: the file (never modified), its form, input spec and model.
+    `reload`, when given, loads the model and its saved sample inputs on first use instead
+    (see optimize.source.known): a re-run whose work is all stored never needs them."""
 
     path: Path
     form: Form
     inputs: list[TensorSpec]
-    model: Any
-    sample_inputs: dict[str, np.ndarray]
+    loaded_model: Any
+    loaded_samples: dict[str, np.ndarray]
     source_id: str
+    reload: Callable[[], Source] | None = None
 
     @property
     def model_kind(self) -> Literal["torch", "onnx"]:
         return "onnx" if self.form == "onnx" else "torch"
+
+    @property
+    def model(self) -> Any:
+        """The loaded model (None for ONNX sources)."""
+        self._load()
+        return self.loaded_model
+
+    @property
+    def sample_inputs(self) -> dict[str, np.ndarray]:
+        """Inputs saved with the model (a .pt2's example inputs), by name."""
+        self._load()
+        return self.loaded_samples
+
+    def _load(self) -> None:
+        if self.reload is not None:
+            full = self.reload()
+            self.loaded_model, self.loaded_samples, self.reload = full.model, full.sample_inputs, None
 
 
 def load_source(
@@ -69,7 +90,7 @@ def load_source(
     if kind == "onnx":
         inputs, source_id = _load_onnx(path, flags)
         return Source(path, "onnx", inputs, None, {}, source_id)
-    source_id = _sha256([path])
+    source_id = file_digest([path])
     if kind == "exported_program":
         program, inputs, samples = _load_exported_program(path, flags)
         return Source(path, "exported_program", inputs, program, samples, source_id)
@@ -117,7 +138,8 @@ def _detect_form(path: Path) -> str:
     return "pickle" if first == b"\x80" else "onnx"
 
 
-def _sha256(files: list[Path]) -> str:
+def file_digest(files: list[Path]) -> str:
+    """SHA-256 of the files' bytes, in order."""
     digest = hashlib.sha256()
     for file in files:
         with file.open("rb") as stream:
@@ -149,7 +171,7 @@ def _load_onnx(path: Path, flags: list[InputFlag]) -> tuple[list[TensorSpec], st
             "copy the external-data file(s) next to the model"
         )
     declared = onnx_input_specs(path, graph)
-    return apply_flags_by_name(path, declared, flags), _sha256([path, *data_files])
+    return apply_flags_by_name(path, declared, flags), file_digest([path, *data_files])
 
 
 # ExportedProgram (.pt2)

@@ -174,6 +174,16 @@ def test_rerun_into_the_same_folder_measures_nothing(demo_run, digits_files):
     assert skipped and all(v["cached"] for v in skipped)
     assert report["head_to_head"] == first["head_to_head"]
     assert report["pick"] == first["pick"]
+    # Nothing left to compute, so nothing loads the model: PyTorch is never imported.
+    args = ["run", str(digits_files / "cnn.pt2"), "--out", str(out)]
+    args += ["--eval-data", str(digits_files / "eval.npz"), *FAST]
+    script = (
+        "import sys\nfrom optimize.cli import app\n"
+        f"try:\n    app({args!r})\nexcept SystemExit:\n    pass\n"
+        "print('torch imported:', 'torch' in sys.modules)"
+    )
+    again = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert "torch imported: False" in again.stdout, again.stdout + again.stderr
     assert not list(out.rglob("*.partial")) and not list(out.rglob("*.tmp"))
 
 

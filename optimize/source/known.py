@@ -1,0 +1,48 @@
+"""A model file seen before in this output folder: its form and inputs are on record, so a
+re-run knows them without loading the model (nor importing PyTorch) until a stage that has
+no stored result needs it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from optimize.source.load import Source, file_digest, load_source
+from optimize.store import write_json_atomic
+from passes.base import TensorSpec
+
+
+def load_known_source(
+    path: Path,
+    input_flags: list[str] | None,
+    trust_pickle: bool,
+    model_code: Path | None,
+    cache_dir: Path,
+) -> Source:
+    """load_source, or the Source on record for the same file content and loading options,
+    whose model loads on first use. PyTorch sources are put on record; ONNX ones load fast."""
+    path = Path(path)
+    files = [path] if path.is_file() else []
+    files += [model_code] if model_code is not None and model_code.is_file() else []
+    options = json.dumps([input_flags, trust_pickle, str(model_code)])
+    key = hashlib.sha256((file_digest(files) + options).encode()).hexdigest()[:16] if files else ""
+    record = cache_dir / "sources" / f"{key}.json"
+
+    def full() -> Source:
+        return load_source(path, input_flags, trust_pickle, model_code)
+
+    try:
+        known = json.loads(record.read_text()) if key else None
+    except (OSError, ValueError):
+        known = None
+    if known is not None:
+        inputs = [TensorSpec(i["name"], tuple(i["dims"]), i["dtype"]) for i in known["inputs"]]
+        return Source(path, known["form"], inputs, None, {}, known["source_id"], reload=full)
+    source = full()
+    if key and source.model_kind == "torch":
+        record.parent.mkdir(parents=True, exist_ok=True)
+        plain = [asdict(spec) for spec in source.inputs]
+        write_json_atomic(record, {"form": source.form, "inputs": plain, "source_id": source.source_id})
+    return source
