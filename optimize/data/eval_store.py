@@ -80,12 +80,15 @@ def write_eval_store(
     digest = hashlib.sha256()
     count = samples = 0
     labelled: bool | None = None
+    any_finite = False
     for feeds, labels in _recut(batches, batch_size):
         if labelled is not None and labelled != (labels is not None):
             raise UserError("evaluation data: some batches have labels and others not")
         labelled = labels is not None
+        outputs = reference(feeds)
+        any_finite = any_finite or any(_has_finite(o) for o in outputs)
         arrays = {f"{INPUT_PREFIX}{k}": v for k, v in feeds.items()}
-        arrays |= {f"{OUTPUT_PREFIX}{i}": o for i, o in enumerate(reference(feeds))}
+        arrays |= {f"{OUTPUT_PREFIX}{i}": o for i, o in enumerate(outputs)}
         arrays |= {LABELS: labels} if labels is not None else {}
         for key in sorted(arrays):
             array = np.ascontiguousarray(arrays[key])
@@ -96,7 +99,20 @@ def write_eval_store(
         samples += len(next(iter(feeds.values())))
     if count == 0:
         raise UserError("evaluation data: no batches came out of it")
+    if not any_finite:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise UserError(
+            f"the model's outputs are NaN or infinite for every one of the {samples} "
+            "evaluation inputs: no variant could be judged against them; check the model's "
+            "weights and the inputs it expects"
+        )
     return EvalStore(folder, count, samples, bool(labelled), digest.hexdigest(), synthetic)
+
+
+def _has_finite(output: np.ndarray) -> bool:
+    """Whether a float output holds any finite value; other outputs count as finite."""
+    array = np.asarray(output)
+    return not np.issubdtype(array.dtype, np.floating) or bool(np.isfinite(array).any())
 
 
 def _recut(batches: Iterable[Batch], size: int) -> Iterator[Batch]:

@@ -154,3 +154,20 @@ def test_an_unusable_output_folder_is_refused_before_any_work(
     assert time.monotonic() - started < 10
     assert (tmp_path / "report.md").read_text() == "mine\n"
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+def test_a_model_whose_outputs_are_all_nan_stops_in_seconds(save_float_graph, tmp_path):
+    from onnx import helper
+
+    weights = {"w": np.full((4, 2), np.nan, dtype=np.float32)}
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"])]
+    model = save_float_graph(tmp_path / "nan.onnx", nodes, weights, 4, 2)
+    before = model.read_bytes()
+    out = tmp_path / "out"
+    start = time.monotonic()
+    code, output = error_of(["run", str(model), "--out", str(out)])
+    assert time.monotonic() - start < 30
+    assert code == 2 and len(output.splitlines()) == 1
+    assert "NaN or infinite for every one of the 64 evaluation inputs" in output
+    assert model.read_bytes() == before
+    assert not (out / "report.json").exists() and not (out / "best.onnx").exists()
