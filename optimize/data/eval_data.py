@@ -110,7 +110,7 @@ def _slices(
 
     def generate() -> Iterator[Batch]:
         for start in range(0, total, batch):
-            feeds = {s.name: _cast(arrays[s.name][start : start + batch], s) for s in inputs}
+            feeds = {s.name: _cast(arrays[s.name][start : start + batch], s, where) for s in inputs}
             yield feeds, None if labels is None else np.asarray(labels[start : start + batch])
 
     return generate()
@@ -128,12 +128,28 @@ def _checked(batches, inputs: list[TensorSpec], where: str) -> Iterator[Batch]:
         missing = [s.name for s in inputs if s.name not in feeds]
         if missing:
             raise UserError(f"{where}: batch {index} lacks model input(s) {', '.join(missing)}")
-        cast = {s.name: _cast(np.asarray(feeds[s.name]), s) for s in inputs}
+        cast = {s.name: _cast(np.asarray(feeds[s.name]), s, where) for s in inputs}
         rows = {len(a) for a in cast.values()} | ({len(labels)} if labels is not None else set())
         if len(rows) != 1:
             raise UserError(f"{where}: batch {index} arrays differ in length: {sorted(rows)}")
         yield cast, None if labels is None else np.asarray(labels)
 
 
-def _cast(array: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    return np.asarray(array).astype(DTYPES[spec.dtype], copy=False)
+def _cast(array: np.ndarray, spec: TensorSpec, where: Path | str) -> np.ndarray:
+    """The array as the model input `spec` takes it; UserError naming the array when its
+    values or shape cannot be that input."""
+    array = np.asarray(array)
+    if array.dtype.kind not in "biuf":
+        raise UserError(
+            f"{where}: array '{spec.name}' holds {array.dtype} values, but the model's input "
+            f"takes {spec.dtype}: save numbers"
+        )
+    expected = tuple(spec.dims)
+    fixed = [(i, d) for i, d in enumerate(expected) if isinstance(d, int) and i > 0]
+    if array.ndim != len(expected) or any(array.shape[i] != d for i, d in fixed):
+        dims = ", ".join(str(d) for d in expected)
+        raise UserError(
+            f"{where}: array '{spec.name}' has shape {tuple(array.shape)}, but the model's "
+            f"input is ({dims}), batch first: give arrays of that shape"
+        )
+    return array.astype(DTYPES[spec.dtype], copy=False)

@@ -171,3 +171,26 @@ def test_a_model_whose_outputs_are_all_nan_stops_in_seconds(save_float_graph, tm
     assert "NaN or infinite for every one of the 64 evaluation inputs" in output
     assert model.read_bytes() == before
     assert not (out / "report.json").exists() and not (out / "best.onnx").exists()
+
+
+@pytest.mark.parametrize(
+    "array, expected",
+    [
+        (np.array([["a"] * 64] * 10), "array 'x' holds <U1 values, but the model's input takes"),
+        (
+            np.zeros((10, 3, 3), np.float32),
+            "array 'x' has shape (10, 3, 3), but the model's input is (batch, 1, 8, 8)",
+        ),
+    ],
+    ids=["strings", "shape"],
+)
+def test_evaluation_data_that_cannot_feed_the_model_is_named(
+    digits_files, tmp_path, array, expected
+):
+    data = tmp_path / "eval.npz"
+    np.savez(data, x=array)
+    start = time.monotonic()
+    args = ["run", str(digits_files / "cnn.pt2"), "--out", str(tmp_path / "o")]
+    code, output = error_of([*args, "--eval-data", str(data)])
+    assert time.monotonic() - start < 60
+    assert code == 2 and len(output.splitlines()) == 1 and expected in output, output
