@@ -20,6 +20,7 @@ from optimize.data.eval_cache import eval_set_key, keep_eval_set, load_eval_set
 from optimize.data.eval_store import EvalStore, write_eval_store
 from optimize.data.inputs import calibration_inputs, describe_evalset, evaluation_data, fixed_batch
 from optimize.data.preprocessing import fitted_preprocessing
+from optimize.errors import UserError
 from optimize.measure.metrics import choose_metric, make_metric
 from optimize.measure.workers import onnx_runner
 from optimize.source.load import Source
@@ -119,10 +120,32 @@ def _reference(
         settings = SessionSettings(graph_level="disabled")
         run = onnx_runner(source.path, Target("cpu"), batch, settings)
     else:
-        run = functools.partial(run_torch, source.model, inputs=source.inputs)
+        run = _inputs_must_fit(
+            functools.partial(run_torch, source.model, inputs=source.inputs), source
+        )
     if preprocessing is None:
         return run
     return lambda feeds: run(apply_numpy(preprocessing, feeds))
+
+
+def _inputs_must_fit(run: Callable, source: Source) -> Callable:
+    """`run`, failing with a UserError when a module that records no input shapes (so the
+    user gave them) rejects inputs of that spec."""
+    if source.form not in ("torchscript", "pickled_module"):
+        return run
+
+    def checked(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        try:
+            return run(feeds)
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            spec = " ".join(f"{s.name}:{','.join(map(str, s.dims))}" for s in source.inputs)
+            first = str(exc).strip().splitlines()
+            raise UserError(
+                f"{source.path.name} fails on inputs shaped as --input {spec} "
+                f"({first[0] if first else type(exc).__name__}): give the shapes forward() takes"
+            ) from exc
+
+    return checked
 
 
 def _metric(store: EvalStore, named: str | None) -> str | None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from optimize.errors import UserError
 from passes.base import DTYPES, TensorSpec
 
+# One sample of an input larger than this is a mistyped dim, not a model to optimize.
+MAX_SAMPLE_BYTES = 2**30
 FLAG_FORM = "NAME:DIMS[:DTYPE], e.g. x:batch,3,224,224:float32"
 
 # ONNX TensorProto element types this tool feeds, by the DTYPES name they map to.
@@ -72,6 +77,12 @@ def _parse_flag(text: str) -> InputFlag:
     if dtype not in DTYPES:
         raise UserError(
             f"bad --input '{text}': unknown dtype '{dtype}'; use one of {', '.join(DTYPES)}"
+        )
+    sample = np.dtype(DTYPES[dtype]).itemsize * math.prod(d for d in dims[1:] if isinstance(d, int))
+    if sample > MAX_SAMPLE_BYTES:
+        raise UserError(
+            f"bad --input '{text}': one sample would take {sample / 2**30:,.0f} GiB; "
+            "check the dims (batch first, then one sample's shape)"
         )
     return InputFlag(TensorSpec(parts[0], tuple(dims), dtype), dtype_given=len(parts) == 3)
 

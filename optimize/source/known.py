@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from hardware.detect import distribution_versions
 from optimize.source.load import Source, file_digest, load_source
 from optimize.store import write_json_atomic
 from passes.base import TensorSpec
@@ -26,7 +27,9 @@ def load_known_source(
     path = Path(path)
     files = [path] if path.is_file() else []
     files += [model_code] if model_code is not None and model_code.is_file() else []
-    options = json.dumps([input_flags, trust_pickle, str(model_code)])
+    # A newer tool may read (or refuse) the same file differently.
+    tool = distribution_versions(("optimize",))
+    options = json.dumps([input_flags, trust_pickle, str(model_code), tool])
     key = hashlib.sha256((file_digest(files) + options).encode()).hexdigest()[:16] if files else ""
     record = cache_dir / "sources" / f"{key}.json"
 

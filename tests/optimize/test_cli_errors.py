@@ -194,3 +194,20 @@ def test_evaluation_data_that_cannot_feed_the_model_is_named(
     code, output = error_of([*args, "--eval-data", str(data)])
     assert time.monotonic() - start < 60
     assert code == 2 and len(output.splitlines()) == 1 and expected in output, output
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("x:batch,1,8", "cnn.pt fails on inputs shaped as --input x:batch,1,8"),
+        ("x:batch,100000,100000,100000", "one sample would take 3,725,290 GiB"),
+    ],
+    ids=["rank", "absurd"],
+)
+def test_input_specs_that_contradict_the_model_fail_in_one_line(digits_files, tmp_path, spec, expected):
+    start = time.monotonic()
+    args = ["run", str(digits_files / "cnn.pt"), "--input", spec, "--out", str(tmp_path / "o")]
+    code, output = error_of(args)
+    assert time.monotonic() - start < 60
+    assert code == 2 and len(output.splitlines()) == 1 and expected in output, output
+    assert not (tmp_path / "o" / "report.json").exists()
