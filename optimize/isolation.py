@@ -20,12 +20,28 @@ class IsolatedRunError(Exception):
     """The child process failed: raised, crashed, or ran past its time limit.
 
     `child_traceback` is the child's own traceback when it raised, so --debug can show
-    where; `user_error` says the child stopped on the user's input, not on a bug."""
+    where; `user_error` says the child stopped on the user's input, not on a bug;
+    `transient` says the process was lost (a crash, a time limit), which may be the
+    machine's doing rather than the unit's."""
 
-    def __init__(self, message: str, child_traceback: str = "", user_error: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        child_traceback: str = "",
+        user_error: bool = False,
+        transient: bool = False,
+    ) -> None:
         super().__init__(message)
         self.child_traceback = child_traceback
         self.user_error = user_error
+        self.transient = transient
+
+    @property
+    def worth_remembering(self) -> bool:
+        """Whether the unit would fail the same way again, so a re-run need not try it:
+        not when the process was lost, nor on the user's input, which they may fix
+        without changing what the unit is."""
+        return not (self.transient or self.user_error)
 
 
 def _reply(conn, fn: Callable[[Any], Any], arg: Any) -> None:
@@ -72,12 +88,12 @@ def _answer(receiver, process, timeout_s: float) -> Any:
     if not receiver.poll(timeout_s):
         process.kill()
         process.join()
-        raise IsolatedRunError(f"timed out after {timeout_s:.0f} s")
+        raise IsolatedRunError(f"timed out after {timeout_s:.0f} s", transient=True)
     try:
         status, payload = receiver.recv()
     except EOFError:
         process.join()
-        raise IsolatedRunError(_crash_reason(process.exitcode)) from None
+        raise IsolatedRunError(_crash_reason(process.exitcode), transient=True) from None
     if status != "ok":
         message, child_traceback = payload
         raise IsolatedRunError(message, child_traceback, user_error=status == "user_error")
@@ -125,7 +141,7 @@ class WarmWorker:
             raise
         except (OSError, EOFError) as exc:
             self.close()
-            raise IsolatedRunError(f"worker process lost: {exc}") from None
+            raise IsolatedRunError(f"worker process lost: {exc}", transient=True) from None
 
     def _start(self) -> None:
         context = mp.get_context("spawn")

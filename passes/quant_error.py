@@ -80,12 +80,17 @@ def _float_values(model, names: list[str], feeds: dict[str, np.ndarray]):
 
 
 def _with_noise_inputs(model, nodes, weights: dict[str, np.ndarray], weights_only: bool):
-    """Add a noise input to each node's weight (and activation) through an Add, in place;
-    returns {node name: [(noise input, tensor it perturbs, symmetric)]}."""
+    """Add a noise input to each node's weight (and activation) through an Add placed just
+    before the node, in place; returns {node name: [(noise input, tensor it perturbs,
+    symmetric)]}."""
     from onnx import TensorProto, helper
 
-    noisy = {}
-    for node in nodes:
+    wanted = {id(n) for n in nodes}
+    noisy, ordered = {}, []
+    for node in model.graph.node:
+        if id(node) not in wanted:
+            ordered.append(node)
+            continue
         # A Gather's table is its first input, and it has no activation to quantize.
         position = 0 if node.op_type == "Gather" else 1
         targets = []
@@ -98,28 +103,13 @@ def _with_noise_inputs(model, nodes, weights: dict[str, np.ndarray], weights_onl
             clean = node.input[position]
             noise, perturbed = f"{node.name}/noise{position}", f"{node.name}/noisy{position}"
             model.graph.input.append(helper.make_tensor_value_info(noise, TensorProto.FLOAT, None))
-            model.graph.node.append(helper.make_node("Add", [clean, noise], [perturbed]))
+            ordered.append(helper.make_node("Add", [clean, noise], [perturbed]))
             node.input[position] = perturbed
             noisy[node.name].append((noise, clean, symmetric))
-    _sort_topologically(model.graph)
+        ordered.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(ordered)
     return noisy
-
-
-def _sort_topologically(graph) -> None:
-    """Reorder the graph's nodes so each comes after the producers of its inputs (the
-    added Adds were appended at the end)."""
-    produced = {i.name for i in graph.input} | {t.name for t in graph.initializer}
-    pending, ordered = list(graph.node), []
-    while pending:
-        ready = [n for n in pending if all(not i or i in produced for i in n.input)]
-        if not ready:
-            raise ValueError("the graph has a cycle or an input nothing produces")
-        for node in ready:
-            produced.update(node.output)
-        ordered += ready
-        pending = [n for n in pending if all(n is not r for r in ready)]
-    del graph.node[:]
-    graph.node.extend(ordered)
 
 
 def _errors_by_node(

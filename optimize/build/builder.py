@@ -18,7 +18,6 @@ from optimize.build.variant import Status, Step, Variant
 from optimize.config.chains import Chain
 from optimize.errors import UserError
 from optimize.isolation import IsolatedRunError, run_warm
-from optimize.measure.cache import deterministic_failure
 from optimize.store import publish_dir, staging_dir, write_json_atomic
 from passes.base import ModelKind, Pass, PassContext, PassError, PassSkipped
 from passes.export import ExportToOnnx
@@ -203,7 +202,7 @@ class VariantBuilder:
         src = parent.path if parent else self.source.path
         staging = staging_dir(self.variants_dir, vid)
         start = time.perf_counter()
-        detail, users_input = "", False
+        detail, remember = "", True
         try:
             if pass_.consumes == "onnx":
                 # Native quantizers and optimizers can crash or hang: a child process keeps
@@ -216,7 +215,7 @@ class VariantBuilder:
         except Exception as exc:  # a pass is third-party code: its failure fails this variant only
             status, result = "failed", _one_line(exc)
             detail = exc.child_traceback if isinstance(exc, IsolatedRunError) else format_exc()
-            users_input = isinstance(exc, IsolatedRunError) and exc.user_error
+            remember = not isinstance(exc, IsolatedRunError) or exc.worth_remembering
         if status != "ok":
             shutil.rmtree(staging, ignore_errors=True)
             if status == "skipped":
@@ -226,8 +225,7 @@ class VariantBuilder:
             reason = f"{label} failed after {chain}: {result}"
             failed = Variant(vid, parent_id, steps, None, Status.FAILED, reason, label)
             failed.detail = detail
-            # A failure on the user's input (their data, say) may be fixed without changing the id.
-            if deterministic_failure(result) and not users_input:
+            if remember:
                 self._keep_outcome(vid, Status.FAILED, reason, detail)
             return failed
         outcome = result

@@ -82,12 +82,6 @@ def figures_from_dict(result: dict[str, Any]) -> tuple[Measurements, Fidelity]:
     return Measurements.from_dict(result["measurements"]), Fidelity.from_dict(result["fidelity"])
 
 
-def deterministic_failure(reason: str) -> bool:
-    """Whether a failure would happen again under the same conditions, so that it is worth
-    keeping: a time limit or a lost process may be the machine's, not the model's."""
-    return not any(word in reason for word in ("timed out", "process crashed", "lost"))
-
-
 def store_figures(path: Path, key: str, measurements: Measurements, fidelity: Fidelity) -> None:
     """Keep a finished measurement's figures under `key`, written whole."""
     result = {"measurements": measurements.to_dict(), "fidelity": fidelity.to_dict()}

@@ -23,7 +23,6 @@ from optimize.data.prepare import RunData
 from optimize.isolation import IsolatedRunError, run_isolated, run_warm
 from optimize.measure.cache import (
     MEASUREMENTS_FILE,
-    deterministic_failure,
     figures_from_dict,
     load_figures,
     load_result,
@@ -157,10 +156,10 @@ class Measurer:
             self.record(candidate, lambda: figures_from_dict(stored))
             return
         measure, job = job_for(False)
-        self.record(candidate, lambda: run_warm(measure, job, self.timeout_s))
+        error = self.record(candidate, lambda: run_warm(measure, job, self.timeout_s))
         if path and candidate.measured:
             store_figures(path, self.screen_key, candidate.measurements, candidate.fidelity)
-        elif path and deterministic_failure(candidate.reason):
+        elif path and error is not None and error.worth_remembering:
             failure = {"failed": candidate.reason, "detail": candidate.detail}
             store_result(path, self.screen_key, failure)
 
@@ -207,18 +206,19 @@ class Measurer:
 
     def record(
         self, candidate: Candidate, measure: Callable[[], tuple[Measurements, Fidelity]]
-    ) -> None:
+    ) -> IsolatedRunError | None:
         """Keep what `measure` returns on `candidate` with its verdict against the limits,
-        or mark it failed with the reason."""
+        or mark it failed with the reason and return the failure."""
         try:
             measurements, fidelity = measure()
         except IsolatedRunError as exc:
             candidate.fail(f"measuring failed: {exc}", exc.child_traceback)
-            return
+            return exc
         verdict = tolerance_verdict(fidelity, self.limits) or limits_verdict(
             measurements, self.limits
         )
         candidate.record(measurements, fidelity, verdict)
+        return None
 
     def quantization_errors(self, parent: Variant, pass_: Pass) -> dict[str, float]:
         """How much quantizing each node of `parent` by `pass_` would hurt, estimated in the

@@ -49,6 +49,8 @@ class RuntimeRows:
     target: Target
     cpu_flags: list[str]
     done: set[str] = field(default_factory=set)
+    # Whether a runtime that cannot run here has been reported: once per run.
+    unavailable_said: bool = False
 
     def measure(
         self,
@@ -61,11 +63,11 @@ class RuntimeRows:
         gives; no row starts once `should_stop` gives a reason."""
         rows = []
         chosen = [v for v in worth_running(variants) if v.id not in self.done]
-        first = not self.done
         self.done.update(v.id for v in chosen)
+        say_unavailable, self.unavailable_said = not self.unavailable_said, True
         for found in onnx_runtimes(names):
             if reason := found.unavailable(self.target):
-                if not first:
+                if not say_unavailable:
                     continue
                 base = chosen[0].id if chosen else ""
                 rows.append(self._row(found, None, base, "", Status.SKIPPED, reason))
