@@ -13,8 +13,9 @@ def external_data_files(model_path: Path) -> list[Path]:
     locations = set()
     for tensor in onnx.external_data_helper._get_all_tensors(model):
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            info = {e.key: e.value for e in tensor.external_data}
-            locations.add(info["location"])
+            location = {e.key: e.value for e in tensor.external_data}.get("location")
+            if location:
+                locations.add(location)
     return [model_path.parent / loc for loc in sorted(locations)]
 
 

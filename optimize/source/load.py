@@ -23,6 +23,7 @@ from optimize.source.input_spec import (
     parse_input_flags,
 )
 from optimize.source.model_code import model_code_pickle
+from optimize.source.onnx_checks import check_onnx_loads
 from passes.base import DTYPES, TensorSpec
 from passes.torch_run import dynamic_batch_program
 
@@ -170,6 +171,7 @@ def _load_onnx(path: Path, flags: list[InputFlag]) -> tuple[list[TensorSpec], st
             f"{path} keeps its weights in {', '.join(missing)}, which is missing beside it; "
             "copy the external-data file(s) next to the model"
         )
+    check_onnx_loads(path)
     declared = onnx_input_specs(path, graph)
     return apply_flags_by_name(path, declared, flags), file_digest([path, *data_files])
 
@@ -243,7 +245,7 @@ def _load_torchscript(path: Path):
 
     try:
         module = torch.jit.load(str(path), map_location="cpu")
-    except RuntimeError as exc:
+    except Exception as exc:  # a damaged archive can fail in any of the reader's steps
         raise UserError(
             f"{path} looks like a torch.jit.save archive but could not be loaded "
             f"({_first_line(exc)}); save it again with torch.jit.save"
@@ -262,7 +264,7 @@ def _load_pickled_module(path: Path, trust_pickle: bool, model_code: Path | None
         )
     except pickle.UnpicklingError:
         weights = None  # it holds objects beyond tensors, such as a whole module
-    except (RuntimeError, EOFError, ValueError) as exc:
+    except Exception as exc:  # a damaged pickle can fail in any of the unpickler's steps
         raise _not_a_model(path, f"a damaged torch.save file: {_first_line(exc)}") from exc
     if weights is not None:
         raise _not_a_module(path, weights)
