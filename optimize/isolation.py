@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing as mp
+import os
 import signal
 import traceback
 from collections.abc import Callable
@@ -54,6 +55,7 @@ def _reply(conn, fn: Callable[[Any], Any], arg: Any) -> None:
 
 
 def _child(conn, fn: Callable[[Any], Any], arg: Any) -> None:
+    _exit_with_parent()
     try:
         _reply(conn, fn, arg)
     finally:
@@ -73,13 +75,17 @@ def _serve(conn) -> None:
 
 def _exit_with_parent() -> None:
     """Have the kernel kill this process when its parent dies, so that a killed run leaves
-    no worker behind (Linux; elsewhere the worker ends at its next read)."""
+    no child behind (Linux; elsewhere a child ends when it next talks to its parent)."""
     try:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        return
+    parent = mp.parent_process()
+    # The parent may have died before the signal was asked for: then nobody sends it.
+    if parent is not None and os.getppid() != parent.pid:
+        os._exit(1)
 
 
 def _answer(receiver, process, timeout_s: float) -> Any:

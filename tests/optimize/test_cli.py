@@ -5,7 +5,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 
 import onnx
 import onnxruntime as ort
@@ -251,42 +250,6 @@ def test_nothing_within_tolerance_exits_1_and_keeps_the_closest(tmp_path):
     assert not (out / "best.onnx").exists() and (out / "closest.onnx").is_file()
     assert "does not meet the limit" in (out / "report.md").read_text()
     assert any("PARITY FAILED" in w for w in report["warnings"])
-
-
-def test_killed_run_resumes_reusing_finished_work(digits_files, tmp_path):
-    out = tmp_path / "out"
-    cmd = [
-        sys.executable,
-        "-m",
-        "optimize",
-        "run",
-        str(digits_files / "cnn.pt2"),
-        "--out",
-        str(out),
-        "--no-torch-runtimes",
-        "--measure-seconds",
-        "0.3",
-    ]
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while len(list(out.glob("variants/*/screening.json"))) < 2:
-        assert process.poll() is None, "the run ended before it could be interrupted"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    process.kill()
-    process.wait()
-    finished = {p: p.stat().st_mtime_ns for p in out.glob("variants/*/screening.json")}
-    assert not (out / "report.json").exists()
-
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    report = json.loads((out / "report.json").read_text())
-    by_id = {v["id"]: v for v in report["variants"]}
-    # The finished screenings are read back, not taken again; the rest are taken now.
-    assert all(path.stat().st_mtime_ns == mtime for path, mtime in finished.items())
-    assert all(by_id[path.parent.name]["cached"] for path in finished)
-    assert set(out.glob("variants/*/screening.json")) - set(finished)
-    assert not list(out.rglob("*.partial")) and not list(out.rglob(".*.tmp"))
 
 
 def test_compare_fails_on_a_planted_regression(demo_run, tmp_path):
