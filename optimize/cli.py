@@ -148,6 +148,7 @@ def run(
     from optimize.config.plan import describe_plan
     from optimize.config.recipe import Recipe
     from optimize.config.recipe_file import DEFAULT_NAME, load_recipe
+    from optimize.measure.probe import probe_model
     from optimize.report.terminal import TerminalProgress, print_results
     from optimize.search.prune_sweep import DEFAULT_RATIOS, sweep_ratios
 
@@ -189,7 +190,8 @@ def run(
         }
         plan = base.with_overrides(_given(overrides), names=FLAG_NAMES)
         if dry_run:
-            typer.echo(describe_plan(plan, plan.chains_to_try(_cpu_flags())))
+            chains = plan.chains_to_try(_cpu_flags())
+            typer.echo(describe_plan(plan, chains, probe_model(plan)))
             return
         with TerminalProgress(quiet=json_output) as progress:
             results = run_recipe(plan, progress=progress.update)

@@ -111,6 +111,8 @@ class Pass:
     prunes: ClassVar[bool] = False
     # Writes standard QDQ int8, which other runtimes (OpenVINO, TensorRT) run as int8 too.
     portable_int8: ClassVar[bool] = False
+    # Runs the model over the calibration inputs, so its build time grows with them.
+    calibrates: ClassVar[bool] = False
     # The distributions whose versions shape the pass's output: a new version rebuilds it.
     libraries: ClassVar[tuple[str, ...]] = ("onnx",)
 

@@ -31,6 +31,7 @@ class QuantizeNncf(Pass):
     name = "quantize_nncf"
     lowers_precision = True
     portable_int8 = True
+    calibrates = True
     libraries = ("onnx", "nncf")
     preset: str = "performance"
     samples: int = 128

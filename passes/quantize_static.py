@@ -47,6 +47,7 @@ class QuantizeStatic(Pass):
     name = "quantize_static"
     lowers_precision = True
     portable_int8 = True
+    calibrates = True
     libraries = ("onnx", "onnxruntime")
     calibration: str = "minmax"
     per_channel: bool = True

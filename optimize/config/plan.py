@@ -2,26 +2,55 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from hardware.profile import TimingBudget
 from hardware.targets import parse_target
 from optimize.config.chains import Chain
 from optimize.config.recipe import Recipe
 
-# Seconds per unit of work besides its timed loops, on a 2-core CPU with a small model
-# (benchmarks/results/time_to_answer.md): starting, loading and exporting; building one
-# variant in the warm worker; opening and judging a screened candidate; the fresh process
-# of a full timing; the head-to-head.
-START_S = 4.0
-BUILD_S = 0.3
-SCREEN_OVERHEAD_S = 0.1
+# The estimate's costs on a 2-core CPU, fitted to the digits CNN, MiniLM and ResNet-18 runs
+# of benchmarks/results/time_to_answer.md, in seconds: starting the process and writing the
+# outputs; loading the model; exporting it, and per MB of it; building a variant, and per
+# MB; opening and judging a candidate (its sessions, its fidelity), and per MB; the fresh
+# process of a full timing; the head-to-head.
+START_S = 3.0
+LOAD_S = 2.0
+EXPORT_S, EXPORT_S_PER_MB = 1.2, 0.064
+BUILD_S, BUILD_S_PER_MB = 0.15, 0.012
+OPEN_S, OPEN_S_PER_MB = 0.2, 0.025
 FULL_PROCESS_S = 0.6
-CONTEST_S = 2.0
-# Candidates timed in full, at most (see optimize.choose.contest.MAX_CONTENDERS).
-TIMED_IN_FULL = 6
+CONTEST_S = 1.0
+# A calibrating pass (static int8, NNCF) takes about this many runs per calibration sample:
+# it runs an instrumented model and then histograms what it saw.
+CALIBRATION_RUNS = 3
+# ONNX Runtime runs an exported model in about a third of PyTorch eager's single-thread
+# time (MiniLM 10.5 vs 31.8 ms, ResNet-18 8.1 vs 27.6 ms per sample).
+ORT_SHARE_OF_EAGER = 0.33
+# Candidates timed in full: the fastest and commonly one rival within the margin; up to
+# optimize.choose.contest.MAX_CONTENDERS when many tie (tiny models, where noise is wide).
+TIMED_IN_FULL = 2
 
 
-def describe_plan(recipe: Recipe, chains: list[Chain], thread_settings: int | None = None) -> str:
+@dataclass(frozen=True)
+class ModelProbe:
+    """What the estimate knows of the model (optimize.measure.probe): its size on disk,
+    one sample's time in its own runtime, whether it is exported first, and how many
+    samples every candidate is evaluated on and static quantization calibrates on."""
+
+    size_mb: float
+    sample_ms: float
+    exported: bool
+    eval_samples: int
+    calibration_samples: int
+    throughput_batch: int
+
+
+def describe_plan(
+    recipe: Recipe, chains: list[Chain], probe: ModelProbe, thread_settings: int | None = None
+) -> str:
     """What a run of `recipe` over `chains` would do, for --dry-run: each chain with its
-    reason, the variants to build and a rough time estimate.
+    reason, the variants to build and a time estimate from the `probe` of the model.
 
     `thread_settings` is how many thread settings each variant is timed under (default:
     the recipe's thread counts, else 2 on CPU, all cores and one, as the run does; 1 on GPU).
@@ -54,7 +83,8 @@ def describe_plan(recipe: Recipe, chains: list[Chain], thread_settings: int | No
     )
     for pass_ in sorted({s for p in skipped for s in p if s.unsupported(target)}, key=str):
         lines.append(f"  skipped: {pass_.label()}: {pass_.unsupported(target)}")
-    lines.append(_time_estimate(recipe, chains, measured, threads))
+    built = list(prefixes - skipped)
+    lines.append(_time_estimate(recipe, built, probe, threads))
     return "\n".join(lines)
 
 
@@ -62,35 +92,60 @@ def _duration(seconds: float) -> str:
     """Rounded as coarsely as an estimate deserves."""
     if seconds < 90:
         return f"{max(5, 5 * round(seconds / 5)):.0f} s"
+    if seconds < 600:
+        return f"{round(seconds / 30) / 2:g} min"
     return f"{round(seconds / 60)} min"
 
 
-def _time_estimate(recipe: Recipe, chains: list[Chain], variants: int, threads: int) -> str:
-    """The plan's time as the run spends it: every candidate screened, a few timed in full.
-    Timed loops stop early once their median is known, so a full loop is counted at a
-    quarter of its budget, its warm-up included."""
+def _time_estimate(recipe: Recipe, built: list[tuple], probe: ModelProbe, threads: int) -> str:
+    """The run's time as it spends it, from the model's size and speed: exporting, building
+    each variant (calibrating ones on every calibration sample), screening every candidate
+    (opening it, its fidelity on every evaluation sample, a short timing), a few timed in
+    full, the head-to-head; bounded by the budget."""
     measure = recipe.measure
-    screen_s = min(measure.screen_seconds, measure.seconds)
-    int8 = sum(any(p.portable_int8 for p in c.passes) for c in chains)
-    other_rows = 2 * (1 + int8) if measure.onnx_runtimes != () else 0
-    torch_rows = 1 if measure.torch_runtimes else 0
-    screened = variants + other_rows + torch_rows
-    loop_s = measure.seconds / 4
-    full_s = FULL_PROCESS_S + threads * 2 * loop_s
-    total = (
-        START_S
-        + variants * BUILD_S
-        + screened * (screen_s + SCREEN_OVERHEAD_S)
-        + TIMED_IN_FULL * full_s
-        + CONTEST_S
+    sample_s = probe.sample_ms / 1000 * (ORT_SHARE_OF_EAGER if probe.exported else 1.0)
+    open_s = OPEN_S + OPEN_S_PER_MB * probe.size_mb
+    start_s = START_S + LOAD_S + probe.eval_samples * probe.sample_ms / 1000
+    if probe.exported:
+        start_s += EXPORT_S + EXPORT_S_PER_MB * probe.size_mb
+    calibrating = [p for p in built if p[-1].calibrates]
+    build_s = len(built) * (BUILD_S + BUILD_S_PER_MB * probe.size_mb)
+    build_s += len(calibrating) * CALIBRATION_RUNS * probe.calibration_samples * sample_s
+    # OpenVINO runs the baseline in two precisions; its rows on the int8 variants that meet
+    # the limits are left out, since only the run knows which do.
+    other_rows = 2 if measure.onnx_runtimes != () else 0
+    torch_rows = 1 if measure.torch_runtimes and probe.exported else 0
+    screened = 1 + len(built) + other_rows + torch_rows
+    screen_s = screened * (
+        open_s + probe.eval_samples * sample_s + _loop_s(measure.screen_budget(), sample_s)
     )
+    full_budget = measure.budget()
+    one_full_s = (
+        FULL_PROCESS_S
+        + open_s
+        + threads
+        * (_loop_s(full_budget, sample_s) + _loop_s(full_budget, sample_s * probe.throughput_batch))
+    )
+    total = start_s + build_s + screen_s + TIMED_IN_FULL * one_full_s + CONTEST_S
+    bounded = ""
+    if recipe.search.budget_minutes is not None and total > 60 * recipe.search.budget_minutes:
+        total = 60 * recipe.search.budget_minutes
+        bounded = f", bounded by the budget of {recipe.search.budget_minutes:g} min"
     return (
-        f"time: roughly {_duration(total)}, an estimate: {screened} candidates screened "
-        f"({variants} variants, {other_rows} OpenVINO rows, {torch_rows} PyTorch row) for "
-        f"{screen_s:g} s each under one thread setting; up to {TIMED_IN_FULL} of them timed "
-        f"in full, {threads} thread setting(s) × 2 timed loops (batch 1 and a larger batch) "
-        f"≈ {full_s:.1f} s each; ~{BUILD_S:g} s to build a variant. A model slower than a "
-        "few milliseconds per run adds its own time to every loop's fewest runs, and "
-        "slow passes (static quantization, NNCF) on large models, torch.compile and "
-        "accuracy-fallback steps come on top"
+        f"time: roughly {_duration(total)}{bounded}, an estimate from one sample's "
+        f"{probe.sample_ms:.2f} ms in {'PyTorch' if probe.exported else 'ONNX Runtime'} and "
+        f"{probe.size_mb:.1f} MB: {len(built)} variants built, {screened:.0f} candidates "
+        f"screened ({other_rows} OpenVINO rows, {torch_rows} PyTorch row) on "
+        f"{probe.eval_samples} evaluation samples each; about {TIMED_IN_FULL} of them timed in "
+        f"full, {threads} thread setting(s) × 2 timed loops (batch 1 and "
+        f"{probe.throughput_batch}) ≈ {one_full_s:.1f} s each. OpenVINO on int8 variants "
+        "that meet the limits, more candidates tying for the lead, torch.compile and "
+        "accuracy-fallback steps, when they run, come on top"
     )
+
+
+def _loop_s(budget: TimingBudget, run_s: float) -> float:
+    """How long a timed loop takes at `run_s` per run: its warm-up, then at least its
+    fewest runs, and commonly a quarter of its budget before its median is stable."""
+    warm_up = max(budget.warmup_runs * run_s, budget.warmup_s)
+    return warm_up + max(budget.min_runs * run_s, budget.measure_s / 4)

@@ -1,5 +1,7 @@
 """The recipe file: it loads into real passes, round-trips, and names every mistake."""
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -7,7 +9,7 @@ import pytest
 from hardware.targets import Target
 from optimize.config.chains import Chain, builtin_chains
 from optimize.config.limits import Limits
-from optimize.config.plan import describe_plan
+from optimize.config.plan import ModelProbe, describe_plan
 from optimize.config.recipe import Recipe
 from optimize.config.recipe_file import load_recipe
 from optimize.config.recipe_toml import recipe_to_toml
@@ -20,6 +22,15 @@ from passes.quantize_dynamic import QuantizeDynamic
 from passes.quantize_int4 import QuantizeInt4
 from passes.quantize_static import QuantizeStatic
 
+# A model like the digits CNN: small, fast, on generated inputs.
+SMALL_MODEL = ModelProbe(
+    size_mb=0.2,
+    sample_ms=0.1,
+    exported=True,
+    eval_samples=64,
+    calibration_samples=64,
+    throughput_batch=32,
+)
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "optimize.toml"
 
 FULL = """
@@ -253,16 +264,33 @@ def test_a_missing_recipe_file_is_named(tmp_path):
 def test_the_plan_lists_the_chains_counts_shared_prefixes_once_and_estimates_time(tmp_path):
     recipe = load_recipe(EXAMPLE)
     chains = builtin_chains(Target("cpu"), ["avx2"]) + recipe.chains
-    plan = describe_plan(recipe, chains)
+    plan = describe_plan(recipe, chains, SMALL_MODEL)
     assert "quantize_static(calibration=percentile) → ort_graph(level=all)  [recipe]" in plan
     assert "entropy calibration" in plan
     # 15 distinct prefixes (onnxscript_optimize and quantize_static(percentile) are shared)
     # plus the baseline.
     assert "variants: 17 to build and measure" in plan
-    # Every candidate is screened: the variants, OpenVINO on the baseline and on each of the 7
-    # int8 chains' files in two precisions, PyTorch eager; a few are timed in full.
-    assert "time: roughly 30 s, an estimate: 34 candidates screened (17 variants, 16 " in plan
-    assert "up to 6 of them timed in full, 2 thread setting(s)" in plan
+    # Every candidate is screened: the variants, OpenVINO on the baseline in two precisions,
+    # PyTorch eager; a few are timed in full.
+    assert "16 variants built, 20 candidates screened (2 OpenVINO rows, 1 PyTorch row)" in plan
+    assert "about 2 of them timed in full, 2 thread setting(s)" in plan
+    assert "time: roughly 20 s, an estimate from one sample's 0.10 ms in PyTorch" in plan
+
+
+def test_the_estimate_grows_with_the_model_and_its_data_and_keeps_the_budget():
+    recipe = load_recipe(EXAMPLE)
+    chains = builtin_chains(Target("cpu"), ["avx2"])
+    large = dataclasses.replace(SMALL_MODEL, size_mb=90.0, sample_ms=30.0, eval_samples=200)
+    small_s, large_s = (_estimate_s(describe_plan(recipe, chains, p)) for p in (SMALL_MODEL, large))
+    assert 10 < small_s < 40 and large_s > 5 * small_s
+    budgeted = recipe.with_overrides({"search": {"budget_minutes": 1}})
+    plan = describe_plan(budgeted, chains, large)
+    assert "time: roughly 60 s, bounded by the budget of 1 min" in plan
+
+
+def _estimate_s(plan: str) -> float:
+    found = re.search(r"time: roughly ([\d.]+) (s|min)", plan)
+    return float(found[1]) * (60 if found[2] == "min" else 1)
 
 
 def test_the_plan_says_what_the_target_skips(tmp_path):
@@ -271,7 +299,7 @@ def test_the_plan_says_what_the_target_skips(tmp_path):
         target="gpu",
         chains=[Chain((QuantizeDynamic(), OrtGraphOptimize()), "int8 then fusions")],
     )
-    plan = describe_plan(recipe, [Chain((), "baseline"), *recipe.chains])
+    plan = describe_plan(recipe, [Chain((), "baseline"), *recipe.chains], SMALL_MODEL)
     assert "variants: 1 to build and measure" in plan
     assert "2 skipped on gpu:0" in plan
     assert "skipped: quantize_dynamic: ONNX Runtime's CUDA provider" in plan
