@@ -22,18 +22,14 @@ def write_pick_json(results: Results, artifact: str | None) -> list[Path]:
     if pick is None or artifact is None:
         path.unlink(missing_ok=True)
         return []
-    inputs, outputs = graph_signature(_onnx_of(results))
-    inputs = _named_dims(inputs, {s.name: s.dims for s in results.inputs})
-    settings = dict(pick.measurements.settings)
-    if isinstance(pick, RuntimeRow):
-        settings = pick.runtime_settings | settings
+    inputs, outputs = serving_signature(results)
     write_json_atomic(
         path,
         {
             "runtime": pick.runtime,
             "artifact": artifact,
             "label": pick.label,
-            "settings": settings,
+            "settings": pick_settings(results),
             "providers": pick.measurements.providers,
             "inputs": inputs,
             "outputs": outputs,
@@ -44,7 +40,23 @@ def write_pick_json(results: Results, artifact: str | None) -> list[Path]:
     return [path]
 
 
-def _onnx_of(results: Results) -> Path:
+def serving_signature(results: Results) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The pick's inputs and outputs as a server declares them (name, dtype, dims), each
+    dynamic dim named as the model's input spec names it."""
+    inputs, outputs = graph_signature(serving_onnx(results))
+    return _named_dims(inputs, {s.name: s.dims for s in results.inputs}), outputs
+
+
+def pick_settings(results: Results) -> dict[str, Any]:
+    """The settings the pick was measured under, its runtime's own (precision, mode) too."""
+    pick = results.pick
+    settings = dict(pick.measurements.settings)
+    if isinstance(pick, RuntimeRow):
+        settings = pick.runtime_settings | settings
+    return settings
+
+
+def serving_onnx(results: Results) -> Path:
     """The ONNX file whose signature the pick serves: the file it ran, or for a PyTorch
     row (same model, same inputs) the best ONNX variant's."""
     pick = results.pick
