@@ -12,9 +12,8 @@ from optimize.report.html import CHAIN, PARETO, render_html
 from optimize.report.markdown import render_markdown
 from optimize.report.plots import chain_plot, pareto_plot
 from optimize.report.results import Results
-from optimize.serve.kserve import MANIFEST, write_kserve_manifest
 from optimize.serve.pick_json import write_pick_json
-from optimize.serve.triton import remove_stale_repository, write_triton_repository
+from optimize.serve.serving_files import write_serving
 from optimize.store import (
     copy_atomic,
     staging_dir,
@@ -49,22 +48,12 @@ def write_outputs(results: Results) -> None:
     if runtime_files:
         artifact = str(runtime_files[0].relative_to(out))
     artifacts += write_pick_json(results, artifact)
-    artifacts += _write_serving(results)
+    artifacts += write_serving(results.out_dir)
     write_json_atomic(out / "report.json", results.to_dict())
     write_text_atomic(out / "report.md", render_markdown(results))
     artifacts += [out / "report.json", out / "report.md"]
     artifacts += _write_html_report(results)
     write_manifest(out, artifacts)
-
-
-def _write_serving(results: Results) -> list[Path]:
-    """The pick as a Triton model repository and a KServe manifest; none without a pick."""
-    if results.pick is None:
-        remove_stale_repository(results.out_dir)
-        (results.out_dir / MANIFEST).unlink(missing_ok=True)
-        return []
-    repository = write_triton_repository(results)
-    return [*repository, *write_kserve_manifest(results, repository)]
 
 
 def _write_html_report(results: Results) -> list[Path]:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from optimize.report.results import Results
-from optimize.serve.pick_json import pick_settings
+from optimize.serve.pick_json import ServedPick
+from optimize.serve.serving_setup import ServingSetup
 from optimize.serve.triton import REPOSITORY, model_name
 from optimize.store import write_text_atomic
 
@@ -21,18 +21,20 @@ MANIFEST = Path("serving") / "kserve.yaml"
 SERVER_BASE_MB = 512
 
 
-def write_kserve_manifest(results: Results, repository_files: list[Path]) -> list[Path]:
-    """Write serving/kserve.yaml for the repository the pick was written to."""
-    pick = results.pick
-    settings = pick_settings(results)
-    threads = settings.get("intra_op_threads") or settings.get("threads") or 0
-    cores = threads or results.environment.get("physical_cores") or 1
+def write_kserve_manifest(
+    pick: ServedPick, repository_files: list[Path], setup: ServingSetup | None = None
+) -> list[Path]:
+    """Write serving/kserve.yaml for the repository the pick was written to: as many
+    cores as the pick ran on (or the load sweep's setup uses), and memory for each instance."""
+    instances = setup.instances if setup else 1
+    cores = setup.instances * setup.threads if setup else pick.cores
     files_mb = sum(f.stat().st_size for f in repository_files) / 2**20
-    memory_mb = SERVER_BASE_MB + pick.measurements.session_memory_mb + files_mb
+    session_mb = instances * float(pick.figures.get("session_memory_mb") or 0.0)
+    memory_mb = SERVER_BASE_MB + session_mb + files_mb
     resources = {"cpu": str(cores), "memory": f"{math.ceil(memory_mb)}Mi"}
-    gpu = results.target.startswith("gpu")
+    gpu = pick.target.startswith("gpu")
     limits = resources | ({"nvidia.com/gpu": "1"} if gpu else {})
-    name = model_name(results)
+    name = model_name(pick)
     manifest = {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -54,10 +56,11 @@ def write_kserve_manifest(results: Results, repository_files: list[Path]) -> lis
     }
     header = (
         f"# Upload {REPOSITORY}/ (from this folder) to your model store and set storageUri to\n"
-        "# where it lands; the requests are the cores the pick was measured on and its\n"
-        f"# measured session memory plus the files plus {SERVER_BASE_MB} MiB for Triton itself.\n"
+        "# where it lands; the requests are the cores the pick was measured on (or the load\n"
+        "# sweep's setup uses), its measured session memory per instance, the files, and\n"
+        f"# {SERVER_BASE_MB} MiB for Triton itself.\n"
     )
-    path = results.out_dir / MANIFEST
+    path = pick.out_dir / MANIFEST
     write_text_atomic(path, header + yaml.safe_dump(manifest, sort_keys=False))
     return [path]
 

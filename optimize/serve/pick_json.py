@@ -1,12 +1,16 @@
 """pick.json: what a server needs to run the pick, whichever runtime won: the runtime, the
-artifact, its exact settings, and the inputs and outputs with dtypes and dynamic dims."""
+artifact, its exact settings, and the inputs and outputs with dtypes and dynamic dims.
+The serving files (Triton, KServe, the load sweep) are made from it alone."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from optimize.build.variant import RuntimeRow
+from optimize.errors import UserError
 from optimize.report.results import Results
 from optimize.store import write_json_atomic
 from passes.onnx_files import graph_signature
@@ -14,49 +18,96 @@ from passes.onnx_files import graph_signature
 PICK_FILE = "pick.json"
 
 
+@dataclass(frozen=True)
+class ServedPick:
+    """The pick as pick.json records it. Paths are relative to the output folder `out_dir`;
+    `best_onnx` is the best ONNX variant (a PyTorch pick's fallback for servers that take
+    no Python), `source` the user's model file and `source_form` its form."""
+
+    out_dir: Path
+    runtime: str
+    artifact: str
+    label: str
+    settings: dict[str, Any]
+    providers: list[str]
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    figures: dict[str, Any]
+    target: str
+    source: str
+    source_form: str
+    best_onnx: str | None
+    best_onnx_label: str | None
+
+    @property
+    def cores(self) -> int:
+        """The cores the pick ran on: its thread count, or the physical cores ONNX Runtime
+        takes when told 0."""
+        return int(self.figures["cores"])
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "out_dir"}
+        return data | {"report": "report.json"}
+
+    @classmethod
+    def read(cls, out_dir: Path) -> ServedPick:
+        """pick.json of the output folder `out_dir`; a UserError when it has none."""
+        path = Path(out_dir) / PICK_FILE
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserError(
+                f"{path} is missing: run `optimize run MODEL --out {out_dir}` first, and "
+                "check that it picked a variant (exit code 0)"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path} cannot be read ({exc}); run `optimize run` again") from None
+        data.pop("report", None)
+        try:
+            return cls(out_dir=Path(out_dir), **data)
+        except TypeError:
+            raise UserError(
+                f"{path} was written by another version of optimize; run `optimize run` again"
+            ) from None
+
+
 def write_pick_json(results: Results, artifact: str | None) -> list[Path]:
     """Write pick.json for the run's pick, its artifact named relative to the output
     folder; remove a stale one when nothing was picked."""
     path = results.out_dir / PICK_FILE
-    pick = results.pick
-    if pick is None or artifact is None:
+    if results.pick is None or artifact is None:
         path.unlink(missing_ok=True)
         return []
-    inputs, outputs = serving_signature(results)
-    write_json_atomic(
-        path,
-        {
-            "runtime": pick.runtime,
-            "artifact": artifact,
-            "label": pick.label,
-            "settings": pick_settings(results),
-            "providers": pick.measurements.providers,
-            "inputs": inputs,
-            "outputs": outputs,
-            "figures": _figures(results),
-            "report": "report.json",
-        },
-    )
+    write_json_atomic(path, served_pick(results, artifact).to_dict())
     return [path]
 
 
-def serving_signature(results: Results) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The pick's inputs and outputs as a server declares them (name, dtype, dims), each
-    dynamic dim named as the model's input spec names it."""
-    inputs, outputs = graph_signature(serving_onnx(results))
-    return _named_dims(inputs, {s.name: s.dims for s in results.inputs}), outputs
-
-
-def pick_settings(results: Results) -> dict[str, Any]:
-    """The settings the pick was measured under, its runtime's own (precision, mode) too."""
-    pick = results.pick
+def served_pick(results: Results, artifact: str) -> ServedPick:
+    """The run's pick as pick.json records it."""
+    pick, best = results.pick, results.pick_onnx
+    inputs, outputs = graph_signature(_onnx_of(results))
     settings = dict(pick.measurements.settings)
     if isinstance(pick, RuntimeRow):
         settings = pick.runtime_settings | settings
-    return settings
+    return ServedPick(
+        out_dir=results.out_dir,
+        runtime=pick.runtime,
+        artifact=artifact,
+        label=pick.label,
+        settings=settings,
+        providers=pick.measurements.providers,
+        inputs=_named_dims(inputs, {s.name: s.dims for s in results.inputs}),
+        outputs=outputs,
+        figures=_figures(results, settings),
+        target=results.target,
+        source=str(results.source_path),
+        source_form=results.source_form,
+        best_onnx="best.onnx" if best is not None else None,
+        best_onnx_label=best.label if best is not None else None,
+    )
 
 
-def serving_onnx(results: Results) -> Path:
+def _onnx_of(results: Results) -> Path:
     """The ONNX file whose signature the pick serves: the file it ran, or for a PyTorch
     row (same model, same inputs) the best ONNX variant's."""
     pick = results.pick
@@ -84,13 +135,16 @@ def _named_dims(
     return named
 
 
-def _figures(results: Results) -> dict[str, Any]:
+def _figures(results: Results, settings: dict[str, Any]) -> dict[str, Any]:
     m, f = results.pick.measurements, results.pick.fidelity
+    threads = settings.get("intra_op_threads", settings.get("threads", 0))
     return {
         "p50_ms": m.latency.p50_ms,
         "p99_ms": m.latency.p99_ms,
         "throughput_per_s": m.throughput_per_s,
         "throughput_batch": m.throughput_batch,
+        "session_memory_mb": m.session_memory_mb,
+        "cores": threads or results.environment.get("physical_cores") or 1,
         "mean_cosine": f.mean_cosine,
         "score": f.score,
         "metric": f.metric,

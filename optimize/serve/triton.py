@@ -8,12 +8,10 @@ import shutil
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from hardware.model_files import external_data_files
-from optimize.build.variant import RuntimeRow
-from optimize.report.results import Results
-from optimize.serve.pick_json import pick_settings, serving_signature
+from optimize.serve.pick_json import ServedPick
+from optimize.serve.serving_setup import ServingSetup
 from optimize.store import copy_atomic, write_text_atomic
 
 REPOSITORY = Path("serving") / "triton"
@@ -33,6 +31,12 @@ TRITON_TYPES = {
 # Triton's ONNX Runtime backend levels for the session levels this tool sweeps; "all" is
 # its default and needs no line.
 ORT_GRAPH_LEVELS = {"disabled": 2, "basic": -1, "extended": 1}
+# The parameter that sets one instance's threads, per backend.
+THREAD_PARAMETER = {
+    "onnxruntime": "intra_op_thread_count",
+    "openvino": "INFERENCE_NUM_THREADS",
+    "pytorch": "INTRA_OP_THREAD_COUNT",
+}
 
 
 @dataclass(frozen=True)
@@ -48,27 +52,26 @@ class TritonModel:
     note: str = ""
 
 
-def model_name(results: Results) -> str:
+def model_name(pick: ServedPick) -> str:
     """The model's name in the repository: the source file's stem, in the characters
     Triton and object stores accept."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", results.source_path.stem) or "model"
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", Path(pick.source).stem) or "model"
 
 
-def write_triton_repository(results: Results) -> list[Path]:
-    """Write the repository for the pick under <out>/serving/triton; return its files."""
-    name = model_name(results)
-    folder = results.out_dir / REPOSITORY / name
-    served = _served(results)
+def write_triton_repository(pick: ServedPick, setup: ServingSetup | None = None) -> list[Path]:
+    """Write the repository for the pick under <out>/serving/triton, run as `setup` says
+    (else as measured: one instance, batching on where the model batches); return its files."""
+    name = model_name(pick)
+    folder = pick.out_dir / REPOSITORY / name
+    served = _served(pick)
     version = folder / VERSION
-    remove_stale_repository(results.out_dir, keep=folder / VERSION, files=set(served.files))
+    remove_stale_repository(pick.out_dir, keep=version, files=set(served.files))
     written = []
     for target_name, source in served.files.items():
         copy_atomic(source, version / target_name)
         written.append(version / target_name)
-    inputs, outputs = serving_signature(results)
     config = folder / "config.pbtxt"
-    text = render_config(name, served, inputs, outputs, _batch(results), results.target)
-    write_text_atomic(config, text)
+    write_text_atomic(config, render_config(name, served, pick, setup))
     return [*written, config]
 
 
@@ -92,77 +95,68 @@ def remove_stale_repository(
             stale.unlink()
 
 
-def _served(results: Results) -> TritonModel:
+def _served(pick: ServedPick) -> TritonModel:
     """The backend and files for the pick's runtime: ONNX Runtime for an ONNX variant,
     OpenVINO IR for an OpenVINO row, TorchScript for an eager PyTorch row on a TorchScript
     source; other PyTorch rows are served as the best ONNX variant, and say so."""
-    pick, settings = results.pick, pick_settings(results)
-    if isinstance(pick, RuntimeRow) and pick.runtime == "openvino":
-        folder = results.out_dir / "openvino"
+    settings, artifact = pick.settings, pick.out_dir / pick.artifact
+    if pick.runtime == "openvino":
         parameters = {
-            "INFERENCE_NUM_THREADS": str(settings.get("threads", 0)),
+            THREAD_PARAMETER["openvino"]: str(settings.get("threads", 0)),
             "PERFORMANCE_HINT": str(settings.get("hint", "LATENCY")),
             "NUM_STREAMS": str(settings.get("streams", 1)),
         }
         if settings.get("precision") == "bf16":
             parameters["HINT_BF16"] = "YES"
-        files = {"model.xml": folder / "model.xml", "model.bin": folder / "model.bin"}
+        files = {"model.xml": artifact, "model.bin": artifact.with_suffix(".bin")}
         return TritonModel("openvino", files, parameters)
-    if isinstance(pick, RuntimeRow) and pick.runtime == "torch":
+    if pick.runtime == "torch":
         plain = settings.get("mode") == "eager" and settings.get("autocast") == "float32"
-        if results.source_form == "torchscript" and plain:
+        if pick.source_form == "torchscript" and plain:
             threads = str(settings.get("threads", 1))
-            parameters = {"INTRA_OP_THREAD_COUNT": threads, "INFERENCE_MODE": "true"}
-            return TritonModel("pytorch", {"model.pt": results.source_path}, parameters)
+            parameters = {THREAD_PARAMETER["pytorch"]: threads, "INFERENCE_MODE": "true"}
+            return TritonModel("pytorch", {"model.pt": artifact}, parameters)
         note = (
             f"The pick, {pick.label}, runs in Python; Triton's PyTorch backend takes "
             "TorchScript run eagerly, so this serves the best ONNX variant, "
-            f"{results.pick_onnx.label}."
+            f"{pick.best_onnx_label}."
         )
-        return _onnx_model(results, note)
-    return _onnx_model(results)
+        return _onnx_model(pick, pick.out_dir / pick.best_onnx, {}, note)
+    return _onnx_model(pick, artifact, settings)
 
 
-def _onnx_model(results: Results, note: str = "") -> TritonModel:
-    variant = results.pick if not isinstance(results.pick, RuntimeRow) else results.pick_onnx
-    settings = variant.measurements.settings
-    files = {"model.onnx": variant.path}
+def _onnx_model(pick: ServedPick, model: Path, settings: dict, note: str = "") -> TritonModel:
+    files = {"model.onnx": model}
     # The model names its weight file; it must sit beside model.onnx under that name.
-    files |= {data.name: data for data in external_data_files(variant.path)}
+    files |= {data.name: data for data in external_data_files(model)}
     parameters = {
-        "intra_op_thread_count": str(settings.get("intra_op_threads", 0)),
+        THREAD_PARAMETER["onnxruntime"]: str(settings.get("intra_op_threads", 0)),
         "inter_op_thread_count": str(settings.get("inter_op_threads", 1)),
         "execution_mode": "1" if settings.get("parallel") else "0",
     }
-    providers = variant.measurements.providers
     precision = None
-    if "TensorrtExecutionProvider" in providers:
-        precision = "FP16" if any(s.name == "fp16" for s in variant.steps) else "FP32"
+    if "TensorrtExecutionProvider" in pick.providers:
+        precision = "FP16" if "fp16" in pick.label.split(" → ") else "FP32"
     level = ORT_GRAPH_LEVELS.get(str(settings.get("graph_level", "all")))
     return TritonModel("onnxruntime", files, parameters, level, precision, note)
 
 
-def _batch(results: Results) -> int:
-    """The largest batch the pick was measured at: what the server may batch up to."""
-    return max(results.pick.measurements.throughput_batch or 1, 1)
-
-
 def render_config(
-    name: str,
-    served: TritonModel,
-    inputs: list[dict[str, Any]],
-    outputs: list[dict[str, Any]],
-    batch: int,
-    target: str,
+    name: str, served: TritonModel, pick: ServedPick, setup: ServingSetup | None
 ) -> str:
     """config.pbtxt text: batched along the first dim when every tensor's first dim is
-    dynamic, with dynamic batching on; one instance on the target's device."""
-    batched = all(t["dims"] and isinstance(t["dims"][0], str) for t in [*inputs, *outputs])
+    dynamic; instances, threads and batching as `setup` says, else one instance as
+    measured with dynamic batching on."""
+    tensors = [*pick.inputs, *pick.outputs]
+    batched = all(t["dims"] and isinstance(t["dims"][0], str) for t in tensors)
+    batch = max(int(pick.figures.get("throughput_batch") or 1), 1)
     lines = [f"# {line}" for line in textwrap.wrap(served.note, 88)]
+    if setup is not None:
+        lines.append(f"# Set by the load sweep (serving/load_sweep.json): {setup.label()}.")
     lines += [f'name: "{name}"', f'backend: "{served.backend}"']
     lines.append(f"max_batch_size: {batch if batched else 0}")
-    for key, tensors in (("input", inputs), ("output", outputs)):
-        for tensor in tensors:
+    for key, group in (("input", pick.inputs), ("output", pick.outputs)):
+        for tensor in group:
             dims = tensor["dims"][1:] if batched else tensor["dims"]
             shown = ", ".join(str(d) if isinstance(d, int) else "-1" for d in dims)
             lines += [
@@ -172,25 +166,35 @@ def render_config(
                 f"  dims: [ {shown} ]",
                 "}",
             ]
-    if batched:
-        lines.append("dynamic_batching { }")
-    if target.startswith("gpu"):
-        device = target.partition(":")[2] or "0"
-        lines.append(f"instance_group [ {{ count: 1, kind: KIND_GPU, gpus: [ {device} ] }} ]")
+    if batched and (setup is None or setup.batching):
+        delay = setup.queue_delay_us if setup else 0
+        lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {delay} }}")
+    count = setup.instances if setup else 1
+    if pick.target.startswith("gpu"):
+        device = pick.target.partition(":")[2] or "0"
+        lines.append(f"instance_group [ {{ count: {count}, kind: KIND_GPU, gpus: [ {device} ] }} ]")
     else:
-        lines.append("instance_group [ { count: 1, kind: KIND_CPU } ]")
-    if served.graph_level is not None or served.tensorrt_precision:
-        lines.append("optimization {")
-        if served.graph_level is not None:
-            lines.append(f"  graph {{ level: {served.graph_level} }}")
-        if served.tensorrt_precision:
-            lines += [
-                "  execution_accelerators { gpu_execution_accelerator: [ {",
-                '    name: "tensorrt"',
-                f'    parameters {{ key: "precision_mode" value: "{served.tensorrt_precision}" }}',
-                "  } ] }",
-            ]
-        lines.append("}")
-    for key, value in served.parameters.items():
+        lines.append(f"instance_group [ {{ count: {count}, kind: KIND_CPU }} ]")
+    lines += _optimization(served)
+    parameters = dict(served.parameters)
+    if setup is not None:
+        parameters[THREAD_PARAMETER[served.backend]] = str(setup.threads)
+    for key, value in parameters.items():
         lines.append(f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
     return "\n".join(lines) + "\n"
+
+
+def _optimization(served: TritonModel) -> list[str]:
+    if served.graph_level is None and not served.tensorrt_precision:
+        return []
+    lines = ["optimization {"]
+    if served.graph_level is not None:
+        lines.append(f"  graph {{ level: {served.graph_level} }}")
+    if served.tensorrt_precision:
+        lines += [
+            "  execution_accelerators { gpu_execution_accelerator: [ {",
+            '    name: "tensorrt"',
+            f'    parameters {{ key: "precision_mode" value: "{served.tensorrt_precision}" }}',
+            "  } ] }",
+        ]
+    return [*lines, "}"]
