@@ -1,0 +1,99 @@
+"""The load sweep's outputs in serving/: load_sweep.json (every point, the knees, the
+recommendation and its cost), load_sweep.md (a table a person reads) and load_sweep.png
+(throughput against p99 per setup, the SLO and the recommended point marked)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from optimize.serve.load_sweep import LoadSweep
+from optimize.store import write_bytes_atomic, write_json_atomic, write_text_atomic
+
+FOLDER = Path("serving")
+
+
+def write_sweep(out_dir: Path, sweeps: list[LoadSweep]) -> list[Path]:
+    """Write the sweeps (in process, and through a server when it ran) under serving/."""
+    folder = out_dir / FOLDER
+    json_path, md_path, png_path = (folder / f"load_sweep.{ext}" for ext in ("json", "md", "png"))
+    write_json_atomic(json_path, {"sweeps": [s.to_dict() for s in sweeps]})
+    write_text_atomic(md_path, render_sweep_markdown(sweeps))
+    write_bytes_atomic(png_path, sweep_plot(sweeps))
+    return [json_path, md_path, png_path]
+
+
+def summary_line(sweep: LoadSweep) -> str:
+    """One line: the recommendation, or why there is none."""
+    best = sweep.recommended
+    if best is None:
+        lowest = min((p for p in sweep.points if p.requests), key=lambda p: p.p99_ms, default=None)
+        found = (
+            f"; the lowest p99 was {lowest.p99_ms:.2f} ms ({lowest.setup.label()})"
+            if lowest
+            else ""
+        )
+        return f"no setup meets p99 ≤ {sweep.slo_p99_ms:g} ms {sweep.via}{found}"
+    cost = f", ${sweep.cost_per_million:.4f} per million requests" if sweep.cost_per_million else ""
+    return (
+        f"recommended ({sweep.via}): {best.setup.label()}: {best.throughput_per_s:,.0f} requests/s "
+        f"at p99 {best.p99_ms:.2f} ms with {best.load:g} clients{cost}"
+    )
+
+
+def render_sweep_markdown(sweeps: list[LoadSweep]) -> str:
+    """Every point of every sweep in one table, the recommendation above it."""
+    lines = ["# Load sweep", ""]
+    for sweep in sweeps:
+        slo = f"p99 ≤ {sweep.slo_p99_ms:g} ms" if sweep.slo_p99_ms else "no SLO given"
+        lines += [f"{summary_line(sweep)} ({slo}, {sweep.cores} cores).", ""]
+    lines += [
+        "| via | setup | load | requests | failed | requests/s | p50 ms | p95 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for sweep in sweeps:
+        for p in sweep.points:
+            load = f"{p.load:g} clients" if p.mode == "closed" else f"{p.load:,.0f}/s Poisson"
+            lines.append(
+                f"| {sweep.via} | {p.setup.label()} | {load} | {p.requests} | {p.failed} "
+                f"| {p.throughput_per_s:,.1f} | {p.p50_ms:.3f} | {p.p95_ms:.3f} | {p.p99_ms:.3f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def sweep_plot(sweeps: list[LoadSweep]) -> bytes:
+    """Throughput against p99, one line per setup and way in, as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 5))
+    for sweep in sweeps:
+        for setup in dict.fromkeys(p.setup for p in sweep.points):
+            closed = [
+                p for p in sweep.points if p.setup == setup and p.mode == "closed" and p.requests
+            ]
+            axes.plot(
+                [p.throughput_per_s for p in closed],
+                [p.p99_ms for p in closed],
+                marker="o",
+                label=f"{setup.label()} ({sweep.via})",
+            )
+        if sweep.recommended:
+            best = sweep.recommended
+            axes.scatter(
+                [best.throughput_per_s], [best.p99_ms], s=200, facecolors="none", edgecolors="red"
+            )
+    slo = next((s.slo_p99_ms for s in sweeps if s.slo_p99_ms), None)
+    if slo:
+        axes.axhline(slo, color="red", linestyle="--", label=f"SLO p99 {slo:g} ms")
+    axes.set_xlabel("requests per second (closed loop, rising clients)")
+    axes.set_ylabel("p99 latency, ms")
+    axes.set_yscale("log")
+    axes.legend(fontsize=7)
+    axes.grid(True, alpha=0.3)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
