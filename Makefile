@@ -10,7 +10,7 @@ TORCH_PIN := torch==2.13.0
 $(BIN)/optimize: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH_PIN)
-	$(BIN)/pip install --quiet -e '.[dev,prune]'
+	$(BIN)/pip install --quiet -e '.[dev,prune,serve]'
 	touch $@
 
 setup: $(BIN)/optimize

@@ -273,26 +273,32 @@ def serve_bench(
     seconds: Annotated[
         float, typer.Option(help="seconds of load at each point, after a short warm-up")
     ] = 0.5,
+    through_server: Annotated[
+        bool,
+        typer.Option(
+            help="also sweep the pick served by KServe's model server on 127.0.0.1, over HTTP"
+        ),
+    ] = False,
     debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
 ) -> None:
     """Serve the pick under rising load for each split of the cores into instances and
     threads, batching off and on; recommend the setup with the most requests per second
     within the SLO and write it into serving/. Exit 1 when no setup meets the SLO."""
     from optimize.serve.bench import serve_bench as sweep
-    from optimize.serve.sweep_report import summary_line
+    from optimize.serve.sweep_report import overhead_lines, summary_line
 
     try:
         if price_per_hour is not None and price_per_hour <= 0:
             raise UserError(f"--price-per-hour: expected a price above 0, got {price_per_hour:g}")
         if seconds <= 0:
             raise UserError(f"--seconds: expected a number above 0, got {seconds:g}")
-        sweeps = sweep(out, slo_p99_ms, price_per_hour, seconds, lambda m: typer.echo(m))
+        sweeps = sweep(out, slo_p99_ms, price_per_hour, seconds, through_server, typer.echo)
     except typer.Exit:
         raise
     except Exception as exc:  # every failure ends in one line; see _fail
         _fail(exc, debug)
-    for done in sweeps:
-        typer.echo(summary_line(done))
+    for line in [*map(summary_line, sweeps), *overhead_lines(sweeps)]:
+        typer.echo(line)
     typer.echo(f"results: {out / 'serving' / 'load_sweep.md'}")
     if any(done.recommended is None for done in sweeps):
         raise typer.Exit(code=1)

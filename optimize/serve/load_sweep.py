@@ -40,6 +40,9 @@ class LoadSweep:
     price_per_hour: float | None
     points: list[LoadPoint] = field(default_factory=list)
     recommended: LoadPoint | None = None
+    # Through a server: the largest difference between its outputs for the sample and the
+    # pick's run here.
+    round_trip_error: float | None = None
 
     @property
     def cost_per_million(self) -> float | None:
@@ -67,6 +70,7 @@ class LoadSweep:
             "slo_p99_ms": self.slo_p99_ms,
             "price_per_hour": self.price_per_hour,
             "cost_per_million": self.cost_per_million,
+            "round_trip_error": self.round_trip_error,
             "recommended": recommended,
             "knees": {label: p.to_dict() for label, p in self.knees().items()},
             "points": [p.to_dict() for p in self.points],
@@ -95,7 +99,7 @@ def sweep_in_process(
         raise UserError(
             f"--slo-p99-ms: expected a number of milliseconds above 0, got {slo_p99_ms}"
         )
-    sample = _sample(pick)
+    sample = sample_of(pick)
     batch = max(int(pick.figures.get("throughput_batch") or 1), 1)
     batches = batch > 1 and all(isinstance(t["dims"][0], str) for t in pick.inputs if t["dims"])
     result = LoadSweep("in-process", cores, slo_p99_ms, price_per_hour)
@@ -177,7 +181,7 @@ def _torch_module(pick: ServedPick):
     return load_source(pick.out_dir / pick.artifact, flags, trust_pickle=True).model
 
 
-def _sample(pick: ServedPick) -> dict[str, np.ndarray]:
+def sample_of(pick: ServedPick) -> dict[str, np.ndarray]:
     """One generated sample of the pick's inputs."""
     from optimize.data.inputs import generate_inputs
 

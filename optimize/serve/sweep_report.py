@@ -41,13 +41,31 @@ def summary_line(sweep: LoadSweep) -> str:
     )
 
 
+def overhead_lines(sweeps: list[LoadSweep]) -> list[str]:
+    """What the server adds: p50 at one client through it against in process, same setup."""
+    local = {(p.setup, p.load): p for p in sweeps[0].points if p.mode == "closed"}
+    lines = []
+    for sweep in sweeps[1:]:
+        served = next((p for p in sweep.points if p.load == 1 and p.requests), None)
+        here = local.get((served.setup, 1)) if served else None
+        if served and here:
+            lines.append(
+                f"serving overhead {sweep.via}: p50 {served.p50_ms:.3f} ms at one client against "
+                f"{here.p50_ms:.3f} ms in process ({served.p50_ms - here.p50_ms:+.3f} ms); outputs "
+                f"differ by at most {sweep.round_trip_error:.2g}"
+            )
+    return lines
+
+
 def render_sweep_markdown(sweeps: list[LoadSweep]) -> str:
     """Every point of every sweep in one table, the recommendation above it."""
     lines = ["# Load sweep", ""]
     for sweep in sweeps:
         slo = f"p99 ≤ {sweep.slo_p99_ms:g} ms" if sweep.slo_p99_ms else "no SLO given"
         lines += [f"{summary_line(sweep)} ({slo}, {sweep.cores} cores).", ""]
+    lines += [f"{line}." for line in overhead_lines(sweeps)]
     lines += [
+        "",
         "| via | setup | load | requests | failed | requests/s | p50 ms | p95 ms | p99 ms |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
