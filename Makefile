@@ -31,6 +31,7 @@ bench: setup
 	$(BIN)/python benchmarks/time_to_answer.py
 	$(BIN)/python benchmarks/minilm.py
 	$(BIN)/python benchmarks/precisions.py
+	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/suite.py
 
 # The suite alone: PyTorch, ONNX Runtime, Olive and the pick side by side (about 15 minutes).

@@ -24,6 +24,8 @@ from optimize.report.results import Results
 from optimize.search.chain_search import Deadline, search
 from optimize.search.fallback import repair_outside_tolerance
 from optimize.search.prune_sweep import prune_sweep
+from optimize.serve.bench import sweep_pick
+from optimize.serve.pick_json import ServedPick
 from optimize.source.known import load_known_source
 from optimize.stage_clock import StageClock
 from optimize.store import check_output_folder
@@ -171,4 +173,10 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
     )
     with clock.stage("writing the outputs"):
         write_outputs(results)
+    if recipe.serve.sweep and results.pick is not None:
+        with clock.stage("load sweep of the pick"):
+            pick = ServedPick.read(out_dir)
+            results.load_sweeps = sweep_pick(pick, recipe.serve, lambda m: progress(m, 0, 0))
+        with clock.stage("writing the outputs with the load sweep"):
+            write_outputs(results)
     return results

@@ -103,6 +103,20 @@ def run(
         float | None,
         typer.Option(help="start no new variant after this many minutes; the rest is reported"),
     ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="after choosing, sweep the pick under load (as `optimize serve-bench`) and "
+            "write the recommended setup into serving/",
+        ),
+    ] = False,
+    slo_p99_ms: Annotated[
+        float | None, typer.Option(help="with --serve: the p99 latency, ms, to meet")
+    ] = None,
+    price_per_hour: Annotated[
+        float | None, typer.Option(help="with --serve: the machine's price per hour")
+    ] = None,
     remeasure: Annotated[
         bool,
         typer.Option(
@@ -186,6 +200,11 @@ def run(
                 "reuse": False if remeasure else None,
             },
             "search": {"budget_minutes": budget_minutes},
+            "serve": {
+                "sweep": True if serve else None,
+                "slo_p99_ms": slo_p99_ms,
+                "price_per_hour": price_per_hour,
+            },
             "prune": {"ratios": ratios, "finetune": finetune},
         }
         plan = base.with_overrides(_given(overrides), names=FLAG_NAMES)
@@ -246,6 +265,8 @@ FLAG_NAMES = {
     "search.budget_minutes": "--budget-minutes",
     "prune.ratios": "--prune-ratios",
     "prune.finetune": "--finetune",
+    **{f"serve.{key}": f"--{key.replace('_', '-')}" for key in ("slo_p99_ms", "price_per_hour", "seconds")},
+    "serve.through_server": "--through-server",
     **{
         f"limits.{key}": f"--{key.replace('_', '-')}"
         for key in (
@@ -284,20 +305,29 @@ def serve_bench(
     """Serve the pick under rising load for each split of the cores into instances and
     threads, batching off and on; recommend the setup with the most requests per second
     within the SLO and write it into serving/. Exit 1 when no setup meets the SLO."""
+    from optimize.config.sections import ServeSection
+    from optimize.config.validation import SectionError
     from optimize.serve.bench import serve_bench as sweep
-    from optimize.serve.sweep_report import overhead_lines, summary_line
+    from optimize.serve.sweep_report import sweep_lines
 
     try:
-        if price_per_hour is not None and price_per_hour <= 0:
-            raise UserError(f"--price-per-hour: expected a price above 0, got {price_per_hour:g}")
-        if seconds <= 0:
-            raise UserError(f"--seconds: expected a number above 0, got {seconds:g}")
-        sweeps = sweep(out, slo_p99_ms, price_per_hour, seconds, through_server, typer.echo)
+        try:
+            plan = ServeSection(
+                sweep=True,
+                slo_p99_ms=slo_p99_ms,
+                price_per_hour=price_per_hour,
+                seconds=seconds,
+                through_server=through_server,
+            )
+        except SectionError as exc:
+            flag = FLAG_NAMES.get(f"serve.{exc.path[0]}", str(exc.path[0]))
+            raise UserError(f"{flag}: {exc.message}") from None
+        sweeps = sweep(out, plan, typer.echo)
     except typer.Exit:
         raise
     except Exception as exc:  # every failure ends in one line; see _fail
         _fail(exc, debug)
-    for line in [*map(summary_line, sweeps), *overhead_lines(sweeps)]:
+    for line in sweep_lines(sweeps):
         typer.echo(line)
     typer.echo(f"results: {out / 'serving' / 'load_sweep.md'}")
     if any(done.recommended is None for done in sweeps):

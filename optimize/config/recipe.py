@@ -26,6 +26,7 @@ from optimize.config.sections import (
     PreprocessSection,
     PruneSection,
     SearchSection,
+    ServeSection,
     not_empty,
 )
 from optimize.config.validation import KeyedError, Section, describe_validation_error, show
@@ -53,6 +54,7 @@ class Recipe(Section):
     measure: MeasureSection = MeasureSection()
     search: SearchSection = SearchSection()
     prune: PruneSection = PruneSection()
+    serve: ServeSection = ServeSection()
     preprocess: PreprocessSection | None = None
     chains: list[Annotated[Chain, PlainValidator(chain_from_entry)]] = []
 

@@ -229,6 +229,19 @@ class PruneSection(Section):
         return value
 
 
+class ServeSection(Section):
+    """The load sweep of the pick (optimize serve-bench): whether a run does it after
+    choosing, the p99 latency the recommended setup must meet, the machine's price per
+    hour for the cost of a million requests, seconds of load per point, and whether to
+    sweep through KServe's model server too."""
+
+    sweep: bool = False
+    slo_p99_ms: AboveZero | None = None
+    price_per_hour: AboveZero | None = None
+    seconds: AboveZero = 0.5
+    through_server: bool = False
+
+
 class PreprocessSection(Section):
     """Preprocessing compiled in front of the model (steps per raw input), and raw data to
     fit the statistics its steps leave unset."""

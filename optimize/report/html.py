@@ -10,8 +10,9 @@ from optimize.choose.select import PICK_RULE
 from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
 from optimize.report.markdown import COLUMNS, variant_cells
 from optimize.report.results import Results
+from optimize.serve.sweep_report import sweep_lines
 
-PARETO, CHAIN = "pareto", "chain"  # keys of render_html's images
+PARETO, CHAIN, LOAD = "pareto", "chain", "load"  # keys of render_html's images
 TEXT_COLUMNS = {"variant", "status", "within tol."}
 
 CSS = """
@@ -49,7 +50,8 @@ dt { font-weight: 600; } dd { margin: 0; }
 
 
 def render_html(results: Results, images: dict[str, bytes]) -> str:
-    """The page; `images` holds PNG bytes under 'pareto' and 'chain' (either may be absent)."""
+    """The page; `images` holds PNG bytes under 'pareto', 'chain' and 'load' (any may be
+    absent)."""
     title = f"optimize report: {results.source_path.name} on {results.target}"
     body = [
         f"<h1>{escape(title)}</h1>",
@@ -60,6 +62,7 @@ def render_html(results: Results, images: dict[str, bytes]) -> str:
         _contest(results),
         _repairs(results),
         _chain(results, images.get(CHAIN)),
+        _load(results, images.get(LOAD)),
         _op_profile(results),
         _chains_tried(results),
         _environment(results),
@@ -112,6 +115,14 @@ def _warnings(results: Results) -> str:
         return ""
     items = "".join(f"<li>⚠ {escape(w)}</li>" for w in results.warnings)
     return f"<h2>Warnings</h2><ul class='warnings'>{items}</ul>"
+
+
+def _load(results: Results, png: bytes | None) -> str:
+    if not results.load_sweeps:
+        return ""
+    lines = "".join(f"<li>{escape(line)}</li>" for line in sweep_lines(results.load_sweeps))
+    caption = "Rising closed-loop load per setup; every point is in serving/load_sweep.md"
+    return f"<h2>Under load</h2><ul>{lines}</ul>" + _figure(png, "Throughput against p99", caption)
 
 
 def _figure(png: bytes | None, alt: str, caption: str) -> str:

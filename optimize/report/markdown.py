@@ -5,6 +5,7 @@ from __future__ import annotations
 from optimize.build.variant import Variant
 from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
 from optimize.report.results import Results
+from optimize.serve.sweep_report import sweep_lines
 from passes.prune_magnitude import PruneMagnitude
 from passes.prune_structured import PruneStructured
 
@@ -125,6 +126,10 @@ def render_markdown(results: Results) -> str:
             f"Score: `{metric}` on the labelled data (in percent for metrics scored in [0, 1]); "
             f"the original model scores {original}."
         )
+    if results.load_sweeps:
+        lines += ["", "## Under load", ""]
+        lines += [f"- {line}" for line in sweep_lines(results.load_sweeps)]
+        lines.append("- Every point: `serving/load_sweep.md`.")
     if results.warnings:
         lines += ["", "## Warnings", ""] + [f"- ⚠ {w}" for w in results.warnings]
     lines += ["", "## Variants", "", "| " + " | ".join(COLUMNS) + " |"]

@@ -8,12 +8,14 @@ from pathlib import Path
 from hardware.model_files import external_data_files
 from hardware.runtimes.registry import RUNTIMES
 from optimize.build.variant import RuntimeRow
-from optimize.report.html import CHAIN, PARETO, render_html
+from optimize.report.html import CHAIN, LOAD, PARETO, render_html
 from optimize.report.markdown import render_markdown
 from optimize.report.plots import chain_plot, pareto_plot
 from optimize.report.results import Results
+from optimize.serve.bench import recommended_setup
 from optimize.serve.pick_json import write_pick_json
 from optimize.serve.serving_files import write_serving
+from optimize.serve.sweep_report import remove_sweep, sweep_plot, write_sweep
 from optimize.store import (
     copy_atomic,
     staging_dir,
@@ -48,7 +50,11 @@ def write_outputs(results: Results) -> None:
     if runtime_files:
         artifact = str(runtime_files[0].relative_to(out))
     artifacts += write_pick_json(results, artifact)
-    artifacts += write_serving(results.out_dir)
+    artifacts += write_serving(results.out_dir, recommended_setup(results.load_sweeps))
+    if results.load_sweeps:
+        artifacts += write_sweep(results.out_dir, results.load_sweeps)
+    else:
+        remove_sweep(results.out_dir)
     write_json_atomic(out / "report.json", results.to_dict())
     write_text_atomic(out / "report.md", render_markdown(results))
     artifacts += [out / "report.json", out / "report.md"]
@@ -69,6 +75,8 @@ def _write_html_report(results: Results) -> list[Path]:
     else:
         (out / "chain.png").unlink(missing_ok=True)
     images = {PARETO: pareto} | ({CHAIN: chain} if chain else {})
+    if results.load_sweeps:
+        images[LOAD] = sweep_plot(results.load_sweeps)
     write_text_atomic(out / "report.html", render_html(results, images))
     return [*written, out / "report.html"]
 

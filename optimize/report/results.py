@@ -44,6 +44,9 @@ class Results:
     contest: Contest | None = None
     # Seconds each stage took, in order, up to writing the outputs.
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # The load sweep of the pick (optimize.serve.load_sweep.LoadSweep), in process and
+    # through a server, when the run was asked for it.
+    load_sweeps: list[Any] = field(default_factory=list)
 
     def variant(self, variant_id: str) -> Candidate:
         """The variant or runtime row with this id."""
@@ -126,6 +129,7 @@ class Results:
             "pick_operator_profile": self.op_profile,
             "repairs": [asdict(r) for r in self.repairs],
             "prune_sweep": asdict(self.prune_sweep) if self.prune_sweep else None,
+            "load_sweeps": [sweep.to_dict() for sweep in self.load_sweeps],
             "environment": self.environment,
             "variants": [v.to_dict(self.out_dir) for v in self.variants],
         }

@@ -20,6 +20,7 @@ from rich.table import Table
 from optimize.report.contest_table import contest_summary
 from optimize.report.markdown import variant_cells
 from optimize.report.results import Results
+from optimize.serve.sweep_report import sweep_lines
 
 SHORT_COLUMNS = (
     "variant",
@@ -144,4 +145,6 @@ def print_results(results: Results, console: Console | None = None) -> None:
                 f"closest (does not meet the limit): {results.closest.label} → "
                 f"{results.out_dir / 'closest.onnx'}"
             )
+    for line in sweep_lines(results.load_sweeps):
+        console.print(f"under load: {line}")
     console.print(f"reports: {results.out_dir / 'report.md'}, {results.out_dir / 'report.json'}")

@@ -8,37 +8,45 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from optimize.config.sections import ServeSection
 from optimize.serve.load_sweep import LoadSweep, sweep_in_process
 from optimize.serve.pick_json import ServedPick
 from optimize.serve.server_sweep import sweep_through_server
 from optimize.serve.serving_files import write_serving
+from optimize.serve.serving_setup import ServingSetup
 from optimize.serve.sweep_report import FOLDER, write_sweep
 from optimize.store import MANIFEST, write_manifest
 
 
-def serve_bench(
-    out_dir: Path,
-    slo_p99_ms: float | None = None,
-    price_per_hour: float | None = None,
-    seconds: float = 0.5,
-    through_server: bool = False,
-    progress: Callable[[str], None] = lambda message: None,
+def sweep_pick(
+    pick: ServedPick, plan: ServeSection, progress: Callable[[str], None] = lambda message: None
 ) -> list[LoadSweep]:
-    """Sweep the pick in `out_dir` under load on this machine's cores, in process and,
-    with `through_server`, through KServe's model server; write the results and the
-    serving files for the in-process recommendation (as measured when none meets the SLO)."""
-    pick = ServedPick.read(out_dir)
+    """The load sweep of `pick` on this machine's cores as `plan` says: in process, and
+    through KServe's model server when asked."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    sweeps = [sweep_in_process(pick, cores, slo_p99_ms, price_per_hour, seconds, progress)]
-    if through_server:
-        sweeps.append(
-            sweep_through_server(pick, cores, slo_p99_ms, price_per_hour, seconds, progress)
-        )
-    recommended = sweeps[0].recommended
+    args = (cores, plan.slo_p99_ms, plan.price_per_hour, plan.seconds, progress)
+    sweeps = [sweep_in_process(pick, *args)]
+    if plan.through_server:
+        sweeps.append(sweep_through_server(pick, *args))
+    return sweeps
+
+
+def serve_bench(
+    out_dir: Path, plan: ServeSection, progress: Callable[[str], None] = lambda message: None
+) -> list[LoadSweep]:
+    """Sweep the pick in `out_dir`; write the results and the serving files for the
+    in-process recommendation (as measured when none meets the SLO)."""
+    sweeps = sweep_pick(ServedPick.read(out_dir), plan, progress)
     written = write_sweep(out_dir, sweeps)
-    written += write_serving(out_dir, recommended.setup if recommended else None)
+    written += write_serving(out_dir, recommended_setup(sweeps))
     _list_in_manifest(out_dir, written)
     return sweeps
+
+
+def recommended_setup(sweeps: list[LoadSweep]) -> ServingSetup | None:
+    """The setup the serving files take: the in-process sweep's recommendation."""
+    best = sweeps[0].recommended if sweeps else None
+    return best.setup if best else None
 
 
 def _list_in_manifest(out_dir: Path, serving_files: list[Path]) -> None:

@@ -13,7 +13,6 @@ import numpy as np
 
 from hardware.runtimes.registry import runtime
 from hardware.targets import parse_target
-from optimize.errors import UserError
 from optimize.serve.in_process_server import InProcessServer, Request, Run
 from optimize.serve.load_generator import Client, LoadPoint, closed_loop, open_loop
 from optimize.serve.pick_json import ServedPick
@@ -95,10 +94,6 @@ def sweep_in_process(
     progress: Callable[[str], None] = lambda message: None,
 ) -> LoadSweep:
     """Sweep the pick served in this process (see the module docstring)."""
-    if slo_p99_ms is not None and slo_p99_ms <= 0:
-        raise UserError(
-            f"--slo-p99-ms: expected a number of milliseconds above 0, got {slo_p99_ms}"
-        )
     sample = sample_of(pick)
     batch = max(int(pick.figures.get("throughput_batch") or 1), 1)
     batches = batch > 1 and all(isinstance(t["dims"][0], str) for t in pick.inputs if t["dims"])

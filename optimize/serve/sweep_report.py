@@ -13,14 +13,23 @@ from optimize.store import write_bytes_atomic, write_json_atomic, write_text_ato
 FOLDER = Path("serving")
 
 
+def _files(out_dir: Path) -> list[Path]:
+    return [out_dir / FOLDER / f"load_sweep.{ext}" for ext in ("json", "md", "png")]
+
+
 def write_sweep(out_dir: Path, sweeps: list[LoadSweep]) -> list[Path]:
     """Write the sweeps (in process, and through a server when it ran) under serving/."""
-    folder = out_dir / FOLDER
-    json_path, md_path, png_path = (folder / f"load_sweep.{ext}" for ext in ("json", "md", "png"))
+    json_path, md_path, png_path = _files(out_dir)
     write_json_atomic(json_path, {"sweeps": [s.to_dict() for s in sweeps]})
     write_text_atomic(md_path, render_sweep_markdown(sweeps))
     write_bytes_atomic(png_path, sweep_plot(sweeps))
     return [json_path, md_path, png_path]
+
+
+def remove_sweep(out_dir: Path) -> None:
+    """Remove an earlier sweep's files: they were for an earlier pick."""
+    for path in _files(out_dir):
+        path.unlink(missing_ok=True)
 
 
 def summary_line(sweep: LoadSweep) -> str:
@@ -41,8 +50,15 @@ def summary_line(sweep: LoadSweep) -> str:
     )
 
 
+def sweep_lines(sweeps: list[LoadSweep]) -> list[str]:
+    """Each sweep's recommendation and what a server adds, a line each."""
+    return [*map(summary_line, sweeps), *overhead_lines(sweeps)]
+
+
 def overhead_lines(sweeps: list[LoadSweep]) -> list[str]:
     """What the server adds: p50 at one client through it against in process, same setup."""
+    if not sweeps:
+        return []
     local = {(p.setup, p.load): p for p in sweeps[0].points if p.mode == "closed"}
     lines = []
     for sweep in sweeps[1:]:

@@ -64,6 +64,11 @@ max_size_mb = 12.5
 seconds = 0.5
 torch_runtimes = false
 
+[serve]
+sweep = true
+slo_p99_ms = 20
+price_per_hour = 0.8
+
 [[chains]]
 why = 'percentile int8, then "all" layouts \\ fusions — for this CPU'
 passes = [
@@ -108,6 +113,7 @@ def test_a_full_recipe_loads_into_typed_fields_and_real_passes(tmp_path, monkeyp
         max_accuracy_drop=0.5, min_cosine=0.99, max_latency_ms=3.0, max_size_mb=12.5
     )
     assert (recipe.measure.seconds, recipe.measure.torch_runtimes) == (0.5, False)
+    assert (recipe.serve.sweep, recipe.serve.slo_p99_ms, recipe.serve.price_per_hour) == (True, 20.0, 0.8)
     # The inputs are --input texts: the CLI's parser takes them, and a dtype not stated
     # stays unstated.
     assert recipe.input_flags == ["ids:batch,128:int64", "mask:batch,128"]

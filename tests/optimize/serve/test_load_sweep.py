@@ -95,8 +95,8 @@ def test_an_slo_no_setup_meets_exits_1_and_keeps_the_measured_config(picked):
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["--slo-p99-ms", "-1"], "--slo-p99-ms: expected a number of milliseconds above 0"),
-        (["--price-per-hour", "0"], "--price-per-hour: expected a price above 0"),
+        (["--slo-p99-ms", "-1"], "--slo-p99-ms: expected a number above 0, got -1.0"),
+        (["--price-per-hour", "0"], "--price-per-hour: expected a number above 0, got 0.0"),
     ],
     ids=["slo", "price"],
 )
@@ -148,3 +148,29 @@ def test_the_recommendation_is_the_most_throughput_within_the_slo():
     # Within the noise of the best within 5 ms, the lower p99 wins.
     assert recommend(points, 5.0) == points[2]
     assert recommend(points, 0.5) is None
+
+
+def test_a_run_with_serve_sweeps_its_pick_and_reports_it(digits_files, tmp_path):
+    out = tmp_path / "out"
+    args = ["run", str(digits_files / "cnn.pt2"), "--out", str(out), "--no-torch-runtimes"]
+    args += ["--no-openvino", "--serve", "--slo-p99-ms", "50", "--price-per-hour", "1", *FAST]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "under load: recommended (in-process):" in result.output
+    report = json.loads((out / "report.json").read_text())
+    (sweep,) = report["load_sweeps"]
+    assert sweep["recommended"]["p99_ms"] <= 50 and sweep["cost_per_million"] > 0
+    assert "load sweep of the pick" in report["stage_seconds"]
+    assert "## Under load" in (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    assert "<h2>Under load</h2>" in html and "alt='Throughput against p99'" in html
+    listed = {e["path"] for e in json.loads((out / "manifest.json").read_text())["artifacts"]}
+    assert {"serving/load_sweep.json", "serving/kserve.yaml", "report.html"} <= listed
+    config = (out / "serving" / "triton" / "cnn" / "config.pbtxt").read_text()
+    assert f"count: {sweep['recommended']['setup']['instances']}," in config
+
+    # A run without --serve leaves no sweep of an earlier pick behind.
+    result = CliRunner().invoke(app, args[: args.index("--serve")] + list(FAST))
+    assert result.exit_code == 0, result.output
+    assert not (out / "serving" / "load_sweep.json").exists()
+    assert json.loads((out / "report.json").read_text())["load_sweeps"] == []
