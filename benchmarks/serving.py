@@ -26,8 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
 OPTIMIZE = [sys.executable, "-m", "optimize"]
 PRICE_PER_HOUR = 0.10  # about what a 2-vCPU cloud machine costs
-# The lines of serve-bench's output that say what it found.
-SUMMARY = ("recommended", "no setup", "serving overhead")
 
 
 def optimize(args: list[str], allowed: tuple[int, ...] = (0,)) -> tuple[float, str]:
@@ -92,7 +90,7 @@ def main() -> None:
         print(f"{name}: optimize run", flush=True)
         optimize(["run", str(model), "--out", str(out), *flags])
         print(f"{name}: serve-bench", flush=True)
-        seconds, stdout = optimize(
+        seconds, _ = optimize(
             [
                 "serve-bench",
                 str(out),
@@ -115,10 +113,6 @@ def main() -> None:
             f"## {name} (SLO p99 ≤ {slo_ms:g} ms, ${PRICE_PER_HOUR:.2f} per hour; sweep took {seconds:.0f} s)",
             "",
             *[f"- {'yes' if ok else '**no**'}: {check}" for check, ok in verdicts.items()],
-            "",
-            "```",
-            *[line for line in stdout.splitlines() if line.startswith(SUMMARY)],
-            "```",
             "",
             f"![throughput against p99]({plot.name})",
             "",

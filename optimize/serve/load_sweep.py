@@ -140,6 +140,14 @@ def rising_load(
     return points
 
 
+def open_loop_points(client: Client, best: LoadPoint, seconds: float) -> list[LoadPoint]:
+    """Poisson arrivals at shares of the recommended point's throughput (OPEN_LOOP_SHARES)."""
+    return [
+        open_loop(client, best.setup, share * best.throughput_per_s, seconds)
+        for share in OPEN_LOOP_SHARES
+    ]
+
+
 def recommend(points: list[LoadPoint], slo_p99_ms: float | None) -> LoadPoint | None:
     """The closed-loop point with the most throughput whose p99 meets the SLO (any, when
     none is given), the lower p99 among those within the noise of it; None when no point

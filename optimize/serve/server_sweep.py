@@ -12,18 +12,27 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from optimize.errors import UserError
-from optimize.serve.load_sweep import LoadSweep, open_instance, recommend, rising_load, sample_of
+from optimize.serve.load_sweep import (
+    LoadSweep,
+    open_instance,
+    open_loop_points,
+    recommend,
+    rising_load,
+    sample_of,
+)
 from optimize.serve.pick_json import ServedPick
 from optimize.serve.serving_setup import ServingSetup
 from optimize.serve.triton import TRITON_TYPES, model_name
 
 START_TIMEOUT_S = 60.0
+# Senders of open-loop requests: more than the requests a server has in flight at once.
+SENDERS = 64
 STOP_TIMEOUT_S = 10.0
 LOG = Path("cache") / "kserve_server.log"
 
@@ -39,7 +48,7 @@ def sweep_through_server(
 ) -> LoadSweep:
     """Serve the pick on one instance with every core, batching off (the model server
     has no batcher), check a round trip against the pick run here, and put rising
-    closed-loop load on it."""
+    closed-loop load on it, then open-loop load at the recommended point."""
     if (
         importlib.util.find_spec("kserve") is None
         or importlib.util.find_spec("tritonclient") is None
@@ -53,17 +62,28 @@ def sweep_through_server(
     progress(f"starting KServe's model server for {pick.label} on 127.0.0.1")
     with ModelServerProcess(pick, cores, start_timeout_s) as server:
         client = HttpClient(server.url, model_name(pick), pick, sample)
-        served = client.outputs()
-        local = open_instance(pick, cores)(sample)
-        result.round_trip_error = max(
-            float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
-            for a, b in zip(served, local, strict=True)
-        )
-        progress(f"load through the server on {setup.label()}")
-        result.points = rising_load(client, setup, slo_p99_ms, seconds)
-        server.must_be_running()
-    result.recommended = recommend(result.points, slo_p99_ms)
+        try:
+            result.round_trip_error = _largest_difference(
+                client.outputs(), open_instance(pick, cores)(sample)
+            )
+            progress(f"load through the server on {setup.label()}")
+            result.points = rising_load(client, setup, slo_p99_ms, seconds)
+            server.must_be_running()
+            result.recommended = recommend(result.points, slo_p99_ms)
+            if result.recommended is not None:
+                progress("open-loop load through the server")
+                result.points += open_loop_points(client, result.recommended, seconds)
+                server.must_be_running()
+        finally:
+            client.close()
     return result
+
+
+def _largest_difference(served: list[np.ndarray], local: list[np.ndarray]) -> float:
+    return max(
+        float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+        for a, b in zip(served, local, strict=True)
+    )
 
 
 def free_port() -> int:
@@ -168,14 +188,20 @@ def _die_with_parent() -> None:
 
 
 class HttpClient:
-    """The sample sent over HTTP with tritonclient, one connection per sending thread
-    (see load_generator.Client); a request blocks in `send`, so `wait` only reports."""
+    """The sample sent over HTTP with tritonclient (see load_generator.Client): each
+    request goes out from a pool of senders, each with its own connection, so open-loop
+    arrivals never wait for an earlier answer."""
 
     def __init__(self, url: str, model: str, pick: ServedPick, sample: dict[str, np.ndarray]):
         self.url, self.model, self.sample = url, model, sample
         self.wire = {t["name"]: TRITON_TYPES[t["dtype"]].removeprefix("TYPE_") for t in pick.inputs}
         self.output_names = [t["name"] for t in pick.outputs]
         self.local = threading.local()
+        self.senders = ThreadPoolExecutor(max_workers=SENDERS)
+
+    def close(self) -> None:
+        """Stop the senders."""
+        self.senders.shutdown(wait=True)
 
     def outputs(self) -> list[np.ndarray]:
         """The server's outputs for the sample; a UserError when it answers with an error."""
@@ -187,17 +213,15 @@ class HttpClient:
             ) from None
         return [result.as_numpy(name) for name in self.output_names]
 
-    def send(self) -> Any:
-        try:
-            self._infer()
-        except Exception as exc:  # counted as a failed request by wait
-            return exc
-        return time.perf_counter_ns()
+    def send(self) -> Future:
+        return self.senders.submit(self._timed)
 
-    def wait(self, handle: Any) -> int:
-        if isinstance(handle, Exception):
-            raise handle
-        return handle
+    def wait(self, handle: Future) -> int:
+        return handle.result()
+
+    def _timed(self) -> int:
+        self._infer()
+        return time.perf_counter_ns()
 
     def _infer(self):
         import tritonclient.http as http

@@ -80,6 +80,13 @@ def render_sweep_markdown(sweeps: list[LoadSweep]) -> str:
         slo = f"p99 ≤ {sweep.slo_p99_ms:g} ms" if sweep.slo_p99_ms else "no SLO given"
         lines += [f"{summary_line(sweep)} ({slo}, {sweep.cores} cores).", ""]
     lines += [f"{line}." for line in overhead_lines(sweeps)]
+    lines += ["", "Knees (the fewest clients reaching 90% of a setup's peak throughput):", ""]
+    for sweep in sweeps:
+        for label, knee in sweep.knees().items():
+            lines.append(
+                f"- {label} ({sweep.via}): {knee.load:g} clients, "
+                f"{knee.throughput_per_s:,.1f} requests/s at p99 {knee.p99_ms:.3f} ms"
+            )
     lines += [
         "",
         "| via | setup | load | requests | failed | requests/s | p50 ms | p95 ms | p99 ms |",
@@ -125,7 +132,7 @@ def sweep_plot(sweeps: list[LoadSweep]) -> bytes:
     axes.set_xlabel("requests per second (closed loop, rising clients)")
     axes.set_ylabel("p99 latency, ms")
     axes.set_yscale("log")
-    axes.legend(fontsize=7)
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes.grid(True, alpha=0.3)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")

@@ -46,6 +46,8 @@ def test_the_pick_served_over_http_answers_as_it_does_here(picked):
     assert served["via"] == "through KServe" and served["round_trip_error"] < 1e-5
     assert served["points"] and all(p["failed"] == 0 for p in served["points"])
     assert all(p["throughput_per_s"] > 0 for p in served["points"])
+    # Open-loop arrivals at shares of the server's recommended throughput follow.
+    assert [p["mode"] for p in served["points"]].count("open") == 3
     assert "through KServe" in (picked / "serving" / "load_sweep.md").read_text()
     assert not _servers()
 

@@ -16,6 +16,8 @@ from hardware.runtimes.registry import runtime
 from hardware.targets import Target
 from optimize.build.variant import RuntimeRow
 from optimize.report.outputs import write_outputs
+from optimize.serve.pick_json import ServedPick
+from optimize.serve.triton import write_triton_repository
 
 
 def _config(out, name="net"):
@@ -120,3 +122,34 @@ def test_a_pytorch_pick_is_served_as_torchscript_or_as_the_best_onnx(
     assert config.backend == "onnxruntime"
     assert text.startswith("# The pick, torch.compile (bfloat16 autocast), runs in Python")
     assert not (tmp_path / "serving/triton/net/1/model.pt").exists()
+
+
+def test_a_gpu_pick_under_tensorrt_is_served_on_its_device_in_its_precision(
+    digits_cnn_onnx, tmp_path
+):
+    shutil.copy(digits_cnn_onnx, tmp_path / "best.onnx")
+    signature = {"name": "x", "dtype": "float32", "dims": ["batch", 1, 8, 8]}
+    pick = ServedPick(
+        out_dir=tmp_path,
+        runtime="onnxruntime",
+        artifact="best.onnx",
+        label="export → fp16",
+        settings={"intra_op_threads": 0, "graph_level": "basic"},
+        providers=["TensorrtExecutionProvider", "CUDAExecutionProvider"],
+        inputs=[signature],
+        outputs=[{"name": "y", "dtype": "float16", "dims": ["batch", 10]}],
+        figures={"throughput_batch": 32, "session_memory_mb": 100.0, "cores": 2},
+        target="gpu:1",
+        source=str(tmp_path / "net.pt2"),
+        source_form="exported_program",
+        best_onnx="best.onnx",
+        best_onnx_label="export → fp16",
+    )
+    write_triton_repository(pick)
+    config, _ = _config(tmp_path)
+    (group,) = config.instance_group
+    assert group.kind == triton.ModelInstanceGroup.KIND_GPU and list(group.gpus) == [1]
+    (accelerator,) = config.optimization.execution_accelerators.gpu_execution_accelerator
+    assert accelerator.name == "tensorrt" and accelerator.parameters["precision_mode"] == "FP16"
+    assert config.optimization.graph.level == -1
+    assert triton.DataType.Name(config.output[0].data_type) == "TYPE_FP16"
