@@ -344,14 +344,23 @@ def compare(
     max_accuracy_drop: Annotated[
         float, typer.Option(help="largest allowed fall of the pick's accuracy, in points")
     ] = 0.0,
+    allow_different_host: Annotated[
+        bool,
+        typer.Option(help="compare reports from different machines (their latencies differ)"),
+    ] = False,
     debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
 ) -> None:
-    """Compare two runs' picks: exit 1 when the new one regressed beyond the limits."""
+    """Compare two runs' picks: exit 1 when the new one regressed beyond the limits and
+    both runs' spreads; exit 2 when the reports come from different machines."""
     from optimize.report.compare import compare_reports, load_report, render_comparison
 
     try:
         comparison = compare_reports(
-            load_report(old), load_report(new), max_latency_regression, max_accuracy_drop
+            load_report(old),
+            load_report(new),
+            max_latency_regression,
+            max_accuracy_drop,
+            allow_different_host,
         )
     except typer.Exit:
         raise

@@ -23,6 +23,7 @@ class ChosenVariant:
     label: str
     runtime: str
     p50_ms: float
+    iqr_ms: float  # the spread of its latency: the inter-quartile range of its runs
     p99_ms: float | None
     size_mb: float | None
     accuracy: float | None  # top-1 accuracy as a fraction, when the eval data had labels
@@ -101,11 +102,16 @@ def compare_reports(
     new: dict[str, Any],
     max_latency_regression: float = 0.10,
     max_accuracy_drop: float = 0.0,
+    allow_different_host: bool = False,
 ) -> Comparison:
     """Compare the pick of `old` with the pick of `new`, and their variants by label.
 
-    `max_latency_regression` is the allowed relative growth of the pick's p50 (0.10 = 10 %);
-    `max_accuracy_drop` the allowed fall of its top-1 accuracy in points (1.0 = one point).
+    `max_latency_regression` is the allowed relative growth of the pick's p50 (0.10 = 10 %)
+    beyond both runs' spreads: the new p50 less half its inter-quartile range must exceed
+    the old p50 plus half its own by more than that, so timing noise is not a regression.
+    `max_accuracy_drop` is the allowed fall of its top-1 accuracy in points (1.0 = one point).
+    Reports from different machines are refused unless `allow_different_host`; different
+    package versions are noted.
 
     The pick is compared, not `pick_onnx`: the pick is what the report recommends, and
     `pick_onnx` is chosen from a subset of the same variants, so it is never there when the
@@ -125,6 +131,7 @@ def compare_reports(
         max_accuracy_drop=max_accuracy_drop,
     )
     _compare_variants(c, old, new)
+    c.notes += _host_notes(old, new, allow_different_host)
     if old.get("target") != new.get("target"):
         c.notes.append(
             f"targets differ ({old.get('target')} → {new.get('target')}): "
@@ -146,10 +153,14 @@ def compare_reports(
     c.p99_change = _relative(c.old.p99_ms, c.new.p99_ms)
     c.size_change = _relative(c.old.size_mb, c.new.size_mb)
     if c.latency_change is not None and c.latency_change > max_latency_regression:
-        c.regressions.append(
-            f"{c.latency_change * 100:+.1f}% p50 latency ({c.old.p50_ms:.3f} ms → "
-            f"{c.new.p50_ms:.3f} ms) > {max_latency_regression * 100:g}% allowed"
+        said = (
+            f"{c.latency_change * 100:+.1f}% p50 latency ({c.old.p50_ms:.3f} ms ± "
+            f"{c.old.iqr_ms / 2:.3f} → {c.new.p50_ms:.3f} ms ± {c.new.iqr_ms / 2:.3f})"
         )
+        if slower_beyond_noise(c.old, c.new, max_latency_regression):
+            c.regressions.append(f"{said} > {max_latency_regression * 100:g}% allowed")
+        else:
+            c.notes.append(f"{said}: within the two runs' spreads, not counted as a regression")
 
     if c.old.accuracy is not None and c.new.accuracy is not None:
         c.quality_metric = "accuracy"
@@ -173,17 +184,20 @@ def render_comparison(c: Comparison) -> str:
     """A short Markdown text, readable in a terminal: the picks, the variant changes, the
     regressions."""
     metric = c.quality_metric or "quality"
-    lines = [
-        f"|     | variant | p50 ms | p99 ms | size MB | {metric} |",
-        "|-----|---------|-------:|-------:|--------:|--------:|",
-    ]
+    rows = [["", "variant", "p50 ms", "p99 ms", "size MB", metric]]
     for name, chosen in (("old", c.old), ("new", c.new)):
         if chosen is None:
-            lines.append(f"| {name} | (no pick) | | | | |")
+            rows.append([name, "(no pick)", "", "", "", ""])
             continue
-        lines.append(
-            f"| {name} | {chosen.label} | {chosen.p50_ms:.3f} | {_number(chosen.p99_ms, 3)} "
-            f"| {_number(chosen.size_mb, 3)} | {_quality(chosen, c.quality_metric)} |"
+        rows.append(
+            [
+                name,
+                chosen.label,
+                f"{chosen.p50_ms:.3f}",
+                _number(chosen.p99_ms, 3),
+                _number(chosen.size_mb, 3),
+                _quality(chosen, c.quality_metric),
+            ]
         )
     if c.old and c.new:
         quality_delta = ""
@@ -193,10 +207,17 @@ def render_comparison(c: Comparison) -> str:
                 if c.quality_metric == "accuracy"
                 else f"{c.quality_change:+.6f}"
             )
-        lines.append(
-            f"| Δ   | | {_percent(c.latency_change)} | {_percent(c.p99_change)} "
-            f"| {_percent(c.size_change)} | {quality_delta} |"
+        rows.append(
+            [
+                "Δ",
+                "",
+                _percent(c.latency_change),
+                _percent(c.p99_change),
+                _percent(c.size_change),
+                quality_delta,
+            ]
         )
+    lines = aligned_table(rows, numeric=range(2, 6))
     lines.append("")
 
     if c.added or c.removed or c.changed:
@@ -214,6 +235,22 @@ def render_comparison(c: Comparison) -> str:
     else:
         lines.append("no regression")
     return "\n".join(lines) + "\n"
+
+
+def aligned_table(rows: list[list[str]], numeric: range) -> list[str]:
+    """A Markdown table whose columns line up in a terminal: the first row is the header,
+    the columns in `numeric` are right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            cell.rjust(width) if i in numeric else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = ["-" * (w - 1) + ":" if i in numeric else "-" * w for i, w in enumerate(widths)]
+    return [line(rows[0]), line(rule), *(line(row) for row in rows[1:])]
 
 
 def _chosen(report: dict[str, Any]) -> ChosenVariant | None:
@@ -234,11 +271,55 @@ def _chosen(report: dict[str, Any]) -> ChosenVariant | None:
         label=variant["label"],
         runtime=variant.get("runtime", ""),
         p50_ms=latency["p50_ms"],
+        iqr_ms=latency.get("iqr_ms") or 0.0,
         p99_ms=latency.get("p99_ms"),
         size_mb=measurements.get("size_mb"),
         accuracy=fidelity.get("accuracy"),
         mean_cosine=fidelity.get("mean_cosine"),
     )
+
+
+def slower_beyond_noise(old: ChosenVariant, new: ChosenVariant, limit: float) -> bool:
+    """Whether `new` is slower than `old` by more than `limit`, beyond half of each one's
+    inter-quartile range: what a few noisy runs cannot explain."""
+    return _beyond_noise((old.p50_ms, old.iqr_ms), (new.p50_ms, new.iqr_ms), limit)
+
+
+def _beyond_noise(before: tuple[float, float], after: tuple[float, float], limit: float) -> bool:
+    """Whether the (p50, iqr) `after` is slower than `before` by more than `limit` beyond
+    half of each inter-quartile range."""
+    return after[0] - after[1] / 2 > (before[0] + before[1] / 2) * (1 + limit)
+
+
+# What makes two runs' latencies comparable: the same CPU and cores.
+HOST_KEYS = ("cpu_model", "logical_cores")
+# The packages whose versions move latencies.
+VERSION_KEYS = ("onnxruntime", "onnxruntime-gpu", "torch", "openvino", "onnx")
+
+
+def _host_notes(old: dict[str, Any], new: dict[str, Any], allow_different_host: bool) -> list[str]:
+    """A refusal when the runs were on different machines (a note when allowed), and a
+    note naming the packages whose versions differ."""
+    before, after = old.get("environment") or {}, new.get("environment") or {}
+    moved = [f"{k} {before.get(k)!r} → {after.get(k)!r}" for k in HOST_KEYS if before.get(k) != after.get(k)]
+    notes = []
+    if moved:
+        if not allow_different_host:
+            raise UserError(
+                f"the reports come from different machines ({'; '.join(moved)}): their "
+                "latencies are not comparable; compare runs from one machine, or pass "
+                "--allow-different-host to compare anyway"
+            )
+        notes.append(f"different machines ({'; '.join(moved)}): latencies are not comparable")
+    versions_before, versions_after = before.get("versions") or {}, after.get("versions") or {}
+    changed = [
+        f"{k} {versions_before.get(k)} → {versions_after.get(k)}"
+        for k in VERSION_KEYS
+        if versions_before.get(k) != versions_after.get(k)
+    ]
+    if changed:
+        notes.append(f"package versions differ ({', '.join(changed)}): a change may come from them")
+    return notes
 
 
 def _compare_variants(c: Comparison, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -269,11 +350,14 @@ def _variant_changes(
         changes.append("no longer within tolerance" + (f" ({verdict})" if verdict else ""))
     elif after.get("within_tolerance") and not before.get("within_tolerance"):
         changes.append("now within tolerance")
-    p50_before, p50_after = _p50(before), _p50(after)
+    (p50_before, iqr_before), (p50_after, iqr_after) = _latency(before), _latency(after)
     change = _relative(p50_before, p50_after)
-    # Only moves beyond the gate's limit are listed: timing noise on every variant would
-    # bury the changes that matter.
-    if change is not None and abs(change) > latency_limit:
+    # Only moves beyond the gate's limit and both spreads are listed: timing noise on
+    # every variant would bury the changes that matter.
+    if change is not None and (
+        _beyond_noise((p50_before, iqr_before), (p50_after, iqr_after), latency_limit)
+        or _beyond_noise((p50_after, iqr_after), (p50_before, iqr_before), latency_limit)
+    ):
         changes.append(f"p50 {change * 100:+.1f}% ({p50_before:.3f} → {p50_after:.3f} ms)")
     acc_before = (before.get("fidelity") or {}).get("accuracy")
     acc_after = (after.get("fidelity") or {}).get("accuracy")
@@ -282,9 +366,10 @@ def _variant_changes(
     return changes
 
 
-def _p50(variant: dict[str, Any]) -> float | None:
-    measurements = variant.get("measurements") or {}
-    return (measurements.get("latency") or {}).get("p50_ms")
+def _latency(variant: dict[str, Any]) -> tuple[float | None, float]:
+    """The variant's p50 and the inter-quartile range of its runs."""
+    latency = (variant.get("measurements") or {}).get("latency") or {}
+    return latency.get("p50_ms"), latency.get("iqr_ms") or 0.0
 
 
 def _relative(before: float | None, after: float | None) -> float | None:

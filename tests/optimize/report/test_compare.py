@@ -62,24 +62,56 @@ def test_an_identical_pair_is_ok(old, new):
     assert (c.added, c.removed, c.changed) == ([], [], [])
     text = render_comparison(c)
     assert text.rstrip().endswith("no regression")
-    assert f"| old | {_pick(old)['label']} |" in text
+    assert re.search(rf"\| old \| {re.escape(_pick(old)['label'])} +\|", text)
 
 
 def test_a_slower_pick_is_flagged_with_its_numbers(old, new):
     latency = _pick(new)["measurements"]["latency"]
-    before = latency["p50_ms"]
+    before, spread = latency["p50_ms"], latency["iqr_ms"] / 2
     latency["p50_ms"] = before * 1.5
     c = compare_reports(old, new)
     assert not c.ok
     assert c.latency_change == pytest.approx(0.5)
     assert c.regressions == [
-        f"+50.0% p50 latency ({before:.3f} ms → {before * 1.5:.3f} ms) > 10% allowed"
+        f"+50.0% p50 latency ({before:.3f} ms ± {spread:.3f} → {before * 1.5:.3f} ms ± "
+        f"{spread:.3f}) > 10% allowed"
     ]
     assert [v.label for v in c.changed] == [_pick(old)["label"]]
     assert "p50 +50.0%" in c.changed[0].changes[0]
     assert compare_reports(old, new, max_latency_regression=0.6).ok
     text = render_comparison(c)
-    assert "| +50.0% |" in text and "regressions:\n- +50.0% p50 latency" in text
+    assert "+50.0% |" in text and "regressions:\n- +50.0% p50 latency" in text
+
+
+def test_a_slowdown_within_both_spreads_is_a_note_not_a_regression(old, new):
+    for report in (old, new):
+        latency = _pick(report)["measurements"]["latency"]
+        latency["p50_ms"], latency["iqr_ms"] = 1.0, 0.4
+    _pick(new)["measurements"]["latency"]["p50_ms"] = 1.25
+    c = compare_reports(old, new)
+    assert c.ok and c.latency_change == pytest.approx(0.25)
+    assert any("within the two runs' spreads, not counted" in note for note in c.notes)
+    # The same slowdown measured tightly is one.
+    for report in (old, new):
+        _pick(report)["measurements"]["latency"]["iqr_ms"] = 0.01
+    assert not compare_reports(old, new).ok
+
+
+def test_reports_from_different_machines_are_refused_unless_allowed(old, new):
+    new["environment"]["cpu_model"] = "Some Other CPU"
+    new["environment"]["versions"]["onnxruntime"] = "0.0.1"
+    with pytest.raises(UserError, match="the reports come from different machines .*cpu_model"):
+        compare_reports(old, new)
+    c = compare_reports(old, new, allow_different_host=True)
+    assert any(n.startswith("different machines") for n in c.notes)
+    assert any("package versions differ (onnxruntime" in n for n in c.notes)
+
+
+def test_the_table_lines_up_in_a_terminal(old, new):
+    _pick(new)["measurements"]["latency"]["p50_ms"] *= 1.5
+    lines = render_comparison(compare_reports(old, new)).splitlines()[:5]
+    assert len({len(line) for line in lines}) == 1
+    assert [line.index("|", 3) for line in lines] == [lines[0].index("|", 3)] * 5
 
 
 def test_an_accuracy_drop_beyond_the_limit_is_flagged(old, new):
