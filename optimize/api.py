@@ -73,6 +73,7 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
         out_dir,
         recipe.search.build_timeout_s,
         on_step=lambda label: progress(f"building {label}", 0, 0),
+        export=recipe.export,
     )
     measurer = Measurer.for_run(recipe, target, host, data, out_dir)
     measurer.on_measure = lambda label: progress(f"screening {label}", 0, 0)

@@ -23,6 +23,26 @@ app = typer.Typer(
 )
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        from hardware.detect import distribution_versions
+
+        typer.echo(f"optimize {distribution_versions(('optimize',))['optimize']}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Find the fastest form of a model on your hardware that is still accurate enough."""
+
+
 def _fail(exc: Exception, debug: bool) -> NoReturn:
     """Stop with the user's mistake in one line (exit 2), or a bug as an internal error
     (exit 3); --debug adds the full traceback, a child process's included."""
@@ -103,6 +123,11 @@ def run(
         float | None,
         typer.Option(help="start no new variant after this many minutes; the rest is reported"),
     ] = None,
+    exporter: Annotated[
+        str | None,
+        typer.Option(help="how PyTorch models become ONNX: auto, dynamo or torchscript [auto]"),
+    ] = None,
+    opset: Annotated[int | None, typer.Option(help="the ONNX opset the export writes [18]")] = None,
     serve: Annotated[
         bool,
         typer.Option(
@@ -154,10 +179,23 @@ def run(
     json_output: Annotated[
         bool, typer.Option("--json", help="print report.json on stdout instead of the table")
     ] = False,
-    debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="no progress and no table: the pick and the reports"),
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="also say why each failed variant failed, in full"),
+    ] = False,
+    log_file: Annotated[
+        Path | None, typer.Option(help="also append every progress line, timed, to this file")
+    ] = None,
+    debug: Annotated[bool, typer.Option(help="show tracebacks (implies --verbose)")] = False,
 ) -> None:
     """Export, transform, measure and choose: writes best.onnx and reports into --out.
     Exit code 0 with a pick, 1 when no variant meets the limits, 2 on bad input."""
+    from hardware.detect import check_target
+    from hardware.targets import parse_target
     from optimize.api import run as run_recipe
     from optimize.config.plan import describe_plan
     from optimize.config.recipe import Recipe
@@ -184,6 +222,7 @@ def run(
             "model_code": model_code,
             "trust_pickle": True if trust_pickle else None,
             "inputs": input or None,
+            "export": {"exporter": exporter, "opset": opset},
             "data": {"eval": eval_data, "calibration": calibration_data, "metric": metric},
             "limits": {
                 "min_cosine": min_cosine,
@@ -209,23 +248,24 @@ def run(
         }
         plan = base.with_overrides(_given(overrides), names=FLAG_NAMES)
         if dry_run:
+            check_target(parse_target(plan.target))
             chains = plan.chains_to_try(_cpu_flags())
             typer.echo(describe_plan(plan, chains, probe_model(plan)))
             return
-        with TerminalProgress(quiet=json_output) as progress:
+        with TerminalProgress(quiet=json_output or quiet, log_file=log_file) as progress:
             results = run_recipe(plan, progress=progress.update)
     except typer.Exit:
         raise
     except Exception as exc:  # every failure ends in one line; see _fail
         _fail(exc, debug)
-    if debug:
+    if verbose or debug:
         for variant in results.variants:
             if variant.detail:
                 typer.echo(f"{variant.label} failed:\n{variant.detail}", err=True)
     if json_output:
         typer.echo(json.dumps(results.to_dict(), indent=2, default=str))
     else:
-        print_results(results)
+        print_results(results, brief=quiet)
     if results.pick is None:
         raise typer.Exit(code=1)
 
@@ -265,7 +305,12 @@ FLAG_NAMES = {
     "search.budget_minutes": "--budget-minutes",
     "prune.ratios": "--prune-ratios",
     "prune.finetune": "--finetune",
-    **{f"serve.{key}": f"--{key.replace('_', '-')}" for key in ("slo_p99_ms", "price_per_hour", "seconds")},
+    "export.exporter": "--exporter",
+    "export.opset": "--opset",
+    **{
+        f"serve.{key}": f"--{key.replace('_', '-')}"
+        for key in ("slo_p99_ms", "price_per_hour", "seconds")
+    },
     "serve.through_server": "--through-server",
     **{
         f"limits.{key}": f"--{key.replace('_', '-')}"

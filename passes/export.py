@@ -202,8 +202,9 @@ class ExportToOnnx(Pass):
         operator = f" at operator aten::{op[1]}" if op else ""
         other = "torchscript" if exporter == "dynamo" else "dynamo"
         return (
-            f"{exporter} export failed{operator}{where}: {_shorten(cause)}; try exporter={other}, "
-            f"another opset (now {self.opset}), or export to .onnx yourself and pass that file"
+            f"{exporter} export failed{operator}{where}: {_shorten(cause)}; try --exporter {other} "
+            f"or another --opset (now {self.opset}) ([export] in the recipe), or export to "
+            ".onnx yourself and pass that file"
         )
 
 

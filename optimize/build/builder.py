@@ -76,11 +76,13 @@ class VariantBuilder:
         timeout_s: float = 1800.0,
         preprocess: Pass | None = None,
         torch_ctx: PassContext | None = None,
+        export: Pass = ExportToOnnx(),
     ) -> None:
-        """`preprocess` (a pass) goes in front of every variant, right after export; then
-        `ctx` describes the raw inputs it takes and `torch_ctx` the model's own inputs, which
-        passes on the PyTorch model (export, pruning) see."""
+        """`preprocess` (a pass) goes in front of every variant, right after `export` (for
+        a PyTorch source); then `ctx` describes the raw inputs it takes and `torch_ctx` the
+        model's own inputs, which passes on the PyTorch model (export, pruning) see."""
         self.source = source
+        self.export = export
         self.ctx = ctx
         self.preprocess = preprocess
         self.torch_ctx = torch_ctx or ctx
@@ -97,7 +99,7 @@ class VariantBuilder:
     def lead_in(self) -> list[Pass]:
         """Passes every chain starts with: export, unless the source is already ONNX, then
         the preprocessing, when the run has one."""
-        export = [ExportToOnnx()] if self.source.model_kind == "torch" else []
+        export = [self.export] if self.source.model_kind == "torch" else []
         return export + ([self.preprocess] if self.preprocess else [])
 
     def servable(self, variant: Variant) -> bool:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from hardware.targets import Target
 from optimize.build.builder import VariantBuilder
+from optimize.config.sections import ExportSection
 from optimize.data.prepare import RunData
 from optimize.source.load import Source
 from passes.base import PassContext
+from passes.export import ExportToOnnx
 from passes.preprocess import Preprocess
 from passes.preprocess_spec import apply_numpy
 
@@ -23,9 +25,11 @@ def builder_for(
     out_dir: Path,
     timeout_s: float,
     on_step: Callable[[str], None] = lambda label: None,
+    export: ExportSection = ExportSection(),
 ) -> VariantBuilder:
     """The builder of a run: passes see the run's (raw) inputs and calibration data; with
-    preprocessing, passes on the PyTorch model (export, pruning) see the model's own."""
+    preprocessing, passes on the PyTorch model (export, pruning) see the model's own. A
+    PyTorch source is exported as `export` says."""
     # The PyTorch model joins the context when a pass needs it (see VariantBuilder):
     # a re-run that builds nothing never loads it.
     ctx = PassContext(target, data.raw_inputs, data.calibration)
@@ -44,6 +48,7 @@ def builder_for(
         timeout_s=timeout_s,
         preprocess=preprocess,
         torch_ctx=torch_ctx,
+        export=ExportToOnnx(opset=export.opset, exporter=export.exporter),
     )
 
 

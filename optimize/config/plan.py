@@ -62,6 +62,9 @@ def describe_plan(
     lines.append(f"eval data: {recipe.data.eval or 'generated inputs (no accuracy figures)'}")
     lines.append(f"calibration data: {recipe.data.calibration or 'the eval data'}")
     lines.append(f"limits: {recipe.limits.describe()}")
+    lines.append(
+        f"export of a PyTorch model: exporter {recipe.export.exporter}, opset {recipe.export.opset}"
+    )
     if recipe.prune.ratios:
         ratios = ", ".join(f"{r:g}" for r in recipe.prune.ratios)
         tuning = f", fine-tuned by {recipe.prune.finetune}" if recipe.prune.finetune else ""

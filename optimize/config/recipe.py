@@ -20,6 +20,7 @@ from optimize.config.chains import Chain, builtin_chains
 from optimize.config.limits import Limits
 from optimize.config.sections import (
     DataSection,
+    ExportSection,
     FilePath,
     InputEntry,
     MeasureSection,
@@ -49,6 +50,7 @@ class Recipe(Section):
     trust_pickle: bool = False
     builtin: bool = True
     inputs: list[InputEntry] = []
+    export: ExportSection = ExportSection()
     data: DataSection = DataSection()
     limits: Limits = Limits()
     measure: MeasureSection = MeasureSection()

@@ -12,7 +12,7 @@ from optimize.config.recipe import Recipe
 from optimize.config.validation import Section
 from passes.base import Pass
 
-SECTIONS = ("data", "limits", "measure", "search", "prune", "serve")
+SECTIONS = ("export", "data", "limits", "measure", "search", "prune", "serve")
 
 
 def recipe_to_toml(recipe: Recipe, relative_to: Path | None = None) -> str:

@@ -229,6 +229,24 @@ class PruneSection(Section):
         return value
 
 
+class ExportSection(Section):
+    """How a PyTorch model becomes ONNX: the exporter ("auto": torch.export's for modules
+    and programs, TorchScript's for ScriptModules; or "dynamo" or "torchscript") and the
+    ONNX opset it writes."""
+
+    exporter: str = "auto"
+    opset: int = Field(default=18, ge=9, le=25)
+
+    @field_validator("exporter")
+    @classmethod
+    def _exporter(cls, value: str) -> str:
+        from passes.export import EXPORTERS
+
+        if value not in EXPORTERS:
+            raise ValueError(f"unknown exporter '{value}'; use one of {', '.join(EXPORTERS)}")
+        return value
+
+
 class ServeSection(Section):
     """The load sweep of the pick (optimize serve-bench): whether a run does it after
     choosing, the p99 latency the recommended setup must meet, the machine's price per

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import (
@@ -17,6 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from optimize.errors import UserError
 from optimize.report.contest_table import contest_summary
 from optimize.report.markdown import variant_cells
 from optimize.report.results import Results
@@ -46,8 +48,12 @@ class TerminalProgress:
     a line naming what is still running whenever nothing was said for HEARTBEAT_S; stderr
     stays for errors alone. Silent when `quiet`."""
 
-    def __init__(self, quiet: bool = False, console: Console | None = None) -> None:
+    def __init__(
+        self, quiet: bool = False, console: Console | None = None, log_file: Path | None = None
+    ) -> None:
         self.quiet = quiet
+        self.log_file = log_file
+        self._log = None
         self._console = console or Console(stderr=True)
         self.live = self._console.is_terminal
         self._progress = Progress(
@@ -68,6 +74,13 @@ class TerminalProgress:
         self._stop = threading.Event()
 
     def __enter__(self) -> TerminalProgress:
+        if self.log_file is not None:
+            try:
+                self._log = open(self.log_file, "a", encoding="utf-8", buffering=1)
+            except OSError as exc:
+                raise UserError(
+                    f"--log-file {self.log_file}: cannot write there ({exc.strerror})"
+                ) from None
         self._progress.__enter__()
         self._task = self._progress.add_task("loading", total=None)
         if not self.live and not self.quiet:
@@ -77,6 +90,8 @@ class TerminalProgress:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._progress.__exit__(*exc)
+        if self._log is not None:
+            self._log.close()
 
     def update(self, message: str, done: int, total: int) -> None:
         """Show `message`; `total` 0 keeps the current count."""
@@ -86,6 +101,9 @@ class TerminalProgress:
             self._progress.update(self._task, description=message)
         if not self.live and not self.quiet:
             self._say(message)
+        if self._log is not None:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            self._log.write(f"{stamp} [{time.monotonic() - self._started:7.1f} s] {message}\n")
 
     def _say(self, message: str) -> None:
         with self._lock:
@@ -100,12 +118,19 @@ class TerminalProgress:
                 self._say(f"still {message}" if not message.startswith("still ") else message)
 
 
-def print_results(results: Results, console: Console | None = None) -> None:
-    """The short variant table, warnings, and where the outputs went."""
+def print_results(results: Results, console: Console | None = None, brief: bool = False) -> None:
+    """The short variant table, warnings, the pick and where the outputs went; `brief`:
+    the pick and the outputs only."""
     console = console or Console()
     if not console.is_terminal:
         # Rich assumes 80 columns when piped; CI logs are wide enough for the whole table.
         console = Console(width=160)
+    if not brief:
+        _print_variants(results, console)
+    _print_pick(results, console)
+
+
+def _print_variants(results: Results, console: Console) -> None:
     table = Table(title=f"{results.source_path.name} on {results.target}")
     for column in SHORT_COLUMNS:
         table.add_column(column, justify="left" if column == "variant" else "right")
@@ -114,7 +139,7 @@ def print_results(results: Results, console: Console | None = None) -> None:
         cells = variant_cells(variant, pick_id)
         if not variant.measurements:
             blanks = [""] * (len(SHORT_COLUMNS) - 2)
-            table.add_row(cells["variant"], f"[red]{variant.status}[/red]", *blanks)
+            table.add_row(cells["variant"], _status(variant), *blanks)
             continue
         ok = "yes" if variant.within_tolerance else f"[red]{cells['within tol.']}[/red]"
         if variant.timing == "screen":
@@ -125,9 +150,12 @@ def print_results(results: Results, console: Console | None = None) -> None:
         console.print("≈ screened only: timed briefly, and it could not win (report.md says why)")
     for variant in results.variants:
         if not variant.measurements:
-            console.print(f"[red]{variant.status}:[/red] {variant.label}: {variant.reason}")
+            console.print(f"{_status(variant)}: {variant.label}: {variant.reason}")
     for warning in results.warnings:
         console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
+
+
+def _print_pick(results: Results, console: Console) -> None:
     if results.pick:
         console.print(
             f"[bold green]pick:[/bold green] {results.pick.label} ({results.pick.p50_ms:.3f} ms)"
@@ -147,4 +175,17 @@ def print_results(results: Results, console: Console | None = None) -> None:
             )
     for line in sweep_lines(results.load_sweeps):
         console.print(f"under load: {line}")
-    console.print(f"reports: {results.out_dir / 'report.md'}, {results.out_dir / 'report.json'}")
+    out = results.out_dir
+    # Not wrapped: a path cut in two cannot be copied.
+    console.print(
+        f"reports: {out / 'report.html'} (open in a browser), {out / 'report.md'}, "
+        f"{out / 'report.json'}",
+        soft_wrap=True,
+    )
+
+
+def _status(variant) -> str:
+    """A variant's status as shown: a failure in red; a pass skipped on purpose, or work
+    cut by the budget, dimmed, since nothing went wrong."""
+    colour = "red" if variant.status == "failed" else "dim"
+    return f"[{colour}]{variant.status}[/{colour}]"

@@ -275,6 +275,8 @@ def test_recipe_file_runs_its_chains_and_limits(digits_files, tmp_path):
         f'model = "{digits_files / "cnn.pt2"}"\n'
         f'out = "{tmp_path / "out"}"\n'
         "builtin = false\n"
+        "[export]\n"
+        "opset = 17\n"
         "[data]\n"
         f'eval = "{digits_files / "eval.npz"}"\n'
         "[limits]\n"
@@ -289,13 +291,21 @@ def test_recipe_file_runs_its_chains_and_limits(digits_files, tmp_path):
     )
     dry = CliRunner().invoke(app, ["run", "--recipe", str(recipe), "--dry-run"])
     assert dry.exit_code == 0 and "quantize_static" in dry.output
+    assert "export of a PyTorch model: exporter auto, opset 17" in dry.output
+    flagged = CliRunner().invoke(
+        app, ["run", "--recipe", str(recipe), "--exporter", "torchscript", "--dry-run"]
+    )
+    assert "exporter torchscript, opset 17" in flagged.output
     assert not (tmp_path / "out").exists()
     result = CliRunner().invoke(app, ["run", "--recipe", str(recipe)])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert [v["label"] for v in report["variants"]] == ["export", "export → quantize_static"]
+    labels = ["export(opset=17)", "export(opset=17) → quantize_static"]
+    assert [v["label"] for v in report["variants"]] == labels
     export, quantized = report["variants"]
     assert export["verdict"].startswith("size") and not export["within_tolerance"]
+    exported = onnx.load(tmp_path / "out" / export["path"], load_external_data=False)
+    assert [o.version for o in exported.opset_import if o.domain in ("", "ai.onnx")] == [17]
     assert report["pick"] == quantized["id"]
     bad = tmp_path / "bad.toml"
     bad.write_text(recipe.read_text().replace("max_size_mb", "max_sise_mb"))
@@ -324,3 +334,19 @@ def test_memory_limit_rules_out_variants_by_their_session_memory(digits_cnn_onnx
     assert (tmp_path / "out" / "closest.onnx").is_file()
     roomy = CliRunner().invoke(app, ["run", "--recipe", str(recipe), "--max-memory-mb", "1000"])
     assert roomy.exit_code == 0, roomy.output
+
+
+def test_version_quiet_and_a_log_file(digits_files, tmp_path):
+    version = CliRunner().invoke(app, ["--version"])
+    assert version.exit_code == 0 and re.fullmatch(r"optimize \d+\.\d+\.\d+\S*\n", version.output)
+    log, out = tmp_path / "run.log", tmp_path / "out"
+    args = ["run", str(digits_files / "cnn.pt2"), "--out", str(out), "--no-torch-runtimes"]
+    result = CliRunner().invoke(app, [*args, "--no-openvino", "-q", "--log-file", str(log), *FAST])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    # Quiet: no progress and no table, only the pick and where the reports are.
+    assert not any(line.startswith("[") for line in lines) and "p50 ms" not in result.stdout
+    assert lines[0].startswith("pick: ") and lines[-1].startswith(f"reports: {out / 'report.html'}")
+    logged = log.read_text().splitlines()
+    assert any(re.search(r"\[ +\d+\.\d s\] screening export$", line) for line in logged)
+    assert any(line.endswith("writing the outputs") for line in logged)

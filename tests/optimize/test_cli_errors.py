@@ -65,9 +65,18 @@ def test_missing_eval_arrays_are_named(digits_files, tmp_path):
 @pytest.mark.skipif(
     "CUDAExecutionProvider" in ort.get_available_providers(), reason="this machine has CUDA"
 )
-def test_gpu_target_without_gpu_says_what_to_install(digits_files, tmp_path):
+@pytest.mark.parametrize("dry", [[], ["--dry-run"]], ids=["run", "dry-run"])
+def test_gpu_target_without_gpu_says_what_to_install(digits_files, tmp_path, dry):
     code, output = error_of(
-        ["run", str(digits_files / "cnn.pt2"), "--target", "gpu", "--out", str(tmp_path / "o")]
+        [
+            "run",
+            str(digits_files / "cnn.pt2"),
+            "--target",
+            "gpu",
+            "--out",
+            str(tmp_path / "o"),
+            *dry,
+        ]
     )
     assert code == 2 and "onnxruntime-gpu" in output and len(output.splitlines()) == 1
     assert not (tmp_path / "o").exists()

@@ -117,8 +117,8 @@ class DataDependentBranch(nn.Module):
 @pytest.mark.parametrize(
     ("model", "exporter", "expected"),
     [
-        (Eigenvalues(), "auto", ["aten::_linalg_eigh", "try exporter=torchscript"]),
-        (Eigenvalues(), "torchscript", ["aten::linalg_eigh", "try exporter=dynamo"]),
+        (Eigenvalues(), "auto", ["aten::_linalg_eigh", "try --exporter torchscript"]),
+        (Eigenvalues(), "torchscript", ["aten::linalg_eigh", "try --exporter dynamo"]),
         (DataDependentBranch(), "auto", ["if x.sum() > 0:", "data-dependent"]),
     ],
 )

@@ -50,6 +50,10 @@ dtype = "int64"
 name = "mask"
 dims = ["batch", 128]
 
+[export]
+exporter = "torchscript"
+opset = 17
+
 [data]
 eval = "data/eval.npz"
 calibration = "data/calib.npz"
@@ -113,6 +117,7 @@ def test_a_full_recipe_loads_into_typed_fields_and_real_passes(tmp_path, monkeyp
         max_accuracy_drop=0.5, min_cosine=0.99, max_latency_ms=3.0, max_size_mb=12.5
     )
     assert (recipe.measure.seconds, recipe.measure.torch_runtimes) == (0.5, False)
+    assert (recipe.export.exporter, recipe.export.opset) == ("torchscript", 17)
     assert (recipe.serve.sweep, recipe.serve.slo_p99_ms, recipe.serve.price_per_hour) == (True, 20.0, 0.8)
     # The inputs are --input texts: the CLI's parser takes them, and a dtype not stated
     # stays unstated.
