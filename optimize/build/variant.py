@@ -37,7 +37,7 @@ class Step:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, repr=False)
 class Candidate:
     """Anything the run measures and may pick, with its figures once measured. Subclasses
     give `id`, `status`, `reason` and `label`; two candidates are the same only when they
@@ -100,6 +100,17 @@ class Candidate:
         """Mark a failure, with the reason a person reads and the detail --debug shows."""
         self.status, self.reason, self.detail = Status.FAILED, reason, detail
 
+    def __repr__(self) -> str:
+        head = f"<{type(self).__name__} {self.label!r}: {self.status}"
+        if not self.measured:
+            return f"{head}{': ' + self.reason[:80] if self.reason else ''}>"
+        quality = self.fidelity.metric or "cosine" if self.fidelity else "quality"
+        limits = "within the limits" if self.within_tolerance else f"outside: {self.verdict}"
+        return (
+            f"{head}, p50 {self.p50_ms:.4g} ms, {quality} {self.quality:.6g}, "
+            f"{self.size_mb:.3g} MB, {limits}>"
+        )
+
     def figures_dict(self) -> dict[str, Any]:
         """The fields every candidate has in report.json."""
         return {
@@ -118,7 +129,7 @@ class Candidate:
         }
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Variant(Candidate):
     """A model file and the steps that made it from the source."""
 
@@ -159,7 +170,7 @@ class Variant(Candidate):
         }
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class RuntimeRow(Candidate):
     """The source model run by another runtime under one setting (PyTorch eager, or
     compiled in bfloat16): measured and picked like a variant, with no file of its own."""

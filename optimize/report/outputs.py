@@ -12,6 +12,7 @@ from optimize.report.html import CHAIN, LOAD, PARETO, render_html
 from optimize.report.markdown import render_markdown
 from optimize.report.plots import chain_plot, pareto_plot
 from optimize.report.results import Results
+from optimize.report.variant_records import write_variants_csv
 from optimize.serve.bench import recommended_setup
 from optimize.serve.pick_json import write_pick_json
 from optimize.serve.serving_files import write_serving
@@ -56,6 +57,7 @@ def write_outputs(results: Results) -> None:
     else:
         remove_sweep(results.out_dir)
     write_json_atomic(out / "report.json", results.to_dict())
+    artifacts.append(write_variants_csv(out, results.records()))
     write_text_atomic(out / "report.md", render_markdown(results))
     artifacts += [out / "report.json", out / "report.md"]
     artifacts += _write_html_report(results)

@@ -10,6 +10,8 @@ from optimize.build.variant import Candidate, RuntimeRow, Variant
 from optimize.choose.contest import Contest
 from optimize.choose.select import PICK_RULE, closest, pick
 from optimize.config.limits import Limits
+from optimize.errors import UserError
+from optimize.report.variant_records import COLUMNS, variant_records
 from optimize.search.fallback import Repair
 from optimize.search.prune_sweep import PruneSweep
 from passes.base import TensorSpec
@@ -18,9 +20,10 @@ from passes.registry import pass_class
 SCHEMA_VERSION = 1
 
 
-@dataclass
+@dataclass(repr=False)
 class Results:
-    """What `optimize.api.run` returns; report.json is its `to_dict()`."""
+    """What `optimize.api.run` returns; report.json is its `to_dict()`, `to_pandas()` a
+    DataFrame of its candidates."""
 
     source_path: Path
     source_form: str
@@ -47,6 +50,47 @@ class Results:
     # The load sweep of the pick (optimize.serve.load_sweep.LoadSweep), in process and
     # through a server, when the run was asked for it.
     load_sweeps: list[Any] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        pick = "no pick"
+        if self.pick is not None:
+            pick = f"pick {self.pick.label!r} at {self.pick.p50_ms:.4g} ms"
+            baseline = self.baseline
+            if baseline is not None and baseline.p50_ms and self.pick.p50_ms:
+                pick += f" ({baseline.p50_ms / self.pick.p50_ms:.2f}× the baseline)"
+        return (
+            f"<Results {self.source_path.name} on {self.target}: {len(self.variants)} "
+            f"candidates, {pick}; {self.out_dir}>"
+        )
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the pick and the candidates within the limits, fastest first."""
+        from html import escape
+
+        rows = sorted(
+            (c for c in self.variants if c.within_tolerance), key=lambda c: c.p50_ms or 0.0
+        )
+        cells = "".join(
+            f"<tr{' style=font-weight:bold' if c is self.pick else ''}><td>{escape(c.label)}</td>"
+            f"<td>{c.p50_ms:.4g}</td><td>{c.quality:.6g}</td><td>{c.size_mb:.3g}</td></tr>"
+            for c in rows
+        )
+        return (
+            f"<p>{escape(repr(self))}</p><table><tr><th>within the limits</th><th>p50 ms</th>"
+            f"<th>quality</th><th>size MB</th></tr>{cells}</table>"
+        )
+
+    def to_pandas(self):
+        """The candidates as a pandas DataFrame, one row each (see variant_records)."""
+        try:
+            import pandas
+        except ImportError:
+            raise UserError("Results.to_pandas needs pandas: pip install 'optimize[pandas]'") from None
+        return pandas.DataFrame(self.records(), columns=COLUMNS)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The candidates as flat records of plain values (the rows of variants.csv)."""
+        return variant_records(self.variants, self.pick, self.pareto_front)
 
     def variant(self, variant_id: str) -> Candidate:
         """The variant or runtime row with this id."""
