@@ -10,7 +10,7 @@ TORCH_PIN := torch==2.13.0
 $(BIN)/optimize: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH_PIN)
-	$(BIN)/pip install --quiet -e '.[dev,prune,serve]'
+	$(BIN)/pip install --quiet -e '.[dev,prune,serve,hf]'
 	touch $@
 
 setup: $(BIN)/optimize

@@ -61,6 +61,7 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
             recipe.trust_pickle,
             recipe.model_code,
             out_dir / "cache",
+            recipe.task,
         )
     with clock.stage("reference outputs of the original model"):
         data = prepare_data(recipe, source, out_dir)
@@ -171,6 +172,7 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
         preprocessing=data.preprocessing.summary() if data.preprocessing else "",
         contest=contest,
         stage_seconds=clock.seconds,
+        task=recipe.task,
     )
     with clock.stage("writing the outputs"):
         write_outputs(results)

@@ -57,7 +57,9 @@ def _fail(exc: Exception, debug: bool) -> NoReturn:
 def run(
     model: Annotated[
         Path | None,
-        typer.Argument(help="model file: TorchScript, pickled module, .pt2 or .onnx"),
+        typer.Argument(
+            help="model file (TorchScript, pickled module, .pt2, .onnx) or Hugging Face model folder"
+        ),
     ] = None,
     recipe: Annotated[
         Path | None,
@@ -93,6 +95,13 @@ def run(
     trust_pickle: Annotated[
         bool, typer.Option(help="allow a pickled module: unpickling runs code from the file")
     ] = False,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="for a Hugging Face model folder: feature-extraction, text-classification, "
+            "token-classification or fill-mask [the one its architecture names]"
+        ),
+    ] = None,
     model_code: Annotated[
         Path | None, typer.Option(help="a .py file defining the pickled module's class")
     ] = None,
@@ -220,6 +229,7 @@ def run(
             "target": target,
             "out": out,
             "model_code": model_code,
+            "task": task,
             "trust_pickle": True if trust_pickle else None,
             "inputs": input or None,
             "export": {"exporter": exporter, "opset": opset},

@@ -48,6 +48,8 @@ class Recipe(Section):
     out: FilePath = DEFAULT_OUT
     model_code: FilePath | None = None
     trust_pickle: bool = False
+    # What a Hugging Face model folder's model is loaded for (optimize.source.hf_folder).
+    task: str | None = None
     builtin: bool = True
     inputs: list[InputEntry] = []
     export: ExportSection = ExportSection()

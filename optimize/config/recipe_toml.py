@@ -26,7 +26,7 @@ def recipe_to_toml(recipe: Recipe, relative_to: Path | None = None) -> str:
         return _toml(v)
 
     top = {"model": recipe.model, "target": recipe.target, "out": recipe.out}
-    top |= _changed(recipe, ("model_code", "trust_pickle", "builtin"))
+    top |= _changed(recipe, ("model_code", "trust_pickle", "task", "builtin"))
     lines = [f"{k} = {value(v)}" for k, v in top.items()]
     for entry in recipe.inputs:
         lines += ["", "[[inputs]]"] + [f"{k} = {value(v)}" for k, v in _changed(entry).items()]

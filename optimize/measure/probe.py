@@ -37,7 +37,7 @@ def probe_model(recipe: Recipe) -> ModelProbe:
     of it, and count the samples of its data."""
     try:
         source = load_source(
-            recipe.model, recipe.input_flags, recipe.trust_pickle, recipe.model_code
+            recipe.model, recipe.input_flags, recipe.trust_pickle, recipe.model_code, recipe.task
         )
         run, synchronize = _one_sample_run(source)
         timing = time_runs(run, PROBE_BUDGET, synchronize)

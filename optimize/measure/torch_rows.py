@@ -49,6 +49,7 @@ class TorchJob:
     input_flags: list[str] | None
     trust_pickle: bool
     model_code: Path | None
+    task: str | None
     thread_counts: tuple[int, ...]
     settings: TorchSettings
     workload: Workload
@@ -79,6 +80,7 @@ class TorchRuns:
             input_flags=self.recipe.input_flags,
             trust_pickle=self.recipe.trust_pickle,
             model_code=self.recipe.model_code,
+            task=self.recipe.task,
             thread_counts=counts if full else counts[:1],
             settings=settings,
             workload=self.measurer.workload_for(full),
@@ -177,7 +179,7 @@ def measure_torch(job: TorchJob) -> tuple[Measurements, Fidelity | None]:
     if job.compile_cache is not None:
         # Read by inductor when it first compiles, even with torch already imported.
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(job.compile_cache)
-    source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code)
+    source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code, job.task)
     names = [s.name for s in source.inputs]
     workload = job.workload
     pinned = pin_measuring_process()
@@ -209,7 +211,7 @@ def measure_torch(job: TorchJob) -> tuple[Measurements, Fidelity | None]:
 def profile_torch_operators(job: TorchJob) -> list[dict[str, object]]:
     """Child-process side: where the PyTorch row spends its time at the latency batch,
     under the job's settings."""
-    source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code)
+    source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code, job.task)
     feeds = rows(job.workload.timing_feeds, job.workload.latency_batch)
     if job.preprocess:
         feeds = apply_numpy(job.preprocess, feeds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from optimize.serve.bench import recommended_setup
 from optimize.serve.pick_json import write_pick_json
 from optimize.serve.serving_files import write_serving
 from optimize.serve.sweep_report import remove_sweep, sweep_plot, write_sweep
+from optimize.source.hf_files import folder_files, tokenizer_files
 from optimize.store import (
     copy_atomic,
     staging_dir,
@@ -45,6 +47,7 @@ def write_outputs(results: Results) -> None:
         else:
             (out / name).unlink(missing_ok=True)
             (out / f"{name}.data").unlink(missing_ok=True)
+    artifacts += _write_tokenizer(results)
     runtime_files = _write_runtime_pick(results)
     artifacts += runtime_files
     artifact = "best.onnx" if results.pick is results.pick_onnx else None
@@ -101,6 +104,7 @@ def _write_best(model_path: Path, best: Path) -> list[Path]:
     return [best, data]
 
 
+TOKENIZER_FOLDER = "tokenizer"
 HOW = {
     "torch": "load the model, torch.set_num_threads(threads), wrap calls in "
     "torch.inference_mode() and torch.autocast(device, dtype=autocast) unless it is "
@@ -119,15 +123,17 @@ def _write_runtime_pick(results: Results) -> list[Path]:
     for name in RUNTIMES:
         if name != chosen:
             stale_files = (f"{name}_pick.json", results.source_path.name, "model.xml", "model.bin")
-            for stale in stale_files:
-                (results.out_dir / name / stale).unlink(missing_ok=True)
+            for stale in (results.out_dir / name / s for s in stale_files):
+                if stale.is_dir():
+                    shutil.rmtree(stale)
+                else:
+                    stale.unlink(missing_ok=True)
     if chosen is None:
         return []
     folder = results.out_dir / chosen
     if chosen == "torch":
         model = folder / results.source_path.name
-        written = [model]
-        copy_atomic(results.source_path, model)
+        written = _copy_source(results.source_path, model)
     else:
         written = _write_openvino_ir(results.variant(pick.parent).path, folder)
         model = written[0]
@@ -146,6 +152,32 @@ def _write_runtime_pick(results: Results) -> list[Path]:
         },
     )
     return [*written, settings]
+
+
+def _copy_source(source: Path, copy: Path) -> list[Path]:
+    """The user's model file, or each file of their model folder, copied to `copy`."""
+    if not source.is_dir():
+        copy_atomic(source, copy)
+        return [copy]
+    written = []
+    for path in folder_files(source):
+        copy_atomic(path, copy / path.relative_to(source))
+        written.append(copy / path.relative_to(source))
+    return written
+
+
+def _write_tokenizer(results: Results) -> list[Path]:
+    """A Hugging Face folder's tokenizer files in tokenizer/, for whoever serves the model
+    to turn text into its inputs; none (and no stale ones) for other sources."""
+    folder = results.out_dir / TOKENIZER_FOLDER
+    shutil.rmtree(folder, ignore_errors=True)
+    if results.source_form != "hf_folder":
+        return []
+    written = []
+    for path in tokenizer_files(results.source_path):
+        copy_atomic(path, folder / path.name)
+        written.append(folder / path.name)
+    return written
 
 
 def _write_openvino_ir(onnx_path: Path, folder: Path) -> list[Path]:

@@ -50,6 +50,8 @@ class Results:
     # The load sweep of the pick (optimize.serve.load_sweep.LoadSweep), in process and
     # through a server, when the run was asked for it.
     load_sweeps: list[Any] = field(default_factory=list)
+    # What a Hugging Face folder's model was loaded for (None: its default, or no folder).
+    task: str | None = None
 
     def __repr__(self) -> str:
         pick = "no pick"
@@ -151,6 +153,7 @@ class Results:
                 "form": self.source_form,
                 "sha256": self.source_id,
                 "inputs": [asdict(s) for s in self.inputs],
+                "task": self.task,
             },
             "target": self.target,
             "preprocessing": self.preprocessing or None,

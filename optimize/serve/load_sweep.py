@@ -181,7 +181,8 @@ def _torch_module(pick: ServedPick):
     from optimize.source.load import load_source
 
     flags = [f"{t['name']}:{','.join(map(str, t['dims']))}:{t['dtype']}" for t in pick.inputs]
-    return load_source(pick.out_dir / pick.artifact, flags, trust_pickle=True).model
+    artifact = pick.out_dir / pick.artifact
+    return load_source(artifact, flags, trust_pickle=True, task=pick.source_task).model
 
 
 def sample_of(pick: ServedPick) -> dict[str, np.ndarray]:

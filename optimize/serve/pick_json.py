@@ -36,6 +36,7 @@ class ServedPick:
     target: str
     source: str
     source_form: str
+    source_task: str | None
     best_onnx: str | None
     best_onnx_label: str | None
 
@@ -102,6 +103,7 @@ def served_pick(results: Results, artifact: str) -> ServedPick:
         target=results.target,
         source=str(results.source_path),
         source_form=results.source_form,
+        source_task=results.task,
         best_onnx="best.onnx" if best is not None else None,
         best_onnx_label=best.label if best is not None else None,
     )

@@ -21,6 +21,7 @@ def load_known_source(
     trust_pickle: bool,
     model_code: Path | None,
     cache_dir: Path,
+    task: str | None = None,
 ) -> Source:
     """load_source, or the Source on record for the same file content and loading options,
     whose model loads on first use. PyTorch sources are put on record; ONNX ones load fast."""
@@ -29,12 +30,12 @@ def load_known_source(
     files += [model_code] if model_code is not None and model_code.is_file() else []
     # A newer tool may read (or refuse) the same file differently.
     tool = distribution_versions(("optimize",))
-    options = json.dumps([input_flags, trust_pickle, str(model_code), tool])
+    options = json.dumps([input_flags, trust_pickle, str(model_code), tool, task])
     key = hashlib.sha256((file_digest(files) + options).encode()).hexdigest()[:16] if files else ""
     record = cache_dir / "sources" / f"{key}.json"
 
     def full() -> Source:
-        return load_source(path, input_flags, trust_pickle, model_code)
+        return load_source(path, input_flags, trust_pickle, model_code, task)
 
     try:
         known = json.loads(record.read_text()) if key else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import pickle
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,12 +28,15 @@ from optimize.source.onnx_checks import check_onnx_loads
 from passes.base import DTYPES, TensorSpec
 from passes.torch_run import dynamic_batch_program
 
-Form = Literal["torchscript", "pickled_module", "exported_program", "onnx"]
+Form = Literal["torchscript", "pickled_module", "exported_program", "onnx", "hf_folder"]
 
 ACCEPTED_FORMS = (
     "TorchScript (torch.jit.save), an ExportedProgram (torch.export.save, .pt2), "
-    "a whole pickled nn.Module (torch.save(model), with --trust-pickle) or ONNX"
+    "a whole pickled nn.Module (torch.save(model), with --trust-pickle), ONNX, or a "
+    "Hugging Face model folder (save_pretrained)"
 )
+# 'org/name', as a Hugging Face Hub id reads.
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 BATCH = "batch"
 
 
@@ -77,15 +81,19 @@ def load_source(
     input_flags: list[str] | None = None,
     trust_pickle: bool = False,
     model_code: Path | None = None,
+    task: str | None = None,
 ) -> Source:
     """Load a model file of any accepted form, detected from its content, not its name.
 
     `input_flags` (`NAME:DIMS[:DTYPE]`) give or override the input spec; `trust_pickle`
-    allows unpickling a whole module, whose classes `model_code` (a .py file) may define.
+    allows unpickling a whole module, whose classes `model_code` (a .py file) may define;
+    `task` says what a Hugging Face folder's model is loaded for.
     """
     path = Path(path)
-    _check_file(path)
     flags = parse_input_flags(input_flags)
+    if path.is_dir() and (path / "config.json").is_file():
+        return _load_hf_folder(path, flags, task)
+    _check_file(path)
 
     kind = _detect_form(path)
     if kind == "onnx":
@@ -107,9 +115,18 @@ def load_source(
 
 def _check_file(path: Path) -> None:
     if not path.exists():
-        raise UserError(f"model file not found: {path}")
+        hub = (
+            "; a Hugging Face Hub id is not fetched: this tool never downloads, so fetch it "
+            f"first (huggingface-cli download {path} --local-dir DIR) and pass DIR"
+            if HUB_ID.match(str(path)) and not path.parent.exists()
+            else ""
+        )
+        raise UserError(f"model file not found: {path}{hub}")
     if path.is_dir():
-        raise UserError(f"{path} is a directory; pass the model file inside it")
+        raise UserError(
+            f"{path} is a directory with no config.json; pass the model file inside it, or a "
+            "Hugging Face model folder as save_pretrained writes it"
+        )
     if path.stat().st_size == 0:
         raise UserError(f"{path} is empty (0 bytes); save the model again")
 
@@ -174,6 +191,18 @@ def _load_onnx(path: Path, flags: list[InputFlag]) -> tuple[list[TensorSpec], st
     check_onnx_loads(path)
     declared = onnx_input_specs(path, graph)
     return apply_flags_by_name(path, declared, flags), file_digest([path, *data_files])
+
+
+# Hugging Face model folders
+
+
+def _load_hf_folder(path: Path, flags: list[InputFlag], task: str | None) -> Source:
+    from optimize.source.hf_files import folder_files
+    from optimize.source.hf_folder import input_specs, load_hf_folder
+
+    module, names, config = load_hf_folder(path, task)
+    inputs = apply_flags_by_name(path, input_specs(names, config, flags), flags)
+    return Source(path, "hf_folder", inputs, module, {}, file_digest(folder_files(path)))
 
 
 # ExportedProgram (.pt2)

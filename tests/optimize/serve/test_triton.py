@@ -142,6 +142,7 @@ def test_a_gpu_pick_under_tensorrt_is_served_on_its_device_in_its_precision(
         target="gpu:1",
         source=str(tmp_path / "net.pt2"),
         source_form="exported_program",
+        source_task=None,
         best_onnx="best.onnx",
         best_onnx_label="export → fp16",
     )

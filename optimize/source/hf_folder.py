@@ -1,0 +1,123 @@
+"""Hugging Face model folders, as save_pretrained writes them: the model for a task loaded
+with transformers from the folder alone (never the network), wrapped so that it takes its
+text inputs as positional tensors and returns one tensor, and its input spec. Imported
+only for such folders: it imports torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from optimize.errors import UserError
+from optimize.source.input_spec import InputFlag
+from passes.base import TensorSpec
+
+# Task -> the transformers Auto class that loads it, the output the model returns, and the
+# ending of the architectures whose checkpoints carry that task's head.
+TASKS = {
+    "feature-extraction": ("AutoModel", "last_hidden_state", ""),
+    "text-classification": (
+        "AutoModelForSequenceClassification",
+        "logits",
+        "ForSequenceClassification",
+    ),
+    "token-classification": ("AutoModelForTokenClassification", "logits", "ForTokenClassification"),
+    "fill-mask": ("AutoModelForMaskedLM", "logits", "ForMaskedLM"),
+}
+# Text inputs in the order the wrapper's forward() takes them.
+TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# The sequence length inputs are exported and measured at, unless --input says otherwise.
+DEFAULT_SEQUENCE = 128
+
+
+def load_hf_folder(folder: Path, task: str | None):
+    """The folder's model for `task` (by default the one its config's architecture names),
+    wrapped (see TaskModel), and the names of the text inputs it takes, in order."""
+    try:
+        import transformers
+    except ImportError:
+        raise UserError(
+            f"{folder} is a Hugging Face model folder, which needs transformers: "
+            "pip install 'optimize[hf]'"
+        ) from None
+    try:
+        config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise UserError(
+            f"{folder}/config.json cannot be read by transformers ({_first(exc)})"
+        ) from None
+    architectures = list(getattr(config, "architectures", None) or [])
+    task = task or default_task(architectures)
+    if task not in TASKS:
+        raise UserError(f"--task {task}: use one of {', '.join(TASKS)}")
+    auto_class, output, head = TASKS[task]
+    if head and not any(a.endswith(head) for a in architectures):
+        raise UserError(
+            f"{folder} holds {', '.join(architectures) or 'a model'} with no {task} head "
+            f"(an untrained one would be made up): pass --task feature-extraction, or a "
+            f"checkpoint trained for {task}"
+        )
+    try:
+        model = getattr(transformers, auto_class).from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(
+            f"{folder}: transformers cannot load it for {task} ({_first(exc)})"
+        ) from None
+    names = _text_inputs(model)
+    return TaskModel(model.eval(), output, names).eval(), names, config
+
+
+def default_task(architectures: list[str]) -> str:
+    """The task whose head the checkpoint's architecture carries; feature extraction for a
+    bare encoder."""
+    for task, (_, _, head) in TASKS.items():
+        if head and any(a.endswith(head) for a in architectures):
+            return task
+    return "feature-extraction"
+
+
+def input_specs(names: list[str], config, flags: list[InputFlag]) -> list[TensorSpec]:
+    """int64 (batch, sequence) for each text input. The sequence length is the one an
+    --input flag gives, else DEFAULT_SEQUENCE (less when the model has fewer positions);
+    every input takes the same."""
+    given = [
+        f.spec.dims[1] for f in flags if len(f.spec.dims) == 2 and isinstance(f.spec.dims[1], int)
+    ]
+    positions = getattr(config, "max_position_embeddings", None) or DEFAULT_SEQUENCE
+    length = given[0] if given else min(DEFAULT_SEQUENCE, positions)
+    if length > positions:
+        raise UserError(
+            f"--input: a sequence of {length} is longer than the model's {positions} positions"
+        )
+    return [TensorSpec(name, ("batch", length), "int64") for name in names]
+
+
+def _text_inputs(model) -> list[str]:
+    import inspect
+
+    accepted = inspect.signature(model.forward).parameters
+    return [name for name in TEXT_INPUTS if name in accepted]
+
+
+def _first(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+class TaskModel(torch.nn.Module):
+    """A transformers model taking its text inputs positionally and returning the one
+    output its task is about, as the exporter and the timing loop want."""
+
+    def __init__(self, model, output: str, names: list[str]) -> None:
+        super().__init__()
+        self.model, self.output, self.names = model, output, names
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        given = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": token_type_ids,
+        }
+        inputs = {name: given[name] for name in self.names}
+        return self.model(**inputs, return_dict=True)[self.output]

@@ -1,0 +1,114 @@
+"""Hugging Face model folders, as save_pretrained writes them: run from disk alone, their
+text inputs inferred, the model for its task exported and matching transformers, the
+tokenizer handed on, the folder untouched; a Hub id or a task with no head is one line."""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from cli_runs import assert_refused
+from typer.testing import CliRunner
+
+from optimize.cli import app
+from optimize.errors import UserError
+from optimize.source.hf_files import folder_files
+from optimize.source.load import load_source
+
+transformers = pytest.importorskip("transformers")
+
+SEQUENCE = 32
+
+
+def _tiny_bert(folder, head: bool):
+    """A two-layer BERT with a word-level tokenizer, saved as save_pretrained writes it."""
+    config = transformers.BertConfig(
+        vocab_size=120,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=SEQUENCE,
+        num_labels=3,
+    )
+    torch.manual_seed(0)
+    kind = transformers.BertForSequenceClassification if head else transformers.BertModel
+    model = kind(config).eval()
+    model.save_pretrained(folder)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(115)]
+    (folder.parent / "vocab.txt").write_text("\n".join(words) + "\n")
+    transformers.BertTokenizerFast(vocab_file=str(folder.parent / "vocab.txt")).save_pretrained(
+        folder
+    )
+    return folder, model
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    return _tiny_bert(tmp_path_factory.mktemp("hf") / "tiny-bert", head=True)
+
+
+def test_a_classifier_folder_runs_to_an_onnx_pick_that_matches_transformers(classifier, tmp_path):
+    folder, model = classifier
+    before = {p: p.read_bytes() for p in folder_files(folder)}
+    recipe = tmp_path / "optimize.toml"
+    recipe.write_text(
+        f'model = "{folder}"\nout = "{tmp_path / "out"}"\nbuiltin = false\n'
+        "[measure]\nseconds = 0.05\nonnx_runtimes = []\n"
+        '[[chains]]\nwhy = "fusions"\npasses = [{ pass = "ort_graph", level = "all" }]\n'
+    )
+    result = CliRunner().invoke(app, ["run", "--recipe", str(recipe)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    report = json.loads((out / "report.json").read_text())
+    assert report["source"]["form"] == "hf_folder"
+    names = [i["name"] for i in report["source"]["inputs"]]
+    assert names == ["input_ids", "attention_mask", "token_type_ids"]
+    assert all(i["dims"] == ["batch", SEQUENCE] for i in report["source"]["inputs"])
+    assert (out / "tokenizer" / "tokenizer.json").is_file()
+    assert {p: p.read_bytes() for p in folder_files(folder)} == before
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 120, (3, SEQUENCE)).astype(np.int64)
+    feeds = {
+        "input_ids": ids,
+        "attention_mask": np.ones_like(ids),
+        "token_type_ids": np.zeros_like(ids),
+    }
+    session = ort.InferenceSession(str(out / "best.onnx"), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, feeds)
+    with torch.inference_mode():
+        expected = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).logits.numpy()
+    np.testing.assert_allclose(logits, expected, atol=1e-4)
+
+
+def test_the_task_chooses_the_output_and_needs_a_head_the_checkpoint_has(classifier, tmp_path):
+    folder, _ = classifier
+    states = load_source(folder, task="feature-extraction")
+    assert states.form == "hf_folder" and states.model_kind == "torch"
+    ids = torch.zeros((2, SEQUENCE), dtype=torch.int64)
+    assert tuple(states.model(ids, torch.ones_like(ids), ids).shape) == (2, SEQUENCE, 32)
+    shorter = load_source(folder, ["input_ids:batch,8:int64"])
+    assert shorter.inputs[0].dims == ("batch", 8)
+    bare, _ = _tiny_bert(tmp_path / "bare", head=False)
+    assert load_source(bare).model(ids, torch.ones_like(ids), ids).shape[-1] == 32
+    with pytest.raises(UserError, match="with no text-classification head"):
+        load_source(bare, task="text-classification")
+    with pytest.raises(UserError, match="--task summarise: use one of feature-extraction"):
+        load_source(folder, task="summarise")
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("some-org/some-model", "a Hugging Face Hub id is not fetched: this tool never downloads"),
+        ("empty-folder", "is a directory with no config.json"),
+    ],
+    ids=["hub-id", "folder-without-config"],
+)
+def test_a_hub_id_or_a_folder_without_config_is_one_line(given, expected, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty-folder").mkdir()
+    out = tmp_path / "out"
+    assert_refused(["run", given, "--out", str(out)], expected, [], out, within_s=30)
