@@ -10,6 +10,7 @@ import atexit
 import multiprocessing as mp
 import os
 import signal
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -88,17 +89,38 @@ def _exit_with_parent() -> None:
         os._exit(1)
 
 
-def _answer(receiver, process, timeout_s: float) -> Any:
+# Python's exit code for an exception nobody caught: in a child that can only happen while
+# it starts, since every unit's exception is caught and sent back.
+UNCAUGHT_EXIT = 1
+STARTUP_FAILURE = (
+    "a child process failed while starting: when optimize.run is called from a script, "
+    'put the call under `if __name__ == "__main__":`, because child processes import the '
+    "script again (see the README's Python API section)"
+)
+
+
+def _answer(receiver, process, timeout_s: float, fresh: bool) -> Any:
     """The unit's result from `process`, or IsolatedRunError when it raised, crashed or
-    ran past `timeout_s` (then the process is killed)."""
-    if not receiver.poll(timeout_s):
-        process.kill()
-        process.join()
-        raise IsolatedRunError(f"timed out after {timeout_s:.0f} s", transient=True)
+    ran past `timeout_s` (then the process is killed). A `fresh` process that died while
+    starting is the caller's script re-running itself: a UserError saying so."""
+    deadline = time.monotonic() + timeout_s
+    # Polled in slices: a child that dies while a copy of its end of the pipe is still
+    # open here sends no end-of-file, and waiting on the pipe alone would last the limit.
+    while not receiver.poll(max(0.0, min(0.5, deadline - time.monotonic()))):
+        if not process.is_alive():
+            break
+        if time.monotonic() >= deadline:
+            process.kill()
+            process.join()
+            raise IsolatedRunError(f"timed out after {timeout_s:.0f} s", transient=True)
     try:
+        if not receiver.poll():
+            raise EOFError
         status, payload = receiver.recv()
     except EOFError:
         process.join()
+        if fresh and process.exitcode == UNCAUGHT_EXIT:
+            raise UserError(STARTUP_FAILURE) from None
         raise IsolatedRunError(_crash_reason(process.exitcode), transient=True) from None
     if status != "ok":
         message, child_traceback = payload
@@ -119,7 +141,7 @@ def run_isolated(fn: Callable[[Any], Any], arg: Any, timeout_s: float) -> Any:
     process.start()
     sender.close()
     try:
-        return _answer(receiver, process, timeout_s)
+        return _answer(receiver, process, timeout_s, fresh=True)
     finally:
         receiver.close()
         process.join()
@@ -133,6 +155,7 @@ class WarmWorker:
     def __init__(self) -> None:
         self._process = None
         self._conn = None
+        self._answered = False
 
     def run(self, fn: Callable[[Any], Any], arg: Any, timeout_s: float) -> Any:
         """Call `fn(arg)` in the worker (started on first use) and return its result."""
@@ -140,16 +163,24 @@ class WarmWorker:
             self._start()
         try:
             self._conn.send((fn, arg))
-            return _answer(self._conn, self._process, timeout_s)
+            answer = _answer(self._conn, self._process, timeout_s, fresh=not self._answered)
+            self._answered = True
+            return answer
         except IsolatedRunError:
             if not self._process.is_alive():  # crashed, or killed for its time
                 self.close()
             raise
         except (OSError, EOFError) as exc:
+            fresh = not self._answered
+            self._process.join(timeout=5)
+            died_starting = fresh and self._process.exitcode == UNCAUGHT_EXIT
             self.close()
+            if died_starting:
+                raise UserError(STARTUP_FAILURE) from None
             raise IsolatedRunError(f"worker process lost: {exc}", transient=True) from None
 
     def _start(self) -> None:
+        self._answered = False
         context = mp.get_context("spawn")
         self._conn, child_end = context.Pipe()
         self._process = context.Process(target=_serve, args=(child_end,), daemon=True)

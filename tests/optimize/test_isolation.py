@@ -90,3 +90,26 @@ def test_the_warm_worker_serves_many_units_and_is_replaced_after_a_crash():
     close_warm_worker()
     with pytest.raises(ProcessLookupError):
         os.kill(replaced, 0)
+
+
+def test_a_script_without_a_main_guard_fails_at_once_saying_why(digits_cnn_onnx, tmp_path):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    script = tmp_path / "optimize_it.py"
+    script.write_text(
+        f"import sys\nsys.path.insert(0, {str(root)!r})\n"
+        "from optimize import Recipe, run\n"
+        f"run(Recipe(model={str(digits_cnn_onnx)!r}, out={str(tmp_path / 'out')!r}))\n"
+    )
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert time.monotonic() - start < 120
+    assert done.returncode != 0
+    assert 'put the call under `if __name__ == "__main__":`' in done.stderr.splitlines()[-1]
+    assert not (tmp_path / "out" / "report.json").exists()
