@@ -403,6 +403,9 @@ def compare(
         bool,
         typer.Option(help="compare reports from different machines (their latencies differ)"),
     ] = False,
+    allow_different_model: Annotated[
+        bool, typer.Option(help="compare reports of models that take different inputs")
+    ] = False,
     debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
 ) -> None:
     """Compare two runs' picks: exit 1 when the new one regressed beyond the limits and
@@ -416,6 +419,7 @@ def compare(
             max_latency_regression,
             max_accuracy_drop,
             allow_different_host,
+            allow_different_model,
         )
     except typer.Exit:
         raise

@@ -103,6 +103,7 @@ def compare_reports(
     max_latency_regression: float = 0.10,
     max_accuracy_drop: float = 0.0,
     allow_different_host: bool = False,
+    allow_different_model: bool = False,
 ) -> Comparison:
     """Compare the pick of `old` with the pick of `new`, and their variants by label.
 
@@ -110,8 +111,9 @@ def compare_reports(
     beyond both runs' spreads: the new p50 less half its inter-quartile range must exceed
     the old p50 plus half its own by more than that, so timing noise is not a regression.
     `max_accuracy_drop` is the allowed fall of its top-1 accuracy in points (1.0 = one point).
-    Reports from different machines are refused unless `allow_different_host`; different
-    package versions are noted.
+    Reports from different machines are refused unless `allow_different_host`, and reports
+    of models with different inputs unless `allow_different_model`; different package
+    versions and a changed model file are noted.
 
     The pick is compared, not `pick_onnx`: the pick is what the report recommends, and
     `pick_onnx` is chosen from a subset of the same variants, so it is never there when the
@@ -131,6 +133,7 @@ def compare_reports(
         max_accuracy_drop=max_accuracy_drop,
     )
     _compare_variants(c, old, new)
+    c.notes += _model_notes(old, new, allow_different_model)
     c.notes += _host_notes(old, new, allow_different_host)
     if old.get("target") != new.get("target"):
         c.notes.append(
@@ -297,11 +300,51 @@ HOST_KEYS = ("cpu_model", "logical_cores")
 VERSION_KEYS = ("onnxruntime", "onnxruntime-gpu", "torch", "openvino", "onnx")
 
 
+def _model_notes(
+    old: dict[str, Any], new: dict[str, Any], allow_different_model: bool
+) -> list[str]:
+    """A refusal when the two reports are of models taking different inputs (a note when
+    allowed); a note when the same inputs come from a changed file (a retrained model)."""
+    before, after = old.get("source") or {}, new.get("source") or {}
+
+    def inputs(source: dict[str, Any]) -> list[tuple]:
+        return [
+            (i.get("name"), tuple(i.get("dims", ())), i.get("dtype"))
+            for i in source.get("inputs", [])
+        ]
+
+    if inputs(before) != inputs(after):
+        said = (
+            f"the reports are of different models ({Path(str(before.get('path'))).name} takes "
+            f"{_inputs_text(before)}, {Path(str(after.get('path'))).name} takes {_inputs_text(after)})"
+        )
+        if not allow_different_model:
+            raise UserError(f"{said}; compare runs of one model, or pass --allow-different-model")
+        return [said]
+    if before.get("sha256") != after.get("sha256"):
+        return [
+            "the model file changed (another sha256): a difference may come from the model itself"
+        ]
+    return []
+
+
+def _inputs_text(source: dict[str, Any]) -> str:
+    specs = source.get("inputs", [])
+    return (
+        ", ".join(f"{i.get('name')}:{','.join(map(str, i.get('dims', ())))}" for i in specs)
+        or "no inputs"
+    )
+
+
 def _host_notes(old: dict[str, Any], new: dict[str, Any], allow_different_host: bool) -> list[str]:
     """A refusal when the runs were on different machines (a note when allowed), and a
     note naming the packages whose versions differ."""
     before, after = old.get("environment") or {}, new.get("environment") or {}
-    moved = [f"{k} {before.get(k)!r} → {after.get(k)!r}" for k in HOST_KEYS if before.get(k) != after.get(k)]
+    moved = [
+        f"{k} {before.get(k)!r} → {after.get(k)!r}"
+        for k in HOST_KEYS
+        if before.get(k) != after.get(k)
+    ]
     notes = []
     if moved:
         if not allow_different_host:

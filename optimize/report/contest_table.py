@@ -11,7 +11,13 @@ def tie_reason(contest: Contest) -> str:
     winner, fastest = contest.entry(contest.winner), contest.entry(contest.fastest)
     if winner["quality"] > fastest["quality"]:
         return f"higher quality ({winner['quality']:.6g} against {fastest['quality']:.6g})"
-    return f"a smaller file ({winner['size_mb']:.4g} MB against {fastest['size_mb']:.4g})"
+    ours, theirs = winner["size_mb"], fastest["size_mb"]
+    if ours >= theirs:
+        return "as good and no larger: the order the run tried them in decided"
+    if f"{ours:.4g}" == f"{theirs:.4g}":
+        # Files a few bytes apart: megabytes to four digits would read as a tie.
+        return f"a smaller file ({ours * 2**20:,.0f} bytes against {theirs * 2**20:,.0f})"
+    return f"a smaller file ({ours:.4g} MB against {theirs:.4g})"
 
 
 CONTEST_COLUMNS = (

@@ -208,3 +208,19 @@ def test_load_report_says_what_is_wrong(tmp_path, content, message):
 
 def test_load_report_reads_a_real_report(report_path):
     assert load_report(report_path) == json.loads(report_path.read_text())
+
+
+def test_reports_of_models_with_other_inputs_are_refused_unless_allowed(old, new):
+    new["source"]["inputs"] = [{"name": "ids", "dims": ["batch", 128], "dtype": "int64"}]
+    with pytest.raises(
+        UserError, match=r"different models \(.* takes x:batch,1,8,8, .* takes ids:batch,128\)"
+    ):
+        compare_reports(old, new)
+    c = compare_reports(old, new, allow_different_model=True)
+    assert any(n.startswith("the reports are of different models") for n in c.notes)
+
+
+def test_a_retrained_model_is_compared_with_a_note(old, new):
+    new["source"]["sha256"] = "0" * 64
+    c = compare_reports(old, new)
+    assert c.ok and any(n.startswith("the model file changed") for n in c.notes)
