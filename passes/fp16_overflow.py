@@ -14,6 +14,25 @@ FP16_MAX = 65504.0
 OVERFLOW_MARGIN = 0.5
 
 
+def _batches(session, feeds: dict[str, np.ndarray], rows: int):
+    """The first `rows` samples of `feeds`, in batches the graph takes: all at once for a
+    dynamic batch, else as many runs of its fixed batch as fit."""
+    inputs = session.get_inputs()
+    fixed = {i.shape[0] for i in inputs if i.shape and isinstance(i.shape[0], int)}
+    size = min(fixed) if fixed else rows
+    available = min(len(feeds[i.name]) for i in inputs) if inputs else 0
+    for start in range(0, max(min(rows, available) - size + 1, 1), size):
+        yield {i.name: feeds[i.name][start : start + size] for i in inputs}
+
+
+def _out_of_range(value: np.ndarray) -> bool:
+    return bool(
+        np.issubdtype(value.dtype, np.floating)
+        and value.size
+        and (not np.isfinite(value).all() or np.abs(value).max() > FP16_MAX * OVERFLOW_MARGIN)
+    )
+
+
 def overflowing_nodes(model_path: Path, feeds: dict[str, np.ndarray], rows: int = 16) -> list[str]:
     """Names of nodes that produce or consume a float tensor beyond half of float16's
     largest value, or non-finite, when the float32 model runs on the first `rows` samples
@@ -35,17 +54,13 @@ def overflowing_nodes(model_path: Path, feeds: dict[str, np.ndarray], rows: int 
     try:
         session = open_session(probe, Target("cpu"), SessionSettings(graph_level="disabled"))
         names = [o.name for o in session.get_outputs()]
-        inputs = {i.name: feeds[i.name][:rows] for i in session.get_inputs()}
-        values = dict(zip(names, session.run(None, inputs), strict=True))
+        hot_tensors: set[str] = set()
+        for batch in _batches(session, feeds, rows):
+            for name, value in zip(names, session.run(None, batch), strict=True):
+                if _out_of_range(value):
+                    hot_tensors.add(name)
     finally:
         probe.unlink(missing_ok=True)
-    hot_tensors = {
-        name
-        for name, value in values.items()
-        if np.issubdtype(value.dtype, np.floating)
-        and value.size
-        and (not np.isfinite(value).all() or np.abs(value).max() > FP16_MAX * OVERFLOW_MARGIN)
-    }
     # A consumer of an out-of-range tensor must read it in float32 too, or the value is
     # cast to float16 (and lost) on its way in.
     hot = {produced[t] for t in hot_tensors}

@@ -70,3 +70,14 @@ def test_fp16_keeps_overflowing_nodes_in_fp32(keep, dtype, squares_onnx, tmp_pat
     if keep:
         assert "kept in float32 for overflowing float16: " in outcome.note
         assert outcome.metrics["fp32_nodes_for_overflow"] >= 1
+
+
+def test_a_model_with_a_fixed_batch_is_probed_one_batch_at_a_time(tmp_path):
+    path = tmp_path / "fixed.onnx"
+    torch.onnx.export(Squares(), (torch.ones(1, 4),), str(path), input_names=["x"], dynamo=False)
+    x = np.full((16, 4), 1.0, np.float32)
+    # Only the last sample overflows: every batch of one is run, not just the first.
+    x[:15] /= 100
+    hot = overflowing_nodes(path, {"x": x})
+    assert "/Mul_1" in hot
+    assert overflowing_nodes(path, {"x": x[:15]}) == ["/Constant_1", "/Div"]
