@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from optimize.errors import UserError
@@ -29,6 +30,9 @@ TASKS = {
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # The sequence length inputs are exported and measured at, unless --input says otherwise.
 DEFAULT_SEQUENCE = 128
+# Sample rows of text inputs kept with the model: as many as a run generates without data
+# (optimize.data.inputs.GENERATED_SAMPLES), so they stand in for all of them.
+SAMPLE_ROWS = 64
 
 
 def load_hf_folder(folder: Path, task: str | None):
@@ -91,6 +95,28 @@ def input_specs(names: list[str], config, flags: list[InputFlag]) -> list[Tensor
             f"--input: a sequence of {length} is longer than the model's {positions} positions"
         )
     return [TensorSpec(name, ("batch", length), "int64") for name in names]
+
+
+def text_samples(
+    specs: list[TensorSpec], config, count: int, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """`count` rows of text inputs as a tokenizer would give them: token ids drawn over the
+    whole vocabulary up to a random length, padding after it, the attention mask saying
+    so, one segment. Generic generated integers (0 or 1) would judge a language model on
+    two tokens."""
+    rng = np.random.default_rng(seed)
+    length = specs[0].dims[1]
+    vocabulary = int(getattr(config, "vocab_size", None) or 2)
+    pad = int(getattr(config, "pad_token_id", None) or 0)
+    used = rng.integers(max(1, length // 4), length + 1, size=count)
+    mask = (np.arange(length)[None, :] < used[:, None]).astype(np.int64)
+    ids = np.where(mask == 1, rng.integers(0, vocabulary, size=(count, length)), pad)
+    made = {
+        "input_ids": ids.astype(np.int64),
+        "attention_mask": mask,
+        "token_type_ids": np.zeros_like(mask),
+    }
+    return {spec.name: made[spec.name] for spec in specs}
 
 
 def _text_inputs(model) -> list[str]:

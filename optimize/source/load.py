@@ -198,11 +198,12 @@ def _load_onnx(path: Path, flags: list[InputFlag]) -> tuple[list[TensorSpec], st
 
 def _load_hf_folder(path: Path, flags: list[InputFlag], task: str | None) -> Source:
     from optimize.source.hf_files import folder_files
-    from optimize.source.hf_folder import input_specs, load_hf_folder
+    from optimize.source.hf_folder import SAMPLE_ROWS, input_specs, load_hf_folder, text_samples
 
     module, names, config = load_hf_folder(path, task)
     inputs = apply_flags_by_name(path, input_specs(names, config, flags), flags)
-    return Source(path, "hf_folder", inputs, module, {}, file_digest(folder_files(path)))
+    samples = text_samples(inputs, config, SAMPLE_ROWS)
+    return Source(path, "hf_folder", inputs, module, samples, file_digest(folder_files(path)))
 
 
 # ExportedProgram (.pt2)

@@ -91,6 +91,11 @@ def test_the_task_chooses_the_output_and_needs_a_head_the_checkpoint_has(classif
     assert tuple(states.model(ids, torch.ones_like(ids), ids).shape) == (2, SEQUENCE, 32)
     shorter = load_source(folder, ["input_ids:batch,8:int64"])
     assert shorter.inputs[0].dims == ("batch", 8)
+    # Without data, the run's inputs are token ids over the whole vocabulary, padded.
+    samples = states.sample_inputs
+    tokens, mask = samples["input_ids"], samples["attention_mask"]
+    assert tokens.shape == (64, SEQUENCE) and tokens.max() >= 100 and len(np.unique(tokens)) > 50
+    assert (tokens[mask == 0] == 0).all() and 0 < mask.mean() < 1
     bare, _ = _tiny_bert(tmp_path / "bare", head=False)
     assert load_source(bare).model(ids, torch.ones_like(ids), ids).shape[-1] == 32
     with pytest.raises(UserError, match="with no text-classification head"):
