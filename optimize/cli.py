@@ -109,6 +109,13 @@ def run(
         float | None,
         typer.Option(help="without labels: lowest mean output cosine to the original [0.999]"),
     ] = None,
+    min_top1_agreement: Annotated[
+        float | None,
+        typer.Option(
+            help="without labels, for class scores: lowest share of samples whose top class "
+            "stays the original's [0.99]"
+        ),
+    ] = None,
     max_accuracy_drop: Annotated[
         float | None,
         typer.Option(help="with labels: largest top-1 accuracy drop, in points [1.0]"),
@@ -236,6 +243,7 @@ def run(
             "data": {"eval": eval_data, "calibration": calibration_data, "metric": metric},
             "limits": {
                 "min_cosine": min_cosine,
+                "min_top1_agreement": min_top1_agreement,
                 "max_accuracy_drop": max_accuracy_drop,
                 "max_relative_accuracy_drop": max_relative_accuracy_drop,
                 "max_latency_ms": max_latency_ms,
@@ -326,6 +334,7 @@ FLAG_NAMES = {
         f"limits.{key}": f"--{key.replace('_', '-')}"
         for key in (
             "min_cosine",
+            "min_top1_agreement",
             "max_accuracy_drop",
             "max_relative_accuracy_drop",
             "max_latency_ms",

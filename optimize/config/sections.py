@@ -140,6 +140,8 @@ class MeasureSection(Section):
     # None: every registered runtime that takes ONNX files, ONNX Runtime aside.
     onnx_runtimes: tuple[str, ...] | None = None
     reuse: bool = True
+    # The time limit of one measurement unit; a model whose pass over the evaluation set
+    # is slow gets more (optimize.measure.measurer.unit_time_limit).
     timeout_s: AboveZero = 600.0
 
     @field_validator("warmup_seconds")

@@ -40,10 +40,11 @@ def load_eval_set(folder: Path) -> tuple[EvalStore, str, list[str]] | None:
     None when there is none, or it was not finished."""
     try:
         record = json.loads((folder / RECORD).read_text())
-    except (OSError, ValueError):
+        store = EvalStore(**{**record["store"], "folder": folder})
+        return store, record["description"], record["notes"]
+    except (OSError, ValueError, TypeError, KeyError):
+        # Unreadable, or written by another version of the tool: made again.
         return None
-    store = EvalStore(**{**record["store"], "folder": folder})
-    return store, record["description"], record["notes"]
 
 
 def keep_eval_set(store: EvalStore, description: str, notes: list[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ class EvalStore:
     digest: str
     synthetic: bool = False  # generated inputs, not the user's data
     metric: str | None = None  # the task metric scored on the labels (optimize.measure.metrics)
+    # Seconds the original took over every batch: what the run's time limits grow with.
+    reference_s: float = 0.0
 
     def batches(self) -> Iterator[StoredBatch]:
         """The batches in order, one in memory at a time."""
@@ -81,11 +84,14 @@ def write_eval_store(
     count = samples = 0
     labelled: bool | None = None
     any_finite = False
+    reference_s = 0.0
     for feeds, labels in _recut(batches, batch_size):
         if labelled is not None and labelled != (labels is not None):
             raise UserError("evaluation data: some batches have labels and others not")
         labelled = labels is not None
+        started = time.perf_counter()
         outputs = reference(feeds)
+        reference_s += time.perf_counter() - started
         any_finite = any_finite or any(_has_finite(o) for o in outputs)
         arrays = {f"{INPUT_PREFIX}{k}": v for k, v in feeds.items()}
         arrays |= {f"{OUTPUT_PREFIX}{i}": o for i, o in enumerate(outputs)}
@@ -106,7 +112,9 @@ def write_eval_store(
             "evaluation inputs: no variant could be judged against them; check the model's "
             "weights and the inputs it expects"
         )
-    return EvalStore(folder, count, samples, bool(labelled), digest.hexdigest(), synthetic)
+    return EvalStore(
+        folder, count, samples, bool(labelled), digest.hexdigest(), synthetic, reference_s=reference_s
+    )
 
 
 def _has_finite(output: np.ndarray) -> bool:

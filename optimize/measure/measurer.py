@@ -62,6 +62,17 @@ JobFor = Callable[[bool], tuple[Callable[[Any], tuple[Measurements, Fidelity | N
 SCREENING_FILE = "screening.json"
 
 
+# A unit of measurement runs the evaluation set once or twice and times a few loops: a
+# model whose pass over the set took the original this long gets this many times that.
+REFERENCE_MULTIPLE = 40
+
+
+def unit_time_limit(configured_s: float, reference_s: float) -> float:
+    """The time limit of one measurement unit: the configured one, or more for a model so
+    slow that a pass over the evaluation set takes a sizeable share of it."""
+    return max(configured_s, REFERENCE_MULTIPLE * reference_s)
+
+
 @dataclass
 class Measurer:
     """Measures the candidates of one run in two steps: every candidate is screened (a
@@ -116,7 +127,7 @@ class Measurer:
             screen_workload=screen_workload,
             thread_options=threads,
             limits=recipe.limits,
-            timeout_s=recipe.measure.timeout_s,
+            timeout_s=unit_time_limit(recipe.measure.timeout_s, store.reference_s),
             reuse=recipe.measure.reuse,
             variants_dir=out_dir / "variants",
             cache_dir=out_dir / "cache",

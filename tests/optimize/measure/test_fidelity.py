@@ -72,3 +72,15 @@ def test_relative_accuracy_drop_is_in_percent_of_the_original():
     assert tolerance_verdict(fid, within_points) is None
     relative = Limits(max_accuracy_drop=30.0, max_relative_accuracy_drop=30.0)
     assert "33.33% of the original's > 30.0%" in tolerance_verdict(fid, relative)
+
+
+def test_close_calls_that_flip_fail_top1_agreement_though_the_cosine_passes():
+    rng = np.random.default_rng(0)
+    ref = rng.uniform(0.0, 0.4, (100, 10)).astype(np.float32)
+    ref[:, 3], ref[:, 7] = 1.0, 0.999  # every sample a close call between classes 3 and 7
+    cand = ref.copy()
+    cand[:3, 7] = 1.001  # three of them flip
+    fid = compare_outputs([ref], [cand])
+    assert fid.mean_cosine > 0.9999 and fid.top1_agreement == pytest.approx(0.97)
+    assert tolerance_verdict(fid, Limits()) == "top-1 agreement 0.9700 < 0.99"
+    assert tolerance_verdict(fid, Limits(min_top1_agreement=0.95)) is None
