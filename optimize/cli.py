@@ -1,56 +1,17 @@
-"""The `optimize` command: parse, call the API, print. No policy here."""
+"""The `optimize run` command: parse, call the API, print. No policy here."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from optimize.errors import (
-    INTERNAL_ERROR_EXIT,
-    USER_ERROR_EXIT,
-    UserError,
-    full_traceback,
-    internal_error_line,
-)
+from optimize.cli_app import FLAG_NAMES, app, fail
+from optimize.errors import UserError
 
-app = typer.Typer(
-    help="Find the fastest form of a model on your hardware that is still accurate enough.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-
-
-def _version(asked: bool) -> None:
-    if asked:
-        from hardware.detect import distribution_versions
-
-        typer.echo(f"optimize {distribution_versions(('optimize',))['optimize']}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_options(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version, is_eager=True, help="print the version and exit"
-        ),
-    ] = False,
-) -> None:
-    """Find the fastest form of a model on your hardware that is still accurate enough."""
-
-
-def _fail(exc: Exception, debug: bool) -> NoReturn:
-    """Stop with the user's mistake in one line (exit 2), or a bug as an internal error
-    (exit 3); --debug adds the full traceback, a child process's included."""
-    user = isinstance(exc, UserError)
-    if debug:
-        typer.echo(full_traceback(exc), err=True)
-    typer.echo(f"error: {exc}" if user else f"error: {internal_error_line(exc)}", err=True)
-    raise typer.Exit(code=USER_ERROR_EXIT if user else INTERNAL_ERROR_EXIT)
+__all__ = ["app", "main"]
 
 
 @app.command()
@@ -274,8 +235,8 @@ def run(
             results = run_recipe(plan, progress=progress.update)
     except typer.Exit:
         raise
-    except Exception as exc:  # every failure ends in one line; see _fail
-        _fail(exc, debug)
+    except Exception as exc:  # every failure ends in one line; see fail
+        fail(exc, debug)
     if verbose or debug:
         for variant in results.variants:
             if variant.detail:
@@ -313,146 +274,10 @@ def _cpu_flags() -> list[str]:
     return describe_host(include_gpus=False).cpu_flags
 
 
-# How a recipe key is named on the command line, for error messages.
-FLAG_NAMES = {
-    "inputs": "--input",
-    "data.eval": "--eval-data",
-    "data.calibration": "--calibration-data",
-    "data.metric": "--metric",
-    "measure.seconds": "--measure-seconds",
-    "search.budget_minutes": "--budget-minutes",
-    "prune.ratios": "--prune-ratios",
-    "prune.finetune": "--finetune",
-    "export.exporter": "--exporter",
-    "export.opset": "--opset",
-    **{
-        f"serve.{key}": f"--{key.replace('_', '-')}"
-        for key in ("slo_p99_ms", "price_per_hour", "seconds")
-    },
-    "serve.through_server": "--through-server",
-    **{
-        f"limits.{key}": f"--{key.replace('_', '-')}"
-        for key in (
-            "min_cosine",
-            "min_top1_agreement",
-            "max_accuracy_drop",
-            "max_relative_accuracy_drop",
-            "max_latency_ms",
-            "max_size_mb",
-            "max_memory_mb",
-        )
-    },
-    **{key: f"--{key.replace('_', '-')}" for key in ("model", "target", "out", "model_code")},
-}
-
-
-@app.command("serve-bench")
-def serve_bench(
-    out: Annotated[Path, typer.Argument(help="the output folder of an `optimize run`")],
-    slo_p99_ms: Annotated[
-        float | None, typer.Option(help="the p99 latency, ms, the recommended setup must meet")
-    ] = None,
-    price_per_hour: Annotated[
-        float | None, typer.Option(help="the machine's price per hour, for the cost per million")
-    ] = None,
-    seconds: Annotated[
-        float, typer.Option(help="seconds of load at each point, after a short warm-up")
-    ] = 0.5,
-    through_server: Annotated[
-        bool,
-        typer.Option(
-            help="also sweep the pick served by KServe's model server on 127.0.0.1, over HTTP"
-        ),
-    ] = False,
-    debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
-) -> None:
-    """Serve the pick under rising load for each split of the cores into instances and
-    threads, batching off and on; recommend the setup with the most requests per second
-    within the SLO and write it into serving/. Exit 1 when no setup meets the SLO."""
-    from optimize.config.sections import ServeSection
-    from optimize.config.validation import SectionError
-    from optimize.serve.bench import serve_bench as sweep
-    from optimize.serve.sweep_report import sweep_lines
-
-    try:
-        try:
-            plan = ServeSection(
-                sweep=True,
-                slo_p99_ms=slo_p99_ms,
-                price_per_hour=price_per_hour,
-                seconds=seconds,
-                through_server=through_server,
-            )
-        except SectionError as exc:
-            flag = FLAG_NAMES.get(f"serve.{exc.path[0]}", str(exc.path[0]))
-            raise UserError(f"{flag}: {exc.message}") from None
-        sweeps = sweep(out, plan, typer.echo)
-    except typer.Exit:
-        raise
-    except Exception as exc:  # every failure ends in one line; see _fail
-        _fail(exc, debug)
-    for line in sweep_lines(sweeps):
-        typer.echo(line)
-    typer.echo(f"results: {out / 'serving' / 'load_sweep.md'}")
-    if any(done.recommended is None for done in sweeps):
-        raise typer.Exit(code=1)
-
-
-@app.command()
-def compare(
-    old: Annotated[Path, typer.Argument(help="the earlier run's report.json")],
-    new: Annotated[Path, typer.Argument(help="the new run's report.json")],
-    max_latency_regression: Annotated[
-        float, typer.Option(help="largest allowed rise of the pick's p50 latency, 0.1 = 10%")
-    ] = 0.10,
-    max_accuracy_drop: Annotated[
-        float, typer.Option(help="largest allowed fall of the pick's accuracy, in points")
-    ] = 0.0,
-    allow_different_host: Annotated[
-        bool,
-        typer.Option(help="compare reports from different machines (their latencies differ)"),
-    ] = False,
-    allow_different_model: Annotated[
-        bool, typer.Option(help="compare reports of models that take different inputs")
-    ] = False,
-    debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
-) -> None:
-    """Compare two runs' picks: exit 1 when the new one regressed beyond the limits and
-    both runs' spreads; exit 2 when the reports come from different machines."""
-    from optimize.report.compare import compare_reports, load_report, render_comparison
-
-    try:
-        comparison = compare_reports(
-            load_report(old),
-            load_report(new),
-            max_latency_regression,
-            max_accuracy_drop,
-            allow_different_host,
-            allow_different_model,
-        )
-    except typer.Exit:
-        raise
-    except Exception as exc:  # every failure ends in one line; see _fail
-        _fail(exc, debug)
-    typer.echo(render_comparison(comparison))
-    if not comparison.ok:
-        raise typer.Exit(code=1)
-
-
-@app.command()
-def targets(
-    json_output: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
-) -> None:
-    """What this machine offers: CPU, instruction sets, memory, runtimes and GPUs."""
-    from hardware.detect import describe_host
-
-    info = describe_host().to_dict()
-    if json_output:
-        typer.echo(json.dumps(info, indent=2))
-        return
-    for key, value in info.items():
-        typer.echo(f"{key}: {value}")
-
-
 def main() -> None:
     app()
+
+
+# The other commands register themselves on the same application, after `run`, so that
+# the help lists `run` first.
+import optimize.cli_tools  # noqa: E402, F401

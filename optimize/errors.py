@@ -10,7 +10,20 @@ from hardware.errors import UserError
 USER_ERROR_EXIT = 2
 INTERNAL_ERROR_EXIT = 3
 
-__all__ = ["INTERNAL_ERROR_EXIT", "USER_ERROR_EXIT", "UserError", "internal_error_line", "full_traceback"]
+__all__ = [
+    "INTERNAL_ERROR_EXIT",
+    "USER_ERROR_EXIT",
+    "UserError",
+    "first_line",
+    "full_traceback",
+    "internal_error_line",
+]
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def internal_error_line(exc: BaseException) -> str:

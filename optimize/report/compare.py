@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from optimize.errors import UserError
+from optimize.report.compare_sources import host_notes, model_notes
 
 # The report schemas this comparison understands. Kept here rather than imported from
 # optimize.report.results: when the schema moves on, the gate must refuse the new reports until
@@ -133,8 +134,8 @@ def compare_reports(
         max_accuracy_drop=max_accuracy_drop,
     )
     _compare_variants(c, old, new)
-    c.notes += _model_notes(old, new, allow_different_model)
-    c.notes += _host_notes(old, new, allow_different_host)
+    c.notes += model_notes(old, new, allow_different_model)
+    c.notes += host_notes(old, new, allow_different_host)
     if old.get("target") != new.get("target"):
         c.notes.append(
             f"targets differ ({old.get('target')} → {new.get('target')}): "
@@ -183,79 +184,6 @@ def compare_reports(
     return c
 
 
-def render_comparison(c: Comparison) -> str:
-    """A short Markdown text, readable in a terminal: the picks, the variant changes, the
-    regressions."""
-    metric = c.quality_metric or "quality"
-    rows = [["", "variant", "p50 ms", "p99 ms", "size MB", metric]]
-    for name, chosen in (("old", c.old), ("new", c.new)):
-        if chosen is None:
-            rows.append([name, "(no pick)", "", "", "", ""])
-            continue
-        rows.append(
-            [
-                name,
-                chosen.label,
-                f"{chosen.p50_ms:.3f}",
-                _number(chosen.p99_ms, 3),
-                _number(chosen.size_mb, 3),
-                _quality(chosen, c.quality_metric),
-            ]
-        )
-    if c.old and c.new:
-        quality_delta = ""
-        if c.quality_change is not None:
-            quality_delta = (
-                f"{c.quality_change:+.2f} pts"
-                if c.quality_metric == "accuracy"
-                else f"{c.quality_change:+.6f}"
-            )
-        rows.append(
-            [
-                "Δ",
-                "",
-                _percent(c.latency_change),
-                _percent(c.p99_change),
-                _percent(c.size_change),
-                quality_delta,
-            ]
-        )
-    lines = aligned_table(rows, numeric=range(2, 6))
-    lines.append("")
-
-    if c.added or c.removed or c.changed:
-        lines.append("variants:")
-        lines += [f"- added: {label}" for label in c.added]
-        lines += [f"- removed: {label}" for label in c.removed]
-        lines += [f"- changed: {v.label}: {'; '.join(v.changes)}" for v in c.changed]
-    else:
-        lines.append("variants: no change")
-    lines += [f"note: {note}" for note in c.notes]
-    lines.append("")
-    if c.regressions:
-        lines.append("regressions:")
-        lines += [f"- {r}" for r in c.regressions]
-    else:
-        lines.append("no regression")
-    return "\n".join(lines) + "\n"
-
-
-def aligned_table(rows: list[list[str]], numeric: range) -> list[str]:
-    """A Markdown table whose columns line up in a terminal: the first row is the header,
-    the columns in `numeric` are right-aligned."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-
-    def line(cells: list[str]) -> str:
-        padded = [
-            cell.rjust(width) if i in numeric else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = ["-" * (w - 1) + ":" if i in numeric else "-" * w for i, w in enumerate(widths)]
-    return [line(rows[0]), line(rule), *(line(row) for row in rows[1:])]
-
-
 def _chosen(report: dict[str, Any]) -> ChosenVariant | None:
     pick_id = report.get("pick")
     if pick_id is None:
@@ -292,77 +220,6 @@ def _beyond_noise(before: tuple[float, float], after: tuple[float, float], limit
     """Whether the (p50, iqr) `after` is slower than `before` by more than `limit` beyond
     half of each inter-quartile range."""
     return after[0] - after[1] / 2 > (before[0] + before[1] / 2) * (1 + limit)
-
-
-# What makes two runs' latencies comparable: the same CPU and cores.
-HOST_KEYS = ("cpu_model", "logical_cores")
-# The packages whose versions move latencies.
-VERSION_KEYS = ("onnxruntime", "onnxruntime-gpu", "torch", "openvino", "onnx")
-
-
-def _model_notes(
-    old: dict[str, Any], new: dict[str, Any], allow_different_model: bool
-) -> list[str]:
-    """A refusal when the two reports are of models taking different inputs (a note when
-    allowed); a note when the same inputs come from a changed file (a retrained model)."""
-    before, after = old.get("source") or {}, new.get("source") or {}
-
-    def inputs(source: dict[str, Any]) -> list[tuple]:
-        return [
-            (i.get("name"), tuple(i.get("dims", ())), i.get("dtype"))
-            for i in source.get("inputs", [])
-        ]
-
-    if inputs(before) != inputs(after):
-        said = (
-            f"the reports are of different models ({Path(str(before.get('path'))).name} takes "
-            f"{_inputs_text(before)}, {Path(str(after.get('path'))).name} takes {_inputs_text(after)})"
-        )
-        if not allow_different_model:
-            raise UserError(f"{said}; compare runs of one model, or pass --allow-different-model")
-        return [said]
-    if before.get("sha256") != after.get("sha256"):
-        return [
-            "the model file changed (another sha256): a difference may come from the model itself"
-        ]
-    return []
-
-
-def _inputs_text(source: dict[str, Any]) -> str:
-    specs = source.get("inputs", [])
-    return (
-        ", ".join(f"{i.get('name')}:{','.join(map(str, i.get('dims', ())))}" for i in specs)
-        or "no inputs"
-    )
-
-
-def _host_notes(old: dict[str, Any], new: dict[str, Any], allow_different_host: bool) -> list[str]:
-    """A refusal when the runs were on different machines (a note when allowed), and a
-    note naming the packages whose versions differ."""
-    before, after = old.get("environment") or {}, new.get("environment") or {}
-    moved = [
-        f"{k} {before.get(k)!r} → {after.get(k)!r}"
-        for k in HOST_KEYS
-        if before.get(k) != after.get(k)
-    ]
-    notes = []
-    if moved:
-        if not allow_different_host:
-            raise UserError(
-                f"the reports come from different machines ({'; '.join(moved)}): their "
-                "latencies are not comparable; compare runs from one machine, or pass "
-                "--allow-different-host to compare anyway"
-            )
-        notes.append(f"different machines ({'; '.join(moved)}): latencies are not comparable")
-    versions_before, versions_after = before.get("versions") or {}, after.get("versions") or {}
-    changed = [
-        f"{k} {versions_before.get(k)} → {versions_after.get(k)}"
-        for k in VERSION_KEYS
-        if versions_before.get(k) != versions_after.get(k)
-    ]
-    if changed:
-        notes.append(f"package versions differ ({', '.join(changed)}): a change may come from them")
-    return notes
 
 
 def _compare_variants(c: Comparison, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -419,20 +276,6 @@ def _relative(before: float | None, after: float | None) -> float | None:
     if before is None or after is None or before <= 0:
         return None
     return after / before - 1.0
-
-
-def _percent(change: float | None) -> str:
-    return "" if change is None else f"{change * 100:+.1f}%"
-
-
-def _number(value: float | None, digits: int) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
-
-
-def _quality(chosen: ChosenVariant, metric: str | None) -> str:
-    if metric != "mean cosine" and chosen.accuracy is not None:
-        return f"{100 * chosen.accuracy:.2f}%"
-    return _number(chosen.mean_cosine, 6)
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -15,7 +15,7 @@ from optimize.report.plots import chain_plot, pareto_plot
 from optimize.report.results import Results
 from optimize.report.variant_records import write_variants_csv
 from optimize.serve.bench import recommended_setup
-from optimize.serve.pick_json import write_pick_json
+from optimize.serve.pick_json import served_pick, write_pick_json
 from optimize.serve.serving_files import write_serving
 from optimize.serve.sweep_report import remove_sweep, sweep_plot, write_sweep
 from optimize.source.hf_files import folder_files, tokenizer_files
@@ -53,8 +53,9 @@ def write_outputs(results: Results) -> None:
     artifact = "best.onnx" if results.pick is results.pick_onnx else None
     if runtime_files:
         artifact = str(runtime_files[0].relative_to(out))
-    artifacts += write_pick_json(results, artifact)
-    artifacts += write_serving(results.out_dir, recommended_setup(results.load_sweeps))
+    served = served_pick(results, artifact) if results.pick and artifact else None
+    artifacts += write_pick_json(out, served)
+    artifacts += write_serving(out, served, recommended_setup(results.load_sweeps))
     if results.load_sweeps:
         artifacts += write_sweep(results.out_dir, results.load_sweeps)
     else:

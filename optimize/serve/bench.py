@@ -36,9 +36,10 @@ def serve_bench(
 ) -> list[LoadSweep]:
     """Sweep the pick in `out_dir`; write the results and the serving files for the
     in-process recommendation (as measured when none meets the SLO)."""
-    sweeps = sweep_pick(ServedPick.read(out_dir), plan, progress)
+    pick = ServedPick.read(out_dir)
+    sweeps = sweep_pick(pick, plan, progress)
     written = write_sweep(out_dir, sweeps)
-    written += write_serving(out_dir, recommended_setup(sweeps))
+    written += write_serving(out_dir, pick, recommended_setup(sweeps))
     _list_in_manifest(out_dir, written)
     return sweeps
 

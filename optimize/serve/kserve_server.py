@@ -21,11 +21,10 @@ def main(out_dir: Path, port: int, threads: int) -> None:
 
     from optimize.serve.load_sweep import open_instance
     from optimize.serve.pick_json import ServedPick
-    from optimize.serve.triton import TRITON_TYPES, model_name
+    from optimize.serve.triton import model_name, wire_type
 
     pick = ServedPick.read(out_dir)
     run = open_instance(pick, threads)
-    wire_types = {name: kind.removeprefix("TYPE_") for name, kind in TRITON_TYPES.items()}
 
     class Pick(Model):
         def __init__(self) -> None:
@@ -39,7 +38,7 @@ def main(out_dir: Path, port: int, threads: int) -> None:
             outputs = []
             for spec, array in zip(pick.outputs, run(feeds), strict=True):
                 array = np.ascontiguousarray(array)
-                output = InferOutput(spec["name"], list(array.shape), wire_types[array.dtype.name])
+                output = InferOutput(spec["name"], list(array.shape), wire_type(array.dtype.name))
                 output.set_data_from_numpy(array)
                 outputs.append(output)
             return InferResponse(

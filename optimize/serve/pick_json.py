@@ -72,14 +72,13 @@ class ServedPick:
             ) from None
 
 
-def write_pick_json(results: Results, artifact: str | None) -> list[Path]:
-    """Write pick.json for the run's pick, its artifact named relative to the output
-    folder; remove a stale one when nothing was picked."""
-    path = results.out_dir / PICK_FILE
-    if results.pick is None or artifact is None:
+def write_pick_json(out_dir: Path, pick: ServedPick | None) -> list[Path]:
+    """Write pick.json for `pick` in `out_dir`; remove a stale one when there is none."""
+    path = out_dir / PICK_FILE
+    if pick is None:
         path.unlink(missing_ok=True)
         return []
-    write_json_atomic(path, served_pick(results, artifact).to_dict())
+    write_json_atomic(path, pick.to_dict())
     return [path]
 
 

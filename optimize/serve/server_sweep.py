@@ -28,7 +28,7 @@ from optimize.serve.load_sweep import (
 )
 from optimize.serve.pick_json import ServedPick
 from optimize.serve.serving_setup import ServingSetup
-from optimize.serve.triton import TRITON_TYPES, model_name
+from optimize.serve.triton import model_name, wire_type
 
 START_TIMEOUT_S = 60.0
 # Senders of open-loop requests: more than the requests a server has in flight at once.
@@ -194,7 +194,7 @@ class HttpClient:
 
     def __init__(self, url: str, model: str, pick: ServedPick, sample: dict[str, np.ndarray]):
         self.url, self.model, self.sample = url, model, sample
-        self.wire = {t["name"]: TRITON_TYPES[t["dtype"]].removeprefix("TYPE_") for t in pick.inputs}
+        self.wire = {t["name"]: wire_type(t["dtype"]) for t in pick.inputs}
         self.output_names = [t["name"] for t in pick.outputs]
         self.local = threading.local()
         self.senders = ThreadPoolExecutor(max_workers=SENDERS)

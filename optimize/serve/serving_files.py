@@ -6,17 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from optimize.serve.kserve import MANIFEST, write_kserve_manifest
-from optimize.serve.pick_json import PICK_FILE, ServedPick
+from optimize.serve.pick_json import ServedPick
 from optimize.serve.serving_setup import ServingSetup
 from optimize.serve.triton import remove_stale_repository, write_triton_repository
 
 
-def write_serving(out_dir: Path, setup: ServingSetup | None = None) -> list[Path]:
-    """Write serving/ for the pick in `out_dir`; remove it when there is no pick."""
-    if not (out_dir / PICK_FILE).is_file():
+def write_serving(
+    out_dir: Path, pick: ServedPick | None, setup: ServingSetup | None = None
+) -> list[Path]:
+    """Write serving/ in `out_dir` for `pick` (as pick.json records it); remove it when
+    there is no pick."""
+    if pick is None:
         remove_stale_repository(out_dir)
         (out_dir / MANIFEST).unlink(missing_ok=True)
         return []
-    pick = ServedPick.read(out_dir)
     repository = write_triton_repository(pick, setup)
     return [*repository, *write_kserve_manifest(pick, repository, setup)]

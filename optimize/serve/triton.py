@@ -28,6 +28,13 @@ TRITON_TYPES = {
     "uint8": "TYPE_UINT8",
     "bool": "TYPE_BOOL",
 }
+
+
+def wire_type(dtype: str) -> str:
+    """The Open Inference Protocol's name for a tensor of numpy dtype `dtype` ('FP32')."""
+    return TRITON_TYPES[dtype].removeprefix("TYPE_")
+
+
 # Triton's ONNX Runtime backend levels for the session levels this tool sweeps; "all" is
 # its default and needs no line.
 ORT_GRAPH_LEVELS = {"disabled": 2, "basic": -1, "extended": 1}

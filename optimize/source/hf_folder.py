@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from optimize.errors import UserError
+from optimize.errors import UserError, first_line
 from optimize.source.input_spec import InputFlag
 from passes.base import TensorSpec
 
@@ -49,7 +49,7 @@ def load_hf_folder(folder: Path, task: str | None):
         config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise UserError(
-            f"{folder}/config.json cannot be read by transformers ({_first(exc)})"
+            f"{folder}/config.json cannot be read by transformers ({first_line(exc)})"
         ) from None
     architectures = list(getattr(config, "architectures", None) or [])
     task = task or default_task(architectures)
@@ -66,7 +66,7 @@ def load_hf_folder(folder: Path, task: str | None):
         model = getattr(transformers, auto_class).from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
         raise UserError(
-            f"{folder}: transformers cannot load it for {task} ({_first(exc)})"
+            f"{folder}: transformers cannot load it for {task} ({first_line(exc)})"
         ) from None
     names = _text_inputs(model)
     return TaskModel(model.eval(), output, names).eval(), names, config
@@ -124,11 +124,6 @@ def _text_inputs(model) -> list[str]:
 
     accepted = inspect.signature(model.forward).parameters
     return [name for name in TEXT_INPUTS if name in accepted]
-
-
-def _first(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 class TaskModel(torch.nn.Module):

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hardware.model_files import external_data_files
-from optimize.errors import UserError
+from optimize.errors import UserError, first_line
 from optimize.source.input_spec import (
     InputFlag,
     Unshaped,
@@ -217,7 +217,7 @@ def _load_exported_program(path: Path, flags: list[InputFlag]):
     except Exception as exc:  # torch raises many types for damaged or mismatched archives
         raise UserError(
             f"{path} looks like a torch.export.save archive but could not be loaded "
-            f"({_first_line(exc)}); save it again with this torch version ({torch.__version__})"
+            f"({first_line(exc)}); save it again with this torch version ({torch.__version__})"
         ) from exc
     placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
     declared: list[TensorSpec | Unshaped] = []
@@ -278,7 +278,7 @@ def _load_torchscript(path: Path):
     except Exception as exc:  # a damaged archive can fail in any of the reader's steps
         raise UserError(
             f"{path} looks like a torch.jit.save archive but could not be loaded "
-            f"({_first_line(exc)}); save it again with torch.jit.save"
+            f"({first_line(exc)}); save it again with torch.jit.save"
         ) from exc
     return module.eval()
 
@@ -295,7 +295,7 @@ def _load_pickled_module(path: Path, trust_pickle: bool, model_code: Path | None
     except pickle.UnpicklingError:
         weights = None  # it holds objects beyond tensors, such as a whole module
     except Exception as exc:  # a damaged pickle can fail in any of the unpickler's steps
-        raise _not_a_model(path, f"a damaged torch.save file: {_first_line(exc)}") from exc
+        raise _not_a_model(path, f"a damaged torch.save file: {first_line(exc)}") from exc
     if weights is not None:
         raise _not_a_module(path, weights)
     if not trust_pickle:
@@ -312,7 +312,7 @@ def _load_pickled_module(path: Path, trust_pickle: bool, model_code: Path | None
         except (AttributeError, ImportError) as exc:
             where = f"defined in {model_code} or importable" if model_code else "importable"
             raise UserError(
-                f"{path} refers to a class that is not {where} ({_first_line(exc)}); pass the "
+                f"{path} refers to a class that is not {where} ({first_line(exc)}); pass the "
                 ".py file that defines the model's class with --model-code path.py"
             ) from exc
     if not isinstance(loaded, torch.nn.Module):
@@ -378,8 +378,3 @@ def _forward_params(module) -> tuple[list[str], int, bool]:
     )
     unlimited = any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in parameters)
     return names, required, unlimited
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -11,7 +11,7 @@ import types
 from collections.abc import Iterator
 from pathlib import Path
 
-from optimize.errors import UserError
+from optimize.errors import UserError, first_line
 
 
 @contextlib.contextmanager
@@ -46,10 +46,8 @@ def _import_file(file: Path) -> types.ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:  # the user's code can fail in any way; report it as one line
         del sys.modules[name]
-        lines = str(exc).strip().splitlines()
-        first_line = lines[0] if lines else type(exc).__name__
         raise UserError(
-            f"--model-code {file} failed to import: {type(exc).__name__}: {first_line}"
+            f"--model-code {file} failed to import: {type(exc).__name__}: {first_line(exc)}"
         ) from exc
     return module
 

@@ -16,8 +16,8 @@ from optimize.report.compare import (
     KNOWN_SCHEMA_VERSIONS,
     compare_reports,
     load_report,
-    render_comparison,
 )
+from optimize.report.compare_text import render_comparison
 from optimize.report.results import SCHEMA_VERSION
 from passes.ort_graph import OrtGraphOptimize
 

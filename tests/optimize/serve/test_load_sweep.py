@@ -21,16 +21,6 @@ from optimize.serve.load_sweep import recommend
 from optimize.serve.serving_setup import ServingSetup
 
 
-@pytest.fixture(scope="module")
-def picked(digits_files, tmp_path_factory):
-    """An output folder with an ONNX Runtime pick of the digits CNN."""
-    out = tmp_path_factory.mktemp("serve") / "out"
-    args = ["run", str(digits_files / "cnn.pt2"), "--out", str(out), "--no-torch-runtimes"]
-    result = CliRunner().invoke(app, [*args, "--no-openvino", *FAST])
-    assert result.exit_code == 0, result.output
-    return out
-
-
 def test_the_sweep_recommends_a_setup_within_the_slo_and_writes_it_to_the_configs(picked):
     result = CliRunner().invoke(
         app,

@@ -8,23 +8,12 @@ import threading
 
 import psutil
 import pytest
-from cli_runs import FAST
 from typer.testing import CliRunner
 
 from optimize.cli import app
 from optimize.errors import UserError
 from optimize.serve.pick_json import ServedPick
 from optimize.serve.server_sweep import sweep_through_server
-
-
-@pytest.fixture(scope="module")
-def picked(digits_files, tmp_path_factory):
-    """An output folder with an ONNX Runtime pick of the digits CNN."""
-    out = tmp_path_factory.mktemp("served") / "out"
-    args = ["run", str(digits_files / "cnn.pt2"), "--out", str(out), "--no-torch-runtimes"]
-    result = CliRunner().invoke(app, [*args, "--no-openvino", *FAST])
-    assert result.exit_code == 0, result.output
-    return out
 
 
 def _servers() -> list[psutil.Process]:
