@@ -57,6 +57,7 @@ def _reply(conn, fn: Callable[[Any], Any], arg: Any) -> None:
 
 def _child(conn, fn: Callable[[Any], Any], arg: Any) -> None:
     _exit_with_parent()
+    conn.send(STARTED)
     try:
         _reply(conn, fn, arg)
     finally:
@@ -66,6 +67,7 @@ def _child(conn, fn: Callable[[Any], Any], arg: Any) -> None:
 def _serve(conn) -> None:
     """A warm worker's loop: run each unit the parent sends until the parent goes."""
     _exit_with_parent()
+    conn.send(STARTED)
     while True:
         try:
             fn, arg = conn.recv()
@@ -89,8 +91,12 @@ def _exit_with_parent() -> None:
         os._exit(1)
 
 
-# Python's exit code for an exception nobody caught: in a child that can only happen while
-# it starts, since every unit's exception is caught and sent back.
+# What a child sends once it has started, before any unit: a child that dies without
+# sending it died while Python was starting it.
+STARTED = ("started", None)
+# How long a child may take to start (its interpreter and the imports its unit needs).
+START_TIMEOUT_S = 300.0
+# Python's exit code for an exception nobody caught while the child started.
 UNCAUGHT_EXIT = 1
 STARTUP_FAILURE = (
     "a child process failed while starting: when optimize.run is called from a script, "
@@ -99,28 +105,46 @@ STARTUP_FAILURE = (
 )
 
 
-def _answer(receiver, process, timeout_s: float, fresh: bool) -> Any:
-    """The unit's result from `process`, or IsolatedRunError when it raised, crashed or
-    ran past `timeout_s` (then the process is killed). A `fresh` process that died while
-    starting is the caller's script re-running itself: a UserError saying so."""
+def _message_waits(receiver, process, timeout_s: float) -> bool:
+    """Whether a message from `process` waits (False: it died first); kills it and raises
+    IsolatedRunError when neither happens within `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     # Polled in slices: a child that dies while a copy of its end of the pipe is still
     # open here sends no end-of-file, and waiting on the pipe alone would last the limit.
     while not receiver.poll(max(0.0, min(0.5, deadline - time.monotonic()))):
         if not process.is_alive():
-            break
+            return receiver.poll()
         if time.monotonic() >= deadline:
             process.kill()
             process.join()
             raise IsolatedRunError(f"timed out after {timeout_s:.0f} s", transient=True)
+    return True
+
+
+def _await_start(receiver, process) -> None:
+    """Wait until `process` says it started; a child that died while Python started it,
+    on an exception, is most often the caller's script re-running itself: a UserError."""
+    if _message_waits(receiver, process, START_TIMEOUT_S):
+        try:
+            if receiver.recv() == STARTED:
+                return
+        except EOFError:
+            pass
+    process.join()
+    if process.exitcode == UNCAUGHT_EXIT:
+        raise UserError(STARTUP_FAILURE)
+    raise IsolatedRunError(_crash_reason(process.exitcode), transient=True)
+
+
+def _answer(receiver, process, timeout_s: float) -> Any:
+    """The unit's result from `process`, or IsolatedRunError when it raised, crashed or
+    ran past `timeout_s` (then the process is killed)."""
     try:
-        if not receiver.poll():
+        if not _message_waits(receiver, process, timeout_s):
             raise EOFError
         status, payload = receiver.recv()
     except EOFError:
         process.join()
-        if fresh and process.exitcode == UNCAUGHT_EXIT:
-            raise UserError(STARTUP_FAILURE) from None
         raise IsolatedRunError(_crash_reason(process.exitcode), transient=True) from None
     if status != "ok":
         message, child_traceback = payload
@@ -141,7 +165,8 @@ def run_isolated(fn: Callable[[Any], Any], arg: Any, timeout_s: float) -> Any:
     process.start()
     sender.close()
     try:
-        return _answer(receiver, process, timeout_s, fresh=True)
+        _await_start(receiver, process)
+        return _answer(receiver, process, timeout_s)
     finally:
         receiver.close()
         process.join()
@@ -155,7 +180,6 @@ class WarmWorker:
     def __init__(self) -> None:
         self._process = None
         self._conn = None
-        self._answered = False
 
     def run(self, fn: Callable[[Any], Any], arg: Any, timeout_s: float) -> Any:
         """Call `fn(arg)` in the worker (started on first use) and return its result."""
@@ -163,29 +187,26 @@ class WarmWorker:
             self._start()
         try:
             self._conn.send((fn, arg))
-            answer = _answer(self._conn, self._process, timeout_s, fresh=not self._answered)
-            self._answered = True
-            return answer
+            return _answer(self._conn, self._process, timeout_s)
         except IsolatedRunError:
             if not self._process.is_alive():  # crashed, or killed for its time
                 self.close()
             raise
         except (OSError, EOFError) as exc:
-            fresh = not self._answered
-            self._process.join(timeout=5)
-            died_starting = fresh and self._process.exitcode == UNCAUGHT_EXIT
             self.close()
-            if died_starting:
-                raise UserError(STARTUP_FAILURE) from None
             raise IsolatedRunError(f"worker process lost: {exc}", transient=True) from None
 
     def _start(self) -> None:
-        self._answered = False
         context = mp.get_context("spawn")
         self._conn, child_end = context.Pipe()
         self._process = context.Process(target=_serve, args=(child_end,), daemon=True)
         self._process.start()
         child_end.close()
+        try:
+            _await_start(self._conn, self._process)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """End the worker process, if any."""

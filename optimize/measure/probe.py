@@ -26,6 +26,7 @@ from optimize.data.inputs import (
 )
 from optimize.data.prepare import THROUGHPUT_BATCH
 from optimize.isolation import close_warm_worker
+from optimize.source.hf_files import folder_files
 from optimize.source.load import Source, load_source
 
 # A glimpse, not a measurement: enough runs for a median to within a few tens of percent.
@@ -69,6 +70,8 @@ def _one_sample_run(source: Source):
 def _size_mb(source: Source) -> float:
     if source.model_kind == "onnx":
         return model_size_mb(source.path)
+    if source.path.is_dir():
+        return sum(f.stat().st_size for f in folder_files(source.path)) / 2**20
     return source.path.stat().st_size / 2**20
 
 

@@ -48,11 +48,11 @@ def write_outputs(results: Results) -> None:
             (out / name).unlink(missing_ok=True)
             (out / f"{name}.data").unlink(missing_ok=True)
     artifacts += _write_tokenizer(results)
-    runtime_files = _write_runtime_pick(results)
+    runtime_model, runtime_files = _write_runtime_pick(results)
     artifacts += runtime_files
     artifact = "best.onnx" if results.pick is results.pick_onnx else None
-    if runtime_files:
-        artifact = str(runtime_files[0].relative_to(out))
+    if runtime_model is not None:
+        artifact = str(runtime_model.relative_to(out))
     served = served_pick(results, artifact) if results.pick and artifact else None
     artifacts += write_pick_json(out, served)
     artifacts += write_serving(out, served, recommended_setup(results.load_sweeps))
@@ -116,9 +116,10 @@ HOW = {
 }
 
 
-def _write_runtime_pick(results: Results) -> list[Path]:
-    """When a runtime row wins overall (PyTorch, OpenVINO): the model file it ran and the
-    exact settings, in <runtime>/, for a serving user to reproduce it."""
+def _write_runtime_pick(results: Results) -> tuple[Path | None, list[Path]]:
+    """When a runtime row wins overall (PyTorch, OpenVINO): the model it ran (a file, or
+    a Hugging Face folder) and the exact settings, in <runtime>/, for a serving user to
+    reproduce it; the model's path and every file written."""
     pick = results.pick
     chosen = pick.runtime if isinstance(pick, RuntimeRow) else None
     for name in RUNTIMES:
@@ -130,7 +131,7 @@ def _write_runtime_pick(results: Results) -> list[Path]:
                 else:
                     stale.unlink(missing_ok=True)
     if chosen is None:
-        return []
+        return None, []
     folder = results.out_dir / chosen
     if chosen == "torch":
         model = folder / results.source_path.name
@@ -152,7 +153,7 @@ def _write_runtime_pick(results: Results) -> list[Path]:
             "p50_ms": pick.p50_ms,
         },
     )
-    return [*written, settings]
+    return model, [*written, settings]
 
 
 def _copy_source(source: Path, copy: Path) -> list[Path]:
@@ -160,6 +161,8 @@ def _copy_source(source: Path, copy: Path) -> list[Path]:
     if not source.is_dir():
         copy_atomic(source, copy)
         return [copy]
+    # Files an earlier run copied from an older version of the folder must not linger.
+    shutil.rmtree(copy, ignore_errors=True)
     written = []
     for path in folder_files(source):
         copy_atomic(path, copy / path.relative_to(source))

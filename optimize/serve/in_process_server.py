@@ -47,6 +47,12 @@ class InProcessServer:
             self._queue.put(None)
         for thread in self._threads:
             thread.join()
+        # Requests sent after the stop signal are answered with an error, never left waiting.
+        while not self._queue.empty():
+            request = self._queue.get_nowait()
+            if request is not None:
+                request.error = RuntimeError("the server stopped before answering")
+                request.done.set()
 
     def submit(self, feeds: dict[str, np.ndarray]) -> Request:
         """Queue one sample; its `done` event is set when it is answered."""
@@ -60,9 +66,8 @@ class InProcessServer:
             if batch[-1] is None:  # the stop signal arrived while batching: pass it on
                 batch.pop()
                 self._queue.put(None)
-            names = list(first.feeds)
-            feeds = {n: np.concatenate([r.feeds[n] for r in batch]) for n in names}
             try:
+                feeds = {n: np.concatenate([r.feeds[n] for r in batch]) for n in first.feeds}
                 outputs = run(feeds)
                 for index, request in enumerate(batch):
                     request.outputs = [o[index : index + 1] for o in outputs]

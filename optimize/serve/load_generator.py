@@ -40,9 +40,10 @@ class LoadPoint:
     requests: int
     failed: int
     throughput_per_s: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
+    # None when no request was answered in the counted time.
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self) | {"setup": asdict(self.setup) | {"label": self.setup.label()}}
@@ -66,7 +67,8 @@ def closed_loop(client: Client, setup: ServingSetup, clients: int, seconds: floa
                     else:
                         latencies.append((answered - sent) / 1e9)
 
-    _run_all([threading.Thread(target=one_client) for _ in range(clients)])
+    # Daemons: an interrupted sweep must not wait on clients whose server has gone.
+    _run_all([threading.Thread(target=one_client, daemon=True) for _ in range(clients)])
     return _point(setup, "closed", clients, latencies, failures[0], seconds)
 
 
@@ -118,8 +120,8 @@ def _run_all(threads: list[threading.Thread]) -> None:
 def _point(
     setup: ServingSetup, mode: str, load: float, latencies: list[float], failed: int, seconds: float
 ) -> LoadPoint:
-    ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
-    p50, p95, p99 = (float(np.percentile(ms, q)) for q in (50, 95, 99))
+    ms = np.array(latencies) * 1000
+    p50, p95, p99 = (float(np.percentile(ms, q)) if latencies else None for q in (50, 95, 99))
     return LoadPoint(
         setup, mode, load, len(latencies), failed, len(latencies) / seconds, p50, p95, p99
     )

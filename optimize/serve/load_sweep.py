@@ -76,12 +76,17 @@ class LoadSweep:
         }
 
 
-def serving_setups(cores: int, batches: bool, one_run_ms: float) -> list[ServingSetup]:
-    """Each split of `cores` into instances × threads, with batching off, and where the
-    model batches, on with no delay and with a delay of about one run."""
+def serving_setups(
+    cores: int, batches: bool, one_run_ms: float, one_instance: bool = False
+) -> list[ServingSetup]:
+    """Each split of `cores` into instances × threads (only one instance of all of them
+    with `one_instance`), with batching off, and where the model batches, on with no delay
+    and with a delay of about one run."""
     delay_us = max(100, round(one_run_ms * 1000))
     batching = [(False, 0)] + ([(True, 0), (True, delay_us)] if batches else [])
-    splits = [(n, cores // n) for n in range(1, cores + 1) if cores % n == 0]
+    splits = [
+        (n, cores // n) for n in range(1, (1 if one_instance else cores) + 1) if cores % n == 0
+    ]
     return [ServingSetup(n, threads, on, delay) for n, threads in splits for on, delay in batching]
 
 
@@ -95,10 +100,12 @@ def sweep_in_process(
 ) -> LoadSweep:
     """Sweep the pick served in this process (see the module docstring)."""
     sample = sample_of(pick)
-    batch = max(int(pick.figures.get("throughput_batch") or 1), 1)
-    batches = batch > 1 and all(isinstance(t["dims"][0], str) for t in pick.inputs if t["dims"])
+    batch = pick.batch
+    batches = batch > 1 and pick.batches_on_first_dim
     result = LoadSweep("in-process", cores, slo_p99_ms, price_per_hour)
-    for setup in serving_setups(cores, batches, float(pick.figures["p50_ms"])):
+    # PyTorch's thread count is the whole process's: its instances cannot each have their own.
+    one_instance = pick.runtime == "torch"
+    for setup in serving_setups(cores, batches, float(pick.figures["p50_ms"]), one_instance):
         progress(f"load on {setup.label()}")
         runs = [open_instance(pick, setup.threads) for _ in range(setup.instances)]
         server = InProcessServer(runs, setup.batching, setup.queue_delay_us / 1e6, batch)
@@ -129,7 +136,8 @@ def rising_load(
     for clients in CONCURRENCY:
         point = closed_loop(client, setup, clients, seconds)
         points.append(point)
-        if point.failed and not point.requests:
+        # Nothing answered in time: more clients cannot help, and there is no p99 to read.
+        if not point.requests:
             break
         past_slo = slo_p99_ms is not None and point.p99_ms > slo_p99_ms
         flat = len(points) > 1 and point.throughput_per_s < points[-2].throughput_per_s * (

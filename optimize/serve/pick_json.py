@@ -41,6 +41,19 @@ class ServedPick:
     best_onnx_label: str | None
 
     @property
+    def batches_on_first_dim(self) -> bool:
+        """Whether a server may join requests along the first dim: every input's and
+        output's first dim is dynamic."""
+        return all(
+            t["dims"] and isinstance(t["dims"][0], str) for t in [*self.inputs, *self.outputs]
+        )
+
+    @property
+    def batch(self) -> int:
+        """The largest batch the pick was measured at: what a server may batch up to."""
+        return max(int(self.figures.get("throughput_batch") or 1), 1)
+
+    @property
     def cores(self) -> int:
         """The cores the pick ran on: its thread count, or the physical cores ONNX Runtime
         takes when told 0."""

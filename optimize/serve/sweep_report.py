@@ -42,6 +42,8 @@ def summary_line(sweep: LoadSweep) -> str:
             if lowest
             else ""
         )
+        if sweep.slo_p99_ms is None:
+            return f"no setup answered a request {sweep.via}"
         return f"no setup meets p99 ≤ {sweep.slo_p99_ms:g} ms {sweep.via}{found}"
     cost = f", ${sweep.cost_per_million:.4f} per million requests" if sweep.cost_per_million else ""
     return (
@@ -64,7 +66,7 @@ def overhead_lines(sweeps: list[LoadSweep]) -> list[str]:
     for sweep in sweeps[1:]:
         served = next((p for p in sweep.points if p.load == 1 and p.requests), None)
         here = local.get((served.setup, 1)) if served else None
-        if served and here:
+        if served and here and here.requests:
             lines.append(
                 f"serving overhead {sweep.via}: p50 {served.p50_ms:.3f} ms at one client against "
                 f"{here.p50_ms:.3f} ms in process ({served.p50_ms - here.p50_ms:+.3f} ms); outputs "
@@ -85,7 +87,7 @@ def render_sweep_markdown(sweeps: list[LoadSweep]) -> str:
         for label, knee in sweep.knees().items():
             lines.append(
                 f"- {label} ({sweep.via}): {knee.load:g} clients, "
-                f"{knee.throughput_per_s:,.1f} requests/s at p99 {knee.p99_ms:.3f} ms"
+                f"{knee.throughput_per_s:,.1f} requests/s at p99 {_ms(knee.p99_ms)} ms"
             )
     lines += [
         "",
@@ -97,7 +99,7 @@ def render_sweep_markdown(sweeps: list[LoadSweep]) -> str:
             load = f"{p.load:g} clients" if p.mode == "closed" else f"{p.load:,.0f}/s Poisson"
             lines.append(
                 f"| {sweep.via} | {p.setup.label()} | {load} | {p.requests} | {p.failed} "
-                f"| {p.throughput_per_s:,.1f} | {p.p50_ms:.3f} | {p.p95_ms:.3f} | {p.p99_ms:.3f} |"
+                f"| {p.throughput_per_s:,.1f} | {_ms(p.p50_ms)} | {_ms(p.p95_ms)} | {_ms(p.p99_ms)} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -138,3 +140,8 @@ def sweep_plot(sweeps: list[LoadSweep]) -> bytes:
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
     return buffer.getvalue()
+
+
+def _ms(value: float | None) -> str:
+    """A latency in the table, or a dash where no request was answered."""
+    return "–" if value is None else f"{value:.3f}"

@@ -27,6 +27,11 @@ TRITON_TYPES = {
     "int8": "TYPE_INT8",
     "uint8": "TYPE_UINT8",
     "bool": "TYPE_BOOL",
+    "int16": "TYPE_INT16",
+    "uint16": "TYPE_UINT16",
+    "uint32": "TYPE_UINT32",
+    "uint64": "TYPE_UINT64",
+    "object": "TYPE_STRING",
 }
 
 
@@ -65,12 +70,14 @@ def model_name(pick: ServedPick) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", Path(pick.source).stem) or "model"
 
 
-def write_triton_repository(pick: ServedPick, setup: ServingSetup | None = None) -> list[Path]:
-    """Write the repository for the pick under <out>/serving/triton, run as `setup` says
-    (else as measured: one instance, batching on where the model batches); return its files."""
+def write_triton_repository(
+    pick: ServedPick, served: TritonModel, setup: ServingSetup | None = None
+) -> list[Path]:
+    """Write the repository serving the pick as `served` (see served_model) under
+    <out>/serving/triton, run as `setup` says (else as measured: one instance, batching
+    on where the model batches); return its files."""
     name = model_name(pick)
     folder = pick.out_dir / REPOSITORY / name
-    served = _served(pick)
     version = folder / VERSION
     remove_stale_repository(pick.out_dir, keep=version, files=set(served.files))
     written = []
@@ -102,10 +109,11 @@ def remove_stale_repository(
             stale.unlink()
 
 
-def _served(pick: ServedPick) -> TritonModel:
+def served_model(pick: ServedPick) -> TritonModel | None:
     """The backend and files for the pick's runtime: ONNX Runtime for an ONNX variant,
     OpenVINO IR for an OpenVINO row, TorchScript for an eager PyTorch row on a TorchScript
-    source; other PyTorch rows are served as the best ONNX variant, and say so."""
+    source; other PyTorch rows are served as the best ONNX variant, and say so. None when
+    Triton has nothing to run: such a PyTorch row, with no ONNX variant within the limits."""
     settings, artifact = pick.settings, pick.out_dir / pick.artifact
     if pick.runtime == "openvino":
         parameters = {
@@ -123,6 +131,8 @@ def _served(pick: ServedPick) -> TritonModel:
             threads = str(settings.get("threads", 1))
             parameters = {THREAD_PARAMETER["pytorch"]: threads, "INFERENCE_MODE": "true"}
             return TritonModel("pytorch", {"model.pt": artifact}, parameters)
+        if pick.best_onnx is None:
+            return None
         note = (
             f"The pick, {pick.label}, runs in Python; Triton's PyTorch backend takes "
             "TorchScript run eagerly, so this serves the best ONNX variant, "
@@ -154,9 +164,7 @@ def render_config(
     """config.pbtxt text: batched along the first dim when every tensor's first dim is
     dynamic; instances, threads and batching as `setup` says, else one instance as
     measured with dynamic batching on."""
-    tensors = [*pick.inputs, *pick.outputs]
-    batched = all(t["dims"] and isinstance(t["dims"][0], str) for t in tensors)
-    batch = max(int(pick.figures.get("throughput_batch") or 1), 1)
+    batched, batch = pick.batches_on_first_dim, pick.batch
     lines = [f"# {line}" for line in textwrap.wrap(served.note, 88)]
     if setup is not None:
         lines.append(f"# Set by the load sweep (serving/load_sweep.json): {setup.label()}.")

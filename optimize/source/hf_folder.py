@@ -69,6 +69,12 @@ def load_hf_folder(folder: Path, task: str | None):
             f"{folder}: transformers cannot load it for {task} ({first_line(exc)})"
         ) from None
     names = _text_inputs(model)
+    if "input_ids" not in names:
+        raise UserError(
+            f"{folder} holds a model that takes no text inputs (no input_ids): "
+            "only text models are read from folders; save it with torch.export.save and pass "
+            "the .pt2"
+        )
     return TaskModel(model.eval(), output, names).eval(), names, config
 
 
@@ -85,9 +91,13 @@ def input_specs(names: list[str], config, flags: list[InputFlag]) -> list[Tensor
     """int64 (batch, sequence) for each text input. The sequence length is the one an
     --input flag gives, else DEFAULT_SEQUENCE (less when the model has fewer positions);
     every input takes the same."""
-    given = [
-        f.spec.dims[1] for f in flags if len(f.spec.dims) == 2 and isinstance(f.spec.dims[1], int)
-    ]
+    named = [f.spec for f in flags if len(f.spec.dims) != 2 or not isinstance(f.spec.dims[1], int)]
+    if named:
+        raise UserError(
+            f"--input {named[0].name}: give (batch, sequence) with a whole-number sequence, "
+            f"e.g. {named[0].name}:batch,128:int64; the export fixes the sequence length"
+        )
+    given = [f.spec.dims[1] for f in flags]
     positions = getattr(config, "max_position_embeddings", None) or DEFAULT_SEQUENCE
     length = given[0] if given else min(DEFAULT_SEQUENCE, positions)
     if length > positions:

@@ -113,3 +113,15 @@ def test_a_script_without_a_main_guard_fails_at_once_saying_why(digits_cnn_onnx,
     assert done.returncode != 0
     assert 'put the call under `if __name__ == "__main__":`' in done.stderr.splitlines()[-1]
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def _exit_with_one(_):
+    os._exit(1)
+
+
+def test_a_unit_that_exits_after_starting_fails_alone_not_as_a_missing_main_guard():
+    with pytest.raises(IsolatedRunError, match="exited with code 1"):
+        run_isolated(_exit_with_one, None, 30)
+    with pytest.raises(IsolatedRunError, match="exited with code 1"):
+        run_warm(_exit_with_one, None, 30)
+    assert run_warm(abs, -3, 30) == 3

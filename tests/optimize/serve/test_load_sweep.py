@@ -164,3 +164,21 @@ def test_a_run_with_serve_sweeps_its_pick_and_reports_it(digits_files, tmp_path)
     assert result.exit_code == 0, result.output
     assert not (out / "serving" / "load_sweep.json").exists()
     assert json.loads((out / "report.json").read_text())["load_sweeps"] == []
+
+
+def test_a_level_nobody_answered_stops_the_rise_and_writes_valid_json():
+    from optimize.serve.load_generator import _point
+    from optimize.serve.load_sweep import LoadSweep, serving_setups
+    from optimize.serve.sweep_report import render_sweep_markdown, summary_line
+
+    setup = ServingSetup(1, 2, False)
+    silent = _point(setup, "closed", 4, [], 12, 0.5)
+    assert silent.requests == 0 and silent.p99_ms is None
+    sweep = LoadSweep("through KServe", 2, None, None, points=[silent])
+    json.dumps(sweep.to_dict(), allow_nan=False)
+    assert summary_line(sweep) == "no setup answered a request through KServe"
+    assert "| – | – | – |" in render_sweep_markdown([sweep])
+    # PyTorch's threads are the process's: its picks get one instance of every core.
+    assert {(s.instances, s.threads) for s in serving_setups(4, True, 1.0, one_instance=True)} == {
+        (1, 4)
+    }

@@ -2,6 +2,7 @@
 Triton's own protobuf and names the backend, tensors and settings the pick ran with; the
 served file is the pick's; a later run with another pick leaves nothing stale."""
 
+import dataclasses
 import json
 import shutil
 
@@ -17,7 +18,7 @@ from hardware.targets import Target
 from optimize.build.variant import RuntimeRow
 from optimize.report.outputs import write_outputs
 from optimize.serve.pick_json import ServedPick
-from optimize.serve.triton import write_triton_repository
+from optimize.serve.triton import served_model, write_triton_repository
 
 
 def _config(out, name="net"):
@@ -124,29 +125,43 @@ def test_a_pytorch_pick_is_served_as_torchscript_or_as_the_best_onnx(
     assert not (tmp_path / "serving/triton/net/1/model.pt").exists()
 
 
-def test_a_gpu_pick_under_tensorrt_is_served_on_its_device_in_its_precision(
-    digits_cnn_onnx, tmp_path
-):
-    shutil.copy(digits_cnn_onnx, tmp_path / "best.onnx")
-    signature = {"name": "x", "dtype": "float32", "dims": ["batch", 1, 8, 8]}
+def _onnx_pick(model, folder, **changes):
+    """pick.json's record of `model` picked as best.onnx on ONNX Runtime, with `changes`."""
+    shutil.copy(model, folder / "best.onnx")
     pick = ServedPick(
-        out_dir=tmp_path,
+        out_dir=folder,
         runtime="onnxruntime",
         artifact="best.onnx",
-        label="export → fp16",
-        settings={"intra_op_threads": 0, "graph_level": "basic"},
-        providers=["TensorrtExecutionProvider", "CUDAExecutionProvider"],
-        inputs=[signature],
-        outputs=[{"name": "y", "dtype": "float16", "dims": ["batch", 10]}],
-        figures={"throughput_batch": 32, "session_memory_mb": 100.0, "cores": 2},
-        target="gpu:1",
-        source=str(tmp_path / "net.pt2"),
+        label="export",
+        settings={"intra_op_threads": 1},
+        providers=["CPUExecutionProvider"],
+        inputs=[{"name": "x", "dtype": "float32", "dims": ["batch", 1, 8, 8]}],
+        outputs=[{"name": "y", "dtype": "float32", "dims": ["batch", 10]}],
+        figures={"throughput_batch": 1, "session_memory_mb": 1.0, "cores": 1},
+        target="cpu",
+        source=str(folder / "net.pt2"),
         source_form="exported_program",
         source_task=None,
         best_onnx="best.onnx",
-        best_onnx_label="export → fp16",
+        best_onnx_label="export",
     )
-    write_triton_repository(pick)
+    return dataclasses.replace(pick, **changes)
+
+
+def test_a_gpu_pick_under_tensorrt_is_served_on_its_device_in_its_precision(
+    digits_cnn_onnx, tmp_path
+):
+    pick = _onnx_pick(
+        digits_cnn_onnx,
+        tmp_path,
+        label="export → fp16",
+        settings={"intra_op_threads": 0, "graph_level": "basic"},
+        providers=["TensorrtExecutionProvider", "CUDAExecutionProvider"],
+        outputs=[{"name": "y", "dtype": "float16", "dims": ["batch", 10]}],
+        figures={"throughput_batch": 32, "session_memory_mb": 100.0, "cores": 2},
+        target="gpu:1",
+    )
+    write_triton_repository(pick, served_model(pick))
     config, _ = _config(tmp_path)
     (group,) = config.instance_group
     assert group.kind == triton.ModelInstanceGroup.KIND_GPU and list(group.gpus) == [1]
@@ -154,3 +169,21 @@ def test_a_gpu_pick_under_tensorrt_is_served_on_its_device_in_its_precision(
     assert accelerator.name == "tensorrt" and accelerator.parameters["precision_mode"] == "FP16"
     assert config.optimization.graph.level == -1
     assert triton.DataType.Name(config.output[0].data_type) == "TYPE_FP16"
+
+
+def test_every_output_type_a_graph_may_have_is_declared(digits_cnn_onnx, tmp_path):
+    outputs = [
+        {"name": name, "dtype": dtype, "dims": ["batch", 2]}
+        for name, dtype in (("ids", "uint64"), ("words", "object"), ("counts", "int16"))
+    ]
+    pick = _onnx_pick(digits_cnn_onnx, tmp_path, outputs=outputs)
+    write_triton_repository(pick, served_model(pick))
+    config, _ = _config(tmp_path)
+    kinds = [triton.DataType.Name(o.data_type) for o in config.output]
+    assert kinds == ["TYPE_UINT64", "TYPE_STRING", "TYPE_INT16"]
+    # An output fixed in its first dim: no batching along it, in the config as in the sweep.
+    fixed = dataclasses.replace(pick, outputs=[{"name": "y", "dtype": "float32", "dims": [1, 10]}])
+    assert not fixed.batches_on_first_dim
+    write_triton_repository(fixed, served_model(fixed))
+    config, _ = _config(tmp_path)
+    assert config.max_batch_size == 0 and not config.HasField("dynamic_batching")

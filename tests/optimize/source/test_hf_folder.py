@@ -117,3 +117,74 @@ def test_a_hub_id_or_a_folder_without_config_is_one_line(given, expected, tmp_pa
     (tmp_path / "empty-folder").mkdir()
     out = tmp_path / "out"
     assert_refused(["run", given, "--out", str(out)], expected, [], out, within_s=30)
+
+
+def test_a_folder_picked_as_a_pytorch_row_is_kept_whole_and_serves_again(
+    classifier, digits_cnn_onnx, tmp_path
+):
+    from figures import measured_variant, results_of
+
+    from optimize.build.variant import RuntimeRow
+    from optimize.report.outputs import write_outputs
+    from optimize.serve.load_sweep import open_instance, sample_of
+    from optimize.serve.pick_json import ServedPick
+
+    folder, model = classifier
+    exported = tmp_path / "variants" / "v" / "model.onnx"
+    exported.parent.mkdir(parents=True)
+    feeds = {
+        n: torch.zeros((2, SEQUENCE), dtype=torch.int64)
+        for n in ("input_ids", "attention_mask", "token_type_ids")
+    }
+    torch.onnx.export(
+        load_source(folder).model,
+        tuple(feeds.values()),
+        str(exported),
+        input_names=list(feeds),
+        dynamic_axes={n: {0: "batch"} for n in feeds},
+        dynamo=False,
+    )
+    variant = measured_variant("v", 2.0, path=exported)
+    eager = {"mode": "eager", "autocast": "float32", "threads": 1}
+    row = RuntimeRow("row", "v", "torch eager", eager, runtime="torch")
+    row.record(measured_variant("fast", 1.0).measurements, variant.fidelity, None)
+    stale = tmp_path / "torch" / folder.name / "old-weights.bin"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"from an earlier run")
+    results = results_of(tmp_path, [variant, row], row, None)
+    results.source_path, results.source_form = folder, "hf_folder"
+    write_outputs(results)
+
+    pick = ServedPick.read(tmp_path)
+    assert pick.artifact == f"torch/{folder.name}" and not stale.exists()
+    (logits,) = open_instance(pick, 1)(sample_of(pick))
+    assert logits.shape == (1, 3)
+    # No ONNX variant within the limits: Triton has nothing to run, so no serving files.
+    assert not (tmp_path / "serving" / "kserve.yaml").exists()
+
+
+def test_a_folder_with_no_text_inputs_or_a_named_sequence_is_one_line(classifier, tmp_path):
+    config = transformers.ViTConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=8,
+        patch_size=4,
+    )
+    transformers.ViTModel(config).save_pretrained(tmp_path / "vit")
+    with pytest.raises(UserError, match="takes no text inputs"):
+        load_source(tmp_path / "vit")
+    folder, _ = classifier
+    with pytest.raises(UserError, match="give \\(batch, sequence\\) with a whole-number sequence"):
+        load_source(folder, ["input_ids:batch,seq:int64"])
+
+
+def test_the_dry_run_sizes_a_folder_by_its_files(classifier):
+    from optimize.config.recipe import Recipe
+    from optimize.measure.probe import probe_model
+
+    folder, _ = classifier
+    probe = probe_model(Recipe(model=folder))
+    files_mb = sum(p.stat().st_size for p in folder_files(folder)) / 2**20
+    assert probe.exported and probe.size_mb == pytest.approx(files_mb)
