@@ -74,7 +74,7 @@ def run(
         float | None,
         typer.Option(
             help="without labels, for class scores: lowest share of samples whose top class "
-            "stays the original's [0.99]"
+            "stays the original's, e.g. 0.99 for a classifier [off: embeddings look alike]"
         ),
     ] = None,
     max_accuracy_drop: Annotated[

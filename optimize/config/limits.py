@@ -16,16 +16,17 @@ class Limits(Section):
     of the original's score for unbounded ones (MSE, MAE, a user's metric);
     `max_relative_accuracy_drop`, when set, also bounds the drop in percent of the original's
     score. Without labels, fidelity decides: `min_cosine` bounds the mean cosine similarity of
-    the variant's outputs to the original's, and where they look like class scores,
-    `min_top1_agreement` bounds the share of samples whose top class stays the original's
-    (a cosine near 1 can hide flipped decisions). The ceilings bound the pick's median batch-1
+    the variant's outputs to the original's, and, when set, `min_top1_agreement` bounds the
+    share of samples whose top class stays the original's where the outputs look like class
+    scores (a cosine near 1 can hide flipped decisions). It is off by default: an
+    embedding has the shape of class scores, and its argmax means nothing. The ceilings bound the pick's median batch-1
     latency, its size on disk and the memory its session adds to the serving process.
     """
 
     max_accuracy_drop: float = 1.0
     max_relative_accuracy_drop: AboveZero | None = None
     min_cosine: float = 0.999
-    min_top1_agreement: float = 0.99
+    min_top1_agreement: float | None = None
     max_latency_ms: AboveZero | None = None
     max_size_mb: AboveZero | None = None
     max_memory_mb: AboveZero | None = None
@@ -39,8 +40,8 @@ class Limits(Section):
 
     @field_validator("min_top1_agreement")
     @classmethod
-    def _share(cls, value: float) -> float:
-        if not 0 <= value <= 1:
+    def _share(cls, value: float | None) -> float | None:
+        if value is not None and not 0 <= value <= 1:
             raise ValueError(f"expected a share from 0 to 1, got {show(value)}")
         return value
 
@@ -56,9 +57,10 @@ class Limits(Section):
         text = (
             f"with labels, a metric drop <= {self.max_accuracy_drop} points "
             "(percent for MSE/MAE); "
-            f"without, a mean output cosine >= {self.min_cosine} and, for class scores, "
-            f"top-1 agreement >= {self.min_top1_agreement}"
+            f"without, a mean output cosine >= {self.min_cosine}"
         )
+        if self.min_top1_agreement is not None:
+            text += f" and, for class scores, top-1 agreement >= {self.min_top1_agreement}"
         if self.max_relative_accuracy_drop is not None:
             text += f"; accuracy drop <= {self.max_relative_accuracy_drop}% of the original's"
         if self.max_latency_ms is not None:

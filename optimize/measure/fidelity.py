@@ -234,9 +234,9 @@ def tolerance_verdict(fidelity: Fidelity, tolerance: Limits) -> str | None:
         return None
     if fidelity.mean_cosine < tolerance.min_cosine:
         return f"mean cosine {fidelity.mean_cosine:.5f} < {tolerance.min_cosine}"
-    agreement = fidelity.top1_agreement
-    if agreement is not None and agreement < tolerance.min_top1_agreement:
-        return f"top-1 agreement {agreement:.4f} < {tolerance.min_top1_agreement}"
+    agreement, least = fidelity.top1_agreement, tolerance.min_top1_agreement
+    if agreement is not None and least is not None and agreement < least:
+        return f"top-1 agreement {agreement:.4f} < {least}"
     return None
 
 
