@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import io
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from hardware.errors import UserError
 from hardware.targets import Target
 from passes.base import Outcome, Pass, PassContext, PassError
 from passes.onnx_files import needs_external_data, op_histogram, save_proto_model
-from passes.quantize_static import calibration_batch
+from passes.quant_prep import preprocess_for_quantization
+from passes.quantize_static import WEIGHTED_OPS, calibration_batch
 
 PRESETS = ("performance", "mixed")
 # Ops whose presence marks a transformer graph, for NNCF's transformer scheme (it keeps
@@ -38,6 +40,14 @@ class QuantizeNncf(Pass):
     # None: decide from the graph (a Softmax with a LayerNorm or mean-reduction means a
     # transformer).
     transformer: bool | None = None
+    # Nodes of the pre-processed model left in float (NNCF's ignored scope): how the
+    # accuracy fallback repairs a variant outside tolerance.
+    nodes_to_exclude: tuple[str, ...] = ()
+
+    @property
+    def repair_op_types(self) -> tuple[str, ...]:
+        """Op types whose nodes the accuracy fallback may keep in float."""
+        return WEIGHTED_OPS
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -73,7 +83,11 @@ class QuantizeNncf(Pass):
         transformer = self.transformer
         if transformer is None:
             transformer = "Softmax" in ops and any(op in ops for op in TRANSFORMER_OPS[1:])
-        model = onnx.load(str(src))
+        # The pre-processed model, as ONNX Runtime's quantizers take it: its node names are
+        # the ones the fallback ranks and names in nodes_to_exclude.
+        scratch = out_dir / "scratch"
+        model = onnx.load(str(preprocess_for_quantization(src, scratch)))
+        ignored = nncf.IgnoredScope(names=list(self.nodes_to_exclude))
         try:
             # NNCF draws progress bars: a child process's terminal is the user's.
             quiet = io.StringIO()
@@ -84,15 +98,21 @@ class QuantizeNncf(Pass):
                     preset=nncf.QuantizationPreset(self.preset),
                     model_type=nncf.ModelType.TRANSFORMER if transformer else None,
                     subset_size=len(batches),
+                    ignored_scope=ignored,
                 )
         except Exception as exc:  # NNCF raises untyped errors from its graph passes
             raise PassError(f"NNCF quantization failed: {exc}") from exc
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         out = out_dir / "model.onnx"
         save_proto_model(quantized, out, external=needs_external_data(src))
         qdq = sum(n for op, n in op_histogram(out).items() if op.endswith("QuantizeLinear"))
         scheme = "transformer scheme" if transformer else "default scheme"
+        kept = (
+            f"; {len(self.nodes_to_exclude)} node(s) kept in float" if self.nodes_to_exclude else ""
+        )
         return Outcome(
             out,
             changed=True,
-            note=f"{qdq} Q/DQ nodes by NNCF ({self.preset}, {scheme}); calibrated on {total} samples",
+            note=f"{qdq} Q/DQ nodes by NNCF ({self.preset}, {scheme}); calibrated on {total} samples{kept}",
         )

@@ -154,3 +154,27 @@ def test_fallback_adds_to_the_nodes_a_variant_already_keeps_in_float(
     [record] = records
     assert kept not in record.sensitivity
     assert record.steps and all(step.excluded[0] == kept for step in record.steps)
+
+
+def test_fallback_repairs_nncf_int8_through_its_ignored_scope(digits_program, tmp_path):
+    from passes.quantize_nncf import QuantizeNncf
+
+    chain = Chain((QuantizeNncf(),), "NNCF int8 only")
+
+    def nncf_variant(results):
+        return next(v for v in results.variants if v.label == "export → quantize_nncf")
+
+    plain_run = _run(digits_program, tmp_path / "plain", False, 0.0, chain)
+    plain_nncf = nncf_variant(plain_run)
+    target = _just_above(plain_nncf)
+    # Just under the export's size: the export is outside the limits, so the repair has
+    # no rival within them, whichever is faster on this CPU.
+    below_export_mb = 0.999 * plain_run.variants[0].size_mb
+    results = _run(digits_program, tmp_path / "repaired", True, target, chain, below_export_mb)
+    [record] = [r for r in results.repairs if r.variant_id == plain_nncf.id]
+    assert record.repaired_id is not None, record.note
+    repaired = results.variant(record.repaired_id)
+    assert repaired.within_tolerance and repaired.fidelity.mean_cosine >= target
+    excluded = repaired.steps[-1].params["nodes_to_exclude"]
+    assert excluded and set(excluded) <= set(record.sensitivity)
+    assert "kept in float" in repaired.steps[-1].note
