@@ -30,6 +30,11 @@ class OpenedModel(ABC, Generic[S]):
         outputs bound, a compiled model's kernels built for these shapes), and the
         synchronizer that waits for the device; what `time_runs` times."""
 
+    def bind_throughput(self, feeds: dict[str, np.ndarray]) -> Bound:
+        """`bind` for the throughput batch: a runtime with a throughput configuration of
+        its own (parallel streams) serves the batch under it; by default, `bind`."""
+        return self.bind(feeds)
+
     @abstractmethod
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """The outputs on `feeds`, as numpy arrays on the host: for fidelity checks."""

@@ -41,6 +41,36 @@ def test_bf16_is_read_back_from_the_compiled_model(tiny_model):
     np.testing.assert_allclose(outputs, tiny_model.expected, atol=0.05)
 
 
+def test_throughput_is_measured_under_the_throughput_hint(tiny_model, tmp_path):
+    import torch
+
+    from hardware.profile import TimingBudget, measure_model
+
+    budget = TimingBudget(warmup_runs=1, warmup_s=0.0, measure_s=0.05, min_runs=5, max_runs=5)
+    settings = OpenVinoSettings(threads=2)
+    measured = measure_model(
+        OpenVinoRuntime(),
+        tiny_model.onnx_path,
+        CPU,
+        tiny_model.feeds,
+        tiny_model.batch_feeds,
+        settings,
+        budget,
+    )
+    assert measured.providers[0] == "OpenVINO CPU (f32)"
+    assert measured.providers[1].startswith("throughput hint: ")
+    assert measured.throughput_per_s > 0 and measured.settings["hint"] == "LATENCY"
+    # A fixed batch cannot be split across streams: it is served whole, as for latency.
+    fixed = tmp_path / "fixed.onnx"
+    torch.onnx.export(
+        tiny_model.module, (torch.zeros(4, 8),), str(fixed), input_names=["x"], dynamo=False
+    )
+    opened = OpenVinoRuntime().open(fixed, CPU, settings)
+    run, _ = opened.bind_throughput({"x": tiny_model.batch_feeds["x"]})
+    run()
+    assert opened.providers == ["OpenVINO CPU (f32)"]
+
+
 def test_without_the_package_the_reason_says_how_to_install(monkeypatch):
     real_import = builtins.__import__
 
