@@ -14,7 +14,9 @@ from hardware.runtimes.pytorch import (
     MODES,
     TorchRuntime,
     TorchSettings,
+    candidates,
     positional_feeds,
+    unsupported,
     unsupported_autocast,
     weights_mb,
 )
@@ -25,9 +27,11 @@ __all__ = [
     "AUTOCAST",
     "MODES",
     "TorchSettings",
+    "candidates",
     "profile_torch",
     "torch_operator_profile",
     "torch_runner",
+    "unsupported",
     "unsupported_autocast",
 ]
 

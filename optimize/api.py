@@ -114,7 +114,7 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
                 progress,
                 deadline.reason,
             )
-    torch_runs = TorchRuns(source, recipe, measurer, data.preprocessing)
+    torch_runs = TorchRuns(source, recipe, measurer, data.preprocessing, data.calibration)
     if recipe.measure.torch_runtimes:
         with clock.stage("screening PyTorch"):
             fastest = None if everything else fastest_within_limits(variants)

@@ -90,7 +90,9 @@ class OpenVinoModel(OpenedModel[OpenVinoSettings]):
             queue.wait_all()
 
         run_batch()  # shapes are first seen here, outside the timed region
-        self.throughput_setup = f"{streams} streams, {len(parts)} requests"
+        self.throughput_setup = (
+            f"{streams} stream{'s' * (streams != 1)}, {len(parts)} request{'s' * (len(parts) != 1)}"
+        )
         return run_batch, None
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

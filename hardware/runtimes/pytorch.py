@@ -3,12 +3,15 @@ autocast, on a target."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hardware.runtimes.base import Bound, OpenedModel, Runtime
+from hardware.runtimes.pt2e import unsupported_int8
 from hardware.targets import Target, TargetUnavailableError
 
 MODES = ("eager", "compile")
@@ -17,14 +20,18 @@ AUTOCAST = ("float32", "bfloat16", "float16")
 
 @dataclass(frozen=True)
 class TorchSettings:
-    """How PyTorch runs the model: compiled or not, the autocast dtype, intra-op threads."""
+    """How PyTorch runs the model: compiled or not, the autocast dtype, intra-op threads,
+    and whether it was quantized to int8 (PT2E, for inductor) before compiling."""
 
     mode: str = "eager"
     autocast: str = "float32"
     threads: int = 1
+    int8: bool = False
 
     def label(self) -> str:
         name = "torch.compile" if self.mode == "compile" else "torch eager"
+        if self.int8:
+            return f"{name} (int8 PT2E)"
         return name if self.autocast == "float32" else f"{name} ({self.autocast} autocast)"
 
 
@@ -43,13 +50,22 @@ def unsupported_autocast(dtype: str, target: Target, cpu_flags: list[str]) -> st
 
 def candidates(target: Target) -> list[TorchSettings]:
     """Every setting tried on `target` (one thread), fast there or not: eager, compiled,
-    and compiled under each autocast precision the target might run fast."""
+    compiled under each autocast precision the target might run fast, and on CPUs
+    compiled after int8 quantization."""
     precisions = ("float16", "bfloat16") if target.is_gpu else ("bfloat16",)
     return [
         TorchSettings("eager"),
         TorchSettings("compile"),
         *(TorchSettings("compile", dtype) for dtype in precisions),
+        *([] if target.is_gpu else [TorchSettings("compile", int8=True)]),
     ]
+
+
+def unsupported(settings: TorchSettings, target: Target, cpu_flags: list[str]) -> str | None:
+    """Why `settings` would not be fast on `target`, or None."""
+    if settings.int8:
+        return unsupported_int8(target, cpu_flags)
+    return unsupported_autocast(settings.autocast, target, cpu_flags)
 
 
 def positional_feeds(args: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -70,7 +86,11 @@ def model_callable(model: Any, settings: TorchSettings, target: Target):
         # An unlifted program module refuses eval(); it has no train-time behaviour anyway.
         model = model.module().to(device(target))
     else:
-        model = model.to(device(target)).eval()
+        model = model.to(device(target))
+        # A module captured by torch.export (a PT2E-quantized one) refuses eval(): its
+        # mode was fixed when it was captured.
+        with contextlib.suppress(NotImplementedError):
+            model.eval()
     if settings.mode == "compile":
         model = torch.compile(model)
     dtype = getattr(torch, settings.autocast)
@@ -170,11 +190,9 @@ class TorchRuntime(Runtime[TorchSettings]):
     def settings(
         self, target: Target, cpu_flags: list[str], thread_counts: tuple[int, ...]
     ) -> list[TorchSettings]:
-        fast = [
-            s for s in candidates(target) if not unsupported_autocast(s.autocast, target, cpu_flags)
-        ]
+        fast = [s for s in candidates(target) if not unsupported(s, target, cpu_flags)]
         counts = thread_counts or (TorchSettings.threads,)
-        return [TorchSettings(s.mode, s.autocast, n) for s in fast for n in counts]
+        return [dataclasses.replace(s, threads=n) for s in fast for n in counts]
 
     def label(self, settings: TorchSettings) -> str:
         return settings.label()

@@ -16,13 +16,15 @@ import numpy as np
 
 from hardware.affinity import pin_measuring_process
 from hardware.profile import Measurements, fastest_of_sweep
+from hardware.runtimes.pt2e import CALIBRATION_BATCHES, quantize_for_inductor
 from hardware.targets import Target
 from hardware.torch_runtime import (
     TorchSettings,
+    candidates,
     profile_torch,
     torch_operator_profile,
     torch_runner,
-    unsupported_autocast,
+    unsupported,
 )
 from optimize.build.variant import Candidate, RuntimeRow, Status
 from optimize.config.recipe import Recipe
@@ -58,6 +60,9 @@ class TorchJob:
     fidelity: bool = True
     # torch.compile's cache: kept in the output folder, so a re-run does not compile again.
     compile_cache: Path | None = None
+    # The run's calibration inputs (raw, as the source takes them before preprocessing):
+    # for an int8 row only.
+    calibration: dict[str, np.ndarray] | None = None
 
 
 @dataclass
@@ -70,6 +75,8 @@ class TorchRuns:
     # The run's measurer: its workload, thread counts, time limit and verdicts.
     measurer: Measurer
     preprocess: PreprocessSpec | None = None
+    # What an int8 row calibrates on: the run's calibration inputs.
+    calibration: dict[str, np.ndarray] | None = None
 
     def job(self, settings: TorchSettings, full: bool = True) -> TorchJob:
         """What a child process needs to load the source and run it under `settings`: for
@@ -87,6 +94,7 @@ class TorchRuns:
             preprocess=self.preprocess,
             fidelity=not full,
             compile_cache=compile_cache_dir(self.measurer.cache_dir),
+            calibration=self.calibration if settings.int8 else None,
         )
 
     def measure_rows(
@@ -151,11 +159,8 @@ def torch_rows(
     their reasons. ONNX sources have no PyTorch model and get none."""
     if source.model_kind != "torch":
         return []
-    precisions = ("float16", "bfloat16") if target.is_gpu else ("bfloat16",)
-    candidates = [TorchSettings("eager"), TorchSettings("compile")]
-    candidates += [TorchSettings("compile", dtype) for dtype in precisions]
     rows = []
-    for settings in candidates:
+    for settings in candidates(target):
         key = json.dumps([root_id, "torch", dataclasses.asdict(settings)], sort_keys=True)
         row = RuntimeRow(
             hashlib.sha256(key.encode()).hexdigest()[:16],
@@ -164,7 +169,7 @@ def torch_rows(
             dataclasses.asdict(settings),
             runtime="torch",
         )
-        if reason := unsupported_autocast(settings.autocast, target, cpu_flags):
+        if reason := unsupported(settings, target, cpu_flags):
             row.status, row.reason = Status.SKIPPED, reason
         elif settings.mode == "compile" and source.form == "torchscript":
             row.status = Status.SKIPPED
@@ -179,19 +184,19 @@ def measure_torch(job: TorchJob) -> tuple[Measurements, Fidelity | None]:
     if job.compile_cache is not None:
         # Read by inductor when it first compiles, even with torch already imported.
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(job.compile_cache)
-    source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code, job.task)
+    source, model = _load_model(job)
     names = [s.name for s in source.inputs]
     workload = job.workload
     pinned = pin_measuring_process()
 
     def model_feeds(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return apply_numpy(job.preprocess, feeds) if job.preprocess else feeds
+        return _model_feeds(job, feeds)
 
     single = model_feeds(rows(workload.timing_feeds, workload.latency_batch))
     batch = model_feeds(rows(workload.timing_feeds, workload.throughput_batch))
     sweep = [
         profile_torch(
-            source.model,
+            model,
             workload.target,
             [single[n] for n in names],
             [batch[n] for n in names],
@@ -203,7 +208,7 @@ def measure_torch(job: TorchJob) -> tuple[Measurements, Fidelity | None]:
     best = dataclasses.replace(fastest_of_sweep(sweep), pinned_cpus=pinned)
     if not job.fidelity:
         return best, None
-    run = torch_runner(source.model, workload.target, TorchSettings(**best.settings))
+    run = torch_runner(model, workload.target, TorchSettings(**best.settings))
     fidelity = fidelity_over(lambda feeds: run([model_feeds(feeds)[n] for n in names]), workload)
     return best, fidelity
 
@@ -211,9 +216,39 @@ def measure_torch(job: TorchJob) -> tuple[Measurements, Fidelity | None]:
 def profile_torch_operators(job: TorchJob) -> list[dict[str, object]]:
     """Child-process side: where the PyTorch row spends its time at the latency batch,
     under the job's settings."""
-    source = load_source(job.source_path, job.input_flags, job.trust_pickle, job.model_code, job.task)
-    feeds = rows(job.workload.timing_feeds, job.workload.latency_batch)
-    if job.preprocess:
-        feeds = apply_numpy(job.preprocess, feeds)
+    source, model = _load_model(job)
+    feeds = _model_feeds(job, rows(job.workload.timing_feeds, job.workload.latency_batch))
     args = [feeds[s.name] for s in source.inputs]
-    return torch_operator_profile(source.model, job.workload.target, args, job.settings)
+    return torch_operator_profile(model, job.workload.target, args, job.settings)
+
+
+def _model_feeds(job: TorchJob, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Raw inputs as the model takes them: through the preprocessing's NumPy reference."""
+    return apply_numpy(job.preprocess, feeds) if job.preprocess else feeds
+
+
+def _load_model(job: TorchJob) -> tuple[Source, object]:
+    """The source loaded in this (child) process, and the model its row runs: the source's
+    own, or for an int8 row, that model quantized by PT2E on the job's calibration inputs."""
+    source = load_source(
+        job.source_path, job.input_flags, job.trust_pickle, job.model_code, job.task
+    )
+    if not job.settings.int8:
+        return source, source.model
+    calibration = _model_feeds(job, job.calibration or {})
+    names = [s.name for s in source.inputs]
+    dynamic = [spec.has_symbolic_batch for spec in source.inputs]
+    total = len(calibration[names[0]])
+    fixed = [spec.dims[0] for spec in source.inputs if not spec.has_symbolic_batch]
+    # A model with a fixed batch calibrates on batches of that size; others on a few
+    # batches that cover every sample.
+    size = fixed[0] if fixed else max(1, -(-total // CALIBRATION_BATCHES))
+    calibration = rows(calibration, max(total, size))
+    batches = [
+        [calibration[n][start : start + size] for n in names]
+        for start in range(0, max(total, size) - size + 1, size)
+    ]
+    example = (
+        batches[0] if fixed else list(rows(dict(zip(names, batches[0], strict=True)), 2).values())
+    )
+    return source, quantize_for_inductor(source.model, example, dynamic, batches)

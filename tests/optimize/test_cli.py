@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from hardware.detect import describe_host
 from hardware.targets import Target
-from hardware.torch_runtime import unsupported_autocast
+from hardware.torch_runtime import TorchSettings, unsupported, unsupported_autocast
 from optimize.cli import app
 
 
@@ -66,8 +66,12 @@ def test_demo_run_writes_the_promised_folder(demo_run, digits):
     assert len(onnx_rows) >= 5
     # bf16 autocast is tried only where the CPU runs bf16 matmuls natively.
     expected = {"torch eager", "torch.compile"}
-    if unsupported_autocast("bfloat16", Target("cpu"), describe_host(False).cpu_flags) is None:
+    flags = describe_host(False).cpu_flags
+    if unsupported_autocast("bfloat16", Target("cpu"), flags) is None:
         expected.add("torch.compile (bfloat16 autocast)")
+    # PT2E int8 where the CPU has VNNI or AMX.
+    if unsupported(TorchSettings("compile", int8=True), Target("cpu"), flags) is None:
+        expected.add("torch.compile (int8 PT2E)")
     assert set(torch_rows) == expected
     assert torch_rows["torch eager"]["fidelity"]["mean_cosine"] > 0.99999
     # Eager is screened far behind ONNX Runtime on this tiny CNN: compiling cannot catch up.

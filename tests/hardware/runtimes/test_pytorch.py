@@ -30,7 +30,7 @@ def test_providers_name_the_torch_build_and_the_setting(tiny_model):
 
     opened = TorchRuntime().open(tiny_model.module, CPU, TorchSettings(threads=1))
     assert opened.providers == [f"torch {torch.__version__} torch eager"]
-    assert opened.settings_dict() == {"mode": "eager", "autocast": "float32", "threads": 1}
+    assert opened.settings_dict() == {"mode": "eager", "autocast": "float32", "threads": 1, "int8": False}
 
 
 def test_a_cpu_build_says_it_has_no_cuda():
@@ -46,7 +46,7 @@ def test_profile_torch_takes_positional_arguments(tiny_model, tiny_budget):
     batch_args = [tiny_model.batch_feeds["x"]]
     m = profile_torch(tiny_model.module, CPU, args, batch_args, TorchSettings(), tiny_budget)
     assert m.latency.p50_ms > 0 and m.throughput_batch == 4
-    assert m.settings == {"mode": "eager", "autocast": "float32", "threads": 1}
+    assert m.settings == {"mode": "eager", "autocast": "float32", "threads": 1, "int8": False}
     # Two float32 linear layers: (8*16 + 16) + (16*4 + 4) weights.
     assert abs(m.size_mb - 212 * 4 / 2**20) < 1e-12
 

@@ -21,14 +21,18 @@ def test_cpu_without_bf16_units_skips_bf16_with_the_reason():
     assert rows["torch.compile"].status == "built"
     bf16 = rows["torch.compile (bfloat16 autocast)"]
     assert bf16.status == "skipped" and "AMX" in bf16.reason
+    int8 = rows["torch.compile (int8 PT2E)"]
+    assert int8.status == "skipped" and "neither VNNI nor AMX" in int8.reason
     assert all(r.runtime == "torch" for r in rows.values())
 
 
-def test_cpu_with_amx_runs_bf16_and_gpu_runs_both_half_precisions():
-    amx = torch_rows(_source("pickled_module"), Target("cpu"), ["amx_bf16"], "r")
+def test_cpu_with_amx_runs_bf16_and_int8_and_gpu_runs_both_half_precisions():
+    amx = torch_rows(_source("pickled_module"), Target("cpu"), ["amx_bf16", "amx_int8"], "r")
     assert all(r.status == "built" for r in amx)
+    assert "torch.compile (int8 PT2E)" in {r.label for r in amx}
     gpu = {r.label for r in torch_rows(_source("pickled_module"), Target("gpu"), [], "r")}
     assert {"torch.compile (float16 autocast)", "torch.compile (bfloat16 autocast)"} <= gpu
+    assert "torch.compile (int8 PT2E)" not in gpu
     assert unsupported_autocast("float16", Target("cpu"), ["avx512_fp16"]) is not None
 
 
@@ -91,6 +95,26 @@ def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
     assert any("conv" in op for op in ops) and any(op in ("aten::addmm", "aten::mm") for op in ops)
     assert abs(sum(r["share"] for r in profile) - 1.0) < 0.5
     assert all(r["calls_per_run"] > 0 for r in profile)
+
+
+def test_pt2e_int8_keeps_the_digits_accuracy_under_torch_compile(digits, digits_cnn):
+    import torch
+
+    from hardware.runtimes.pt2e import quantize_for_inductor
+    from hardware.torch_runtime import TorchSettings, torch_runner
+
+    calibration = [[digits.train_x[i : i + 32]] for i in range(0, 256, 32)]
+    quantized = quantize_for_inductor(digits_cnn, [digits.train_x[:2]], [True], calibration)
+    assert any("quantize" in str(node.target) for node in quantized.graph.nodes)
+    settings = TorchSettings("compile", int8=True, threads=1)
+    int8 = torch_runner(quantized, Target("cpu"), settings)([digits.test_x])[0]
+    with torch.no_grad():
+        fp32 = digits_cnn(torch.from_numpy(digits.test_x)).numpy()
+    agreement = (int8.argmax(1) == fp32.argmax(1)).mean()
+    assert (int8.argmax(1) == digits.test_y).mean() >= (
+        fp32.argmax(1) == digits.test_y
+    ).mean() - 0.01
+    assert agreement >= 0.97
 
 
 def test_the_compile_cache_stays_in_the_output_folder_unless_its_path_would_break_the_compiler(
