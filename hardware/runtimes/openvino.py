@@ -14,17 +14,26 @@ from hardware.runtimes.base import Bound, OpenedModel, Runtime
 from hardware.targets import Target, TargetUnavailableError
 
 INSTALL = "pip install openvino"
+# A setting left to OpenVINO.
+DEFAULT = "default"
 
 
 @dataclass(frozen=True)
 class OpenVinoSettings:
     """How OpenVINO compiles the model: inference threads (0: its default), the inference
-    precision asked for, and the performance hint with its stream count."""
+    precision asked for, and the performance hint with its stream count; DEFAULT leaves
+    a setting to OpenVINO."""
 
     threads: int = 0
     precision: str = "f32"
     hint: str = "LATENCY"
     streams: int = 1
+
+    @classmethod
+    def defaults(cls) -> OpenVinoSettings:
+        """Nothing asked: OpenVINO's own choices, as a user who compiles with no config
+        gets them (bf16 on AMX, f32 elsewhere, its latency hint)."""
+        return cls(threads=0, precision=DEFAULT, hint=DEFAULT, streams=0)
 
 
 def native_precisions(cpu_flags: list[str]) -> list[str]:
@@ -150,8 +159,12 @@ class OpenVinoRuntime(Runtime[OpenVinoSettings]):
         model = core.read_model(str(artifact))
 
         def compile_for(hint: str):
-            config = {"INFERENCE_PRECISION_HINT": settings.precision, "PERFORMANCE_HINT": hint}
-            if hint == settings.hint:
+            config = {}
+            if settings.precision != DEFAULT:
+                config["INFERENCE_PRECISION_HINT"] = settings.precision
+            if hint != DEFAULT:
+                config["PERFORMANCE_HINT"] = hint
+            if hint == settings.hint and settings.streams:
                 config["NUM_STREAMS"] = str(settings.streams)
             if settings.threads:
                 config["INFERENCE_NUM_THREADS"] = str(settings.threads)

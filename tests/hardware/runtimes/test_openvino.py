@@ -41,6 +41,15 @@ def test_bf16_is_read_back_from_the_compiled_model(tiny_model):
     np.testing.assert_allclose(outputs, tiny_model.expected, atol=0.05)
 
 
+def test_defaults_leave_every_choice_to_openvino(tiny_model):
+    opened = OpenVinoRuntime().open(tiny_model.onnx_path, CPU, OpenVinoSettings.defaults())
+    [outputs] = opened.run(tiny_model.batch_feeds)
+    np.testing.assert_allclose(outputs, tiny_model.expected, atol=0.05)
+    # Its own precision (bf16 on AMX, f32 elsewhere), read back, and its own hint.
+    assert opened.precision_used in ("bf16", "f32")
+    assert str(opened.compiled.get_property("PERFORMANCE_HINT")) == "LATENCY"
+
+
 def test_throughput_is_measured_under_the_throughput_hint(tiny_model, tmp_path):
     import torch
 
