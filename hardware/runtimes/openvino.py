@@ -75,8 +75,9 @@ class OpenVinoModel(OpenedModel[OpenVinoSettings]):
 
     def bind_throughput(self, feeds: dict[str, np.ndarray]) -> Bound:
         """The batch split across the streams of a model compiled with OpenVINO's
-        throughput hint, one request per stream in flight at once: how OpenVINO serves
-        many inputs. A model whose batch is fixed takes the batch whole, under `bind`."""
+        throughput hint on every core this process may use, one request per stream in
+        flight at once: how OpenVINO serves many inputs. A model whose batch is fixed takes
+        the batch whole, under `bind`."""
         import openvino as ov
 
         batch_dims = [port.get_partial_shape()[0] for port in self.compiled.inputs]
@@ -99,8 +100,10 @@ class OpenVinoModel(OpenedModel[OpenVinoSettings]):
             queue.wait_all()
 
         run_batch()  # shapes are first seen here, outside the timed region
+        threads = int(compiled.get_property("INFERENCE_NUM_THREADS"))
         self.throughput_setup = (
-            f"{streams} stream{'s' * (streams != 1)}, {len(parts)} request{'s' * (len(parts) != 1)}"
+            f"{streams} stream{'s' * (streams != 1)} on {threads} thread{'s' * (threads != 1)}, "
+            f"{len(parts)} request{'s' * (len(parts) != 1)}"
         )
         return run_batch, None
 
@@ -166,7 +169,9 @@ class OpenVinoRuntime(Runtime[OpenVinoSettings]):
                 config["PERFORMANCE_HINT"] = hint
             if hint == settings.hint and settings.streams:
                 config["NUM_STREAMS"] = str(settings.streams)
-            if settings.threads:
+            # Serving for throughput takes every core the process may use, split into
+            # streams by OpenVINO: the thread count is the latency setting's.
+            if settings.threads and hint != "THROUGHPUT":
                 config["INFERENCE_NUM_THREADS"] = str(settings.threads)
             return core.compile_model(model, "CPU", config)
 

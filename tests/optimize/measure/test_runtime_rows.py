@@ -45,7 +45,7 @@ def test_openvino_runs_the_baseline_and_the_int8_variant(digits_cnn_onnx, digits
         assert row.fidelity.accuracy_drop_points <= 1.0
     f32 = next(r for r in rows if r.label == "openvino f32 on original")
     assert f32.measurements.providers[0] == "OpenVINO CPU (f32)"
-    assert f32.measurements.providers[1].startswith("throughput hint: 1 stream")
+    assert f32.measurements.providers[1].startswith("throughput hint: ")
     assert f32.fidelity.mean_cosine > 0.99999
     report = (tmp_path / "out" / "report.md").read_text()
     assert "openvino f32 on original" in report
