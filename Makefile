@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 # The CPU build of torch; an unpinned torch pulls several GB of CUDA packages.
 TORCH_PIN := torch==2.13.0
 
+# Debian's headless Chromium and its driver, for the test that opens report.html.
+CHROMEDRIVER := /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 .PHONY: setup demo test bench suite lint clean
 
 $(BIN)/optimize: pyproject.toml
@@ -21,7 +25,11 @@ demo: setup
 		--eval-data build/digits_cnn_eval.npz --calibration-data build/digits_cnn_calibration.npz \
 		--prune --finetune optimize.examples:finetune_digits
 
-test: setup
+$(CHROMEDRIVER):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
+test: setup $(CHROMEDRIVER)
 	$(BIN)/ruff check optimize passes hardware tests examples
 	$(BIN)/python -m pytest -q
 

@@ -66,7 +66,16 @@ def _cpuinfo() -> tuple[str, list[str]]:
 def package_versions() -> dict[str, str]:
     """Versions of the packages that shape results, 'missing' where not installed."""
     return distribution_versions(
-        ("torch", "onnx", "onnxruntime", "onnxruntime-gpu", "onnxscript", "numpy", "openvino")
+        (
+            "optimize",
+            "torch",
+            "onnx",
+            "onnxruntime",
+            "onnxruntime-gpu",
+            "onnxscript",
+            "numpy",
+            "openvino",
+        )
     )
 
 

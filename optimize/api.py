@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Callable
 
@@ -173,6 +174,7 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
         contest=contest,
         stage_seconds=clock.seconds,
         task=recipe.task,
+        finished_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
     with clock.stage("writing the outputs"):
         write_outputs(results)

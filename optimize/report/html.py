@@ -8,12 +8,31 @@ from html import escape
 from optimize.build.variant import Variant
 from optimize.choose.select import PICK_RULE
 from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
-from optimize.report.markdown import COLUMNS, variant_cells
+from optimize.report.interactive_plot import pareto_html
+from optimize.report.markdown import variant_cells
+from optimize.report.plot_labels import short_label
+from optimize.report.plots import quality_value, uses_accuracy
 from optimize.report.results import Results
+from optimize.report.warning_groups import group_warnings
 from optimize.serve.sweep_report import sweep_lines
 
 PARETO, CHAIN, LOAD = "pareto", "chain", "load"  # keys of render_html's images
-TEXT_COLUMNS = {"variant", "status", "within tol."}
+# The variant table's columns in the page: what fits 1366 px; the full chain, its status
+# and every other figure are in report.md and variants.csv, and on hover here.
+HTML_COLUMNS = (
+    "variant",
+    "p50 ms",
+    "p99 ms",
+    "spread",
+    "threads",
+    "items/s",
+    "size MB",
+    "memory MB",
+    "cosine",
+    "score",
+    "within tol.",
+)
+TEXT_COLUMNS = {"variant", "within tol."}
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1b1b;
@@ -42,6 +61,17 @@ tr.unmeasured td { color: #777; background: #fbfbfb; }
 figure { margin: 8px 0; background: #fff; border: 1px solid #ddd; border-radius: 6px;
   padding: 8px; text-align: center; } figure img { max-width: 100%; height: auto; }
 figcaption { font-size: 12.5px; color: #555; text-align: left; padding: 4px 8px; }
+.meta { margin: -6px 0 14px; }
+.first { display: grid; grid-template-columns: minmax(300px, 2fr) 3fr; gap: 16px;
+  align-items: start; } .first .plot { background: #fff; border: 1px solid #ddd;
+  border-radius: 6px; padding: 4px; min-width: 0; }
+.figures { display: grid; grid-template-columns: max-content max-content; gap: 2px 12px;
+  margin: 8px 0; } .figures dt { font-weight: 400; color: #555; }
+details.warnings summary { cursor: pointer; font-weight: 600; }
+td.text .status { display: block; font-size: 11.5px; color: #666; font-weight: 400;
+  white-space: normal; max-width: 380px; }
+td.text .chain { display: inline-block; max-width: 380px; overflow: hidden;
+  text-overflow: ellipsis; vertical-align: bottom; }
 .bar { display: inline-block; height: 10px; background: #1565c0; opacity: .7;
   border-radius: 2px; vertical-align: middle; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; }
@@ -53,11 +83,14 @@ def render_html(results: Results, images: dict[str, bytes]) -> str:
     """The page; `images` holds PNG bytes under 'pareto', 'chain' and 'load' (any may be
     absent)."""
     title = f"optimize report: {results.source_path.name} on {results.target}"
+    plot = pareto_html(results) or _figure(
+        images.get(PARETO), "Latency against quality for every measured variant", ""
+    )
     body = [
         f"<h1>{escape(title)}</h1>",
-        _summary(results),
+        _meta(results),
+        f"<div class='first'>{_summary(results)}<div class='plot'>{plot}</div></div>",
         _warnings(results),
-        _figure(images.get(PARETO), "Latency against quality for every measured variant", ""),
         _variant_table(results),
         _contest(results),
         _repairs(results),
@@ -74,6 +107,47 @@ def render_html(results: Results, images: dict[str, bytes]) -> str:
         + "\n".join(part for part in body if part)
         + "\n</body>\n</html>\n"
     )
+
+
+def _meta(results: Results) -> str:
+    version = results.environment.get("versions", {}).get("optimize", "unknown")
+    when = results.finished_at.replace("T", " ").replace("+00:00", " UTC") or "unknown"
+    return f"<p class='meta muted small'>optimize {escape(version)} · finished {escape(when)}</p>"
+
+
+def _pick_figures(results: Results) -> str:
+    """The pick against the baseline: speed, quality and size, side by side."""
+    pick, baseline = results.pick, results.baseline
+    accuracy = uses_accuracy(results)
+    unit = "%" if accuracy else ""
+    digits = 2 if accuracy else 4
+
+    def quality(v) -> str:
+        return f"{quality_value(v, accuracy):.{digits}f}{unit}" if v.fidelity else "–"
+
+    speedup = results.speedup
+    rows = [
+        (
+            "latency p50, batch 1",
+            f"{speedup.pick_ms:.3f} ms",
+            f"{speedup.baseline_ms:.3f} ms",
+        )
+    ]
+    rows.append(
+        (
+            "throughput",
+            f"{pick.measurements.throughput_per_s:,.0f} items/s",
+            f"{baseline.measurements.throughput_per_s:,.0f} items/s",
+        )
+    )
+    rows.append(("quality", quality(pick), quality(baseline)))
+    rows.append(("size", f"{pick.size_mb:.2f} MB", f"{baseline.size_mb:.2f} MB"))
+    cells = "".join(
+        f"<dt>{escape(name)}</dt><dd><strong>{escape(mine)}</strong> "
+        f"<span class='muted'>(baseline {escape(theirs)})</span></dd>"
+        for name, mine, theirs in rows
+    )
+    return f"<dl class='figures'>{cells}</dl>"
 
 
 def _summary(results: Results) -> str:
@@ -96,12 +170,16 @@ def _summary(results: Results) -> str:
     lines = [
         f"<p><strong>Pick:</strong> <code>{escape(pick.label)}</code> → {results.pick_file}</p>"
     ]
-    if baseline and baseline.p50_ms and pick.p50_ms:
-        lines.append(
-            f"<p><span class='speedup'>{baseline.p50_ms / pick.p50_ms:.2f}×</span> the speed of "
-            f"the baseline <code>{escape(baseline.label)}</code>: {pick.p50_ms:.3f} ms against "
-            f"{baseline.p50_ms:.3f} ms, median at batch 1</p>"
+    if speedup := results.speedup:
+        tie = ": a tie within noise" if speedup.tie else ""
+        headline = (
+            f"<span class='speedup'>{speedup.ratio:.2f}×</span> the speed of the baseline "
+            f"<code>{escape(baseline.label)}</code>{tie}"
         )
+        where = "timed head to head" if speedup.head_to_head else "each timed in full"
+        lines.append(f"<p>{headline} <span class='muted small'>({where})</span></p>")
+        if pick.measurements and baseline.measurements:
+            lines.append(_pick_figures(results))
     if results.pick_onnx and results.pick_onnx is not pick:
         lines.append(
             f"<p>Best ONNX variant: <code>{escape(results.pick_onnx.label)}</code> → best.onnx "
@@ -113,8 +191,14 @@ def _summary(results: Results) -> str:
 def _warnings(results: Results) -> str:
     if not results.warnings:
         return ""
-    items = "".join(f"<li>⚠ {escape(w)}</li>" for w in results.warnings)
-    return f"<h2>Warnings</h2><ul class='warnings'>{items}</ul>"
+    groups = []
+    for kind, warnings in group_warnings(results.warnings):
+        items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
+        groups.append(
+            f"<details class='warnings'><summary>⚠ {escape(kind)} ({len(warnings)})</summary>"
+            f"<ul>{items}</ul></details>"
+        )
+    return f"<h2>Warnings ({len(results.warnings)})</h2>" + "".join(groups)
 
 
 def _load(results: Results, png: bytes | None) -> str:
@@ -136,32 +220,53 @@ def _figure(png: bytes | None, alt: str, caption: str) -> str:
     )
 
 
+def _variant_name(variant, cells: dict[str, str], pick_id: str | None) -> str:
+    """A short label with the full chain and its status on hover, the status beneath."""
+    star = " ★" if variant.id == pick_id else ""
+    full = f"{variant.label}\n{cells['status']}"
+    status = cells["status"] if cells["status"] != "measured" else ""
+    under = f"<span class='status'>{escape(_cut(status, 90))}</span>" if status else ""
+    return (
+        f"<span class='chain' title='{escape(full)}'>{escape(short_label(variant))}</span>"
+        f"{escape(star)}{under}"
+    )
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _variant_table(results: Results) -> str:
     pick_id = results.pick.id if results.pick else None
     header = "".join(
-        f"<th class='{'text' if c in TEXT_COLUMNS else 'num'}'>{escape(c)}</th>" for c in COLUMNS
+        f"<th class='{'text' if c in TEXT_COLUMNS else 'num'}'>{escape(c)}</th>"
+        for c in HTML_COLUMNS
     )
     rows = []
     for variant in results.variants:
         cells = variant_cells(variant, pick_id)
+        name = _variant_name(variant, cells, pick_id)
         if not variant.measurements or not variant.fidelity:
             rows.append(
-                f"<tr class='unmeasured'><td class='text'>{escape(cells['variant'])}</td>"
-                f"<td class='reason' colspan='{len(COLUMNS) - 1}'>{escape(cells['status'])}</td>"
-                "</tr>"
+                f"<tr class='unmeasured'><td class='text'>{name}</td>"
+                f"<td class='reason' colspan='{len(HTML_COLUMNS) - 1}'></td></tr>"
             )
             continue
         css = "pick" if variant.id == pick_id else "" if variant.within_tolerance else "outside"
-        tds = "".join(
-            f"<td class='{'text' if c in TEXT_COLUMNS else 'num'}'>{escape(cells[c])}</td>"
-            for c in COLUMNS
+        verdict = cells["within tol."]
+        tds = [f"<td class='text'>{name}</td>"]
+        tds += [f"<td>{escape(cells[c])}</td>" for c in HTML_COLUMNS[1:-1]]
+        tds.append(
+            f"<td class='text' title='{escape(verdict)}'>{escape(verdict.split(' ', 1)[0])}</td>"
         )
-        rows.append(f"<tr class='{css}'>{tds}</tr>" if css else f"<tr>{tds}</tr>")
+        row = "".join(tds)
+        rows.append(f"<tr class='{css}'>{row}</tr>" if css else f"<tr>{row}</tr>")
     note = (
         "Latency: batch 1, median (p50) and tail percentiles over the timed runs after "
         "warm-up; spread: inter-quartile range over the median; threads: the fastest intra-op "
         "thread count tried; memory: resident-memory growth while the session ran. ★ marks "
-        "the pick."
+        "the pick. Hover a variant for its full chain and status, a verdict for its reason; "
+        "report.md and variants.csv hold every column."
     )
     return (
         f"<h2>Variants</h2><div class='scroll'><table><thead><tr>{header}</tr></thead>"

@@ -85,12 +85,10 @@ def render_markdown(results: Results) -> str:
     lines = [f"# optimize report: {results.source_path.name} on {results.target}", ""]
     if results.pick:
         lines.append(f"**Pick:** `{results.pick.label}` → `{results.pick_file}`")
-        baseline = results.baseline
-        if baseline and baseline.p50_ms and results.pick.p50_ms:
-            speedup = baseline.p50_ms / results.pick.p50_ms
+        if speedup := results.speedup:
             lines.append(
-                f"({results.pick.p50_ms:.3f} ms median at batch 1, {speedup:.2f}× the baseline "
-                f"`{baseline.label}` at {baseline.p50_ms:.3f} ms)"
+                f"({speedup.pick_ms:.3f} ms median at batch 1, {speedup.describe()} "
+                f"`{results.baseline.label}` at {speedup.baseline_ms:.3f} ms)"
             )
         if results.pick_onnx and results.pick_onnx is not results.pick:
             lines.append(

@@ -23,8 +23,7 @@ def uses_accuracy(results: Results) -> bool:
     """Whether quality is a task metric scored in [0, 1] (the run had labels), charted in
     percent, rather than output cosine."""
     return any(
-        v.fidelity.score is not None and v.fidelity.unit_metric
-        for v in _measured(results)
+        v.fidelity.score is not None and v.fidelity.unit_metric for v in measured_variants(results)
     )
 
 
@@ -45,7 +44,7 @@ def pareto_plot(results: Results) -> bytes:
     """PNG: each measured variant at (median batch-1 latency, quality), the front, the pick."""
     fig = _figure(10, 6.2)
     ax = fig.add_axes((0.09, 0.1, 0.61, 0.8))
-    measured = _measured(results)
+    measured = measured_variants(results)
     accuracy = uses_accuracy(results)
     metric = metric_label(results)
     ax.set_title(
@@ -60,7 +59,7 @@ def pareto_plot(results: Results) -> bytes:
         return _png(fig)
     xs = [v.p50_ms for v in measured]
     ys = [quality_value(v, accuracy) for v in measured]
-    limit = _tolerance_limit(results, accuracy)
+    limit = tolerance_limit(results, accuracy)
     _set_limits(ax, xs, ys + ([limit] if limit is not None else []))
     _no_ticks_above(ax, 100.0 if accuracy else 1.0)
     for v, x, y in zip(measured, xs, ys, strict=True):
@@ -75,7 +74,7 @@ def pareto_plot(results: Results) -> bytes:
             linewidth=0.7,
             zorder=3,
         )
-    front = results.pareto_front
+    front = latency_quality_front(measured)
     if front:
         fx = [v.p50_ms for v in front] + [ax.get_xlim()[1]]
         fy = [quality_value(v, accuracy) for v in front]
@@ -203,15 +202,26 @@ def _step_name(variant: Variant, previous: Variant | None) -> str:
     return name if previous is None else f"+ {name}"
 
 
-def _measured(results: Results) -> list[Variant]:
+def measured_variants(results: Results) -> list[Variant]:
+    """The variants and rows with figures to chart: measured, with a latency and fidelity."""
     return [v for v in results.variants if v.measured and v.p50_ms and v.fidelity]
 
 
-def _tolerance_limit(results: Results, accuracy: bool) -> float | None:
+def latency_quality_front(variants: list[Variant]) -> list[Variant]:
+    """The 2-D front the charts draw, fastest first: each variant of higher quality than
+    every faster one (size aside, so the line rises monotonically)."""
+    front: list[Variant] = []
+    for variant in sorted(variants, key=lambda v: (v.p50_ms, -v.quality)):
+        if not front or variant.quality > front[-1].quality:
+            front.append(variant)
+    return front
+
+
+def tolerance_limit(results: Results, accuracy: bool) -> float | None:
     """The lowest quality still within tolerance, on the chart's scale."""
     if not accuracy:
         return results.tolerance.min_cosine
-    references = [v.fidelity.reference_score for v in _measured(results)]
+    references = [v.fidelity.reference_score for v in measured_variants(results)]
     reference = next((r for r in references if r is not None), None)
     return None if reference is None else 100 * reference - results.tolerance.max_accuracy_drop
 

@@ -52,14 +52,15 @@ class Results:
     load_sweeps: list[Any] = field(default_factory=list)
     # What a Hugging Face folder's model was loaded for (None: its default, or no folder).
     task: str | None = None
+    # When the run ended, ISO 8601 in UTC.
+    finished_at: str = ""
 
     def __repr__(self) -> str:
         pick = "no pick"
         if self.pick is not None:
             pick = f"pick {self.pick.label!r} at {self.pick.p50_ms:.4g} ms"
-            baseline = self.baseline
-            if baseline is not None and baseline.p50_ms and self.pick.p50_ms:
-                pick += f" ({baseline.p50_ms / self.pick.p50_ms:.2f}× the baseline)"
+            if speedup := self.speedup:
+                pick += f" ({speedup.describe()})"
         return (
             f"<Results {self.source_path.name} on {self.target}: {len(self.variants)} "
             f"candidates, {pick}; {self.out_dir}>"
@@ -87,7 +88,9 @@ class Results:
         try:
             import pandas
         except ImportError:
-            raise UserError("Results.to_pandas needs pandas: pip install 'optimize[pandas]'") from None
+            raise UserError(
+                "Results.to_pandas needs pandas: pip install 'optimize[pandas]'"
+            ) from None
         return pandas.DataFrame(self.records(), columns=COLUMNS)
 
     def records(self) -> list[dict[str, Any]]:
@@ -144,6 +147,23 @@ class Results:
         first = self.variants[0] if self.variants else None
         return first if first and all(_is_lead_in(s.name) for s in first.steps) else None
 
+    @property
+    def speedup(self) -> Speedup | None:
+        """The pick's speed over the baseline's: from the head-to-head when both raced in
+        it (the figures the choice rested on), else from their own measurements."""
+        pick, baseline = self.pick, self.baseline
+        if pick is None or baseline is None or not pick.p50_ms or not baseline.p50_ms:
+            return None
+        contest = self.contest
+        mine = contest.entry(pick.id) if contest else None
+        theirs = contest.entry(baseline.id) if contest else None
+        if mine and theirs and pick is not baseline:
+            ratio = theirs["p50_ms"] / mine["p50_ms"]
+            # Tied with the fastest, as the pick is: within noise of it.
+            return Speedup(ratio, mine["p50_ms"], theirs["p50_ms"], True, theirs["tie"])
+        ratio = baseline.p50_ms / pick.p50_ms
+        return Speedup(ratio, pick.p50_ms, baseline.p50_ms, False, pick is baseline)
+
     def to_dict(self) -> dict[str, Any]:
         """The versioned, machine-readable report."""
         return {
@@ -162,6 +182,7 @@ class Results:
             "pick_rule": self.contest.rule if self.contest else PICK_RULE,
             "head_to_head": asdict(self.contest) if self.contest else None,
             "stage_seconds": self.stage_seconds,
+            "finished_at": self.finished_at,
             "pick": self.pick.id if self.pick else None,
             "pick_onnx": self.pick_onnx.id if self.pick_onnx else None,
             "best_model": "best.onnx" if self.pick_onnx else None,
@@ -180,6 +201,25 @@ class Results:
             "environment": self.environment,
             "variants": [v.to_dict(self.out_dir) for v in self.variants],
         }
+
+
+@dataclass(frozen=True)
+class Speedup:
+    """The pick against the baseline at batch 1: the ratio of their medians, the medians,
+    whether they were timed head to head, and whether they tied there (within noise)."""
+
+    ratio: float
+    pick_ms: float
+    baseline_ms: float
+    head_to_head: bool
+    tie: bool
+
+    def describe(self) -> str:
+        """One phrase, e.g. '2.31× the baseline' or 'a tie with the baseline, head to head'."""
+        if self.tie:
+            where = "head to head" if self.head_to_head else "it is the baseline"
+            return f"a tie with the baseline ({self.ratio:.2f}×, {where})"
+        return f"{self.ratio:.2f}× the baseline" + (", head to head" if self.head_to_head else "")
 
 
 def _is_lead_in(step_name: str) -> bool:
