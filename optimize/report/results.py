@@ -206,7 +206,8 @@ class Results:
 @dataclass(frozen=True)
 class Speedup:
     """The pick against the baseline at batch 1: the ratio of their medians, the medians,
-    whether they were timed head to head, and whether they tied there (within noise)."""
+    whether they were timed head to head, and whether they tied there (within noise; a
+    pick that is the baseline ties with itself)."""
 
     ratio: float
     pick_ms: float
@@ -215,10 +216,12 @@ class Speedup:
     tie: bool
 
     def describe(self) -> str:
-        """One phrase, e.g. '2.31× the baseline' or 'a tie with the baseline, head to head'."""
+        """One phrase, e.g. '2.31× the baseline', 'a tie with the baseline (0.99×, head to
+        head)' or 'the baseline itself'."""
+        if self.tie and not self.head_to_head:
+            return "the baseline itself"
         if self.tie:
-            where = "head to head" if self.head_to_head else "it is the baseline"
-            return f"a tie with the baseline ({self.ratio:.2f}×, {where})"
+            return f"a tie with the baseline ({self.ratio:.2f}×, head to head)"
         return f"{self.ratio:.2f}× the baseline" + (", head to head" if self.head_to_head else "")
 
 

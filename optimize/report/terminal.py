@@ -21,7 +21,9 @@ from rich.table import Table
 from optimize.errors import UserError
 from optimize.report.contest_table import contest_summary
 from optimize.report.markdown import variant_cells
+from optimize.report.plot_labels import short_label
 from optimize.report.results import Results
+from optimize.report.warning_groups import group_warnings
 from optimize.serve.sweep_report import sweep_lines
 
 SHORT_COLUMNS = (
@@ -39,6 +41,8 @@ SHORT_COLUMNS = (
 
 # Off a terminal, the longest a log stays silent while a unit of work runs.
 HEARTBEAT_S = 20.0
+# The variant column's width: longer chains end in "…" (report.md has them whole).
+VARIANT_WIDTH = 48
 
 
 class TerminalProgress:
@@ -132,27 +136,59 @@ def print_results(results: Results, console: Console | None = None, brief: bool 
 
 def _print_variants(results: Results, console: Console) -> None:
     table = Table(title=f"{results.source_path.name} on {results.target}")
-    for column in SHORT_COLUMNS:
-        table.add_column(column, justify="left" if column == "variant" else "right")
+    batch = next((v.measurements.throughput_batch for v in results.variants if v.measurements), 1)
+    headers = [f"items/s at {batch}" if c == "items/s" else c for c in SHORT_COLUMNS[1:]]
+    # Figures are never cut: the variant column takes what they leave (a border and two
+    # spaces of padding per column), between 16 and VARIANT_WIDTH characters.
+    figures = [max(len(h), 8) for h in headers]
+    left = console.width - sum(figures) - 3 * len(SHORT_COLUMNS) - 1
+    width = max(16, min(VARIANT_WIDTH, left))
+    table.add_column("variant", width=width, no_wrap=True, overflow="ellipsis")
+    for header, figure_width in zip(headers, figures, strict=True):
+        table.add_column(header, justify="right", no_wrap=True, min_width=figure_width)
     pick_id = results.pick.id if results.pick else None
     for variant in results.variants:
         cells = variant_cells(variant, pick_id)
+        # The pick's star first, where a cut label cannot hide it.
+        name = f"★ {short_label(variant)}" if variant.id == pick_id else short_label(variant)
         if not variant.measurements:
             blanks = [""] * (len(SHORT_COLUMNS) - 2)
-            table.add_row(cells["variant"], _status(variant), *blanks)
+            table.add_row(name, _status(variant), *blanks)
             continue
-        ok = "yes" if variant.within_tolerance else f"[red]{cells['within tol.']}[/red]"
+        verdict = cells["within tol."].split(" ", 1)[0]
+        ok = "yes" if variant.within_tolerance else f"[red]{verdict}[/red]"
         if variant.timing == "screen":
             cells["p50 ms"] = f"≈{cells['p50 ms']}"
-        table.add_row(*[cells[c] for c in SHORT_COLUMNS[:-1]], ok)
+        table.add_row(name, *[cells[c] for c in SHORT_COLUMNS[1:-1]], ok)
     console.print(table)
-    if any(v.timing == "screen" for v in results.variants):
-        console.print("≈ screened only: timed briefly, and it could not win (report.md says why)")
+    console.print(
+        "labels omit the 'export → ' every chain starts with; ★ the pick"
+        + (
+            "; ≈ screened only: timed briefly, and it could not win"
+            if any(v.timing == "screen" for v in results.variants)
+            else ""
+        )
+        + "; report.md has every chain, reason and verdict whole"
+    )
+    _print_grouped_reasons(results, console)
+    for kind, warnings in group_warnings(results.warnings):
+        if len(warnings) == 1:
+            console.print(f"[bold yellow]warning:[/bold yellow] {warnings[0]}")
+        else:
+            console.print(
+                f"[bold yellow]warning:[/bold yellow] {kind} ({len(warnings)}), the first: "
+                f"{warnings[0]}"
+            )
+
+
+def _print_grouped_reasons(results: Results, console: Console) -> None:
+    """Each reason for not measuring once, with the variants it applies to."""
+    by_reason: dict[tuple[str, str], list[str]] = {}
     for variant in results.variants:
         if not variant.measurements:
-            console.print(f"{_status(variant)}: {variant.label}: {variant.reason}")
-    for warning in results.warnings:
-        console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
+            by_reason.setdefault((_status(variant), variant.reason), []).append(variant.label)
+    for (status, reason), labels in by_reason.items():
+        console.print(f"{status}: {', '.join(labels)}: {reason}")
 
 
 def _print_pick(results: Results, console: Console) -> None:
