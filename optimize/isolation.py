@@ -18,6 +18,11 @@ from typing import Any
 from optimize.errors import UserError
 
 
+class ScriptRerunError(UserError):
+    """A child process died while starting: the caller's script, imported again by the
+    child, ran past the point it should have stopped. No variant can run; the run stops."""
+
+
 class IsolatedRunError(Exception):
     """The child process failed: raised, crashed, or ran past its time limit.
 
@@ -132,7 +137,7 @@ def _await_start(receiver, process) -> None:
             pass
     process.join()
     if process.exitcode == UNCAUGHT_EXIT:
-        raise UserError(STARTUP_FAILURE)
+        raise ScriptRerunError(STARTUP_FAILURE)
     raise IsolatedRunError(_crash_reason(process.exitcode), transient=True)
 
 

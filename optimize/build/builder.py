@@ -17,7 +17,7 @@ from hardware.detect import distribution_versions
 from optimize.build.variant import Status, Step, Variant
 from optimize.config.chains import Chain
 from optimize.errors import UserError
-from optimize.isolation import IsolatedRunError, run_warm
+from optimize.isolation import IsolatedRunError, ScriptRerunError, run_warm
 from optimize.store import publish_dir, staging_dir, write_json_atomic
 from passes.base import ModelKind, Pass, PassContext, PassError, PassSkipped
 from passes.export import ExportToOnnx
@@ -35,9 +35,7 @@ def variant_id(parent_id: str, pass_: Pass) -> str:
     """Content address of a variant: its parent's id plus the pass, its options and the
     versions of the libraries it runs, so an upgrade rebuilds what it would change."""
     versions = distribution_versions(pass_.libraries)
-    key = json.dumps(
-        [parent_id, pass_.name, pass_.params(), versions], sort_keys=True, default=str
-    )
+    key = json.dumps([parent_id, pass_.name, pass_.params(), versions], sort_keys=True, default=str)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -214,6 +212,8 @@ class VariantBuilder:
                 status, result = run_warm(apply_pass, job, self.timeout_s)
             else:
                 status, result = apply_pass((pass_, src, staging, self._torch_ctx(parent)))
+        except ScriptRerunError:
+            raise
         except Exception as exc:  # a pass is third-party code: its failure fails this variant only
             status, result = "failed", _one_line(exc)
             detail = exc.child_traceback if isinstance(exc, IsolatedRunError) else format_exc()
@@ -274,7 +274,9 @@ class VariantBuilder:
         if not path.is_file():
             return None
         data = json.loads(path.read_text())
-        variant = Variant(vid, parent_id, steps, None, Status(data["status"]), data["reason"], label)
+        variant = Variant(
+            vid, parent_id, steps, None, Status(data["status"]), data["reason"], label
+        )
         variant.detail, variant.cached = data.get("detail", ""), True
         return variant
 

@@ -92,18 +92,27 @@ def test_the_warm_worker_serves_many_units_and_is_replaced_after_a_crash():
         os.kill(replaced, 0)
 
 
-def test_a_script_without_a_main_guard_fails_at_once_saying_why(digits_cnn_onnx, tmp_path):
+@pytest.mark.parametrize("form", ["onnx", "pt2"])
+def test_a_script_without_a_main_guard_fails_at_once_saying_why(
+    form, digits_cnn, digits_cnn_onnx, tmp_path
+):
     import subprocess
     import sys
     import time
     from pathlib import Path
 
+    import torch
+
+    model = digits_cnn_onnx
+    if form == "pt2":  # exported here, so the first child starts only to build a variant
+        model = tmp_path / "cnn.pt2"
+        torch.export.save(torch.export.export(digits_cnn, (torch.zeros(2, 1, 8, 8),)), model)
     root = Path(__file__).resolve().parents[2]
     script = tmp_path / "optimize_it.py"
     script.write_text(
         f"import sys\nsys.path.insert(0, {str(root)!r})\n"
         "from optimize import Recipe, run\n"
-        f"run(Recipe(model={str(digits_cnn_onnx)!r}, out={str(tmp_path / 'out')!r}))\n"
+        f"run(Recipe(model={str(model)!r}, out={str(tmp_path / 'out')!r}))\n"
     )
     start = time.monotonic()
     done = subprocess.run(
