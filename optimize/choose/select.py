@@ -10,19 +10,27 @@ from optimize.choose.contest import Contest
 PICK_RULE = "the fastest variant (median batch-1 latency) whose fidelity is within tolerance"
 
 
-def _dominates(a: Candidate, b: Candidate) -> bool:
-    """`a` is no worse than `b` in latency, quality and size, and better in one."""
+def _dominates(a: Candidate, b: Candidate, same_speed: bool = False) -> bool:
+    """`a` is no worse than `b` in latency, quality and size, and better in one; with
+    `same_speed`, their latencies count as equal (they tied head to head)."""
+    a_ms, b_ms = (0.0, 0.0) if same_speed else (a.p50_ms, b.p50_ms)
     a_size, b_size = a.size_mb, b.size_mb
-    no_worse = a.p50_ms <= b.p50_ms and a.quality >= b.quality and a_size <= b_size
-    better = a.p50_ms < b.p50_ms or a.quality > b.quality or a_size < b_size
+    no_worse = a_ms <= b_ms and a.quality >= b.quality and a_size <= b_size
+    better = a_ms < b_ms or a.quality > b.quality or a_size < b_size
     return no_worse and better
 
 
-def pareto_front(variants: list[Candidate]) -> list[Candidate]:
+def pareto_front(variants: list[Candidate], contest: Contest | None = None) -> list[Candidate]:
     """Measured variants that no other beats on latency, quality and size at once,
-    fastest first."""
+    fastest first. Variants tied in the head-to-head `contest` are as fast as each other:
+    separate figures cannot rank them, so the pick among them stays on the front."""
+    tied = {e["id"] for e in contest.entries if e["tie"]} if contest else set()
     measured = [v for v in variants if v.measured]
-    front = [v for v in measured if not any(_dominates(o, v) for o in measured if o is not v)]
+
+    def beaten(v: Candidate) -> bool:
+        return any(_dominates(o, v, o.id in tied and v.id in tied) for o in measured if o is not v)
+
+    front = [v for v in measured if not beaten(v)]
     return sorted(front, key=lambda v: (v.p50_ms, -v.quality))
 
 
@@ -61,4 +69,4 @@ class Choice:
 def choose(variants: list[Candidate], contest: Contest | None) -> Choice:
     """Pick within the limits, overall and among ONNX variants, and the front."""
     onnx = [v for v in variants if v.runtime == "onnxruntime"]
-    return Choice(pick(variants, contest), pick(onnx, contest), pareto_front(variants))
+    return Choice(pick(variants, contest), pick(onnx, contest), pareto_front(variants, contest))

@@ -45,3 +45,17 @@ def test_a_smaller_variant_stays_on_the_front_though_slower():
     small = _variant("small", 2.0, 0.999, size=1.0)
     worse = _variant("worse", 2.5, 0.999, size=1.0)
     assert [v.id for v in pareto_front([worse, small, fast])] == ["fast", "small"]
+
+
+def test_the_pick_of_a_head_to_head_tie_stays_on_the_front():
+    from optimize.choose.contest import Contest
+
+    # Measured apart, "a" looks faster than the smaller, equally good "b"; head to head
+    # they tie, and the tie goes to the smaller file.
+    a = _variant("a", 1.00, 1.0, size=2.0)
+    b = _variant("b", 1.02, 1.0, size=1.0)
+    assert [v.id for v in pareto_front([a, b])] == ["a", "b"]
+    entries = [{"id": "a", "tie": True}, {"id": "b", "tie": True}]
+    contest = Contest(9, entries, fastest="a", winner="b")
+    assert pick([a, b], contest) is b
+    assert [v.id for v in pareto_front([a, b], contest)] == ["b"]
