@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 
 from passes.base import PassError
@@ -38,32 +37,28 @@ def preprocess_for_quantization(src: Path, scratch_dir: Path) -> Path:
     return out
 
 
-def quantizable_nodes(
-    src: Path, op_types: Iterable[str], constant_weight_only: bool = False
-) -> list[str]:
-    """Names of the `op_types` nodes of the pre-processed model, in graph order: the names
-    a quantizer's nodes_to_exclude refers to, which pre-processing may change. With
-    `constant_weight_only`, only nodes whose weight input is a constant (a MatMul's second
-    input, a Gather's table): the only ones a weight quantizer touches."""
+def quantized_nodes(parent: Path, quantized: Path) -> list[str]:
+    """Names of the nodes of `parent`'s pre-processed model (the names nodes_to_exclude
+    takes) that quantization changed in `quantized`, in graph order: replaced by an integer
+    node (MatMulInteger, QLinearConv, a Gemm turned MatMulInteger …), or now fed by a
+    DequantizeLinear (QDQ). The accuracy fallback's candidates: whatever the quantizer
+    touched, whatever its op type."""
     import onnx
 
-    wanted = set(op_types)
     with tempfile.TemporaryDirectory() as scratch:
-        prepared = preprocess_for_quantization(src, Path(scratch))
-        model = onnx.load(str(prepared), load_external_data=False)
-    graph = model.graph
-    constants = {i.name for i in graph.initializer}
-    constants |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
-
-    def weighted(node) -> bool:
-        position = 0 if node.op_type == "Gather" else 1
-        return len(node.input) > position and node.input[position] in constants
-
-    return [
-        n.name
-        for n in graph.node
-        if n.op_type in wanted and n.name and (not constant_weight_only or weighted(n))
-    ]
+        prepared = preprocess_for_quantization(parent, Path(scratch))
+        before = onnx.load(str(prepared), load_external_data=False).graph
+    after = onnx.load(str(quantized), load_external_data=False).graph
+    kept = {n.name: n for n in after.node}
+    dequantized = {o for n in after.node if n.op_type == "DequantizeLinear" for o in n.output}
+    changed = []
+    for node in before.node:
+        if not node.name or node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        now = kept.get(node.name)
+        if now is None or any(i in dequantized for i in now.input):
+            changed.append(node.name)
+    return changed
 
 
 def preprocessing_exclusions(prepared: Path) -> tuple[list[str], list[str] | None]:

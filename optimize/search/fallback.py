@@ -13,7 +13,7 @@ from optimize.build.variant import Status, Variant
 from optimize.choose.ranking import within_noise_of
 from optimize.choose.screening import SCREEN_MARGIN, fastest_within_limits
 from passes.base import Pass
-from passes.quant_prep import quantizable_nodes
+from passes.quant_prep import quantized_nodes
 
 # Estimates how much quantizing each node of the parent model hurts (see
 # passes.quant_error): {node name: relative output error}; empty when it cannot tell.
@@ -77,11 +77,7 @@ def repair(
     record = Repair(variant.id)
     # Nodes the variant already keeps in float stay so; the fallback adds to them.
     kept = tuple(pass_.nodes_to_exclude)
-    candidates = [
-        node
-        for node in quantizable_nodes(parent.path, pass_.repair_op_types, pass_.quantizes_weights_only)
-        if node not in kept
-    ]
+    candidates = [node for node in quantized_nodes(parent.path, variant.path) if node not in kept]
     if not candidates:
         record.note = "no quantized node to exclude"
         return record, []
@@ -116,8 +112,9 @@ def repair(
             outside = count
             if count == most:
                 record.note = (
-                    f"still outside tolerance with {count} more of {len(candidates)} "
-                    "quantizable nodes in float"
+                    f"still outside tolerance with {count} more of the {len(candidates)} "
+                    "nodes quantization changed in float"
+                    + (f" (at most {max_excluded} are tried)" if count < len(candidates) else "")
                 )
                 return record, steps
             count = min(2 * count, most)
@@ -160,9 +157,7 @@ def repair_outside_tolerance(
             repairs.append(Repair(variant.id, note=not_worth_repairing(variant, rival)))
             continue
         progress(f"repairing {variant.label}", 0, 0)
-        record, steps = repair(
-            variant, *made_by, builder, measure, rank, max_excluded, should_stop
-        )
+        record, steps = repair(variant, *made_by, builder, measure, rank, max_excluded, should_stop)
         repairs.append(record)
         variants += [step for step in steps if not any(step is v for v in variants)]
     return repairs

@@ -283,15 +283,24 @@ def test_weighted_only_static_int8_survives_an_attention_mask_fill(tmp_path):
         QuantizeStatic("percentile", reduce_range=False).apply(model, tmp_path / "pct", ctx)
 
 
-def test_fallback_candidates_of_a_weight_quantizer_are_the_nodes_with_weights(tmp_path):
-    from passes.quant_prep import quantizable_nodes
+def test_fallback_candidates_are_the_nodes_quantization_changed(tmp_path):
+    from passes.quant_prep import quantized_nodes
 
     model = _masked_attention(tmp_path / "attention.onnx")
-    every = quantizable_nodes(model, ("MatMul",))
-    weighted = quantizable_nodes(model, ("MatMul",), constant_weight_only=True)
-    assert len(every) == 5 and len(weighted) == 3
     proto = onnx.load(str(model))
     constants = {i.name for i in proto.graph.initializer}
     by_name = {n.name: n for n in proto.graph.node}
-    assert all(by_name[name].input[1] in constants for name in weighted)
-    assert QuantizeDynamic().quantizes_weights_only
+    ctx = PassContext(Target("cpu"), [TensorSpec("x", ("batch", 8, 16))])
+    dynamic = QuantizeDynamic().apply(model, tmp_path / "dynamic", ctx).path
+    # Dynamic int8 replaces the three MatMuls with a constant weight, not the two that
+    # multiply activations.
+    changed = quantized_nodes(model, dynamic)
+    assert len(changed) == 3 and all(by_name[name].input[1] in constants for name in changed)
+    x = np.random.default_rng(0).standard_normal((16, 8, 16)).astype(np.float32)
+    calibrated = PassContext(Target("cpu"), ctx.inputs, {"x": x})
+    qdq = QuantizeStatic(reduce_range=False, weighted_only=True).apply(
+        model, tmp_path / "static", calibrated
+    )
+    # In QDQ form the nodes stay, fed through DequantizeLinear: those are the changed ones.
+    assert set(quantized_nodes(model, qdq.path)) >= set(changed)
+    assert quantized_nodes(model, model) == []

@@ -138,11 +138,10 @@ def test_the_ranking_puts_the_node_whose_quantization_hurts_most_first(tmp_path,
 def test_fallback_adds_to_the_nodes_a_variant_already_keeps_in_float(
     plain, digits_program, tmp_path
 ):
-    from passes.quant_prep import quantizable_nodes
-    from passes.quantize_static import WEIGHTED_OPS
+    from passes.quant_prep import quantized_nodes
 
     first = _run(digits_program, tmp_path / "first", False, 0.0)
-    kept = quantizable_nodes(first.variants[0].path, WEIGHTED_OPS)[-1]
+    kept = quantized_nodes(first.variants[0].path, first.variants[-1].path)[-1]
     chain = Chain((QuantizeStatic(nodes_to_exclude=(kept,)),), "one node kept in float")
     results = _run(
         digits_program, tmp_path / "second", True, _just_above(plain), chain, INT8_SIZED_MB
