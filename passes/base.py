@@ -70,13 +70,15 @@ class PassContext:
 
     `torch_model` is the loaded PyTorch object (nn.Module, ScriptModule or ExportedProgram)
     for passes that consume torch; `sample_inputs` are real or generated model inputs
-    (batch first) that a pass may use for calibration or checks.
+    (batch first) that a pass may use for calibration or checks; `max_batch` is the most
+    rows the PyTorch model accepts at once, when its program declares a bound.
     """
 
     target: Target
     inputs: list[TensorSpec]
     sample_inputs: dict[str, np.ndarray] = field(default_factory=dict)
     torch_model: Any = None
+    max_batch: int | None = None
 
 
 @dataclass(frozen=True)

@@ -61,9 +61,7 @@ class ExportToOnnx(Pass):
 
     def __post_init__(self) -> None:
         if self.exporter not in EXPORTERS:
-            raise UserError(
-                f"export exporter '{self.exporter}': use one of {', '.join(EXPORTERS)}"
-            )
+            raise UserError(f"export exporter '{self.exporter}': use one of {', '.join(EXPORTERS)}")
 
     def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
         import torch
@@ -94,7 +92,8 @@ class ExportToOnnx(Pass):
 
         note, metrics = self._check_parity(out, model, feeds, ctx)
         if metrics["parity_ok"]:
-            batch = "dynamic batch" if dynamic else "fixed shapes"
+            later = sorted({d for s in ctx.inputs for d in _later_symbolic_axes(s).values()})
+            batch = " and ".join(["dynamic batch", *later]) if dynamic else "fixed shapes"
             note = f"{exporter} exporter, opset {self.opset}, {batch}; {note}"
         else:
             note = f"{note} ({exporter} exporter, opset {self.opset})"
@@ -179,7 +178,14 @@ class ExportToOnnx(Pass):
             _trace_args(feeds, specs, dynamic),
             str(out),
             input_names=[s.name for s in specs],
-            dynamic_axes={name: {0: symbol} for name, symbol in dynamic.items()},
+            dynamic_axes={
+                s.name: {
+                    **_later_symbolic_axes(s),
+                    **({0: dynamic[s.name]} if s.name in dynamic else {}),
+                }
+                for s in specs
+                if s.name in dynamic or _later_symbolic_axes(s)
+            },
             opset_version=self.opset,
             dynamo=False,
             verbose=False,
@@ -210,7 +216,7 @@ class ExportToOnnx(Pass):
 
 def _parity_feeds(ctx: PassContext) -> dict[str, np.ndarray]:
     """The sample inputs (random ones of batch 2 when there are none), cast to the spec's
-    dtypes and cut to the model's fixed batch when it has one."""
+    dtypes and cut to the model's fixed batch when it has one, or to its declared bound."""
     names = [s.name for s in ctx.inputs]
     if ctx.sample_inputs and all(n in ctx.sample_inputs for n in names):
         feeds = {s.name: np.asarray(ctx.sample_inputs[s.name]) for s in ctx.inputs}
@@ -220,7 +226,8 @@ def _parity_feeds(ctx: PassContext) -> dict[str, np.ndarray]:
     cast = {s.name: feeds[s.name].astype(DTYPES[s.dtype], copy=False) for s in ctx.inputs}
     if fixed:
         return {name: _first_rows(array, fixed[0]) for name, array in cast.items()}
-    return {name: array[:PARITY_ROWS] if array.ndim else array for name, array in cast.items()}
+    rows = min(PARITY_ROWS, ctx.max_batch or PARITY_ROWS)
+    return {name: array[:rows] if array.ndim else array for name, array in cast.items()}
 
 
 def _random_inputs(specs: list[TensorSpec], batch: int) -> dict[str, np.ndarray]:
@@ -257,12 +264,25 @@ def _trace_args(feeds: dict[str, np.ndarray], specs: list[TensorSpec], dynamic: 
     return tuple(args)
 
 
+def _later_symbolic_axes(spec: TensorSpec) -> dict[int, str]:
+    """The symbolic dims past the batch (a sequence), by axis."""
+    return {axis: dim for axis, dim in enumerate(spec.dims) if axis > 0 and isinstance(dim, str)}
+
+
 def _dynamic_shapes(specs: list[TensorSpec], dynamic: dict[str, str]) -> tuple[Any, ...]:
-    """torch.export dynamic_shapes, in forward() order; inputs sharing a symbol share a Dim."""
+    """torch.export dynamic_shapes, in forward() order; inputs sharing a batch symbol share a
+    Dim. A symbolic dim past the batch (a sequence) is left to torch.export to bound
+    (Dim.AUTO): a model's positions cap it, which the spec does not know."""
     import torch
 
     dims = {symbol: torch.export.Dim(symbol) for symbol in set(dynamic.values())}
-    return tuple({0: dims[dynamic[s.name]]} if s.name in dynamic else None for s in specs)
+    shapes = []
+    for spec in specs:
+        axes = {axis: torch.export.Dim.AUTO for axis in _later_symbolic_axes(spec)}
+        if spec.name in dynamic:
+            axes[0] = dims[dynamic[spec.name]]
+        shapes.append(axes or None)
+    return tuple(shapes)
 
 
 def _with_dynamic_batch(program, specs: list[TensorSpec]):

@@ -32,12 +32,12 @@ def builder_for(
     PyTorch source is exported as `export` says."""
     # The PyTorch model joins the context when a pass needs it (see VariantBuilder):
     # a re-run that builds nothing never loads it.
-    ctx = PassContext(target, data.raw_inputs, data.calibration)
+    ctx = PassContext(target, data.raw_inputs, data.calibration, max_batch=source.max_batch)
     torch_ctx = None
     preprocess = None
     if data.preprocessing:
         model_samples = apply_numpy(data.preprocessing, data.calibration)
-        torch_ctx = PassContext(target, source.inputs, model_samples)
+        torch_ctx = PassContext(target, source.inputs, model_samples, max_batch=source.max_batch)
         preprocess = Preprocess.from_spec(data.preprocessing)
     return VariantBuilder(
         source,

@@ -21,13 +21,24 @@ GENERATED_SAMPLES = 64
 CALIBRATION_SAMPLES = 1024
 
 
-def generate_inputs(specs: list[TensorSpec], count: int, seed: int = 0) -> dict[str, np.ndarray]:
+def generate_inputs(
+    specs: list[TensorSpec],
+    count: int,
+    seed: int = 0,
+    like: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """Random inputs: standard normal for floats, small non-negative integers for ints
-    (safe as indices into any embedding), random booleans."""
+    (safe as indices into any embedding), random booleans. A symbolic dim past the batch
+    (a sequence) takes its size from the array of that input in `like` (samples saved with
+    the model), else 1."""
     rng = np.random.default_rng(seed)
     feeds = {}
     for spec in specs:
-        shape = spec.concrete_shape(batch=count)
+        shape = list(spec.concrete_shape(batch=count))
+        sample = (like or {}).get(spec.name)
+        for axis, dim in enumerate(spec.dims[1:], start=1):
+            if isinstance(dim, str) and sample is not None and sample.ndim > axis:
+                shape[axis] = sample.shape[axis]
         dtype = DTYPES[spec.dtype]
         if np.issubdtype(dtype, np.floating):
             feeds[spec.name] = rng.standard_normal(shape).astype(dtype)
@@ -74,7 +85,7 @@ def evaluation_data(
     (marked synthetic)."""
     if eval_data is not None:
         return open_eval_data(eval_data, inputs, batch)
-    feeds = generate_inputs(inputs, GENERATED_SAMPLES)
+    feeds = generate_inputs(inputs, GENERATED_SAMPLES, like=source.sample_inputs)
     if source.sample_inputs and use_saved_samples:
         feeds = {
             name: np.concatenate([source.sample_inputs[name], feeds[name]])[:GENERATED_SAMPLES]

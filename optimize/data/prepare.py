@@ -48,10 +48,12 @@ class RunData:
     # A model with a fixed batch is measured at that batch only.
     fixed_batch: int | None
     warnings: list[str] = field(default_factory=list)
+    # The most rows a model with a bounded dynamic batch accepts.
+    max_batch: int | None = None
 
     @property
     def eval_batch(self) -> int:
-        return self.fixed_batch or EVAL_BATCH
+        return self.fixed_batch or min(EVAL_BATCH, self.max_batch or EVAL_BATCH)
 
     @property
     def latency_batch(self) -> int:
@@ -59,7 +61,7 @@ class RunData:
 
     @property
     def throughput_batch(self) -> int:
-        return self.fixed_batch or THROUGHPUT_BATCH
+        return self.fixed_batch or min(THROUGHPUT_BATCH, self.max_batch or THROUGHPUT_BATCH)
 
 
 def prepare_data(recipe: Recipe, source: Source, out_dir: Path) -> RunData:
@@ -69,7 +71,7 @@ def prepare_data(recipe: Recipe, source: Source, out_dir: Path) -> RunData:
     preprocessing = fitted_preprocessing(spec.steps, spec.fit) if spec else None
     raw_inputs = raw_input_specs(preprocessing, source.inputs) if preprocessing else source.inputs
     batch = fixed_batch(source.inputs)
-    eval_batch = batch or EVAL_BATCH
+    eval_batch = batch or min(EVAL_BATCH, source.max_batch or EVAL_BATCH)
     # The original's outputs change with the preprocessing and the runtimes' versions too.
     versions = distribution_versions(("torch", "onnxruntime"))
     extra = [repr(preprocessing), versions]
@@ -98,6 +100,11 @@ def prepare_data(recipe: Recipe, source: Source, out_dir: Path) -> RunData:
             "for figures that reflect your inputs"
         )
     warnings += notes
+    if source.max_batch is not None and source.max_batch < THROUGHPUT_BATCH and not batch:
+        warnings.append(
+            f"the model accepts at most {source.max_batch} rows (its declared batch range): "
+            f"throughput is measured at batch {source.max_batch}, not {THROUGHPUT_BATCH}"
+        )
     calibration = calibration_inputs(raw_inputs, store, recipe.data.calibration, warnings)
     return RunData(
         store=store,
@@ -107,6 +114,7 @@ def prepare_data(recipe: Recipe, source: Source, out_dir: Path) -> RunData:
         preprocessing=preprocessing,
         fixed_batch=batch,
         warnings=warnings,
+        max_batch=source.max_batch,
     )
 
 

@@ -52,14 +52,15 @@ def probe_model(recipe: Recipe) -> ModelProbe:
         exported=source.model_kind == "torch",
         eval_samples=evaluated,
         calibration_samples=min(calibrated, CALIBRATION_SAMPLES),
-        throughput_batch=fixed_batch(source.inputs) or THROUGHPUT_BATCH,
+        throughput_batch=fixed_batch(source.inputs)
+        or min(THROUGHPUT_BATCH, source.max_batch or THROUGHPUT_BATCH),
     )
 
 
 def _one_sample_run(source: Source):
     """The source's own runtime bound to one generated sample: PyTorch eager for PyTorch
     sources, ONNX Runtime with its default optimizations for ONNX ones."""
-    feeds = generate_inputs(source.inputs, 1)
+    feeds = generate_inputs(source.inputs, 1, like=source.sample_inputs)
     if source.model_kind == "onnx":
         opened = runtime("onnxruntime").open(source.path, Target("cpu"), SessionSettings())
     else:

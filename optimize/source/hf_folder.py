@@ -28,8 +28,11 @@ TASKS = {
 }
 # Text inputs in the order the wrapper's forward() takes them.
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-# The sequence length inputs are exported and measured at, unless --input says otherwise.
+# The sequence length inputs are made and measured at, unless --input says otherwise; the
+# export takes any length.
 DEFAULT_SEQUENCE = 128
+# The name of the dynamic sequence dim.
+SEQUENCE = "sequence"
 # Sample rows of text inputs kept with the model: as many as a run generates without data
 # (optimize.data.inputs.GENERATED_SAMPLES), so they stand in for all of them.
 SAMPLE_ROWS = 64
@@ -87,35 +90,36 @@ def default_task(architectures: list[str]) -> str:
     return "feature-extraction"
 
 
-def input_specs(names: list[str], config, flags: list[InputFlag]) -> list[TensorSpec]:
-    """int64 (batch, sequence) for each text input. The sequence length is the one an
-    --input flag gives, else DEFAULT_SEQUENCE (less when the model has fewer positions);
-    every input takes the same."""
-    named = [f.spec for f in flags if len(f.spec.dims) != 2 or not isinstance(f.spec.dims[1], int)]
-    if named:
+def input_specs(names: list[str], config, flags: list[InputFlag]) -> tuple[list[TensorSpec], int]:
+    """int64 (batch, sequence) for each text input, both dynamic, and the sequence length
+    inputs are made and measured at: DEFAULT_SEQUENCE (less when the model has fewer
+    positions). An --input flag with a whole-number sequence fixes it at that length
+    instead; every input takes the same."""
+    given = [f.spec.dims[1] for f in flags if len(f.spec.dims) == 2]
+    if len(given) != len(flags) or len({type(d) for d in given}) > 1:
         raise UserError(
-            f"--input {named[0].name}: give (batch, sequence) with a whole-number sequence, "
-            f"e.g. {named[0].name}:batch,128:int64; the export fixes the sequence length"
+            f"--input {flags[0].spec.name}: give (batch, sequence), the sequence a whole "
+            f"number or a name, the same for every input, e.g. {flags[0].spec.name}:batch,128:int64"
         )
-    given = [f.spec.dims[1] for f in flags]
     positions = getattr(config, "max_position_embeddings", None) or DEFAULT_SEQUENCE
-    length = given[0] if given else min(DEFAULT_SEQUENCE, positions)
+    fixed = given[0] if given and isinstance(given[0], int) else None
+    length = fixed or min(DEFAULT_SEQUENCE, positions)
     if length > positions:
         raise UserError(
             f"--input: a sequence of {length} is longer than the model's {positions} positions"
         )
-    return [TensorSpec(name, ("batch", length), "int64") for name in names]
+    sequence = fixed or (given[0] if given else SEQUENCE)
+    return [TensorSpec(name, ("batch", sequence), "int64") for name in names], length
 
 
 def text_samples(
-    specs: list[TensorSpec], config, count: int, seed: int = 0
+    config, names: list[str], length: int, count: int, seed: int = 0
 ) -> dict[str, np.ndarray]:
-    """`count` rows of text inputs as a tokenizer would give them: token ids drawn over the
-    whole vocabulary up to a random length, padding after it, the attention mask saying
-    so, one segment. Generic generated integers (0 or 1) would judge a language model on
-    two tokens."""
+    """`count` rows of `length` tokens for the text inputs `names`, as a tokenizer would
+    give them: token ids drawn over the whole vocabulary up to a random length, padding
+    after it, the attention mask saying so, one segment. Generic generated integers (0 or
+    1) would judge a language model on two tokens."""
     rng = np.random.default_rng(seed)
-    length = specs[0].dims[1]
     vocabulary = int(getattr(config, "vocab_size", None) or 2)
     pad = int(getattr(config, "pad_token_id", None) or 0)
     used = rng.integers(max(1, length // 4), length + 1, size=count)
@@ -126,7 +130,7 @@ def text_samples(
         "attention_mask": mask,
         "token_type_ids": np.zeros_like(mask),
     }
-    return {spec.name: made[spec.name] for spec in specs}
+    return {name: made[name] for name in names}
 
 
 def _text_inputs(model) -> list[str]:

@@ -43,10 +43,27 @@ def load_known_source(
         known = None
     if known is not None:
         inputs = [TensorSpec(i["name"], tuple(i["dims"]), i["dtype"]) for i in known["inputs"]]
-        return Source(path, known["form"], inputs, None, {}, known["source_id"], reload=full)
+        return Source(
+            path,
+            known["form"],
+            inputs,
+            None,
+            {},
+            known["source_id"],
+            reload=full,
+            max_batch=known.get("max_batch"),
+        )
     source = full()
     if key and source.model_kind == "torch":
         record.parent.mkdir(parents=True, exist_ok=True)
         plain = [asdict(spec) for spec in source.inputs]
-        write_json_atomic(record, {"form": source.form, "inputs": plain, "source_id": source.source_id})
+        write_json_atomic(
+            record,
+            {
+                "form": source.form,
+                "inputs": plain,
+                "source_id": source.source_id,
+                "max_batch": source.max_batch,
+            },
+        )
     return source

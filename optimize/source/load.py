@@ -53,6 +53,9 @@ class Source:
     loaded_samples: dict[str, np.ndarray]
     source_id: str
     reload: Callable[[], Source] | None = None
+    # The most rows the model accepts where it declares a bounded dynamic batch (a .pt2
+    # exported with Dim("batch", max=N)); None when unbounded or fixed.
+    max_batch: int | None = None
 
     @property
     def model_kind(self) -> Literal["torch", "onnx"]:
@@ -73,7 +76,11 @@ class Source:
     def _load(self) -> None:
         if self.reload is not None:
             full = self.reload()
-            self.loaded_model, self.loaded_samples, self.reload = full.model, full.sample_inputs, None
+            self.loaded_model, self.loaded_samples, self.reload = (
+                full.model,
+                full.sample_inputs,
+                None,
+            )
 
 
 def load_source(
@@ -102,7 +109,15 @@ def load_source(
     source_id = file_digest([path])
     if kind == "exported_program":
         program, inputs, samples = _load_exported_program(path, flags)
-        return Source(path, "exported_program", inputs, program, samples, source_id)
+        return Source(
+            path,
+            "exported_program",
+            inputs,
+            program,
+            samples,
+            source_id,
+            max_batch=_declared_max_batch(program, inputs),
+        )
     if kind == "torchscript":
         module = _load_torchscript(path)
         form: Form = "torchscript"
@@ -201,8 +216,9 @@ def _load_hf_folder(path: Path, flags: list[InputFlag], task: str | None) -> Sou
     from optimize.source.hf_folder import SAMPLE_ROWS, input_specs, load_hf_folder, text_samples
 
     module, names, config = load_hf_folder(path, task)
-    inputs = apply_flags_by_name(path, input_specs(names, config, flags), flags)
-    samples = text_samples(inputs, config, SAMPLE_ROWS)
+    specs, length = input_specs(names, config, flags)
+    inputs = apply_flags_by_name(path, specs, flags)
+    samples = text_samples(config, [spec.name for spec in inputs], length, SAMPLE_ROWS)
     return Source(path, "hf_folder", inputs, module, samples, file_digest(folder_files(path)))
 
 
@@ -213,12 +229,9 @@ def _load_exported_program(path: Path, flags: list[InputFlag]):
     import torch
 
     try:
-        program = torch.export.load(str(path))
+        program = _export_load(path)
     except Exception as exc:  # torch raises many types for damaged or mismatched archives
-        raise UserError(
-            f"{path} looks like a torch.export.save archive but could not be loaded "
-            f"({first_line(exc)}); save it again with this torch version ({torch.__version__})"
-        ) from exc
+        program = _load_with_output_types(path, exc)
     placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
     declared: list[TensorSpec | Unshaped] = []
     for name in program.graph_signature.user_inputs:
@@ -247,6 +260,89 @@ def _load_exported_program(path: Path, flags: list[InputFlag]):
     except Exception:  # torch.export raises many types; all mean the graph fixes the batch
         inputs = [_saved_batch(spec, placeholders[spec.name]) for spec in inputs]
     return program, inputs, samples
+
+
+# How torch names an output type no library has registered with its pytree yet.
+UNREGISTERED_TYPE = re.compile(r"Deserializing ([\w.]+) in pytree is not registered")
+
+
+class _DeserializingError(Exception):
+    """torch.export.load failed; the message holds the cause torch logged before it."""
+
+
+def _export_load(path: Path):
+    """torch.export.load, with the cause of a failure in the exception: torch logs the
+    archive's own error as a warning and raises a generic one after it."""
+    import logging
+
+    import torch
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.exc_info and record.exc_info[1] is not None:
+                causes.append(str(record.exc_info[1]))
+
+    causes: list[str] = []
+    logger, handler = logging.getLogger("torch.export"), Keep()
+    logger.addHandler(handler)
+    propagates, logger.propagate = logger.propagate, False
+    try:
+        return torch.export.load(str(path))
+    except Exception as exc:  # see load_program
+        if causes:
+            raise _DeserializingError(f"{causes[0]} ({first_line(exc)})") from exc
+        raise
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagates
+
+
+def _load_with_output_types(path: Path, error: Exception):
+    """Load a program whose outputs are of a type a library registers with torch's pytree
+    when imported (a transformers ModelOutput): import that library and load again. Any
+    other failure, or a library that is not installed, is refused in one line."""
+    import importlib
+    import importlib.util
+
+    import torch
+
+    unknown = UNREGISTERED_TYPE.search(str(error))
+    if unknown is None:
+        raise UserError(
+            f"{path} looks like a torch.export.save archive but could not be loaded "
+            f"({first_line(error)}); save it again with this torch version ({torch.__version__})"
+        ) from error
+    type_name = unknown.group(1)
+    module, package = type_name.rpartition(".")[0], type_name.split(".")[0]
+    if importlib.util.find_spec(package) is None:
+        raise UserError(
+            f"{path} returns {type_name}, a type the package '{package}' defines: "
+            f"pip install {package}, then run again"
+        ) from error
+    importlib.import_module(module)
+    try:
+        return _export_load(path)
+    except Exception as exc:  # as above
+        raise UserError(
+            f"{path} could not be loaded even with {module} imported ({first_line(exc)})"
+        ) from exc
+
+
+def _declared_max_batch(program, inputs: list[TensorSpec]) -> int | None:
+    """The upper bound the program declares on its batch dim, when finite."""
+    import torch
+
+    placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
+    bounds = []
+    for spec in inputs:
+        value = placeholders[spec.name].meta.get("val") if spec.has_symbolic_batch else None
+        size = value.shape[0] if isinstance(value, torch.Tensor) and value.ndim else None
+        if isinstance(size, torch.SymInt):
+            upper = program.range_constraints.get(size.node.expr)
+            # torch's int_oo calls itself finite: an integer bound is the finite one.
+            if upper is not None and upper.upper.is_Integer:
+                bounds.append(int(upper.upper))
+    return min(bounds) if bounds else None
 
 
 def _saved_batch(spec: TensorSpec, placeholder) -> TensorSpec:

@@ -65,7 +65,7 @@ def test_a_classifier_folder_runs_to_an_onnx_pick_that_matches_transformers(clas
     assert report["source"]["form"] == "hf_folder"
     names = [i["name"] for i in report["source"]["inputs"]]
     assert names == ["input_ids", "attention_mask", "token_type_ids"]
-    assert all(i["dims"] == ["batch", SEQUENCE] for i in report["source"]["inputs"])
+    assert all(i["dims"] == ["batch", "sequence"] for i in report["source"]["inputs"])
     assert (out / "tokenizer" / "tokenizer.json").is_file()
     assert {p: p.read_bytes() for p in folder_files(folder)} == before
 
@@ -77,10 +77,13 @@ def test_a_classifier_folder_runs_to_an_onnx_pick_that_matches_transformers(clas
         "token_type_ids": np.zeros_like(ids),
     }
     session = ort.InferenceSession(str(out / "best.onnx"), providers=["CPUExecutionProvider"])
-    (logits,) = session.run(None, feeds)
-    with torch.inference_mode():
-        expected = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).logits.numpy()
-    np.testing.assert_allclose(logits, expected, atol=1e-4)
+    # Batch and sequence are dynamic: the measured length and a shorter one both run.
+    for length in (SEQUENCE, 9):
+        part = {name: array[:, :length] for name, array in feeds.items()}
+        (logits,) = session.run(None, part)
+        with torch.inference_mode():
+            expected = model(**{k: torch.from_numpy(v) for k, v in part.items()}).logits.numpy()
+        np.testing.assert_allclose(logits, expected, atol=1e-4)
 
 
 def test_the_task_chooses_the_output_and_needs_a_head_the_checkpoint_has(classifier, tmp_path):
@@ -163,7 +166,7 @@ def test_a_folder_picked_as_a_pytorch_row_is_kept_whole_and_serves_again(
     assert not (tmp_path / "serving" / "kserve.yaml").exists()
 
 
-def test_a_folder_with_no_text_inputs_or_a_named_sequence_is_one_line(classifier, tmp_path):
+def test_a_folder_with_no_text_inputs_or_a_wrong_input_shape_is_one_line(classifier, tmp_path):
     config = transformers.ViTConfig(
         hidden_size=32,
         num_hidden_layers=1,
@@ -176,8 +179,12 @@ def test_a_folder_with_no_text_inputs_or_a_named_sequence_is_one_line(classifier
     with pytest.raises(UserError, match="takes no text inputs"):
         load_source(tmp_path / "vit")
     folder, _ = classifier
-    with pytest.raises(UserError, match="give \\(batch, sequence\\) with a whole-number sequence"):
-        load_source(folder, ["input_ids:batch,seq:int64"])
+    with pytest.raises(UserError, match="give \\(batch, sequence\\), the sequence a whole"):
+        load_source(folder, ["input_ids:batch,4,8:int64"])
+    # A named sequence stays dynamic under that name, made and measured at the default.
+    named = load_source(folder, ["input_ids:batch,tokens:int64"])
+    assert {spec.dims for spec in named.inputs} == {("batch", "tokens")}
+    assert named.sample_inputs["input_ids"].shape == (64, SEQUENCE)
 
 
 def test_the_dry_run_sizes_a_folder_by_its_files(classifier):
