@@ -107,7 +107,7 @@ def pareto_html(results: Results) -> str:
                 mode="markers+text",
                 name="pick",
                 text=[f"pick: {labels.get(pick.id, pick.label)}"],
-                textposition="top center",
+                textposition="bottom right",
                 hovertext=[_hover(pick, quality_value(pick, accuracy), accuracy)],
                 hoverinfo="text",
                 marker={
