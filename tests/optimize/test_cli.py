@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from hardware.detect import describe_host
 from hardware.targets import Target
-from hardware.torch_runtime import TorchSettings, unsupported, unsupported_autocast
+from hardware.torch_runtime import TorchSettings, unsupported
 from optimize.cli import app
 
 
@@ -64,15 +64,22 @@ def test_demo_run_writes_the_promised_folder(demo_run, digits):
     onnx_rows = [v for v in measured if v["runtime"] == "onnxruntime"]
     torch_rows = {v["label"]: v for v in report["variants"] if v["runtime"] == "torch"}
     assert len(onnx_rows) >= 5
-    # bf16 autocast is tried only where the CPU runs bf16 matmuls natively.
-    expected = {"torch eager", "torch.compile"}
+    # bf16 autocast and PT2E int8 run only where the CPU has native kernels for them;
+    # elsewhere their rows are skipped, saying why.
     flags = describe_host(False).cpu_flags
-    if unsupported_autocast("bfloat16", Target("cpu"), flags) is None:
-        expected.add("torch.compile (bfloat16 autocast)")
-    # PT2E int8 where the CPU has VNNI or AMX.
-    if unsupported(TorchSettings("compile", int8=True), Target("cpu"), flags) is None:
-        expected.add("torch.compile (int8 PT2E)")
-    assert set(torch_rows) == expected
+    assert set(torch_rows) == {
+        "torch eager",
+        "torch.compile",
+        "torch.compile (bfloat16 autocast)",
+        "torch.compile (int8 PT2E)",
+    }
+    for label, settings in (
+        ("torch.compile (bfloat16 autocast)", TorchSettings("compile", "bfloat16")),
+        ("torch.compile (int8 PT2E)", TorchSettings("compile", int8=True)),
+    ):
+        why = unsupported(settings, Target("cpu"), flags)
+        if why is not None:
+            assert torch_rows[label]["status"] == "skipped" and why in torch_rows[label]["reason"]
     assert torch_rows["torch eager"]["fidelity"]["mean_cosine"] > 0.99999
     # Eager is screened far behind ONNX Runtime on this tiny CNN: compiling cannot catch up.
     compiled = torch_rows["torch.compile"]
