@@ -43,6 +43,74 @@ def _flatten(value: Any) -> list[np.ndarray]:
     return [np.asarray(value)]
 
 
+def positional_program(program: Any) -> Any:
+    """An ExportedProgram that takes its inputs positionally, in its signature's order:
+    `program` itself when it already does, else its graph re-exported around a forward that
+    passes the keyword inputs by name, with the same dynamic dims and declared bounds.
+
+    Raises what torch.export raises when that cannot be done.
+    """
+    import inspect
+
+    import torch
+
+    in_spec = program.call_spec.in_spec
+    keywords = list(in_spec.child(1).context) if in_spec is not None else []
+    if not keywords:
+        return program
+    positional = in_spec.child(0).num_children
+    names = list(program.graph_signature.user_inputs)
+    placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
+    values = [placeholders[name].meta["val"] for name in names]
+
+    def forward(self, *tensors):
+        by_name = dict(zip(keywords, tensors[positional:], strict=True))
+        return self.inner(*tensors[:positional], **by_name)
+
+    # torch.export names the new program's inputs after this signature.
+    parameter = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    forward.__signature__ = inspect.Signature(
+        [inspect.Parameter(name, parameter) for name in ["self", *names]]
+    )
+    wrapper = type("PositionalInputs", (torch.nn.Module,), {"forward": forward})()
+    wrapper.inner = program.module()
+    dims: dict[str, Any] = {}
+
+    def dim(size: Any) -> Any:
+        symbol = size.node.expr
+        if str(symbol) not in dims:
+            bound = program.range_constraints.get(symbol)
+            upper = int(bound.upper) if bound is not None and bound.upper.is_Integer else None
+            dims[str(symbol)] = torch.export.Dim(str(symbol), max=upper)
+        return dims[str(symbol)]
+
+    shapes = tuple(
+        {i: dim(size) for i, size in enumerate(v.shape) if isinstance(size, torch.SymInt)}
+        for v in values
+    )
+    examples = _saved_examples(program, keywords) or tuple(
+        torch.zeros([_hint(size) for size in v.shape], dtype=v.dtype) for v in values
+    )
+    return torch.export.export(wrapper, examples, dynamic_shapes=shapes)
+
+
+def _saved_examples(program: Any, keywords: list[str]) -> tuple | None:
+    """The example inputs saved with `program`, positional ones then keyword ones."""
+    import torch
+
+    if program.example_inputs is None:
+        return None
+    args, kwargs = program.example_inputs
+    examples = (*args, *(kwargs.get(name) for name in keywords))
+    return examples if all(isinstance(e, torch.Tensor) for e in examples) else None
+
+
+def _hint(size: Any) -> int:
+    import torch
+
+    return int(size.node.hint) if isinstance(size, torch.SymInt) else int(size)
+
+
 def dynamic_batch_program(program: Any, inputs: list[TensorSpec]) -> Any:
     """An ExportedProgram that accepts any batch on the inputs whose spec has a symbolic
     first dim: `program` itself when it already does, else re-exported from its own graph.

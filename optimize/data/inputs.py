@@ -26,11 +26,13 @@ def generate_inputs(
     count: int,
     seed: int = 0,
     like: dict[str, np.ndarray] | None = None,
+    index_limits: dict[str, int] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Random inputs: standard normal for floats, small non-negative integers for ints
-    (safe as indices into any embedding), random booleans. A symbolic dim past the batch
-    (a sequence) takes its size from the array of that input in `like` (samples saved with
-    the model), else 1."""
+    """Random inputs: standard normal for floats, random booleans, and for ints ids drawn
+    over the whole table of an input in `index_limits` (the embedding it indexes), else 0
+    or 1 (safe as indices into any embedding). A symbolic dim past the batch (a sequence)
+    takes its size from the array of that input in `like` (samples saved with the model),
+    else 1."""
     rng = np.random.default_rng(seed)
     feeds = {}
     for spec in specs:
@@ -45,7 +47,8 @@ def generate_inputs(
         elif dtype == np.bool_:
             feeds[spec.name] = rng.integers(0, 2, shape).astype(np.bool_)
         else:
-            feeds[spec.name] = rng.integers(0, 2, shape).astype(dtype)
+            high = (index_limits or {}).get(spec.name, 2)
+            feeds[spec.name] = rng.integers(0, high, shape).astype(dtype)
     return feeds
 
 
@@ -85,7 +88,9 @@ def evaluation_data(
     (marked synthetic)."""
     if eval_data is not None:
         return open_eval_data(eval_data, inputs, batch)
-    feeds = generate_inputs(inputs, GENERATED_SAMPLES, like=source.sample_inputs)
+    feeds = generate_inputs(
+        inputs, GENERATED_SAMPLES, like=source.sample_inputs, index_limits=source.index_limits
+    )
     if source.sample_inputs and use_saved_samples:
         feeds = {
             name: np.concatenate([source.sample_inputs[name], feeds[name]])[:GENERATED_SAMPLES]

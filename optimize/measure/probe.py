@@ -60,7 +60,9 @@ def probe_model(recipe: Recipe) -> ModelProbe:
 def _one_sample_run(source: Source):
     """The source's own runtime bound to one generated sample: PyTorch eager for PyTorch
     sources, ONNX Runtime with its default optimizations for ONNX ones."""
-    feeds = generate_inputs(source.inputs, 1, like=source.sample_inputs)
+    feeds = generate_inputs(
+        source.inputs, 1, like=source.sample_inputs, index_limits=source.index_limits
+    )
     if source.model_kind == "onnx":
         opened = runtime("onnxruntime").open(source.path, Target("cpu"), SessionSettings())
     else:

@@ -112,6 +112,15 @@ def input_specs(names: list[str], config, flags: list[InputFlag]) -> tuple[list[
     return [TensorSpec(name, ("batch", sequence), "int64") for name in names], length
 
 
+def index_limits(config, names: list[str]) -> dict[str, int]:
+    """{input: how many ids its embedding has} for token ids and segment ids."""
+    sizes = {
+        "input_ids": getattr(config, "vocab_size", None),
+        "token_type_ids": getattr(config, "type_vocab_size", None),
+    }
+    return {name: int(sizes[name]) for name in names if sizes.get(name)}
+
+
 def text_samples(
     config, names: list[str], length: int, count: int, seed: int = 0
 ) -> dict[str, np.ndarray]:

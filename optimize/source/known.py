@@ -52,6 +52,7 @@ def load_known_source(
             known["source_id"],
             reload=full,
             max_batch=known.get("max_batch"),
+            index_limits=known.get("index_limits", {}),
         )
     source = full()
     if key and source.model_kind == "torch":
@@ -64,6 +65,7 @@ def load_known_source(
                 "inputs": plain,
                 "source_id": source.source_id,
                 "max_batch": source.max_batch,
+                "index_limits": source.index_limits,
             },
         )
     return source

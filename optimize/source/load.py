@@ -8,7 +8,7 @@ import pickle
 import re
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from hardware.model_files import external_data_files
 from optimize.errors import UserError, first_line
+from optimize.source.index_ranges import onnx_index_limits, program_index_limits
 from optimize.source.input_spec import (
     InputFlag,
     Unshaped,
@@ -26,7 +27,7 @@ from optimize.source.input_spec import (
 from optimize.source.model_code import model_code_pickle
 from optimize.source.onnx_checks import check_onnx_loads
 from passes.base import DTYPES, TensorSpec
-from passes.torch_run import dynamic_batch_program
+from passes.torch_run import dynamic_batch_program, positional_program
 
 Form = Literal["torchscript", "pickled_module", "exported_program", "onnx", "hf_folder"]
 
@@ -56,6 +57,8 @@ class Source:
     # The most rows the model accepts where it declares a bounded dynamic batch (a .pt2
     # exported with Dim("batch", max=N)); None when unbounded or fixed.
     max_batch: int | None = None
+    # Integer inputs that index an embedding table: {name: the table's rows}.
+    index_limits: dict[str, int] = field(default_factory=dict)
 
     @property
     def model_kind(self) -> Literal["torch", "onnx"]:
@@ -104,8 +107,8 @@ def load_source(
 
     kind = _detect_form(path)
     if kind == "onnx":
-        inputs, source_id = _load_onnx(path, flags)
-        return Source(path, "onnx", inputs, None, {}, source_id)
+        inputs, source_id, limits = _load_onnx(path, flags)
+        return Source(path, "onnx", inputs, None, {}, source_id, index_limits=limits)
     source_id = file_digest([path])
     if kind == "exported_program":
         program, inputs, samples = _load_exported_program(path, flags)
@@ -117,6 +120,7 @@ def load_source(
             samples,
             source_id,
             max_batch=_declared_max_batch(program, inputs),
+            index_limits=program_index_limits(program, [spec.name for spec in inputs]),
         )
     if kind == "torchscript":
         module = _load_torchscript(path)
@@ -184,7 +188,7 @@ def file_digest(files: list[Path]) -> str:
 # ONNX
 
 
-def _load_onnx(path: Path, flags: list[InputFlag]) -> tuple[list[TensorSpec], str]:
+def _load_onnx(path: Path, flags: list[InputFlag]) -> tuple[list[TensorSpec], str, dict[str, int]]:
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -205,7 +209,8 @@ def _load_onnx(path: Path, flags: list[InputFlag]) -> tuple[list[TensorSpec], st
         )
     check_onnx_loads(path)
     declared = onnx_input_specs(path, graph)
-    return apply_flags_by_name(path, declared, flags), file_digest([path, *data_files])
+    inputs = apply_flags_by_name(path, declared, flags)
+    return inputs, file_digest([path, *data_files]), onnx_index_limits(graph)
 
 
 # Hugging Face model folders
@@ -213,13 +218,22 @@ def _load_onnx(path: Path, flags: list[InputFlag]) -> tuple[list[TensorSpec], st
 
 def _load_hf_folder(path: Path, flags: list[InputFlag], task: str | None) -> Source:
     from optimize.source.hf_files import folder_files
-    from optimize.source.hf_folder import SAMPLE_ROWS, input_specs, load_hf_folder, text_samples
+    from optimize.source.hf_folder import (
+        SAMPLE_ROWS,
+        index_limits,
+        input_specs,
+        load_hf_folder,
+        text_samples,
+    )
 
     module, names, config = load_hf_folder(path, task)
     specs, length = input_specs(names, config, flags)
     inputs = apply_flags_by_name(path, specs, flags)
-    samples = text_samples(config, [spec.name for spec in inputs], length, SAMPLE_ROWS)
-    return Source(path, "hf_folder", inputs, module, samples, file_digest(folder_files(path)))
+    names = [spec.name for spec in inputs]
+    samples = text_samples(config, names, length, SAMPLE_ROWS)
+    digest = file_digest(folder_files(path))
+    limits = index_limits(config, names)
+    return Source(path, "hf_folder", inputs, module, samples, digest, index_limits=limits)
 
 
 # ExportedProgram (.pt2)
@@ -251,6 +265,14 @@ def _load_exported_program(path: Path, flags: list[InputFlag]):
         if dims:
             dims = (BATCH, *dims[1:])
         declared.append(TensorSpec(name, dims, dtype))
+    try:
+        program = positional_program(program)
+    except Exception as exc:  # torch.export raises many types
+        raise UserError(
+            f"{path} takes keyword inputs and could not be re-exported to take them in "
+            f"order ({first_line(exc)}); export it with positional inputs"
+        ) from exc
+    placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
     inputs = apply_flags_by_name(path, declared, flags)
     samples = _example_inputs(program, inputs)
     try:
