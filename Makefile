@@ -41,6 +41,9 @@ bench: setup
 	$(BIN)/python benchmarks/precisions.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/suite.py
+	$(BIN)/python benchmarks/minilm_folder.py
+	$(BIN)/python benchmarks/compatibility.py --size tiny --quick
+	$(BIN)/python benchmarks/compatibility.py --size full --forms pt2 onnx_dynamo
 
 # The suite alone: PyTorch, ONNX Runtime, Olive and the pick side by side (about 15 minutes).
 suite: setup
