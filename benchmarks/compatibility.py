@@ -31,6 +31,19 @@ from passes.ort_graph import OrtGraphOptimize  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
+# Failures of the savers themselves, outside this tool: what each means.
+UPSTREAM = {
+    "Failed to get source for": (
+        "transformers' models can be traced but not scripted: torch.jit.script cannot read "
+        "their configs' source"
+    ),
+    "object has no attribute 'last_hidden_state'": (
+        "transformers 5's image classifiers fail with return_dict=False, which tracing needs: "
+        "torch's TorchScript exporter cannot write the dicts (prim::DictConstruct) a traced "
+        "ModelOutput becomes"
+    ),
+}
+
 
 def table(cells: list[CellResult]) -> list[str]:
     """The results as a Markdown table, one row per cell."""
@@ -39,11 +52,13 @@ def table(cells: list[CellResult]) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:
+        known = [why for text, why in UPSTREAM.items() if text in c.reason]
+        reason = f"{c.reason} ({known[0]})" if known else c.reason
         cosine = f"{c.cosine:.6f}" if c.cosine is not None else "–"
         pick = f"`{c.pick}`" if c.pick else "–"
         lines.append(
             f"| {c.architecture} | {c.form} | {c.outcome} | {pick} | {c.speedup or '–'} | "
-            f"{cosine} | {c.wall_s:.1f} | {c.reason.replace('|', '/') or '–'} |"
+            f"{cosine} | {c.wall_s:.1f} | {reason.replace('|', '/') or '–'} |"
         )
     return lines
 
