@@ -33,8 +33,9 @@ class QuantizeDynamic(Pass):
 
     @property
     def repair_op_types(self) -> tuple[str, ...]:
-        """Op types whose nodes the accuracy fallback may keep in float."""
-        return self.op_types
+        """Op types whose nodes the accuracy fallback may keep in float: a Gemm is
+        quantized as the MatMul it is written as."""
+        return (*self.op_types, "Gemm") if "MatMul" in self.op_types else self.op_types
 
     @property
     def quantizes_weights_only(self) -> bool:
@@ -50,9 +51,10 @@ class QuantizeDynamic(Pass):
     def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        if not any(op in op_histogram(src) for op in self.op_types):
+        quantized = self.repair_op_types
+        if not any(op in op_histogram(src) for op in quantized):
             raise PassSkipped(
-                f"nothing to quantize: the model has no {', '.join(self.op_types)} node"
+                f"nothing to quantize: the model has no {', '.join(quantized)} node"
             )
         scratch = out_dir / "scratch"
         prepared = preprocess_for_quantization(src, scratch)
@@ -65,7 +67,11 @@ class QuantizeDynamic(Pass):
                 per_channel=self.per_channel,
                 reduce_range=self.reduce_range,
                 weight_type=QuantType.QInt8,
-                nodes_to_exclude=list(self.nodes_to_exclude),
+                # The quantizer writes a Gemm as a MatMul named after it, then quantizes
+                # that: keeping a Gemm in float means keeping its MatMul.
+                nodes_to_exclude=[
+                    name for node in self.nodes_to_exclude for name in (node, f"{node}_MatMul")
+                ],
                 use_external_data_format=needs_external_data(src),
             )
         except Exception as exc:  # onnxruntime's quantizer raises untyped errors

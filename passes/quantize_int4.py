@@ -25,9 +25,10 @@ class QuantizeInt4(Pass):
     use integer dot products, usually its fastest path. MatMulNBits has CPU and CUDA
     kernels, so the pass serves both targets.
 
-    Gemm nodes stay float: the dynamo exporter writes Linear on 2-D inputs as Gemm (e.g. a
-    transformer's attention out_proj and a classifier head) and MatMulNBits replaces
-    MatMul only. Linear on 3-D inputs is exported as MatMul and is quantized.
+    MatMulNBits replaces MatMul only, so a Gemm on a constant weight (the dynamo exporter
+    writes Linear on 2-D inputs so) is written as MatMul first, by ONNX Runtime's rewrite
+    that its dynamic int8 quantizer applies too: the same Linear is quantized whatever the
+    shape of its input.
     """
 
     name = "quantize_int4"
@@ -40,9 +41,7 @@ class QuantizeInt4(Pass):
     def __post_init__(self) -> None:
         # MatMulNBits' kernels require a power-of-two block of at least 16 rows.
         if self.block_size < 16 or self.block_size & (self.block_size - 1):
-            raise UserError(
-                f"quantize_int4 block_size {self.block_size}: use a power of two >= 16"
-            )
+            raise UserError(f"quantize_int4 block_size {self.block_size}: use a power of two >= 16")
         if self.accuracy_level not in ACCURACY_LEVELS:
             raise UserError(
                 f"quantize_int4 accuracy_level {self.accuracy_level}: use 0, 1, 2, 3 or 4"
@@ -50,21 +49,22 @@ class QuantizeInt4(Pass):
 
     def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
         import onnx
+        from onnxruntime.quantization.onnx_model import ONNXModel
 
-        eligible, too_small, gemms = _matmul_weights(src, self.block_size)
+        model = onnx.load(str(src))
+        # ONNX Runtime's own rewrite, the one its dynamic int8 quantizer applies.
+        ONNXModel(model).replace_gemm_with_matmul()
+        eligible, too_small = _matmul_weights(model.graph, self.block_size)
         if not eligible:
-            gemm_note = (
-                f" (its {gemms} Gemm stay float: int4 replaces MatMul only)" if gemms else ""
-            )
             raise PassSkipped(
-                f"no MatMul with a constant weight of at least {self.block_size} rows "
-                f"to quantize to int4{gemm_note}"
+                f"no MatMul or Gemm with a constant weight of at least {self.block_size} "
+                "rows to quantize to int4"
             )
         nbits = _import_nbits_quantizer()
         out = out_dir / "model.onnx"
         try:
             quantizer = nbits.MatMulNBitsQuantizer(
-                onnx.load(str(src)),
+                model,
                 nodes_to_exclude=too_small,
                 algo_config=nbits.DefaultWeightOnlyQuantConfig(
                     block_size=self.block_size,
@@ -85,13 +85,11 @@ class QuantizeInt4(Pass):
         return Outcome(out, changed=quantized > 0, note=note)
 
 
-def _matmul_weights(src: Path, block_size: int) -> tuple[list[str], list[str], int]:
-    """Names of the MatMul nodes whose B is a float initializer with at least `block_size`
-    rows (K), of those whose constant B is too small, and the number of Gemm nodes; read
-    without loading the weights."""
+def _matmul_weights(graph, block_size: int) -> tuple[list[str], list[str]]:
+    """Names of the MatMul nodes of `graph` whose B is a float initializer with at least
+    `block_size` rows (K), and of those whose constant B is too small."""
     import onnx
 
-    graph = onnx.load(str(src), load_external_data=False).graph
     floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
     weights = {t.name: list(t.dims) for t in graph.initializer if t.data_type in floats}
     eligible, too_small = [], []
@@ -104,8 +102,7 @@ def _matmul_weights(src: Path, block_size: int) -> tuple[list[str], list[str], i
         # The quantizer takes 2-D weights, or N-D ones whose leading dims are all 1.
         fits = len(dims) >= 2 and all(d == 1 for d in dims[:-2]) and dims[-2] >= block_size
         (eligible if fits else too_small).append(node.name)
-    gemms = sum(1 for node in graph.node if node.op_type == "Gemm")
-    return eligible, too_small, gemms
+    return eligible, too_small
 
 
 def _import_nbits_quantizer() -> ModuleType:

@@ -112,17 +112,53 @@ def test_static_int8_calibrates_on_whole_batches(calibration, cnn_onnx, digits, 
 
 
 @pytest.mark.parametrize(
-    "pass_, reason",
+    "pass_, integer_op",
     [
-        pytest.param(QuantizeDynamic(), "no MatMul", id="dynamic"),
-        pytest.param(
-            QuantizeInt4(), "no MatMul with a constant weight .* to quantize to int4", id="int4"
-        ),
+        pytest.param(QuantizeDynamic(), "MatMulInteger", id="dynamic"),
+        pytest.param(QuantizeInt4(), "com.microsoft.MatMulNBits", id="int4"),
     ],
 )
-def test_weight_quantizers_skip_the_cnn_without_matmul(pass_, reason, cnn_onnx, tmp_path):
+def test_weight_quantizers_take_linear_layers_exported_as_gemm(
+    pass_, integer_op, cnn_onnx, digits, tmp_path
+):
+    """The dynamo exporter writes the CNN's two Linear layers (on 2-D inputs) as Gemm; the
+    quantizers that take MatMul take them as they take a Linear on 3-D inputs."""
+    outcome = pass_.apply(cnn_onnx, tmp_path, PassContext(Target("cpu"), CNN_INPUTS))
+    after = op_histogram(outcome.path)
+    assert after.get(integer_op) == 2 and "Gemm" not in after
+    x = digits.test_x[:200]
+    assert _mean_cosine(_run(outcome.path, x), _run(cnn_onnx, x)) > 0.99
+
+
+def test_dynamic_int8_keeps_an_excluded_gemm_in_float(cnn_onnx, tmp_path):
+    """The accuracy fallback names a Gemm; the quantizer, which rewrites it as a MatMul
+    before quantizing, must leave it float all the same."""
+    gemms = [n.name for n in onnx.load(str(cnn_onnx)).graph.node if n.op_type == "Gemm"]
+    outcome = QuantizeDynamic(nodes_to_exclude=(gemms[0],)).apply(
+        cnn_onnx, tmp_path, PassContext(Target("cpu"), CNN_INPUTS)
+    )
+    assert op_histogram(outcome.path).get("MatMulInteger") == len(gemms) - 1
+
+
+@pytest.mark.parametrize(
+    "pass_, reason",
+    [
+        pytest.param(QuantizeDynamic(), "no MatMul, .*, Gemm node", id="dynamic"),
+        pytest.param(QuantizeInt4(), "no MatMul or Gemm with a constant weight", id="int4"),
+    ],
+)
+def test_weight_quantizers_skip_a_model_of_convolutions(pass_, reason, tmp_path):
+    class Convolutions(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3)
+
+        def forward(self, x):
+            return torch.relu(self.conv(x))
+
+    path = _export(Convolutions().eval(), torch.zeros(2, 1, 8, 8), tmp_path / "conv.onnx")
     with pytest.raises(PassSkipped, match=reason):
-        pass_.apply(cnn_onnx, tmp_path, PassContext(Target("cpu"), CNN_INPUTS))
+        pass_.apply(path, tmp_path / "out", PassContext(Target("cpu"), CNN_INPUTS))
 
 
 @pytest.mark.parametrize(
@@ -130,7 +166,7 @@ def test_weight_quantizers_skip_the_cnn_without_matmul(pass_, reason, cnn_onnx, 
     [
         # int8 on all 9 Linear weights (ONNX Runtime turns Gemm into MatMul): 3.4x measured.
         pytest.param(QuantizeDynamic(), 3.0, 0.98, id="dynamic"),
-        # int4 on the 6 MatMul weights, the 3 Gemm stay float: 3.4x measured.
+        # int4 on all 9 Linear weights, the 3 Gemm written as MatMul first.
         pytest.param(QuantizeInt4(), 3.0, 0.98, id="int4"),
         # Half-size weights; the graph itself does not shrink: 1.87x measured.
         pytest.param(Float16(), 1.7, 0.999, id="fp16"),
@@ -155,10 +191,11 @@ def test_int4_replaces_each_constant_weight_matmul(transformer_onnx, tmp_path):
         transformer_onnx, tmp_path, PassContext(Target("cpu"), TRANSFORMER_INPUTS)
     )
     after = op_histogram(outcome.path)
-    assert after["com.microsoft.MatMulNBits"] == 6
+    # 6 Linear exported as MatMul, 3 as Gemm (on 2-D inputs), all quantized.
+    assert after["com.microsoft.MatMulNBits"] == 9 and "Gemm" not in after
     # The 4 MatMul left are attention's activation-by-activation products.
-    assert after["MatMul"] == 4 and after["Gemm"] == 3
-    assert outcome.note == "6 MatMul -> MatMulNBits (int4, block 32); 3 Gemm left float"
+    assert after["MatMul"] == 4
+    assert outcome.note == "9 MatMul -> MatMulNBits (int4, block 32)"
     node = next(n for n in onnx.load(str(outcome.path)).graph.node if n.op_type == "MatMulNBits")
     attrs = {a.name: a.i for a in node.attribute}
     assert (attrs["bits"], attrs["block_size"], attrs["accuracy_level"]) == (4, 32, 4)

@@ -107,3 +107,15 @@ def test_chain_kinds_are_checked_before_anything_runs():
     with pytest.raises(UserError, match="export needs a torch model but follows ort_graph"):
         check_chain("onnx", [OrtGraphOptimize("basic"), ExportToOnnx()])
     check_chain("torch", [ExportToOnnx(), OrtGraphOptimize("basic")])
+
+
+def test_a_pass_with_nothing_to_do_is_not_tried_again(digits_cnn_onnx, tmp_path):
+    from passes.quantize_int4 import QuantizeInt4
+
+    # Blocks longer than any of the CNN's weights: int4 has nothing to quantize.
+    chains = [Chain((QuantizeInt4(block_size=1024),), "nothing to do")]
+    first = _run(digits_cnn_onnx, tmp_path / "out", chains)
+    again = _run(digits_cnn_onnx, tmp_path / "out", chains)
+    (skipped,) = [v for v in again.variants if v.steps == [] and v.label.startswith("quantize")]
+    assert skipped.status == "skipped" and "at least 1024 rows" in skipped.reason
+    assert skipped.cached and not first.variant(skipped.id).cached
