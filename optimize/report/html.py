@@ -159,7 +159,7 @@ def _summary(results: Results) -> str:
     )
     if pick is None:
         closest = results.closest
-        text = "<p><strong>No variant is within tolerance:</strong> nothing was picked.</p>"
+        text = f"<p><strong>{escape(results.why_no_pick)}.</strong></p>"
         if closest:
             text += (
                 f"<p>The closest, <code>{escape(closest.label)}</code> "

@@ -96,7 +96,7 @@ def render_markdown(results: Results) -> str:
                 f"({results.pick_onnx.p50_ms:.3f} ms)"
             )
     else:
-        lines.append("**No variant is within tolerance:** nothing was picked.")
+        lines.append(f"**{results.why_no_pick}.**")
         if results.closest:
             lines.append(
                 f"The closest, `{results.closest.label}` ({results.closest.verdict}), is saved "

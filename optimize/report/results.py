@@ -126,6 +126,16 @@ class Results:
         return {rt: v.id for rt, v in best.items() if v is not None}
 
     @property
+    def why_no_pick(self) -> str:
+        """Why nothing was picked, in one sentence: nothing could be measured (saying why
+        the baseline could not), or nothing measured is within the limits."""
+        if any(v.measured for v in self.variants):
+            return "No variant is within tolerance: nothing was picked"
+        first = self.variants[0] if self.variants else None
+        why = f" (the baseline, {first.label}: {first.reason})" if first and first.reason else ""
+        return f"No variant could be measured{why}: nothing was picked"
+
+    @property
     def closest(self) -> Variant | None:
         """When nothing is within tolerance, the best ONNX variant found, saved as
         closest.onnx (a PyTorch row has no file of its own to save)."""

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -203,7 +204,7 @@ def _print_pick(results: Results, console: Console) -> None:
                 f"best ONNX variant: {results.pick_onnx.label} → {results.out_dir / 'best.onnx'}"
             )
     else:
-        console.print("[bold red]no variant is within tolerance[/bold red]: nothing was picked")
+        console.print(f"[bold red]{escape(results.why_no_pick)}[/bold red]")
         if results.closest:
             console.print(
                 f"closest (does not meet the limit): {results.closest.label} → "
