@@ -38,9 +38,17 @@ UPSTREAM = {
         "their configs' source"
     ),
     "object has no attribute 'last_hidden_state'": (
-        "transformers 5's image classifiers fail with return_dict=False, which tracing needs: "
-        "torch's TorchScript exporter cannot write the dicts (prim::DictConstruct) a traced "
-        "ModelOutput becomes"
+        "transformers 5's task heads (image classifiers, GPT-2's LM head) fail with "
+        "return_dict=False, which tracing needs: torch's TorchScript exporter cannot write "
+        "the dicts (prim::DictConstruct) a traced ModelOutput becomes"
+    ),
+    "got multiple values for argument 'use_cache'": (
+        "torch's TorchScript-based ONNX exporter calls transformers 5's BertModel in a way "
+        "its forward rejects; torch's dynamo exporter takes it"
+    ),
+    "'aten::diff'": (
+        "torch's TorchScript-based ONNX exporter has no conversion for aten::diff, which "
+        "transformers' GPT-2 uses; torch's dynamo exporter takes it"
     ),
 }
 

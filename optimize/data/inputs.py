@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from optimize.source.load import Source
 
 GENERATED_SAMPLES = 64
+# The size of a generated symbolic dim past the batch (a sequence) when no saved sample
+# says it: torch.export takes a size of 1 for a constant, and a model whose code branches
+# on it (transformers' causal-attention test on the query length) then fails to export.
+GENERATED_SYMBOLIC_SIZE = 16
 # Enough samples for stable activation ranges; more only costs calibration time and memory.
 CALIBRATION_SAMPLES = 1024
 
@@ -32,11 +36,11 @@ def generate_inputs(
     over the whole table of an input in `index_limits` (the embedding it indexes), else 0
     or 1 (safe as indices into any embedding). A symbolic dim past the batch (a sequence)
     takes its size from the array of that input in `like` (samples saved with the model),
-    else 1."""
+    else GENERATED_SYMBOLIC_SIZE."""
     rng = np.random.default_rng(seed)
     feeds = {}
     for spec in specs:
-        shape = list(spec.concrete_shape(batch=count))
+        shape = list(spec.concrete_shape(batch=count, symbolic_size=GENERATED_SYMBOLIC_SIZE))
         sample = (like or {}).get(spec.name)
         for axis, dim in enumerate(spec.dims[1:], start=1):
             if isinstance(dim, str) and sample is not None and sample.ndim > axis:

@@ -27,6 +27,8 @@ CELLS = [
     ("two_outputs", "torchscript_scripted"),
     ("int64_and_bool", "pickle"),
     ("bert", "torchscript_traced"),
+    # A pickled decoder given a named sequence: exported from generated inputs alone.
+    ("gpt2", "pickle"),
 ]
 
 
