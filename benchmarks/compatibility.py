@@ -35,7 +35,7 @@ RESULTS = Path(__file__).parent / "results"
 UPSTREAM = {
     "Failed to get source for": (
         "transformers' models can be traced but not scripted: torch.jit.script cannot read "
-        "their configs' source"
+        "their configs' source (huggingface/transformers#5067, closed as won't fix)"
     ),
     "object has no attribute 'last_hidden_state'": (
         "transformers 5's task heads (image classifiers, GPT-2's LM head) fail with "
@@ -48,7 +48,8 @@ UPSTREAM = {
     ),
     "'aten::diff'": (
         "torch's TorchScript-based ONNX exporter has no conversion for aten::diff, which "
-        "transformers' GPT-2 uses; torch's dynamo exporter takes it"
+        "transformers' GPT-2 uses, and takes no new operators (pytorch/pytorch#108975); "
+        "torch's dynamo exporter takes it"
     ),
 }
 

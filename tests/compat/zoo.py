@@ -276,7 +276,14 @@ def _dims(architecture: Architecture, example: dict[str, torch.Tensor]):
     shared: dict[str, torch.export.Dim] = {}
     return {
         name: {
-            axis: shared.setdefault(label, torch.export.Dim(label, max=64 if axis else None))
+            axis: shared.setdefault(
+                label,
+                torch.export.Dim(
+                    # a sequence up to four times the example's: within every zoo model's positions
+                    label,
+                    max=4 * example[name].shape[axis] if axis else None,
+                ),
+            )
             for axis, label in enumerate(architecture.dynamic[name])
         }
         for name in example
