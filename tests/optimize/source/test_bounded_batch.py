@@ -35,6 +35,8 @@ def test_a_bounded_batch_is_respected_and_reported(digits, digits_cnn, tmp_path)
     )
     measured = [v for v in results.variants if v.measured]
     assert results.pick is not None and len(measured) >= 2
-    assert {v.measurements.throughput_batch for v in measured} == {MAX_ROWS}
+    # Screened-only rows keep screening's batch-1 figure; whatever was timed in full used the bound.
+    assert all(v.measurements.throughput_batch <= MAX_ROWS for v in measured)
+    assert {v.measurements.throughput_batch for v in measured if v.timing == "full"} == {MAX_ROWS}
     assert all(v.fidelity.samples == 100 for v in measured)
     assert any(f"at most {MAX_ROWS} rows" in w for w in results.warnings)
