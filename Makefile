@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(BIN)/optimize: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH_PIN)
-	$(BIN)/pip install --quiet -e '.[dev,prune,serve,hf]'
+	$(BIN)/pip install --quiet -e '.[dev,prune,serve,hf,cluster]'
 	touch $@
 
 setup: $(BIN)/optimize

@@ -45,6 +45,11 @@ class HostInfo:
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def class_facts(self) -> dict[str, object]:
+        """What two machines must share to measure alike (their hardware class): all but
+        the memory size."""
+        return {k: v for k, v in self.to_dict().items() if k != "memory_gb"}
+
 
 def _cpuinfo() -> tuple[str, list[str]]:
     model, flags = "", []

@@ -233,6 +233,8 @@ class Measurements:
     thread_sweep: list[dict[str, object]] = field(default_factory=list)
     # The logical CPUs the measuring process was pinned to, where the OS allowed.
     pinned_cpus: list[int] | None = None
+    # The cluster node that took these figures; empty for this machine.
+    node: str = ""
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for reports, with the derived spread figures."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime
 import math
 from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
 
-from hardware.detect import check_target, describe_host
 from hardware.targets import parse_target
 from optimize.build.setup import builder_for
 from optimize.choose.contest import MAX_CONTENDERS, head_to_head
@@ -15,6 +16,7 @@ from optimize.choose.select import choose
 from optimize.config.chains import int8_scheme
 from optimize.config.recipe import Recipe
 from optimize.data.prepare import prepare_data
+from optimize.execution import Executor, LocalExecutor
 from optimize.isolation import close_warm_worker
 from optimize.measure.diagnose import parity_warnings, slowdown_warnings
 from optimize.measure.measurer import Measurer, noise_warning
@@ -42,19 +44,31 @@ def no_progress(message: str, done: int, total: int) -> None:
 def run(recipe: Recipe, progress: Progress = no_progress) -> Results:
     """Load the recipe's model, build the variants of its chains, measure each on its
     target, pick the fastest within its limits and write the output folder."""
-    try:
-        return _stages(recipe, progress)
-    finally:
-        close_warm_worker()
+    with ExitStack() as cleanup:
+        cleanup.callback(close_warm_worker)
+        return _stages(recipe, progress, cleanup)
 
 
-def _stages(recipe: Recipe, progress: Progress) -> Results:
+def executor_for(recipe: Recipe, out_dir: Path) -> Executor:
+    """Where the run's units execute: this machine, or the recipe's Ray cluster."""
+    if recipe.cluster.address is None:
+        return LocalExecutor()
+    from optimize.cluster.ray_executor import RayExecutor  # Ray is an optional extra
+
+    out_dir.mkdir(parents=True, exist_ok=True)  # for each node to check it sees it
+    shared = [recipe.model.resolve(), out_dir]
+    return RayExecutor.connect(recipe.cluster, shared)
+
+
+def _stages(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> Results:
     deadline = Deadline(recipe.search.budget_minutes)
     clock = StageClock(progress)
     target = parse_target(recipe.target)
-    check_target(target)
     out_dir = recipe.out.resolve()
     check_output_folder(out_dir)
+    executor = executor_for(recipe, out_dir)
+    cleanup.callback(executor.close)
+    host = executor.host(target)
     with clock.stage("loading the model"):
         source = load_known_source(
             recipe.model,
@@ -66,7 +80,6 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
         )
     with clock.stage("reference outputs of the original model"):
         data = prepare_data(recipe, source, out_dir)
-    host = describe_host(include_gpus=target.is_gpu)
     chains = recipe.chains_to_try(host.cpu_flags)
     builder = builder_for(
         source,
@@ -76,8 +89,9 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
         recipe.search.build_timeout_s,
         on_step=lambda label: progress(f"building {label}", 0, 0),
         export=recipe.export,
+        executor=executor,
     )
-    measurer = Measurer.for_run(recipe, target, host, data, out_dir)
+    measurer = Measurer.for_run(recipe, target, host, data, out_dir, executor)
     measurer.on_measure = lambda label: progress(f"screening {label}", 0, 0)
     everything = recipe.measure.time_in_full == "all"
 
@@ -129,13 +143,10 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
             )
     with clock.stage("timing the contenders in full"):
         most, margin = (len(variants), math.inf) if everything else (MAX_CONTENDERS, SCREEN_MARGIN)
-        for rank, candidate in enumerate(worth_timing(variants, most, margin)):
-            # The fastest is timed in full whatever the budget: the pick rests on it.
-            if rank and deadline.reason():
-                candidate.not_timed_further = deadline.spent
-                continue
-            progress(f"timing {candidate.label} in full", 0, 0)
-            measurer.time_fully(candidate)
+        contenders = worth_timing(variants, most, margin)
+        progress(f"timing {len(contenders)} contender(s) in full", 0, 0)
+        # The fastest is timed in full whatever the budget: the pick rests on it.
+        measurer.time_fully(contenders, lambda: deadline.spent if deadline.reason() else None)
 
     with clock.stage("diagnosis"):
         warnings = data.warnings + parity_warnings(variants)
@@ -175,6 +186,7 @@ def _stages(recipe: Recipe, progress: Progress) -> Results:
         stage_seconds=clock.seconds,
         task=recipe.task,
         finished_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        cluster=executor.summary(),
     )
     with clock.stage("writing the outputs"):
         write_outputs(results)

@@ -119,6 +119,20 @@ def run(
     price_per_hour: Annotated[
         float | None, typer.Option(help="with --serve: the machine's price per hour")
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="run on a Ray cluster: its address, 'auto' (RAY_ADDRESS) or 'local' (one "
+            "started here); builds run anywhere, measurements on nodes of the hardware class"
+        ),
+    ] = None,
+    hardware_class: Annotated[
+        str | None,
+        typer.Option(
+            help="with --cluster: the class id (from `optimize node-resources`) to measure "
+            "on [this machine's]"
+        ),
+    ] = None,
     remeasure: Annotated[
         bool,
         typer.Option(
@@ -224,6 +238,7 @@ def run(
                 "price_per_hour": price_per_hour,
             },
             "prune": {"ratios": ratios, "finetune": finetune},
+            "cluster": {"address": cluster, "hardware_class": hardware_class},
         }
         plan = base.with_overrides(_given(overrides), names=FLAG_NAMES)
         if dry_run:

@@ -64,6 +64,8 @@ FLAG_NAMES = {
     "prune.finetune": "--finetune",
     "export.exporter": "--exporter",
     "export.opset": "--opset",
+    "cluster.address": "--cluster",
+    "cluster.hardware_class": "--hardware-class",
     **{
         f"serve.{key}": f"--{key.replace('_', '-')}"
         for key in ("slo_p99_ms", "price_per_hour", "seconds")

@@ -119,3 +119,13 @@ def targets(
         return
     for key, value in info.items():
         typer.echo(f"{key}: {value}")
+
+
+@app.command("node-resources")
+def node_resources() -> None:
+    """The Ray custom resources this machine publishes as a cluster node, as JSON for
+    `ray start --resources`: its measuring slot and its hardware classes (CPU; GPU too
+    where it has one). `optimize run --cluster` measures on nodes of the run's class."""
+    from optimize.cluster.hardware_class import node_resources as resources
+
+    typer.echo(json.dumps(resources()))

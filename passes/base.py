@@ -124,6 +124,11 @@ class Pass:
         the pass's `nodes_to_exclude` option; empty for a pass the fallback cannot steer."""
         return ()
 
+    def tied_to_hardware(self, target: Target) -> bool:
+        """Whether the pass's output depends on the machine it runs on for `target`, so
+        it must be built on the target's hardware (on a cluster), not anywhere."""
+        return False
+
     @property
     def quantizes_weights_only(self) -> bool:
         """Only nodes with a constant weight are changed, so the fallback need not probe

@@ -30,6 +30,10 @@ class OrtGraphOptimize(Pass):
         if self.level not in LEVELS:
             raise UserError(f"ort_graph level '{self.level}': use one of {', '.join(LEVELS)}")
 
+    def tied_to_hardware(self, target: Target) -> bool:
+        # 'all' lays tensors out for this CPU's kernels; a GPU target opens its provider.
+        return self.level == "all" or target.is_gpu
+
     def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
         out = out_dir / "model.onnx"
         settings = SessionSettings(graph_level=self.level)

@@ -17,7 +17,8 @@ from hardware.detect import distribution_versions
 from optimize.build.variant import Status, Step, Variant
 from optimize.config.chains import Chain
 from optimize.errors import UserError
-from optimize.isolation import IsolatedRunError, ScriptRerunError, run_warm
+from optimize.execution import Executor, LocalExecutor, Unit
+from optimize.isolation import IsolatedRunError, ScriptRerunError
 from optimize.store import publish_dir, staging_dir, write_json_atomic
 from passes.base import ModelKind, Pass, PassContext, PassError, PassSkipped
 from passes.export import ExportToOnnx
@@ -75,6 +76,7 @@ class VariantBuilder:
         preprocess: Pass | None = None,
         torch_ctx: PassContext | None = None,
         export: Pass = ExportToOnnx(),
+        executor: Executor | None = None,
     ) -> None:
         """`preprocess` (a pass) goes in front of every variant, right after `export` (for
         a PyTorch source); then `ctx` describes the raw inputs it takes and `torch_ctx` the
@@ -88,6 +90,7 @@ class VariantBuilder:
         self.root_id = root_id
         self.on_step = on_step
         self.timeout_s = timeout_s
+        self.executor = executor or LocalExecutor()
         self.variants: dict[str, Variant] = {}
         # A killed run can leave a half-built variant: it was never published, so drop it.
         for stale in variants_dir.glob(".*.partial"):
@@ -209,7 +212,8 @@ class VariantBuilder:
                 # that to this variant. Export stays here, where the loaded model lives.
                 light_ctx = dataclasses.replace(self.ctx, torch_model=None)
                 job = (pass_, src, staging, light_ctx)
-                status, result = run_warm(apply_pass, job, self.timeout_s)
+                unit = Unit(apply_pass, job, self.timeout_s, f"building {label}")
+                status, result = self.executor.build(unit, pass_.tied_to_hardware(self.ctx.target))
             else:
                 status, result = apply_pass((pass_, src, staging, self._torch_ctx(parent)))
         except ScriptRerunError:

@@ -11,6 +11,7 @@ from hardware.targets import Target
 from optimize.build.builder import VariantBuilder
 from optimize.config.sections import ExportSection
 from optimize.data.prepare import RunData
+from optimize.execution import Executor
 from optimize.source.load import Source
 from passes.base import PassContext
 from passes.export import ExportToOnnx
@@ -26,6 +27,7 @@ def builder_for(
     timeout_s: float,
     on_step: Callable[[str], None] = lambda label: None,
     export: ExportSection = ExportSection(),
+    executor: Executor | None = None,
 ) -> VariantBuilder:
     """The builder of a run: passes see the run's (raw) inputs and calibration data; with
     preprocessing, passes on the PyTorch model (export, pruning) see the model's own. A
@@ -49,6 +51,7 @@ def builder_for(
         preprocess=preprocess,
         torch_ctx=torch_ctx,
         export=ExportToOnnx(opset=export.opset, exporter=export.exporter),
+        executor=executor,
     )
 
 

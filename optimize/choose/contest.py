@@ -17,7 +17,8 @@ from hardware.session import SessionSettings
 from optimize.build.variant import Variant
 from optimize.choose.ranking import within_noise_of
 from optimize.data.inputs import rows
-from optimize.isolation import IsolatedRunError, run_warm
+from optimize.execution import Executor, LocalExecutor, Unit
+from optimize.isolation import IsolatedRunError
 from optimize.measure.measurer import Measurer
 from optimize.measure.workers import Workload
 
@@ -149,10 +150,12 @@ def run_contest(
     timeout_s: float,
     rounds: int = ROUNDS,
     reuse: Reuse = lambda kind, name, compute: compute(),
+    executor: Executor | None = None,
 ) -> Contest | None:
     """The head-to-head of the contenders among `variants`, or None when fewer than two
     are close enough to need one; `reuse` may answer with figures stored for the same
-    contenders. Raises IsolatedRunError when the child process fails."""
+    contenders. All contenders race in one process on one machine of `executor`'s (this
+    one by default). Raises IsolatedRunError when the child process fails."""
     field = contenders(variants)
     if len(field) < 2:
         return None
@@ -161,7 +164,11 @@ def run_contest(
     figures = reuse(
         "contests",
         hashlib.sha256(name.encode()).hexdigest()[:16],
-        lambda: run_warm(race, ContestJob(models, workload, rounds), timeout_s),
+        lambda: (
+            (executor or LocalExecutor())
+            .measure(Unit(race, ContestJob(models, workload, rounds), timeout_s, "head to head"))
+            .result
+        ),
     )
     return decide(field, figures, rounds)
 
@@ -171,7 +178,11 @@ def head_to_head(variants: list[Variant], measurer: Measurer) -> tuple[Contest |
     process fails, the pick rests on each variant's own measurements, and the run says so."""
     try:
         contest = run_contest(
-            variants, measurer.workload, measurer.timeout_s, reuse=measurer.reused
+            variants,
+            measurer.workload,
+            measurer.timeout_s,
+            reuse=measurer.reused,
+            executor=measurer.executor,
         )
         return contest, []
     except IsolatedRunError as exc:

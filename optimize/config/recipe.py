@@ -19,6 +19,7 @@ from optimize.config.chain_entries import chain_from_entry
 from optimize.config.chains import Chain, builtin_chains
 from optimize.config.limits import Limits
 from optimize.config.sections import (
+    ClusterSection,
     DataSection,
     ExportSection,
     FilePath,
@@ -59,6 +60,7 @@ class Recipe(Section):
     search: SearchSection = SearchSection()
     prune: PruneSection = PruneSection()
     serve: ServeSection = ServeSection()
+    cluster: ClusterSection = ClusterSection()
     preprocess: PreprocessSection | None = None
     chains: list[Annotated[Chain, PlainValidator(chain_from_entry)]] = []
 

@@ -262,6 +262,16 @@ class ServeSection(Section):
     through_server: bool = False
 
 
+class ClusterSection(Section):
+    """Where a run's units execute: with no address, on this machine; else on the Ray
+    cluster at `address` ("auto": the one RAY_ADDRESS names; "local": one started on this
+    machine for the run). Measurements run only on nodes of `hardware_class` (a class id
+    `optimize node-resources` publishes; by default this machine's class)."""
+
+    address: str | None = None
+    hardware_class: str | None = None
+
+
 class PreprocessSection(Section):
     """Preprocessing compiled in front of the model (steps per raw input), and raw data to
     fit the statistics its steps leave unset."""

@@ -20,7 +20,8 @@ from optimize.build.variant import Candidate, RuntimeRow, Variant
 from optimize.config.limits import Limits
 from optimize.config.recipe import Recipe
 from optimize.data.prepare import RunData
-from optimize.isolation import IsolatedRunError, run_isolated, run_warm
+from optimize.execution import Executor, LocalExecutor, Placed, Unit
+from optimize.isolation import IsolatedRunError
 from optimize.measure.cache import (
     MEASUREMENTS_FILE,
     figures_from_dict,
@@ -93,15 +94,23 @@ class Measurer:
     cache_key: str
     screen_key: str
     host_cores: int = 1
+    executor: Executor = field(default_factory=LocalExecutor)
     on_measure: Callable[[str], None] = lambda label: None
     profiles: dict[str, list[dict]] = field(default_factory=dict)
     jobs: dict[str, JobFor] = field(default_factory=dict)
 
     @classmethod
     def for_run(
-        cls, recipe: Recipe, target: Target, host: HostInfo, data: RunData, out_dir: Path
+        cls,
+        recipe: Recipe,
+        target: Target,
+        host: HostInfo,
+        data: RunData,
+        out_dir: Path,
+        executor: Executor,
     ) -> Measurer:
-        """The measurer of a run: its workloads, thread sweep and cache keys."""
+        """The measurer of a run: its workloads, thread sweep and cache keys; `host` is
+        the machine `executor` measures on."""
         store = data.store
         workload = Workload(
             target=target,
@@ -121,7 +130,7 @@ class Measurer:
             # TensorRT engines go in the output folder, so re-runs and serving reuse them.
             cache = str(out_dir / "trt_engines")
             threads = tuple(dataclasses.replace(s, engine_cache_dir=cache) for s in threads)
-        machine = {k: v for k, v in host.to_dict().items() if k != "memory_gb"}
+        machine = host.class_facts()
         return cls(
             workload=workload,
             screen_workload=screen_workload,
@@ -134,6 +143,7 @@ class Measurer:
             cache_key=measurement_key(workload, threads, machine),
             screen_key=measurement_key(screen_workload, threads[:1], machine),
             host_cores=host.physical_cores,
+            executor=executor,
         )
 
     def workload_for(self, full: bool) -> Workload:
@@ -158,51 +168,68 @@ class Measurer:
         self.jobs[candidate.id] = job_for
         candidate.timing = "screen"
         path = self.figures_file(candidate, SCREENING_FILE)
-        stored = load_result(path, self.screen_key) if path and self.reuse else None
+        stored = load_result(path, self.screen_key) if self.reuse else None
         if stored is not None:
             candidate.measurements_cached = True
             if "failed" in stored:
                 candidate.fail(stored["failed"], stored.get("detail", ""))
                 return
-            self.record(candidate, lambda: figures_from_dict(stored))
+            self.record(candidate, lambda: Placed(figures_from_dict(stored)))
             return
         measure, job = job_for(False)
-        error = self.record(candidate, lambda: run_warm(measure, job, self.timeout_s))
-        if path and candidate.measured:
+        unit = Unit(measure, job, self.timeout_s, f"screening {candidate.label}")
+        error = self.record(candidate, lambda: self.executor.measure(unit))
+        if candidate.measured:
             store_figures(path, self.screen_key, candidate.measurements, candidate.fidelity)
-        elif path and error is not None and error.worth_remembering:
+        elif error is not None and error.worth_remembering:
             failure = {"failed": candidate.reason, "detail": candidate.detail}
             store_result(path, self.screen_key, failure)
 
-    def time_fully(self, candidate: Candidate) -> None:
-        """Time a screened candidate in full, in a fresh process (honest memory figures):
-        its timing replaces the screening's, its fidelity stands."""
-        path = self.figures_file(candidate, MEASUREMENTS_FILE)
-        stored = load_figures(path, self.cache_key) if path and self.reuse else None
-        fidelity = candidate.fidelity
-        if stored is not None:
-            measurements = stored[0]
-        else:
+    def time_fully(self, candidates: list[Candidate], stop: Callable[[], str | None]) -> None:
+        """Time screened candidates in full, each in a fresh process (honest memory
+        figures), at once where the executor has several machines: a timing replaces the
+        screening's, the fidelity stands. Those after the first are left as screened once
+        `stop()` gives a reason, which they keep."""
+        todo: list[tuple[Candidate, Path]] = []
+        for candidate in candidates:
+            path = self.figures_file(candidate, MEASUREMENTS_FILE)
+            stored = load_figures(path, self.cache_key) if self.reuse else None
+            if stored is None:
+                todo.append((candidate, path))
+            else:
+                self._keep_full(candidate, stored[0])
+        units = []
+        for candidate, _ in todo:
             measure, job = self.jobs[candidate.id](True)
-            try:
-                measurements, _ = run_isolated(measure, job, self.timeout_s)
-            except IsolatedRunError as exc:
-                candidate.fail(f"timing failed: {exc}", exc.child_traceback)
-                return
-            candidate.measurements_cached = False
-            if path:
-                store_figures(path, self.cache_key, measurements, fidelity)
-        candidate.timing = "full"
-        self.record(candidate, lambda: (measurements, fidelity))
+            units.append(Unit(measure, job, self.timeout_s, f"timing {candidate.label}", True))
+        outcomes = self.executor.measure_each(units, lambda: stop() is not None)
+        for (candidate, path), outcome in zip(todo, outcomes, strict=True):
+            if outcome is None:
+                candidate.not_timed_further = stop() or ""
+            elif isinstance(outcome, IsolatedRunError):
+                candidate.fail(f"timing failed: {outcome}", outcome.child_traceback)
+            else:
+                measurements, _ = outcome.result
+                measurements = dataclasses.replace(measurements, node=outcome.node)
+                candidate.measurements_cached = False
+                store_figures(path, self.cache_key, measurements, candidate.fidelity)
+                self._keep_full(candidate, measurements)
 
-    def figures_file(self, candidate: Candidate, name: str) -> Path | None:
+    def _keep_full(self, candidate: Candidate, measurements: Measurements) -> None:
+        fidelity = candidate.fidelity
+        candidate.timing = "full"
+        self.record(candidate, lambda: Placed((measurements, fidelity), measurements.node))
+
+    def figures_file(self, candidate: Candidate, name: str) -> Path:
         """Where the candidate's figures called `name` are kept: in a variant's own
-        folder, under the cache folder for a runtime row; None for files outside the run's
-        folder (a user's ONNX source is measured afresh)."""
+        folder; under the cache folder for a runtime row, and for a user's ONNX source,
+        whose id is its content's hash."""
         if isinstance(candidate, RuntimeRow):
             return self.cache_dir / "rows" / candidate.id / name
         folder = candidate.path.parent
-        return folder / name if folder.parent == self.variants_dir else None
+        if folder.parent == self.variants_dir:
+            return folder / name
+        return self.cache_dir / "sources" / candidate.id / name
 
     def reused(self, kind: str, name: str, compute: Callable[[], Any]) -> Any:
         """The result stored as `kind`/`name` under this run's conditions, or `compute()`'s,
@@ -216,15 +243,18 @@ class Measurer:
         return result
 
     def record(
-        self, candidate: Candidate, measure: Callable[[], tuple[Measurements, Fidelity]]
+        self, candidate: Candidate, measure: Callable[[], Placed]
     ) -> IsolatedRunError | None:
-        """Keep what `measure` returns on `candidate` with its verdict against the limits,
-        or mark it failed with the reason and return the failure."""
+        """Keep the figures `measure` returns on `candidate`, with the node that took them
+        and their verdict against the limits, or mark it failed with the reason and return
+        the failure."""
         try:
-            measurements, fidelity = measure()
+            placed = measure()
         except IsolatedRunError as exc:
             candidate.fail(f"measuring failed: {exc}", exc.child_traceback)
             return exc
+        measurements, fidelity = placed.result
+        measurements = dataclasses.replace(measurements, node=placed.node or measurements.node)
         verdict = tolerance_verdict(fidelity, self.limits) or limits_verdict(
             measurements, self.limits
         )
@@ -246,7 +276,7 @@ class Measurer:
             return self.reused(
                 "quantization_errors",
                 name,
-                lambda: run_warm(estimate_quantization_errors, job, self.timeout_s),
+                lambda: self.run_unit(estimate_quantization_errors, job, "estimating errors"),
             )
         except IsolatedRunError:
             return {}
@@ -267,10 +297,15 @@ class Measurer:
         as `name`; empty when profiling fails (a diagnosis: the figures stand without it)."""
         try:
             return self.reused(
-                "profiles", name, lambda: run_warm(profile, job, self.timeout_s)
+                "profiles", name, lambda: self.run_unit(profile, job, f"profiling {name}")
             )
         except IsolatedRunError:
             return []
+
+    def run_unit(self, fn: Callable[[Any], Any], arg: Any, what: str) -> Any:
+        """`fn(arg)` on the measuring hardware, in the warm worker, within the unit time
+        limit; raises IsolatedRunError when it fails."""
+        return self.executor.measure(Unit(fn, arg, self.timeout_s, what)).result
 
     @property
     def thread_counts(self) -> tuple[int, ...]:

@@ -7,6 +7,7 @@ from html import escape
 
 from optimize.build.variant import Variant
 from optimize.choose.select import PICK_RULE
+from optimize.report.cluster_text import cluster_headline, units_by_node
 from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
 from optimize.report.interactive_plot import pareto_html
 from optimize.report.markdown import variant_cells
@@ -390,5 +391,9 @@ def _environment(results: Results) -> str:
         "ONNX Runtime providers": ", ".join(env.get("ort_providers", [])),
         "Source": f"{results.source_path} ({results.source_form}, sha256 {results.source_id})",
     }
+    if results.cluster:
+        entries["Cluster"] = cluster_headline(results.cluster)
+        for node, units in units_by_node(results.cluster).items():
+            entries[node] = "; ".join(units)
     items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in entries.items())
     return f"<h2>Environment</h2><dl class='small'>{items}</dl>"

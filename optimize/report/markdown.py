@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from optimize.build.variant import Variant
+from optimize.report.cluster_text import cluster_headline, units_by_node
 from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
 from optimize.report.results import Results
 from optimize.serve.sweep_report import sweep_lines
@@ -177,6 +178,11 @@ def render_markdown(results: Results) -> str:
                 f"- `{variant.id}` {variant.label}: {step.note or 'no note'} "
                 f"({step.seconds:.2f} s{', unchanged' if not step.changed else ''})"
             )
+    if results.cluster:
+        lines += ["", "## Where it ran", "", cluster_headline(results.cluster) + ".", ""]
+        by_node = units_by_node(results.cluster)
+        lines += [f"- `{node}`: {'; '.join(units)}" for node, units in by_node.items()]
+        lines += [] if by_node else ["- nothing: every figure was reused"]
     env = results.environment
     lines += [
         "",

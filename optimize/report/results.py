@@ -54,6 +54,9 @@ class Results:
     task: str | None = None
     # When the run ended, ISO 8601 in UTC.
     finished_at: str = ""
+    # Where a cluster run's units ran (optimize.cluster): its address, hardware class and
+    # the node of each unit; None for a run on this machine.
+    cluster: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         pick = "no pick"
@@ -193,6 +196,7 @@ class Results:
             "head_to_head": asdict(self.contest) if self.contest else None,
             "stage_seconds": self.stage_seconds,
             "finished_at": self.finished_at,
+            "cluster": self.cluster,
             "pick": self.pick.id if self.pick else None,
             "pick_onnx": self.pick_onnx.id if self.pick_onnx else None,
             "best_model": "best.onnx" if self.pick_onnx else None,

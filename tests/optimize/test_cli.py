@@ -97,12 +97,14 @@ def test_demo_run_writes_the_promised_folder(demo_run, digits):
         assert variant["fidelity"]["reference_accuracy"] > 0.9
     pick = next(v for v in report["variants"] if v["id"] == report["pick_onnx"])
     assert pick["within_tolerance"]
+    # The pick rests on full timings: a screening figure may come out lower on a busy
+    # machine, but a candidate screened beyond noise of the fastest was never a contender.
     fastest_ok = min(
-        (v for v in onnx_rows if v["within_tolerance"]),
+        (v for v in onnx_rows if v["within_tolerance"] and v["timing"] == "full"),
         key=lambda v: v["measurements"]["latency"]["p50_ms"],
     )
     overall = min(
-        (v for v in measured if v["within_tolerance"]),
+        (v for v in measured if v["within_tolerance"] and v["timing"] == "full"),
         key=lambda v: v["measurements"]["latency"]["p50_ms"],
     )
     # Every ONNX variant of this model runs in about the same time: the fastest ones are
@@ -262,11 +264,17 @@ def test_compare_fails_on_a_planted_regression(demo_run, tmp_path):
     same = CliRunner().invoke(app, ["compare", str(old), str(old)])
     assert same.exit_code == 0 and "no regression" in same.output
     report = json.loads(old.read_text())
-    pick = next(v for v in report["variants"] if v["id"] == report["pick"])
-    pick["measurements"]["latency"]["p50_ms"] *= 1.5
+    latency = next(v for v in report["variants"] if v["id"] == report["pick"])["measurements"][
+        "latency"
+    ]
+    # A tight spread in both: a busy machine's measured one can hide +50 %.
+    latency["iqr_ms"] = latency["p50_ms"] * 0.02
+    tight = tmp_path / "tight.json"
+    tight.write_text(json.dumps(report))
+    latency["p50_ms"] *= 1.5
     slower = tmp_path / "report.json"
     slower.write_text(json.dumps(report))
-    result = CliRunner().invoke(app, ["compare", str(old), str(slower)])
+    result = CliRunner().invoke(app, ["compare", str(tight), str(slower)])
     assert result.exit_code == 1
     assert "+50.0% p50 latency" in result.output
     missing = CliRunner().invoke(app, ["compare", str(old), str(tmp_path / "none.json")])
@@ -360,9 +368,7 @@ def test_a_baseline_that_cannot_be_measured_is_named_with_its_reason(digits_cnn_
     recipe = tmp_path / "optimize.toml"
     # A limit no measurement can keep: the worker alone takes longer to start.
     out = tmp_path / "out"
-    recipe.write_text(
-        f"model = '{digits_cnn_onnx}'\nout = '{out}'\n[measure]\ntimeout_s = 0.01\n"
-    )
+    recipe.write_text(f"model = '{digits_cnn_onnx}'\nout = '{out}'\n[measure]\ntimeout_s = 0.01\n")
     result = CliRunner().invoke(app, ["run", "--recipe", str(recipe), *FAST])
     assert result.exit_code == 1, result.output
     said = " ".join(result.output.split())

@@ -96,7 +96,7 @@ def test_a_bug_is_an_internal_error_not_bad_input(digits_files, tmp_path, monkey
     def broken(*args, **kwargs):
         raise KeyError("variant")
 
-    monkeypatch.setattr(optimize.api, "describe_host", broken)
+    monkeypatch.setattr(optimize.api, "prepare_data", broken)
     args = ["run", str(digits_files / "cnn.pt2"), "--out", str(tmp_path / "o")]
     code, output = error_of(args)
     assert code == 3 and len(output.splitlines()) == 1
