@@ -6,7 +6,7 @@ Runs `optimize run` on the bundled models (the digits CNN; ResNet-18 and MiniLM 
 steps, anywhere on a cluster) and what measures them (screening, timing, contests; only on
 nodes of the run's hardware class, one at a time per node), and projects those per-variant
 figures onto a fleet: 1,000 models × 30 variants × 4 hardware classes on N nodes, a
-quarter of them per class.
+quarter of them per class, each model and class run into its own output folder.
 
     .venv/bin/python benchmarks/scale_out.py [--models digits resnet18 minilm]
 """
@@ -89,8 +89,8 @@ def fleet_rows(figures: PerVariant) -> list[str]:
         walls = {
             # Only a class's own nodes measure its variants, one at a time per node.
             "measuring": MODELS * VARIANTS * figures.measure_s / per_class,
-            # Portable builds happen once per model, reused by every class's run.
-            "building": MODELS * VARIANTS * figures.build_s / nodes,
+            # Each class's run builds in its own output folder (figures are kept per folder).
+            "building": MODELS * VARIANTS * CLASSES * figures.build_s / nodes,
             # One run per model and class; its driver exports and keeps the reference.
             "drivers": MODELS * CLASSES * figures.driver_s / nodes,
         }
