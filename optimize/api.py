@@ -16,6 +16,7 @@ from optimize.choose.select import choose
 from optimize.config.chains import int8_scheme
 from optimize.config.recipe import Recipe
 from optimize.data.prepare import prepare_data
+from optimize.errors import UserError
 from optimize.execution import Executor, LocalExecutor
 from optimize.isolation import close_warm_worker
 from optimize.measure.diagnose import parity_warnings, slowdown_warnings
@@ -55,12 +56,23 @@ def executor_for(recipe: Recipe, out_dir: Path) -> Executor:
         return LocalExecutor()
     from optimize.cluster.ray_executor import RayExecutor  # Ray is an optional extra
 
+    if recipe.serve.sweep:
+        raise UserError(
+            "--serve sweeps the pick on this machine, not on the cluster's: run "
+            "`optimize serve-bench OUT` on a node of the hardware class after the run"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)  # for each node to check it sees it
-    shared = [recipe.model.resolve(), out_dir]
+    shared = [recipe.model, out_dir] + ([recipe.model_code] if recipe.model_code else [])
     return RayExecutor.connect(recipe.cluster, shared)
 
 
 def _stages(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> Results:
+    if recipe.cluster.address is not None:
+        # Units on other nodes open the files by these paths, from their own folders.
+        paths = {"model": recipe.model.resolve()}
+        if recipe.model_code:
+            paths["model_code"] = recipe.model_code.resolve()
+        recipe = recipe.model_copy(update=paths)
     deadline = Deadline(recipe.search.budget_minutes)
     clock = StageClock(progress)
     target = parse_target(recipe.target)
@@ -145,7 +157,6 @@ def _stages(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> Results:
         most, margin = (len(variants), math.inf) if everything else (MAX_CONTENDERS, SCREEN_MARGIN)
         contenders = worth_timing(variants, most, margin)
         progress(f"timing {len(contenders)} contender(s) in full", 0, 0)
-        # The fastest is timed in full whatever the budget: the pick rests on it.
         measurer.time_fully(contenders, lambda: deadline.spent if deadline.reason() else None)
 
     with clock.stage("diagnosis"):

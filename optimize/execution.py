@@ -46,10 +46,10 @@ class Executor(Protocol):
         IsolatedRunError when the unit fails."""
 
     def measure_each(
-        self, units: list[Unit], stop: Callable[[], bool]
+        self, units: list[Unit], stop: Callable[[int], bool]
     ) -> list[Placed | IsolatedRunError | None]:
         """Run independent measuring units (at once where there are several machines);
-        None for a unit not started because `stop()` said so after the first."""
+        None for a unit not started because `stop(its index)` said so as it was due."""
 
     def build(self, unit: Unit, on_target: bool) -> Any:
         """Run a building unit anywhere, or on the target's hardware when `on_target`
@@ -74,11 +74,11 @@ class LocalExecutor:
         return Placed(run(unit.fn, unit.arg, unit.timeout_s))
 
     def measure_each(
-        self, units: list[Unit], stop: Callable[[], bool]
+        self, units: list[Unit], stop: Callable[[int], bool]
     ) -> list[Placed | IsolatedRunError | None]:
         results: list[Placed | IsolatedRunError | None] = []
         for index, unit in enumerate(units):
-            if index and stop():
+            if stop(index):
                 results.append(None)
                 continue
             try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import platform
 import socket
-from collections import Counter
+import traceback
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,12 @@ def this_node() -> str:
 
 def run_unit(unit: Unit) -> Placed:
     """On a node: the unit in a child process of this Ray worker (its warm one, or fresh)."""
+    ray = _ray()
+    # Ray pins OMP_NUM_THREADS to 1 for a task given no CPU (a measurement); the unit's
+    # child would inherit it and its figures would not be a local run's.
+    if not ray.get_runtime_context().get_assigned_resources().get("CPU"):
+        if os.environ.get("OMP_NUM_THREADS") == "1":
+            del os.environ["OMP_NUM_THREADS"]
     run = run_isolated if unit.fresh else run_warm
     return Placed(run(unit.fn, unit.arg, unit.timeout_s), this_node())
 
@@ -81,6 +88,7 @@ class RayExecutor:
     connected_here: bool
     placements: list[dict[str, str]] = field(default_factory=list)
     measuring_host: HostInfo | None = None
+    gpus: int = 0  # each unit on the target's hardware holds a GPU for a GPU target
 
     @classmethod
     def connect(cls, section: ClusterSection, shared_paths: list[Path]) -> RayExecutor:
@@ -107,7 +115,14 @@ class RayExecutor:
                 )
             else:
                 address = _reachable(address)
-                ray.init(address=address, log_to_driver=False)
+                try:
+                    ray.init(address=address, log_to_driver=False)
+                except (ConnectionError, RuntimeError) as exc:
+                    first = str(exc).strip().splitlines()[0]
+                    raise UserError(
+                        f"could not join the Ray cluster at {address} ({first}): check it is a "
+                        "Ray head and runs the same Ray and Python versions as this machine"
+                    ) from None
         return cls(address, section.hardware_class, shared_paths, connected_here)
 
     @property
@@ -116,13 +131,14 @@ class RayExecutor:
 
     def host(self, target: Target) -> HostInfo:
         ray = _ray()
+        self.gpus = 1 if target.is_gpu else 0
         if self.hardware_class is None:
             self.hardware_class = class_id(describe_host(include_gpus=target.is_gpu))
             whose = " (this machine's; choose another with --hardware-class)"
         else:
             whose = ""
         nodes = _alive_nodes()
-        if not any(self._resource in n["Resources"] for n in nodes):
+        if not _feasible({self._resource: 1}):
             classes = Counter(
                 r.removeprefix(CLASS_PREFIX)
                 for n in nodes
@@ -135,44 +151,71 @@ class RayExecutor:
                 f"it has {known or 'no classed node'}: start one with `{START_NODES}` on a "
                 "machine of that class, or pass --hardware-class one of those"
             )
+        if not _feasible(self._measuring()):
+            raise UserError(
+                f"no node of hardware class {self.hardware_class} has a measuring slot"
+                + (" and a GPU" if self.gpus else "")
+                + f": start its nodes with `{START_NODES}`"
+            )
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        paths = [str(p) for p in self.shared_paths]
+        # Only what this machine sees: a path missing here is the user's to fix, and the
+        # run says so when it loads the model.
+        paths = [str(p) for p in self.shared_paths if p.exists()]
         for node in nodes:
             place = NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
             remote = ray.remote(missing_paths).options(num_cpus=0, scheduling_strategy=place)
-            if unseen := self._await(remote.remote(paths)):
+            if unseen := self._await(remote.remote(paths), {}):
                 raise UserError(
                     f"node {node['NodeManagerAddress']}/{node['NodeID'][:8]} does not see "
                     f"{unseen[0]}: every node reads and writes the run's files in place, so "
                     "give the model and --out paths on storage all nodes mount"
                 )
-        remote = ray.remote(node_host).options(num_cpus=0, resources={self._resource: 1})
-        self.measuring_host = self._await(remote.remote(str(target)))
+        remote = ray.remote(node_host).options(
+            num_cpus=0, num_gpus=self.gpus, resources={self._resource: 1}
+        )
+        self.measuring_host = self._await(remote.remote(str(target)), {self._resource: 1})
         return self.measuring_host
 
     def measure(self, unit: Unit) -> Placed:
-        return self._placed(unit, self._await(self._submit_measure(unit)))
+        return self._placed(unit, self._await(self._submit_measure(unit), self._measuring()))
 
     def measure_each(
-        self, units: list[Unit], stop: Callable[[], bool]
+        self, units: list[Unit], stop: Callable[[int], bool]
     ) -> list[Placed | IsolatedRunError | None]:
-        refs = [
-            None if index and stop() else self._submit_measure(unit)
-            for index, unit in enumerate(units)
-        ]
-        results: list[Placed | IsolatedRunError | None] = []
-        for unit, ref in zip(units, refs, strict=True):
+        # As many at once as the class has nodes; the budget is asked before each start.
+        width = max(1, sum(_covers(n, self._measuring()) for n in _alive_nodes()))
+        results: list[Placed | IsolatedRunError | None] = [None] * len(units)
+        pending: deque = deque()
+        started = 0
+        while started < len(units) or pending:
+            while started < len(units) and len(pending) < width:
+                if not stop(started):
+                    pending.append((started, self._submit_measure(units[started])))
+                started += 1
+            if not pending:
+                break
+            index, ref = pending.popleft()
             try:
-                results.append(None if ref is None else self._placed(unit, self._await(ref)))
+                placed = self._await(ref, self._measuring())
+                results[index] = self._placed(units[index], placed)
             except IsolatedRunError as exc:
-                results.append(exc)
+                results[index] = exc
         return results
 
     def build(self, unit: Unit, on_target: bool) -> Any:
-        resources = {self._resource: 1} if on_target else {}
-        remote = _ray().remote(run_unit).options(num_cpus=1, resources=resources, max_retries=1)
-        return self._placed(unit, self._await(remote.remote(unit))).result
+        needs = {"CPU": 1, self._resource: 1, "GPU": self.gpus} if on_target else {"CPU": 1}
+        remote = (
+            _ray()
+            .remote(run_unit)
+            .options(
+                num_cpus=1,
+                num_gpus=needs.get("GPU", 0),
+                resources={self._resource: 1} if on_target else {},
+                max_retries=1,
+            )
+        )
+        return self._placed(unit, self._await(remote.remote(unit), needs)).result
 
     def close(self) -> None:
         close_warm_worker()
@@ -188,18 +231,28 @@ class RayExecutor:
             "units": self.placements,
         }
 
+    def _measuring(self) -> dict[str, float]:
+        """What a measuring unit holds: the node's slot, its class, a GPU for a GPU target."""
+        return {MEASURE_SLOT: 1, self._resource: 1, "GPU": self.gpus}
+
     def _submit_measure(self, unit: Unit):
         resources = {MEASURE_SLOT: 1, self._resource: 1}
-        remote = _ray().remote(run_unit).options(num_cpus=0, resources=resources, max_retries=1)
+        remote = (
+            _ray()
+            .remote(run_unit)
+            .options(num_cpus=0, num_gpus=self.gpus, resources=resources, max_retries=1)
+        )
         return remote.remote(unit)
 
     def _placed(self, unit: Unit, placed: Placed) -> Placed:
         self.placements.append({"unit": unit.what, "node": placed.node})
         return placed
 
-    def _await(self, ref) -> Any:
-        """The task's result; its own error as it raised it; IsolatedRunError when Ray
-        lost it twice or no node of the class is left to run it."""
+    def _await(self, ref, needs: dict[str, float]) -> Any:
+        """The task's result. A unit's failure (IsolatedRunError) or the user's input
+        (UserError) is raised as the task raised it; anything else that went wrong on the
+        cluster (a lost node, twice; a node's broken environment; no live node left with
+        `needs`) is that unit's IsolatedRunError, not worth remembering."""
         ray = _ray()
         while True:
             ready, _ = ray.wait([ref], timeout=POLL_S)
@@ -207,22 +260,44 @@ class RayExecutor:
                 try:
                     return ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:
-                    raise exc.cause from None
+                    if isinstance(exc.cause, (IsolatedRunError, UserError)):
+                        raise exc.cause from None
+                    raise _lost(exc, "failed on its node") from None
                 except ray.exceptions.RayError as exc:
-                    first = str(exc).strip().splitlines()[0]
-                    raise IsolatedRunError(
-                        f"lost on the cluster, after one retry: {first}", transient=True
-                    ) from None
-            if not any(self._resource in n["Resources"] for n in _alive_nodes()):
+                    raise _lost(exc, "lost on the cluster, after one retry") from None
+            if not _feasible(needs):
                 ray.cancel(ref, force=True)
                 raise IsolatedRunError(
-                    f"no node of hardware class {self.hardware_class} is left in the cluster",
+                    f"no live node of the cluster has what it needs ({_needs_text(needs)})",
                     transient=True,
                 )
 
 
+def _lost(exc: Exception, what: str) -> IsolatedRunError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    detail = "".join(traceback.format_exception(exc))
+    return IsolatedRunError(f"{what}: {first}", detail, transient=True)
+
+
+def _needs_text(needs: dict[str, float]) -> str:
+    return ", ".join(
+        f"class {k.removeprefix(CLASS_PREFIX)}" if k.startswith(CLASS_PREFIX) else f"{k} {v:g}"
+        for k, v in needs.items()
+        if v
+    )
+
+
 def _alive_nodes() -> list[dict[str, Any]]:
     return [n for n in _ray().nodes() if n["Alive"]]
+
+
+def _covers(node: dict[str, Any], needs: dict[str, float]) -> bool:
+    return all(node["Resources"].get(k, 0) >= v for k, v in needs.items() if v)
+
+
+def _feasible(needs: dict[str, float]) -> bool:
+    """Whether some live node has everything in `needs` (in total, busy or not)."""
+    return any(_covers(node, needs) for node in _alive_nodes())
 
 
 def _reachable(address: str) -> str:

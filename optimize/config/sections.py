@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, PlainValidator, field_validator
+from pydantic import ConfigDict, Field, PlainValidator, field_validator, model_validator
 
 from hardware.profile import TimingBudget
 from hardware.runtimes.registry import other_onnx_runtimes
@@ -270,6 +270,14 @@ class ClusterSection(Section):
 
     address: str | None = None
     hardware_class: str | None = None
+
+    @model_validator(mode="after")
+    def _class_needs_a_cluster(self) -> ClusterSection:
+        if self.hardware_class is not None and self.address is None:
+            raise ValueError("a hardware class is measured on a cluster: give its address too")
+        if self.address == "":
+            raise ValueError("give the cluster's HOST:PORT, 'auto' or 'local'")
+        return self
 
 
 class PreprocessSection(Section):

@@ -113,7 +113,13 @@ def write_eval_store(
             "weights and the inputs it expects"
         )
     return EvalStore(
-        folder, count, samples, bool(labelled), digest.hexdigest(), synthetic, reference_s=reference_s
+        folder,
+        count,
+        samples,
+        bool(labelled),
+        digest.hexdigest(),
+        synthetic,
+        reference_s=reference_s,
     )
 
 

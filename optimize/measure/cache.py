@@ -40,6 +40,7 @@ def measurement_key(workload: Workload, thread_options: tuple, machine: dict[str
     digest.update(json.dumps(_plain(settings), sort_keys=True, default=str).encode())
     digest.update(json.dumps(machine, sort_keys=True, default=str).encode())
     digest.update(workload.eval_store.digest.encode())
+    digest.update(str(workload.eval_store.metric).encode())  # scores the fidelity
     _digest_arrays(digest, [workload.timing_feeds[k] for k in sorted(workload.timing_feeds)])
     return digest.hexdigest()
 

@@ -186,9 +186,9 @@ class Measurer:
             store_result(path, self.screen_key, failure)
 
     def time_fully(self, candidates: list[Candidate], stop: Callable[[], str | None]) -> None:
-        """Time screened candidates in full, each in a fresh process (honest memory
-        figures), at once where the executor has several machines: a timing replaces the
-        screening's, the fidelity stands. Those after the first are left as screened once
+        """Time screened candidates (fastest first) in full, each in a fresh process (honest
+        memory figures), at once where the executor has several machines: a timing replaces
+        the screening's, the fidelity stands. All but the fastest are left as screened once
         `stop()` gives a reason, which they keep."""
         todo: list[tuple[Candidate, Path]] = []
         for candidate in candidates:
@@ -202,7 +202,13 @@ class Measurer:
         for candidate, _ in todo:
             measure, job = self.jobs[candidate.id](True)
             units.append(Unit(measure, job, self.timeout_s, f"timing {candidate.label}", True))
-        outcomes = self.executor.measure_each(units, lambda: stop() is not None)
+        # The fastest is timed whatever the budget: the pick rests on it.
+        fastest = candidates[0] if candidates else None
+
+        def cut(index: int) -> bool:
+            return todo[index][0] is not fastest and stop() is not None
+
+        outcomes = self.executor.measure_each(units, cut)
         for (candidate, path), outcome in zip(todo, outcomes, strict=True):
             if outcome is None:
                 candidate.not_timed_further = stop() or ""
@@ -229,7 +235,7 @@ class Measurer:
         folder = candidate.path.parent
         if folder.parent == self.variants_dir:
             return folder / name
-        return self.cache_dir / "sources" / candidate.id / name
+        return self.cache_dir / "source_figures" / candidate.id / name
 
     def reused(self, kind: str, name: str, compute: Callable[[], Any]) -> Any:
         """The result stored as `kind`/`name` under this run's conditions, or `compute()`'s,

@@ -75,7 +75,9 @@ def prune_sweep(
             continue
         chain = Chain((PruneStructured(ratio=ratio, finetune=finetune),), "pruning sweep")
         exported = _build_measured(builder, chain, measure, variants)
-        verdict = exported.verdict or (exported.reason if exported.status != Status.MEASURED else None)
+        verdict = exported.verdict or (
+            exported.reason if exported.status != Status.MEASURED else None
+        )
         record.rows.append(SweepRow(ratio, exported.id, verdict))
         if exported.within_tolerance:
             record.kept_ratio = ratio

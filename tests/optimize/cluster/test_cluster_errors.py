@@ -40,6 +40,14 @@ def test_auto_needs_ray_address(digits_cnn_onnx, tmp_path, monkeypatch):
     assert "RAY_ADDRESS, which is not set" in _one_line_refusal(args)
 
 
+def test_what_a_cluster_run_cannot_do_is_refused(digits_cnn_onnx, tmp_path):
+    base = ["run", str(digits_cnn_onnx), "--out", str(tmp_path)]
+    serve = _one_line_refusal([*base, "--cluster", "auto", "--serve"])
+    assert "serve-bench" in serve and "node of the hardware class" in serve
+    alone = _one_line_refusal([*base, "--hardware-class", "abc"])
+    assert "give its address too" in alone
+
+
 def test_a_node_publishes_its_slot_and_class():
     result = CliRunner().invoke(app, ["node-resources"])
     assert result.exit_code == 0, result.output

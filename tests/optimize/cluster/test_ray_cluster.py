@@ -4,9 +4,11 @@ re-run (on the cluster or here) reuses everything, and a lost node costs only it
 
 import json
 import os
+import subprocess
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +27,7 @@ from optimize.isolation import IsolatedRunError
 from passes.ort_graph import OrtGraphOptimize
 from passes.quantize_dynamic import QuantizeDynamic
 
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 MEASURED = ("screening", "timing", "head to head", "estimating", "profiling")
 
 
@@ -38,7 +41,8 @@ def cluster():
     """A head with no CPU of its own, two nodes of class 'fast' and one of class 'other',
     every process on 127.0.0.1; the test process is its driver."""
     # Ray advertises the machine's outward address unless told it is not a cluster host.
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    before = os.environ.get(LOOPBACK_ONLY), ray._private.ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[LOOPBACK_ONLY] = "0"
     ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
     local = cluster_utils.Cluster(
         initialize_head=True,
@@ -54,6 +58,11 @@ def cluster():
     finally:
         ray.shutdown()
         local.shutdown()
+        ray._private.ray_constants.ENABLE_RAY_CLUSTER = before[1]
+        if before[0] is None:
+            del os.environ[LOOPBACK_ONLY]
+        else:
+            os.environ[LOOPBACK_ONLY] = before[0]
 
 
 def _recipe(model, out, eval_data, **cluster):
@@ -76,11 +85,14 @@ def _units(results):
 
 
 def test_a_run_measures_only_on_its_class_and_reuses_everything(
-    cluster, digits, digits_cnn_onnx, tmp_path
+    cluster, digits, digits_cnn_onnx, tmp_path, monkeypatch
 ):
     np.savez(tmp_path / "eval.npz", x=digits.test_x[:200], labels=digits.test_y[:200])
     on_cluster = {"address": cluster.address, "hardware_class": "fast"}
-    recipe = _recipe(digits_cnn_onnx, tmp_path / "out", tmp_path / "eval.npz", **on_cluster)
+    # A path relative to here, as typed: the nodes run from folders of their own.
+    monkeypatch.chdir(digits_cnn_onnx.parent)
+    model = Path(digits_cnn_onnx.name)
+    recipe = _recipe(model, tmp_path / "out", tmp_path / "eval.npz", **on_cluster)
 
     results = run(recipe)
 
@@ -105,7 +117,7 @@ def test_a_run_measures_only_on_its_class_and_reuses_everything(
     assert [v.id for v in again.variants] == [v.id for v in results.variants]
     assert again.pick.id == results.pick.id
 
-    here = run(_recipe(digits_cnn_onnx, tmp_path / "out", tmp_path / "eval.npz"))
+    here = run(_recipe(model, tmp_path / "out", tmp_path / "eval.npz"))
     assert here.cluster is None and here.pick.id == results.pick.id
     assert all(v.measurements_cached for v in here.variants if v.measured)
     local = json.loads((tmp_path / "out" / "report.json").read_text())
@@ -121,20 +133,30 @@ def test_a_class_the_cluster_lacks_is_named(cluster, digits_cnn_onnx, tmp_path):
 
 
 def test_a_lost_node_costs_only_its_unit(cluster, tmp_path):
-    doomed, spare = _node(cluster, "fragile"), _node(cluster, "fragile")
+    doomed = _node(cluster, "fragile")
     cluster.wait_for_nodes()
     executor = RayExecutor(cluster.address, "fragile", [tmp_path], connected_here=False)
-    units = [Unit(time.sleep, 4.0, 60, f"timing {n}", fresh=True) for n in ("a", "b")]
+    # Each attempt leaves a file, then works for a while: the unit's first attempt is
+    # known to be under way on the only node of the class when that node is lost.
+    attempts = tmp_path / "attempts"
+    attempts.mkdir()
+    unit = Unit(subprocess.run, ["sh", "-c", f"mktemp -p {attempts} && sleep 5"], 60, "timing a")
+    placed = []
+    waiting = threading.Thread(target=lambda: placed.append(executor.measure(unit)))
+    waiting.start()
+    deadline = time.monotonic() + 120
+    while not any(attempts.iterdir()):
+        assert time.monotonic() < deadline, "the unit never started"
+        time.sleep(0.2)
+    spare = _node(cluster, "fragile")
+    cluster.remove_node(doomed)
+    waiting.join(timeout=180)
 
-    # Each node takes one unit (one measuring slot each); one node is lost mid-unit.
-    killer = threading.Timer(2.0, cluster.remove_node, (doomed,))
-    killer.start()
-    placed = executor.measure_each(units, lambda: False)
-    killer.join()
-    # Both finish: the unit on the lost node ran again on the other.
-    spare_node = spare.node_id[:8]
-    assert [p.node.rsplit("/", 1)[1] for p in placed] == [spare_node, spare_node]
+    # The unit ran again, on the other node of its class, and succeeded there.
+    assert len(list(attempts.iterdir())) == 2
+    assert placed[0].node.rsplit("/", 1)[1] == spare.node_id[:8]
+    assert placed[0].result.returncode == 0
 
     cluster.remove_node(spare)
-    with pytest.raises(IsolatedRunError, match="no node of hardware class fragile is left"):
-        executor.measure(units[0])
+    with pytest.raises(IsolatedRunError, match="no live node of the cluster has .*class fragile"):
+        executor.measure(unit)
