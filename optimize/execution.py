@@ -25,6 +25,12 @@ class Unit:
     what: str
     fresh: bool = False
 
+    def run_here(self) -> Any:
+        """The unit's result, from a child of this process: the warm one, or a fresh one.
+        Raises IsolatedRunError when the unit fails."""
+        run = run_isolated if self.fresh else run_warm
+        return run(self.fn, self.arg, self.timeout_s)
+
 
 @dataclass(frozen=True)
 class Placed:
@@ -70,8 +76,7 @@ class LocalExecutor:
         return describe_host(include_gpus=target.is_gpu)
 
     def measure(self, unit: Unit) -> Placed:
-        run = run_isolated if unit.fresh else run_warm
-        return Placed(run(unit.fn, unit.arg, unit.timeout_s))
+        return Placed(unit.run_here())
 
     def measure_each(
         self, units: list[Unit], stop: Callable[[int], bool]
@@ -88,7 +93,7 @@ class LocalExecutor:
         return results
 
     def build(self, unit: Unit, on_target: bool) -> Any:
-        return run_warm(unit.fn, unit.arg, unit.timeout_s)
+        return unit.run_here()
 
     def close(self) -> None:
         close_warm_worker()

@@ -29,7 +29,7 @@ from optimize.cluster.hardware_class import (
 from optimize.config.sections import ClusterSection
 from optimize.errors import UserError
 from optimize.execution import Placed, Unit
-from optimize.isolation import IsolatedRunError, close_warm_worker, run_isolated, run_warm
+from optimize.isolation import IsolatedRunError, close_warm_worker
 
 # How often a wait for a unit checks that a node of its class is still alive.
 POLL_S = 2.0
@@ -61,8 +61,7 @@ def run_unit(unit: Unit) -> Placed:
     if not ray.get_runtime_context().get_assigned_resources().get("CPU"):
         if os.environ.get("OMP_NUM_THREADS") == "1":
             del os.environ["OMP_NUM_THREADS"]
-    run = run_isolated if unit.fresh else run_warm
-    return Placed(run(unit.fn, unit.arg, unit.timeout_s), this_node())
+    return Placed(unit.run_here(), this_node())
 
 
 def node_host(target_text: str) -> HostInfo:
@@ -236,7 +235,7 @@ class RayExecutor:
         return {MEASURE_SLOT: 1, self._resource: 1, "GPU": self.gpus}
 
     def _submit_measure(self, unit: Unit):
-        resources = {MEASURE_SLOT: 1, self._resource: 1}
+        resources = {k: v for k, v in self._measuring().items() if k != "GPU"}
         remote = (
             _ray()
             .remote(run_unit)
