@@ -20,7 +20,8 @@ from hardware.targets import Target
 from optimize.build.variant import RuntimeRow
 from optimize.config.limits import Limits
 from optimize.data.inputs import rows
-from optimize.measure.fidelity import FidelityTally, tolerance_verdict
+from optimize.measure.verdicts import tolerance_verdict
+from optimize.records.fidelity import FidelityTally
 
 CPU = Target("cpu")
 DEFAULTS = "OpenVINO defaults"

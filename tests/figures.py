@@ -29,7 +29,7 @@ def measured_variant(
     choice, the contest and the diagnosis on numbers chosen to make a point."""
     from hardware.profile import Measurements, Timing
     from optimize.build.variant import Status, Variant
-    from optimize.measure.fidelity import Fidelity
+    from optimize.records.fidelity import Fidelity
 
     timing = Timing(10, p50, p50, p50, p50, 0.0, p50, spread * p50)
     measurements = Measurements(

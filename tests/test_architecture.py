@@ -96,6 +96,61 @@ def test_no_import_circles():
 
 def test_every_module_has_a_docstring():
     missing = [
-        name for name, path in MODULES.items() if ast.get_docstring(ast.parse(path.read_text())) is None
+        name
+        for name, path in MODULES.items()
+        if ast.get_docstring(ast.parse(path.read_text())) is None
     ]
     assert missing == []
+
+
+# The stages of a run inside optimize/, in the order data flows through them: a module may
+# import its own stage and earlier ones, never a later one. Records are leaves every stage
+# may read; the foundations (errors, the output folder, child processes, where units run)
+# know no stage; the cluster executor reads its configuration; api and the CLI come last.
+STAGE_ORDER = [
+    {"records", "errors", "store", "isolation", "execution", "stage_clock"},
+    {"config"},
+    {"source"},
+    {"data"},
+    {"build"},
+    {"measure"},
+    {"choose"},
+    {"search"},
+    {"serve"},
+    {"report"},
+    {"cluster"},
+    {"api", "cli", "cli_app", "cli_tools", "examples", "__main__"},
+]
+
+
+def _stage(module: str) -> int:
+    """The rank of an optimize module's stage (its folder, or its own name at the top)."""
+    part = module.split(".")[1] if "." in module else "api"
+    return next(i for i, names in enumerate(STAGE_ORDER) if part in names)
+
+
+def test_every_optimize_folder_has_a_stage():
+    parts = {name.split(".")[1] for name in MODULES if name.startswith("optimize.")}
+    assert parts - set().union(*STAGE_ORDER) == set()
+
+
+def test_stages_import_only_earlier_stages():
+    later = {
+        name: sorted(t for t in targets if t.startswith("optimize.") and _stage(t) > _stage(name))
+        for name, targets in GRAPH.items()
+        if name.startswith("optimize.")
+    }
+    assert {name: found for name, found in later.items() if found} == {}
+
+
+def test_records_are_leaves():
+    records = [name for name in MODULES if name.startswith("optimize.records")]
+    reaching = {
+        name: sorted(
+            t
+            for t in GRAPH[name]
+            if t.startswith("optimize.") and not t.startswith("optimize.records")
+        )
+        for name in records
+    }
+    assert records and {name: found for name, found in reaching.items() if found} == {}

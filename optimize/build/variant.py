@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware.profile import Measurements
-from optimize.measure.fidelity import Fidelity
+from optimize.records.fidelity import Fidelity
 from passes.base import ModelKind
 
 

@@ -79,7 +79,7 @@ class InputEntry(Section):
     @classmethod
     def parse(cls, text: str) -> InputEntry:
         """From `NAME:DIMS[:DTYPE]`, as --input takes it."""
-        from optimize.source.input_spec import parse_input_flag
+        from optimize.config.input_flags import parse_input_flag
 
         spec = parse_input_flag(text)
         dtype = spec.dtype if text.strip().count(":") == 2 else None
@@ -104,7 +104,7 @@ class DataSection(Section):
     @classmethod
     def _metric(cls, value: str | None) -> str | None:
         if value is not None:
-            from optimize.measure.metrics import make_metric
+            from optimize.records.metrics import make_metric
 
             make_metric(value)
         return value

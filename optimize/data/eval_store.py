@@ -37,7 +37,7 @@ class EvalStore:
     labelled: bool
     digest: str
     synthetic: bool = False  # generated inputs, not the user's data
-    metric: str | None = None  # the task metric scored on the labels (optimize.measure.metrics)
+    metric: str | None = None  # the task metric scored on the labels (optimize.records.metrics)
     # Seconds the original took over every batch: what the run's time limits grow with.
     reference_s: float = 0.0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,6 +63,19 @@ def rows(feeds: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
         reps = -(-count // len(array))
         out[name] = np.concatenate([array] * reps)[:count] if reps > 1 else array[:count]
     return out
+
+
+def padded(
+    run: Callable[[dict[str, np.ndarray]], list[np.ndarray]], batch: int
+) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
+    """`run` on batches of at most `batch` rows, padded by repetition and trimmed again,
+    for models with a fixed batch."""
+
+    def padded_run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        count = len(next(iter(feeds.values())))
+        return [o[:count] for o in run(rows(feeds, batch) if count < batch else feeds)]
+
+    return padded_run
 
 
 def iter_batches(feeds: dict[str, np.ndarray], size: int) -> Iterator[dict[str, np.ndarray]]:

@@ -13,16 +13,22 @@ from typing import Any
 import numpy as np
 
 from hardware.detect import distribution_versions
+from hardware.runtimes.onnxruntime import OnnxRuntime
 from hardware.session import SessionSettings
 from hardware.targets import Target
 from optimize.config.recipe import Recipe
 from optimize.data.eval_cache import eval_set_key, keep_eval_set, load_eval_set
 from optimize.data.eval_store import EvalStore, write_eval_store
-from optimize.data.inputs import calibration_inputs, describe_evalset, evaluation_data, fixed_batch
+from optimize.data.inputs import (
+    calibration_inputs,
+    describe_evalset,
+    evaluation_data,
+    fixed_batch,
+    padded,
+)
 from optimize.data.preprocessing import fitted_preprocessing
 from optimize.errors import UserError
-from optimize.measure.metrics import choose_metric, make_metric
-from optimize.measure.workers import onnx_runner
+from optimize.records.metrics import choose_metric, make_metric
 from optimize.source.load import Source
 from passes.base import TensorSpec
 from passes.preprocess_spec import PreprocessSpec, apply_numpy, raw_input_specs
@@ -126,7 +132,7 @@ def _reference(
     reference of the preprocessing first."""
     if source.model_kind == "onnx":
         settings = SessionSettings(graph_level="disabled")
-        run = onnx_runner(source.path, Target("cpu"), batch, settings)
+        run = padded(OnnxRuntime().open(source.path, Target("cpu"), settings).run, batch)
     else:
         run = _inputs_must_fit(
             functools.partial(run_torch, source.model, inputs=source.inputs), source

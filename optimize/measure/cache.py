@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from hardware.profile import Measurements
-from optimize.measure.fidelity import Fidelity
 from optimize.measure.workers import Workload
+from optimize.records.fidelity import Fidelity
 from optimize.store import write_json_atomic
 
 MEASUREMENTS_FILE = "measurements.json"

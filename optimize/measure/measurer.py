@@ -31,7 +31,7 @@ from optimize.measure.cache import (
     store_figures,
     store_result,
 )
-from optimize.measure.fidelity import Fidelity, limits_verdict, tolerance_verdict
+from optimize.measure.verdicts import limits_verdict, tolerance_verdict
 from optimize.measure.workers import (
     ErrorJob,
     MeasureJob,
@@ -40,6 +40,7 @@ from optimize.measure.workers import (
     measure_variant,
     profile_operators,
 )
+from optimize.records.fidelity import Fidelity
 from passes.base import Pass
 
 

@@ -29,9 +29,9 @@ from hardware.torch_runtime import (
 from optimize.build.variant import Candidate, RuntimeRow, Status
 from optimize.config.recipe import Recipe
 from optimize.data.inputs import rows
-from optimize.measure.fidelity import Fidelity
 from optimize.measure.measurer import Measurer, settings_digest
 from optimize.measure.workers import Workload, fidelity_over
+from optimize.records.fidelity import Fidelity
 from optimize.source.load import Source, load_source
 from passes.preprocess_spec import PreprocessSpec, apply_numpy
 

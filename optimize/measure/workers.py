@@ -21,12 +21,13 @@ from hardware.profile import (
     measure_model,
     profile_onnx,
 )
+from hardware.runtimes.onnxruntime import OnnxRuntime
 from hardware.runtimes.registry import runtime
-from hardware.session import SessionSettings, open_session
+from hardware.session import SessionSettings
 from hardware.targets import Target
 from optimize.data.eval_store import EvalStore
-from optimize.data.inputs import rows
-from optimize.measure.fidelity import Fidelity, FidelityTally
+from optimize.data.inputs import padded, rows
+from optimize.records.fidelity import Fidelity, FidelityTally
 from passes.onnx_files import parallel_branches
 from passes.quant_error import quantization_errors
 
@@ -55,16 +56,6 @@ class MeasureJob:
     workload: Workload
     thread_options: tuple[SessionSettings, ...]
     fidelity: bool = True
-
-
-def onnx_runner(
-    model_path: Path, target: Target, batch: int, settings: SessionSettings = SessionSettings()
-) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
-    """A function running an ONNX model on one batch of at most `batch` rows (padded by
-    repetition and trimmed again, for models with a fixed batch)."""
-    session = open_session(model_path, target, settings)
-    names = [i.name for i in session.get_inputs()]
-    return padded(lambda feeds: session.run(None, {n: feeds[n] for n in names}), batch)
 
 
 def fidelity_over(
@@ -119,10 +110,8 @@ def measure_variant(job: MeasureJob) -> tuple[Measurements, Fidelity | None]:
     best = dataclasses.replace(fastest_of_sweep(sweep), pinned_cpus=pinned)
     if not job.fidelity:
         return best, None
-    run = onnx_runner(
-        job.model_path, workload.target, workload.eval_batch, SessionSettings(**best.settings)
-    )
-    return best, fidelity_over(run, workload)
+    opened = OnnxRuntime().open(job.model_path, workload.target, SessionSettings(**best.settings))
+    return best, fidelity_over(padded(opened.run, workload.eval_batch), workload)
 
 
 @dataclass
@@ -165,19 +154,6 @@ class RuntimeJob:
     settings: tuple[Any, ...]
     workload: Workload
     fidelity: bool = True
-
-
-def padded(
-    run: Callable[[dict[str, np.ndarray]], list[np.ndarray]], batch: int
-) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
-    """`run` on batches of at most `batch` rows, padded by repetition and trimmed again,
-    for models with a fixed batch."""
-
-    def padded_run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        count = len(next(iter(feeds.values())))
-        return [o[:count] for o in run(rows(feeds, batch) if count < batch else feeds)]
-
-    return padded_run
 
 
 def measure_on_runtime(job: RuntimeJob) -> tuple[Measurements, Fidelity | None]:

@@ -13,9 +13,10 @@ from optimize.report.html import CHAIN, LOAD, PARETO, render_html
 from optimize.report.markdown import render_markdown
 from optimize.report.plots import chain_plot, pareto_plot
 from optimize.report.results import Results
+from optimize.report.served_pick import served_pick
 from optimize.report.variant_records import write_variants_csv
 from optimize.serve.bench import recommended_setup
-from optimize.serve.pick_json import served_pick, write_pick_json
+from optimize.serve.pick_json import write_pick_json
 from optimize.serve.serving_files import write_serving
 from optimize.serve.sweep_report import remove_sweep, sweep_plot, write_sweep
 from optimize.source.hf_files import folder_files, tokenizer_files

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from optimize.config.input_flags import InputFlag
 from optimize.errors import UserError, first_line
-from optimize.source.input_spec import InputFlag
 from passes.base import TensorSpec
 
 # Task -> the transformers Auto class that loads it, the output the model returns, and the

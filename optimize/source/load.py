@@ -15,15 +15,10 @@ from typing import Any, Literal
 import numpy as np
 
 from hardware.model_files import external_data_files
+from optimize.config.input_flags import InputFlag, parse_input_flags
 from optimize.errors import UserError, first_line
 from optimize.source.index_ranges import onnx_index_limits, program_index_limits
-from optimize.source.input_spec import (
-    InputFlag,
-    Unshaped,
-    apply_flags_by_name,
-    onnx_input_specs,
-    parse_input_flags,
-)
+from optimize.source.input_spec import Unshaped, apply_flags_by_name, onnx_input_specs
 from optimize.source.model_code import model_code_pickle
 from optimize.source.onnx_checks import check_onnx_loads
 from passes.base import DTYPES, TensorSpec

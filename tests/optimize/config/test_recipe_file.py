@@ -8,13 +8,13 @@ import pytest
 
 from hardware.targets import Target
 from optimize.config.chains import Chain, builtin_chains
+from optimize.config.input_flags import parse_input_flags
 from optimize.config.limits import Limits
 from optimize.config.plan import ModelProbe, describe_plan
 from optimize.config.recipe import Recipe
 from optimize.config.recipe_file import load_recipe
 from optimize.config.recipe_toml import recipe_to_toml
 from optimize.errors import UserError
-from optimize.source.input_spec import parse_input_flags
 from passes.fp16 import Float16
 from passes.onnxscript_optimize import OnnxscriptOptimize
 from passes.ort_graph import OrtGraphOptimize

@@ -2,8 +2,8 @@
 
 import pytest
 
+from optimize.config.input_flags import parse_input_flag
 from optimize.errors import UserError
-from optimize.source.input_spec import parse_input_flag
 from passes.base import TensorSpec
 
 

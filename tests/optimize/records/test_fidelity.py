@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from optimize.config.limits import Limits
-from optimize.measure.fidelity import Fidelity, compare_outputs, tolerance_verdict
+from optimize.measure.verdicts import tolerance_verdict
+from optimize.records.fidelity import Fidelity, compare_outputs
 
 
 def test_identical_outputs_are_perfect():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from optimize.measure.metrics import choose_metric, make_metric
+from optimize.records.metrics import choose_metric, make_metric
 
 
 def _streamed(name, outputs, labels, batch=37):
