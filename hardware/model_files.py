@@ -1,7 +1,9 @@
-"""An ONNX model's footprint on disk: its file and the external-data files it references."""
+"""What an ONNX file holds without running it: its footprint on disk (the file and the
+external-data files it references), and how many heavy nodes could run at once."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 
@@ -23,3 +25,25 @@ def model_size_mb(model_path: Path) -> float:
     """Size of an ONNX model on disk, with the external-data files it references."""
     files = [model_path, *external_data_files(model_path)]
     return sum(f.stat().st_size for f in files) / 2**20
+
+
+# Ops heavy enough that running two of them at once can pay for a second thread.
+HEAVY_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "Attention", "LSTM", "GRU")
+
+
+def parallel_branches(model_path: Path) -> int:
+    """The most heavy nodes (HEAVY_OPS) at one depth of the graph: nodes at the same
+    distance from the inputs do not depend on each other, so this many could run at once
+    (a transformer's query, key and value projections: 3)."""
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    depth_of: dict[str, int] = {}
+    per_depth: Counter[int] = Counter()
+    for node in graph.node:  # ONNX keeps nodes in topological order
+        depth = 1 + max((depth_of.get(name, 0) for name in node.input if name), default=0)
+        for name in node.output:
+            depth_of[name] = depth
+        if node.op_type in HEAVY_OPS:
+            per_depth[depth] += 1
+    return max(per_depth.values(), default=0)

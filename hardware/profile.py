@@ -8,15 +8,10 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
-from hardware.model_files import model_size_mb
 from hardware.runtimes.base import Runtime
-from hardware.runtimes.onnxruntime import OnnxRuntime
-from hardware.runtimes.onnxruntime import bound_runner as bound_runner  # where callers import it
-from hardware.session import SessionSettings
 from hardware.targets import Target
 
 
@@ -327,33 +322,3 @@ def measure_model(
         providers=model.providers,
         settings=model.settings_dict(),
     )
-
-
-def profile_onnx(
-    model_path: Path,
-    target: Target,
-    feeds: dict[str, np.ndarray],
-    batch_feeds: dict[str, np.ndarray],
-    settings: SessionSettings = SessionSettings(),
-    budget: TimingBudget = TimingBudget(),
-) -> Measurements:
-    """measure_model for ONNX Runtime: `model_path` in a session under `settings`, its
-    size on disk with external data."""
-    size = model_size_mb(model_path)
-    return measure_model(
-        OnnxRuntime(), model_path, target, feeds, batch_feeds, settings, budget, size
-    )
-
-
-def interleave_onnx(
-    models: list[tuple[Path, SessionSettings]],
-    target: Target,
-    feeds: dict[str, np.ndarray],
-    budget: TimingBudget = TimingBudget(),
-    rounds: int = 9,
-) -> list[InterleavedTiming]:
-    """Open a session for each model under its settings and time them against each other
-    on `feeds` (see time_interleaved). All sessions live at once: memory figures from
-    this process mean nothing."""
-    opened = [OnnxRuntime().open(path, target, settings) for path, settings in models]
-    return time_interleaved([model.bind(feeds) for model in opened], budget, rounds)

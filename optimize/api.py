@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import datetime
 import math
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from hardware.targets import parse_target
+from hardware.detect import HostInfo
+from hardware.targets import Target, parse_target
+from optimize.build.builder import VariantBuilder
 from optimize.build.setup import builder_for
+from optimize.build.variant import Candidate
 from optimize.choose.contest import MAX_CONTENDERS, head_to_head
 from optimize.choose.screening import SCREEN_MARGIN, fastest_within_limits, worth_timing
 from optimize.choose.select import choose
-from optimize.config.chains import int8_scheme
+from optimize.config.chains import Chain, int8_scheme
 from optimize.config.recipe import Recipe
-from optimize.data.prepare import prepare_data
+from optimize.data.prepare import RunData, prepare_data
 from optimize.errors import UserError
 from optimize.execution import Executor, LocalExecutor
 from optimize.isolation import close_warm_worker
@@ -27,10 +30,12 @@ from optimize.report.outputs import write_outputs
 from optimize.report.results import Results
 from optimize.search.chain_search import Deadline, search
 from optimize.search.fallback import repair_outside_tolerance
+from optimize.search.found import Found
 from optimize.search.prune_sweep import prune_sweep
 from optimize.serve.bench import sweep_pick
 from optimize.serve.pick_json import ServedPick
 from optimize.source.known import load_known_source
+from optimize.source.load import Source, SourceSpec
 from optimize.stage_clock import StageClock
 from optimize.store import check_output_folder
 
@@ -66,69 +71,144 @@ def executor_for(recipe: Recipe, out_dir: Path) -> Executor:
     return RayExecutor.connect(recipe.cluster, shared)
 
 
+def for_the_cluster(recipe: Recipe) -> Recipe:
+    """The recipe with the paths units on other nodes open, made absolute: they resolve
+    them from their own folders."""
+    if recipe.cluster.address is None:
+        return recipe
+    paths = {"model": recipe.model.resolve()}
+    if recipe.model_code:
+        paths["model_code"] = recipe.model_code.resolve()
+    return recipe.model_copy(update=paths)
+
+
+@dataclass
+class RunContext:
+    """What the stages of one run share: where it runs and writes, its clock and budget."""
+
+    recipe: Recipe
+    target: Target
+    out_dir: Path
+    executor: Executor
+    host: HostInfo
+    clock: StageClock
+    deadline: Deadline
+    progress: Progress
+    warnings: list[str] = field(default_factory=list)
+
+    def say(self, message: str) -> None:
+        """A progress line with no count."""
+        self.progress(message, 0, 0)
+
+
 def _stages(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> Results:
-    if recipe.cluster.address is not None:
-        # Units on other nodes open the files by these paths, from their own folders.
-        paths = {"model": recipe.model.resolve()}
-        if recipe.model_code:
-            paths["model_code"] = recipe.model_code.resolve()
-        recipe = recipe.model_copy(update=paths)
-    deadline = Deadline(recipe.search.budget_minutes)
-    clock = StageClock(progress)
-    target = parse_target(recipe.target)
+    run = _start(for_the_cluster(recipe), progress, cleanup)
+    clock = run.clock
+    with clock.stage("loading the model"):
+        source = load_known_source(SourceSpec.from_recipe(run.recipe), run.out_dir / "cache")
+    with clock.stage("reference outputs of the original model"):
+        data = prepare_data(source, run.recipe.data, run.recipe.preprocess, run.out_dir)
+    chains = run.recipe.chains_to_try(run.host.cpu_flags)
+    builder = _builder(run, source, data)
+    measurer = Measurer.for_run(
+        run.recipe.measure, run.recipe.limits, run.target, run.host, data, run.out_dir, run.executor
+    )
+    measurer.on_measure = lambda label: run.say(f"screening {label}")
+    found = _candidates(run, chains, source, data, builder, measurer)
+    with clock.stage("timing the contenders in full"):
+        _time_contenders(run, found.variants, measurer)
+    with clock.stage("diagnosis"):
+        warnings = data.warnings + _diagnosis(run, found.variants, builder, measurer)
+    with clock.stage("timing the fastest head to head"):
+        contest, contest_warning = head_to_head(found.variants, measurer)
+    choice = choose(found.variants, contest)
+    with clock.stage("profiling the pick"):
+        op_profile = measurer.profile_pick(choice.pick, choice.pick_onnx)
+    results = Results.of(
+        source,
+        run.recipe,
+        found,
+        choice,
+        contest=contest,
+        warnings=warnings + contest_warning,
+        eval_data=data.description,
+        environment=run.host.to_dict(),
+        out_dir=run.out_dir,
+        op_profile=op_profile,
+        chains=chains,
+        preprocessing=data.preprocessing,
+        stage_seconds=clock.seconds,
+        cluster=run.executor.summary(),
+    )
+    return _write(run, results)
+
+
+def _start(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> RunContext:
+    """The run's context: its output folder checked, where its units execute, the host
+    they measure on, its clock and budget."""
     out_dir = recipe.out.resolve()
     check_output_folder(out_dir)
     executor = executor_for(recipe, out_dir)
     cleanup.callback(executor.close)
-    host = executor.host(target)
-    with clock.stage("loading the model"):
-        source = load_known_source(
-            recipe.model,
-            recipe.input_flags,
-            recipe.trust_pickle,
-            recipe.model_code,
-            out_dir / "cache",
-            recipe.task,
-        )
-    with clock.stage("reference outputs of the original model"):
-        data = prepare_data(recipe, source, out_dir)
-    chains = recipe.chains_to_try(host.cpu_flags)
-    builder = builder_for(
-        source,
-        data,
+    target = parse_target(recipe.target)
+    return RunContext(
+        recipe,
         target,
         out_dir,
-        recipe.search.build_timeout_s,
-        on_step=lambda label: progress(f"building {label}", 0, 0),
-        export=recipe.export,
-        executor=executor,
+        executor,
+        executor.host(target),
+        StageClock(progress),
+        Deadline(recipe.search.budget_minutes),
+        progress,
     )
-    measurer = Measurer.for_run(recipe, target, host, data, out_dir, executor)
-    measurer.on_measure = lambda label: progress(f"screening {label}", 0, 0)
-    everything = recipe.measure.time_in_full == "all"
 
+
+def _builder(run: RunContext, source: Source, data: RunData) -> VariantBuilder:
+    return builder_for(
+        source,
+        data,
+        run.target,
+        run.out_dir,
+        run.recipe.search.build_timeout_s,
+        on_step=lambda label: run.say(f"building {label}"),
+        export=run.recipe.export,
+        executor=run.executor,
+    )
+
+
+def _candidates(
+    run: RunContext,
+    chains: list[Chain],
+    source: Source,
+    data: RunData,
+    builder: VariantBuilder,
+    measurer: Measurer,
+) -> Found:
+    """Every candidate built and screened: the chains, the pruning sweep, the other
+    runtimes on the baseline, the accuracy fallback, PyTorch, and the other runtimes on
+    the int8 variants, in that order (a fast runtime spares repairing variants that could
+    no longer win)."""
+    recipe, clock, stop = run.recipe, run.clock, run.deadline.reason
     with clock.stage("building and screening the chains"):
-        variants = search(chains, builder, measurer.screen, deadline, progress)
+        variants = search(chains, builder, measurer.screen, run.deadline, run.progress)
     sweep = None
     if recipe.prune.ratios:
         with clock.stage("pruning sweep"):
+            reduce_range = int8_scheme(run.host.cpu_flags).reduce_range
             pruned, sweep = prune_sweep(
                 builder,
                 measurer.screen,
                 recipe.prune.ratios,
                 recipe.prune.finetune,
-                int8_scheme(host.cpu_flags).reduce_range,
-                should_stop=deadline.reason,
+                reduce_range,
+                should_stop=stop,
             )
         variants += [v for v in pruned if v not in variants]
-    other = RuntimeRows(measurer, target, host.cpu_flags)
-    if recipe.measure.onnx_runtimes != ():
-        # The other runtimes on the baseline first: a fast one spares repairing int8
-        # variants that could no longer win.
+    other = RuntimeRows(measurer, run.target, run.host.cpu_flags)
+    names = recipe.measure.onnx_runtimes
+    if names != ():
         with clock.stage("screening the other runtimes on the baseline"):
-            variants += other.measure(
-                variants[:1], recipe.measure.onnx_runtimes, progress, deadline.reason
-            )
+            variants += other.measure(variants[:1], names, run.progress, stop)
     repairs = []
     if recipe.search.fallback:
         with clock.stage("accuracy fallback"):
@@ -138,73 +218,56 @@ def _stages(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> Results:
                 measurer.screen,
                 measurer.quantization_errors,
                 recipe.search.max_excluded,
-                progress,
-                deadline.reason,
+                run.progress,
+                stop,
             )
-    torch_runs = TorchRuns(source, recipe, measurer, data.preprocessing, data.calibration)
     if recipe.measure.torch_runtimes:
         with clock.stage("screening PyTorch"):
-            fastest = None if everything else fastest_within_limits(variants)
+            torch_runs = TorchRuns(source, measurer, data.preprocessing, data.calibration)
+            fastest = None if _everything(recipe) else fastest_within_limits(variants)
             variants += torch_runs.measure_rows(
-                target, host.cpu_flags, builder.root_id, progress, fastest, deadline.reason
+                run.target, run.host.cpu_flags, builder.root_id, run.progress, fastest, stop
             )
-    if recipe.measure.onnx_runtimes != ():
+    if names != ():
         with clock.stage("screening the other runtimes on int8 variants"):
-            variants += other.measure(
-                variants, recipe.measure.onnx_runtimes, progress, deadline.reason
-            )
-    with clock.stage("timing the contenders in full"):
-        most, margin = (len(variants), math.inf) if everything else (MAX_CONTENDERS, SCREEN_MARGIN)
-        contenders = worth_timing(variants, most, margin)
-        progress(f"timing {len(contenders)} contender(s) in full", 0, 0)
-        measurer.time_fully(contenders, lambda: deadline.spent if deadline.reason() else None)
+            variants += other.measure(variants, names, run.progress, stop)
+    return Found(variants, repairs, sweep)
 
-    with clock.stage("diagnosis"):
-        warnings = data.warnings + parity_warnings(variants)
-        warnings += slowdown_warnings(variants, builder.made_by, measurer.profile)
-        warnings += [w for w in (noise_warning(variants), deadline.cut_warning(variants)) if w]
-    with clock.stage("timing the fastest head to head"):
-        contest, contest_warning = head_to_head(variants, measurer)
-    warnings += contest_warning
-    choice = choose(variants, contest)
-    with clock.stage("profiling the pick"):
-        if choice.pick is not None and choice.pick.runtime == "torch":
-            op_profile = torch_runs.profile(choice.pick)
-        else:
-            op_profile = measurer.profile(choice.pick_onnx) if choice.pick_onnx else []
 
-    results = Results(
-        source_path=source.path,
-        source_form=source.form,
-        source_id=source.source_id,
-        inputs=source.inputs,
-        target=str(target),
-        variants=variants,
-        pick=choice.pick,
-        pick_onnx=choice.pick_onnx,
-        pareto_front=choice.front,
-        tolerance=recipe.limits,
-        eval_data=data.description,
-        environment=host.to_dict(),
-        out_dir=out_dir,
-        warnings=warnings,
-        repairs=repairs,
-        prune_sweep=sweep,
-        op_profile=op_profile,
-        chains=[{"passes": [p.label() for p in c.passes], "why": c.why} for c in chains],
-        preprocessing=data.preprocessing.summary() if data.preprocessing else "",
-        contest=contest,
-        stage_seconds=clock.seconds,
-        task=recipe.task,
-        finished_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        cluster=executor.summary(),
-    )
-    with clock.stage("writing the outputs"):
+def _everything(recipe: Recipe) -> bool:
+    """Whether every candidate is timed in full, however far behind it screened."""
+    return recipe.measure.time_in_full == "all"
+
+
+def _time_contenders(run: RunContext, variants: list[Candidate], measurer: Measurer) -> None:
+    """Time in full the screened candidates that could still win, within the budget."""
+    whole = _everything(run.recipe)
+    most, margin = (len(variants), math.inf) if whole else (MAX_CONTENDERS, SCREEN_MARGIN)
+    contenders = worth_timing(variants, most, margin)
+    run.say(f"timing {len(contenders)} contender(s) in full")
+    deadline = run.deadline
+    measurer.time_fully(contenders, lambda: deadline.spent if deadline.reason() else None)
+
+
+def _diagnosis(
+    run: RunContext, variants: list[Candidate], builder: VariantBuilder, measurer: Measurer
+) -> list[str]:
+    """What the run warns about the candidates: parity, slowdowns, noise, the budget."""
+    warnings = parity_warnings(variants)
+    warnings += slowdown_warnings(variants, builder.made_by, measurer.profile)
+    cut = run.deadline.cut_warning(variants)
+    return warnings + [w for w in (noise_warning(variants), cut) if w]
+
+
+def _write(run: RunContext, results: Results) -> Results:
+    """Write the output folder; with a load sweep asked for, sweep the pick and write it
+    again with the sweep."""
+    with run.clock.stage("writing the outputs"):
         write_outputs(results)
-    if recipe.serve.sweep and results.pick is not None:
-        with clock.stage("load sweep of the pick"):
-            pick = ServedPick.read(out_dir)
-            results.load_sweeps = sweep_pick(pick, recipe.serve, lambda m: progress(m, 0, 0))
-        with clock.stage("writing the outputs with the load sweep"):
+    if run.recipe.serve.sweep and results.pick is not None:
+        with run.clock.stage("load sweep of the pick"):
+            pick = ServedPick.read(run.out_dir)
+            results.load_sweeps = sweep_pick(pick, run.recipe.serve, run.say)
+        with run.clock.stage("writing the outputs with the load sweep"):
             write_outputs(results)
     return results

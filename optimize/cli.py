@@ -194,6 +194,7 @@ def run(
     from optimize.measure.probe import probe_model
     from optimize.report.terminal import TerminalProgress, print_results
     from optimize.search.prune_sweep import DEFAULT_RATIOS, sweep_ratios
+    from optimize.source.load import SourceSpec
 
     try:
         if recipe is None and model is None and Path(DEFAULT_NAME).is_file():
@@ -244,7 +245,7 @@ def run(
         if dry_run:
             check_target(parse_target(plan.target))
             chains = plan.chains_to_try(_cpu_flags())
-            typer.echo(describe_plan(plan, chains, probe_model(plan)))
+            typer.echo(describe_plan(plan, chains, probe_model(SourceSpec.from_recipe(plan), plan.data)))
             return
         with TerminalProgress(quiet=json_output or quiet, log_file=log_file) as progress:
             results = run_recipe(plan, progress=progress.update)

@@ -57,28 +57,6 @@ def op_histogram(model_path: Path) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-# Ops heavy enough that running two of them at once can pay for a second thread.
-HEAVY_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "Attention", "LSTM", "GRU")
-
-
-def parallel_branches(model_path: Path) -> int:
-    """The most heavy nodes (HEAVY_OPS) at one depth of the graph: nodes at the same
-    distance from the inputs do not depend on each other, so this many could run at once
-    (a transformer's query, key and value projections: 3)."""
-    import onnx
-
-    graph = onnx.load(str(model_path), load_external_data=False).graph
-    depth_of: dict[str, int] = {}
-    per_depth: Counter[int] = Counter()
-    for node in graph.node:  # ONNX keeps nodes in topological order
-        depth = 1 + max((depth_of.get(name, 0) for name in node.input if name), default=0)
-        for name in node.output:
-            depth_of[name] = depth
-        if node.op_type in HEAVY_OPS:
-            per_depth[depth] += 1
-    return max(per_depth.values(), default=0)
-
-
 def graph_signature(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The model's inputs and outputs as a server declares them: name, dtype and dims (a
     name for a dynamic dim), read without loading the weights."""

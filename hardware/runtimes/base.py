@@ -5,11 +5,21 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
 from hardware.targets import Target
+
+
+class RuntimeName(StrEnum):
+    """Every runtime's name: its label in reports, its key in the registry and in recipes."""
+
+    ONNXRUNTIME = "onnxruntime"
+    TORCH = "torch"
+    OPENVINO = "openvino"
+
 
 # A runtime's settings: a frozen dataclass whose fields are what it sweeps.
 S = TypeVar("S")
@@ -53,7 +63,7 @@ class Runtime(ABC, Generic[S]):
     """A runtime: its name (also its label in reports), the artifact it takes, whether it
     can run on a target, the settings it sweeps there, and how it opens an artifact."""
 
-    name: ClassVar[str]
+    name: ClassVar[RuntimeName]
     # "onnx" (an ONNX file path), "torch" (a loaded PyTorch module or exported program), or
     # the runtime's own format name.
     takes: ClassVar[str]
@@ -76,3 +86,16 @@ class Runtime(ABC, Generic[S]):
     def open(self, artifact: Any, target: Target, settings: S) -> OpenedModel[S]:
         """Open `artifact` on `target` under `settings`; raises TargetUnavailableError
         when `unavailable(target)` says why not."""
+
+    def sweep(self, artifact: Any, settings: tuple[S, ...]) -> tuple[S, ...]:
+        """The settings to time `artifact` under: `settings`, plus any this runtime adds
+        for what the artifact holds."""
+        return settings
+
+    def operator_profile(
+        self, artifact: Any, target: Target, feeds: dict[str, np.ndarray], settings: S
+    ) -> list[dict[str, object]] | None:
+        """The operators `artifact` spends its time in under `settings` (op type, share,
+        milliseconds and calls per run), the costliest first; None where this runtime has
+        no profiler."""
+        return None

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware.runtimes.base import Bound, OpenedModel, Runtime
+from hardware.model_files import parallel_branches
+from hardware.runtimes.base import Bound, OpenedModel, Runtime, RuntimeName
 from hardware.session import SessionSettings, missing_provider, open_session, run_session
 from hardware.targets import Target
 
@@ -62,7 +63,7 @@ class OnnxRuntime(Runtime[SessionSettings]):
     """ONNX Runtime with the providers of the target (TensorRT, CUDA, CPU), swept over
     intra-op thread counts on CPU."""
 
-    name = "onnxruntime"
+    name = RuntimeName.ONNXRUNTIME
     takes = "onnx"
 
     def unavailable(self, target: Target) -> str | None:
@@ -78,3 +79,31 @@ class OnnxRuntime(Runtime[SessionSettings]):
 
     def open(self, artifact: Path, target: Target, settings: SessionSettings) -> OnnxSession:
         return OnnxSession(open_session(Path(artifact), target, settings), target, settings)
+
+    def sweep(
+        self, artifact: Path, settings: tuple[SessionSettings, ...]
+    ) -> tuple[SessionSettings, ...]:
+        """The thread settings, plus the parallel executor (one inter-op thread per
+        independent heavy branch, up to the cores) where the graph has such branches and
+        the CPU more than one core (GPU settings leave threads to ONNX Runtime); sequential execution is faster everywhere else."""
+        cores = max((s.intra_op_threads for s in settings), default=0)
+        if cores < 2:
+            return settings
+        branches = parallel_branches(Path(artifact))
+        if branches < 2:
+            return settings
+        parallel = SessionSettings(
+            intra_op_threads=cores, inter_op_threads=min(branches, cores), parallel=True
+        )
+        return (*settings, parallel)
+
+    def operator_profile(
+        self,
+        artifact: Path,
+        target: Target,
+        feeds: dict[str, np.ndarray],
+        settings: SessionSettings,
+    ) -> list[dict[str, object]]:
+        from hardware.op_profile import operator_profile
+
+        return operator_profile(Path(artifact), target, feeds, settings)

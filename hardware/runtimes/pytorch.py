@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from hardware.runtimes.base import Bound, OpenedModel, Runtime
+from hardware.runtimes.base import Bound, OpenedModel, Runtime, RuntimeName
 from hardware.runtimes.pt2e import unsupported_int8
 from hardware.targets import Target, TargetUnavailableError
 
@@ -170,7 +170,7 @@ class TorchModel(OpenedModel[TorchSettings]):
 class TorchRuntime(Runtime[TorchSettings]):
     """PyTorch itself, eager or compiled, in the autocast precisions the target runs fast."""
 
-    name = "torch"
+    name = RuntimeName.TORCH
     takes = "torch"
 
     def unavailable(self, target: Target) -> str | None:
@@ -204,3 +204,10 @@ class TorchRuntime(Runtime[TorchSettings]):
             raise TargetUnavailableError(reason)
         torch.set_num_threads(settings.threads)
         return TorchModel(artifact, target, settings)
+
+    def operator_profile(
+        self, artifact: Any, target: Target, feeds: dict[str, np.ndarray], settings: TorchSettings
+    ) -> list[dict[str, object]]:
+        from hardware.runtimes.torch_profile import torch_operator_profile
+
+        return torch_operator_profile(self.open(artifact, target, settings), target, feeds)

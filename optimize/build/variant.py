@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware.profile import Measurements
+from hardware.runtimes.base import RuntimeName
 from optimize.records.fidelity import Fidelity
 from passes.base import ModelKind
 
@@ -22,6 +23,14 @@ class Status(StrEnum):
     MEASURED = "measured"
     FAILED = "failed"
     SKIPPED = "skipped"
+
+
+class TimingKind(StrEnum):
+    """How far a candidate was timed: screened (a short timing under one setting, to rank
+    it) or in full (every setting, the whole budget, a fresh process)."""
+
+    SCREEN = "screen"
+    FULL = "full"
 
 
 @dataclass
@@ -43,15 +52,15 @@ class Candidate:
     give `id`, `status`, `reason` and `label`; two candidates are the same only when they
     are the same object."""
 
-    runtime: str = "onnxruntime"
+    runtime: RuntimeName = RuntimeName.ONNXRUNTIME
     measurements: Measurements | None = None
     fidelity: Fidelity | None = None
     # Why the figures break the user's limits; None when within them.
     verdict: str | None = None
     measurements_cached: bool = False
-    # How far it was timed: "screen" (a short timing to rank it) or "full"; and, when
-    # screening showed it cannot win, why it was not timed further.
-    timing: str = ""
+    # How far it was timed (None: not yet); and, when screening showed it cannot win, why
+    # it was not timed further.
+    timing: TimingKind | None = None
     not_timed_further: str = ""
     # Where a failure came from (a traceback), for --debug.
     detail: str = ""

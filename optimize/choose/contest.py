@@ -4,23 +4,25 @@ conditions rather than on figures taken minutes apart."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from hardware.affinity import pin_measuring_process
-from hardware.profile import interleave_onnx
-from hardware.session import SessionSettings
-from optimize.build.variant import Variant
+from hardware.profile import time_interleaved
+from hardware.runtimes.base import RuntimeName
+from hardware.runtimes.registry import runtime
+from optimize.build.variant import TimingKind, Variant
 from optimize.choose.ranking import within_noise_of
 from optimize.data.inputs import rows
 from optimize.execution import Executor, LocalExecutor, Unit
 from optimize.isolation import IsolatedRunError
 from optimize.measure.measurer import Measurer
-from optimize.measure.workers import Workload
+from optimize.measure.worker import MeasureJob
+from optimize.measure.workload import Workload
 
 # Answers a stored result of the kind and name, or the computed one (see Measurer.reused).
 Reuse = Callable[[str, str, Callable[[], Any]], Any]
@@ -41,9 +43,10 @@ CONTEST_RULE = (
 
 @dataclass
 class ContestJob:
-    """What the child process needs: the contenders' files and settings, and the inputs."""
+    """What the child process needs: each contender's job under the one setting it runs
+    with, and the inputs."""
 
-    models: list[tuple[Path, SessionSettings]]
+    contenders: list[MeasureJob]
     workload: Workload
     rounds: int
 
@@ -71,7 +74,9 @@ def contenders(variants: list[Variant]) -> list[Variant]:
         (
             v
             for v in variants
-            if v.within_tolerance and v.runtime == "onnxruntime" and v.timing != "screen"
+            if v.within_tolerance
+            and v.runtime == RuntimeName.ONNXRUNTIME
+            and v.timing != TimingKind.SCREEN
         ),
         key=lambda v: v.p50_ms,
     )
@@ -101,7 +106,15 @@ def race(job: ContestJob) -> list[dict[str, Any]]:
     pin_measuring_process()
     workload = job.workload
     feeds = rows(workload.timing_feeds, workload.latency_batch)
-    timings = interleave_onnx(job.models, workload.target, feeds, workload.budget, job.rounds)
+    # All contenders are open at once: memory figures from this process mean nothing.
+    bound = []
+    for contender in job.contenders:
+        loaded = contender.artifact.load()
+        opened = runtime(contender.runtime).open(
+            loaded.model, workload.target, contender.settings[0]
+        )
+        bound.append(opened.bind(loaded.feeds(feeds)))
+    timings = time_interleaved(bound, workload.budget, job.rounds)
     return [
         {
             "p50_ms": t.timing.p50_ms,
@@ -146,27 +159,33 @@ def decide(variants: list[Variant], figures: list[dict[str, Any]], rounds: int) 
 
 def run_contest(
     variants: list[Variant],
+    jobs: dict[str, MeasureJob],
     workload: Workload,
     timeout_s: float,
     rounds: int = ROUNDS,
     reuse: Reuse = lambda kind, name, compute: compute(),
     executor: Executor | None = None,
 ) -> Contest | None:
-    """The head-to-head of the contenders among `variants`, or None when fewer than two
-    are close enough to need one; `reuse` may answer with figures stored for the same
+    """The head-to-head of the contenders among `variants`, each run as its job in `jobs`
+    says under the setting it was fastest with, or None when fewer than two are close
+    enough to need one; `reuse` may answer with figures stored for the same
     contenders. All contenders race in one process on one machine of `executor`'s (this
     one by default). Raises IsolatedRunError when the child process fails."""
     field = contenders(variants)
     if len(field) < 2:
         return None
-    models = [(v.path, SessionSettings(**v.measurements.settings)) for v in field]
+    racing = []
+    for variant in field:
+        job = jobs[variant.id]
+        best = job.settings_from(variant.measurements.settings)
+        racing.append(dataclasses.replace(job, settings=(best,)))
     name = json.dumps([[v.id, v.measurements.settings] for v in field] + [rounds], default=str)
     figures = reuse(
         "contests",
         hashlib.sha256(name.encode()).hexdigest()[:16],
         lambda: (
             (executor or LocalExecutor())
-            .measure(Unit(race, ContestJob(models, workload, rounds), timeout_s, "head to head"))
+            .measure(Unit(race, ContestJob(racing, workload, rounds), timeout_s, "head to head"))
             .result
         ),
     )
@@ -179,6 +198,7 @@ def head_to_head(variants: list[Variant], measurer: Measurer) -> tuple[Contest |
     try:
         contest = run_contest(
             variants,
+            measurer.jobs,
             measurer.workload,
             measurer.timeout_s,
             reuse=measurer.reused,

@@ -3,7 +3,7 @@ others keep their screening figures and say why they were not timed further."""
 
 from __future__ import annotations
 
-from optimize.build.variant import Candidate
+from optimize.build.variant import Candidate, TimingKind
 from optimize.choose.ranking import within_noise_of
 
 # Screening times each candidate briefly under one thread setting: a candidate more than
@@ -24,7 +24,7 @@ def worth_timing(
     noise (`margin` plus both spreads) of the fastest such candidate, at most `most` of
     them, fastest first; every other screened candidate gets its reason in
     `not_timed_further`."""
-    screened = [c for c in candidates if c.measured and c.timing == "screen"]
+    screened = [c for c in candidates if c.measured and c.timing == TimingKind.SCREEN]
     fastest = fastest_within_limits(screened)
     chosen = []
     for candidate in sorted(screened, key=lambda c: c.p50_ms):

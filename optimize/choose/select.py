@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from optimize.build.variant import Candidate, Variant
+from hardware.runtimes.base import RuntimeName
+from optimize.build.variant import Candidate, TimingKind, Variant
 from optimize.choose.contest import Contest
 
 PICK_RULE = "the fastest variant (median batch-1 latency) whose fidelity is within tolerance"
@@ -42,7 +43,7 @@ def pick(variants: list[Candidate], contest: Contest | None = None) -> Candidate
     if not within:
         return None
     # Screening figures rank roughly; the pick rests on a full timing where there is one.
-    candidates = [v for v in within if v.timing != "screen"] or within
+    candidates = [v for v in within if v.timing != TimingKind.SCREEN] or within
     fastest = min(candidates, key=lambda v: v.p50_ms)
     if contest is not None and contest.entry(fastest.id) is not None:
         return next(v for v in candidates if v.id == contest.winner)
@@ -68,5 +69,5 @@ class Choice:
 
 def choose(variants: list[Candidate], contest: Contest | None) -> Choice:
     """Pick within the limits, overall and among ONNX variants, and the front."""
-    onnx = [v for v in variants if v.runtime == "onnxruntime"]
+    onnx = [v for v in variants if v.runtime == RuntimeName.ONNXRUNTIME]
     return Choice(pick(variants, contest), pick(onnx, contest), pareto_front(variants, contest))

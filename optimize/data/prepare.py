@@ -16,7 +16,7 @@ from hardware.detect import distribution_versions
 from hardware.runtimes.onnxruntime import OnnxRuntime
 from hardware.session import SessionSettings
 from hardware.targets import Target
-from optimize.config.recipe import Recipe
+from optimize.config.sections import DataSection, PreprocessSection
 from optimize.data.eval_cache import eval_set_key, keep_eval_set, load_eval_set
 from optimize.data.eval_store import EvalStore, write_eval_store
 from optimize.data.inputs import (
@@ -70,10 +70,12 @@ class RunData:
         return self.fixed_batch or min(THROUGHPUT_BATCH, self.max_batch or THROUGHPUT_BATCH)
 
 
-def prepare_data(recipe: Recipe, source: Source, out_dir: Path) -> RunData:
-    """Read the user's data (or generate inputs), run the original on it, and store both
-    under `out_dir` for every measurement to stream."""
-    spec = recipe.preprocess
+def prepare_data(
+    source: Source, data_section: DataSection, spec: PreprocessSection | None, out_dir: Path
+) -> RunData:
+    """Read the user's data as `data_section` names it (or generate inputs), fit the
+    preprocessing `spec` asks for, run the original on it, and store both under `out_dir`
+    for every measurement to stream."""
     preprocessing = fitted_preprocessing(spec.steps, spec.fit) if spec else None
     raw_inputs = raw_input_specs(preprocessing, source.inputs) if preprocessing else source.inputs
     batch = fixed_batch(source.inputs)
@@ -81,13 +83,13 @@ def prepare_data(recipe: Recipe, source: Source, out_dir: Path) -> RunData:
     # The original's outputs change with the preprocessing and the runtimes' versions too.
     versions = distribution_versions(("torch", "onnxruntime"))
     extra = [repr(preprocessing), versions]
-    key = eval_set_key(source.source_id, raw_inputs, recipe.data.eval, eval_batch, extra)
+    key = eval_set_key(source.source_id, raw_inputs, data_section.eval, eval_batch, extra)
     folder = out_dir / EVAL_FOLDER / (key or "unkeyed")
     kept = load_eval_set(folder) if key else None
     if kept is not None:
         store, described, notes = kept
     else:
-        data = evaluation_data(source, raw_inputs, recipe.data.eval, eval_batch, not preprocessing)
+        data = evaluation_data(source, raw_inputs, data_section.eval, eval_batch, not preprocessing)
         store = write_eval_store(
             folder,
             data.batches,
@@ -98,7 +100,7 @@ def prepare_data(recipe: Recipe, source: Source, out_dir: Path) -> RunData:
         described, notes = data.description, data.notes
         if key:
             keep_eval_set(store, described, notes)
-    store = dataclasses.replace(store, metric=_metric(store, recipe.data.metric))
+    store = dataclasses.replace(store, metric=_metric(store, data_section.metric))
     warnings = []
     if store.synthetic:
         warnings.append(
@@ -111,7 +113,7 @@ def prepare_data(recipe: Recipe, source: Source, out_dir: Path) -> RunData:
             f"the model accepts at most {source.max_batch} rows (its declared batch range): "
             f"throughput is measured at batch {source.max_batch}, not {THROUGHPUT_BATCH}"
         )
-    calibration = calibration_inputs(raw_inputs, store, recipe.data.calibration, warnings)
+    calibration = calibration_inputs(raw_inputs, store, data_section.calibration, warnings)
     return RunData(
         store=store,
         description=describe_evalset(store, described, notes),

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from hardware.profile import Measurements
-from optimize.measure.workers import Workload
+from optimize.measure.workload import Workload
 from optimize.records.fidelity import Fidelity
 from optimize.store import write_json_atomic
 

@@ -14,14 +14,16 @@ from typing import Any
 
 from hardware.detect import HostInfo
 from hardware.profile import NOISY_SPREAD, Measurements
+from hardware.runtimes.base import RuntimeName
 from hardware.session import SessionSettings
 from hardware.targets import Target
-from optimize.build.variant import Candidate, RuntimeRow, Variant
+from optimize.build.variant import Candidate, RuntimeRow, TimingKind, Variant
 from optimize.config.limits import Limits
-from optimize.config.recipe import Recipe
+from optimize.config.sections import MeasureSection
 from optimize.data.prepare import RunData
 from optimize.execution import Executor, LocalExecutor, Placed, Unit
 from optimize.isolation import IsolatedRunError
+from optimize.measure.artifacts import ModelFile
 from optimize.measure.cache import (
     MEASUREMENTS_FILE,
     figures_from_dict,
@@ -31,16 +33,10 @@ from optimize.measure.cache import (
     store_figures,
     store_result,
 )
+from optimize.measure.quant_errors import ErrorJob, estimate_quantization_errors
 from optimize.measure.verdicts import limits_verdict, tolerance_verdict
-from optimize.measure.workers import (
-    ErrorJob,
-    MeasureJob,
-    Workload,
-    estimate_quantization_errors,
-    measure_variant,
-    profile_operators,
-)
-from optimize.records.fidelity import Fidelity
+from optimize.measure.worker import Artifact, MeasureJob, measure_candidate, profile_candidate
+from optimize.measure.workload import Workload
 from passes.base import Pass
 
 
@@ -56,10 +52,6 @@ def thread_options(
     counts = counts or tuple(sorted({host.physical_cores, 1}, reverse=True))
     return tuple(SessionSettings(intra_op_threads=n) for n in counts)
 
-
-# How a candidate is measured in a child process: the function and its job, for screening
-# (False: a short budget, one thread setting, outputs judged) or full timing (True).
-JobFor = Callable[[bool], tuple[Callable[[Any], tuple[Measurements, Fidelity | None]], Any]]
 
 SCREENING_FILE = "screening.json"
 
@@ -98,20 +90,22 @@ class Measurer:
     executor: Executor = field(default_factory=LocalExecutor)
     on_measure: Callable[[str], None] = lambda label: None
     profiles: dict[str, list[dict]] = field(default_factory=dict)
-    jobs: dict[str, JobFor] = field(default_factory=dict)
+    # Each candidate's full timing: its runtime, artifact and every setting to sweep.
+    jobs: dict[str, MeasureJob] = field(default_factory=dict)
 
     @classmethod
     def for_run(
         cls,
-        recipe: Recipe,
+        measure: MeasureSection,
+        limits: Limits,
         target: Target,
         host: HostInfo,
         data: RunData,
         out_dir: Path,
         executor: Executor,
     ) -> Measurer:
-        """The measurer of a run: its workloads, thread sweep and cache keys; `host` is
-        the machine `executor` measures on."""
+        """The measurer of a run under its measuring section and limits: its workloads,
+        thread sweep and cache keys; `host` is the machine `executor` measures on."""
         store = data.store
         workload = Workload(
             target=target,
@@ -120,13 +114,13 @@ class Measurer:
             latency_batch=data.latency_batch,
             throughput_batch=data.throughput_batch,
             eval_batch=data.eval_batch,
-            budget=recipe.measure.budget(),
+            budget=measure.budget(),
         )
         # Screening ranks by batch-1 latency: its throughput is batch 1's, with no loop of its own.
         screen_workload = dataclasses.replace(
-            workload, budget=recipe.measure.screen_budget(), throughput_batch=data.latency_batch
+            workload, budget=measure.screen_budget(), throughput_batch=data.latency_batch
         )
-        threads = thread_options(target, host, recipe.measure.threads)
+        threads = thread_options(target, host, measure.threads)
         if target.is_gpu:
             # TensorRT engines go in the output folder, so re-runs and serving reuse them.
             cache = str(out_dir / "trt_engines")
@@ -136,9 +130,9 @@ class Measurer:
             workload=workload,
             screen_workload=screen_workload,
             thread_options=threads,
-            limits=recipe.limits,
-            timeout_s=unit_time_limit(recipe.measure.timeout_s, store.reference_s),
-            reuse=recipe.measure.reuse,
+            limits=limits,
+            timeout_s=unit_time_limit(measure.timeout_s, store.reference_s),
+            reuse=measure.reuse,
             variants_dir=out_dir / "variants",
             cache_dir=out_dir / "cache",
             cache_key=measurement_key(workload, threads, machine),
@@ -152,22 +146,23 @@ class Measurer:
         return self.workload if full else self.screen_workload
 
     def screen(self, variant: Variant) -> None:
-        """Screen an ONNX variant: time it briefly and judge its fidelity."""
+        """Screen an ONNX variant on ONNX Runtime: time it briefly and judge its fidelity."""
         self.on_measure(variant.label)
+        self.measure(variant, RuntimeName.ONNXRUNTIME, ModelFile(variant.path), self.thread_options)
 
-        def job_for(full: bool):
-            options = self.thread_options if full else self.thread_options[:1]
-            job = MeasureJob(variant.path, self.workload_for(full), options, fidelity=not full)
-            return measure_variant, job
-
-        self.screen_in_child(variant, job_for)
-
-    def screen_in_child(self, candidate: Candidate, job_for: JobFor) -> None:
-        """Record the screening figures `job_for(False)` gives in the warm worker on
-        `candidate`, or those stored for it under this run's conditions; store new ones.
-        `job_for(True)` is kept for timing it in full."""
-        self.jobs[candidate.id] = job_for
-        candidate.timing = "screen"
+    def measure(
+        self,
+        candidate: Candidate,
+        runtime: RuntimeName,
+        artifact: Artifact,
+        settings: tuple[Any, ...],
+    ) -> None:
+        """Screen `candidate` (`artifact` opened by `runtime`) in the warm worker under the
+        first of `settings`, or take the figures stored for it under this run's
+        conditions; store new ones. Every setting is kept for timing it in full."""
+        job = MeasureJob(runtime, artifact, tuple(settings), self.workload, fidelity=False)
+        self.jobs[candidate.id] = job
+        candidate.timing = TimingKind.SCREEN
         path = self.figures_file(candidate, SCREENING_FILE)
         stored = load_result(path, self.screen_key) if self.reuse else None
         if stored is not None:
@@ -177,8 +172,8 @@ class Measurer:
                 return
             self.record(candidate, lambda: Placed(figures_from_dict(stored)))
             return
-        measure, job = job_for(False)
-        unit = Unit(measure, job, self.timeout_s, f"screening {candidate.label}")
+        screening = job.screening(self.screen_workload)
+        unit = Unit(measure_candidate, screening, self.timeout_s, f"screening {candidate.label}")
         error = self.record(candidate, lambda: self.executor.measure(unit))
         if candidate.measured:
             store_figures(path, self.screen_key, candidate.measurements, candidate.fidelity)
@@ -199,10 +194,10 @@ class Measurer:
                 todo.append((candidate, path))
             else:
                 self._keep_full(candidate, stored[0])
-        units = []
-        for candidate, _ in todo:
-            measure, job = self.jobs[candidate.id](True)
-            units.append(Unit(measure, job, self.timeout_s, f"timing {candidate.label}", True))
+        units = [
+            Unit(measure_candidate, self.jobs[c.id], self.timeout_s, f"timing {c.label}", True)
+            for c, _ in todo
+        ]
         # The fastest is timed whatever the budget: the pick rests on it.
         fastest = candidates[0] if candidates else None
 
@@ -224,7 +219,7 @@ class Measurer:
 
     def _keep_full(self, candidate: Candidate, measurements: Measurements) -> None:
         fidelity = candidate.fidelity
-        candidate.timing = "full"
+        candidate.timing = TimingKind.FULL
         self.record(candidate, lambda: Placed((measurements, fidelity), measurements.node))
 
     def figures_file(self, candidate: Candidate, name: str) -> Path:
@@ -288,18 +283,32 @@ class Measurer:
         except IsolatedRunError:
             return {}
 
-    def profile(self, variant: Variant) -> list[dict]:
-        """Where the variant spends its time, under the thread setting it was fastest
-        with; empty when profiling fails (a diagnosis: the figures stand without it)."""
-        if variant.id not in self.profiles:
-            best = SessionSettings(**variant.measurements.settings)
-            job = MeasureJob(variant.path, self.workload, (best,))
-            self.profiles[variant.id] = self.profile_in_child(
-                f"{variant.id}-{settings_digest(best)}", profile_operators, job
+    def profile(self, candidate: Candidate) -> list[dict] | None:
+        """Where the candidate spends its time in its runtime, under the setting it was
+        fastest with; None where its runtime has no profiler, empty when profiling fails
+        (a diagnosis: the figures stand without it)."""
+        job = self.jobs.get(candidate.id)
+        if job is None or not candidate.measured:
+            return []
+        if candidate.id not in self.profiles:
+            best = job.settings_from(candidate.measurements.settings)
+            profiling = dataclasses.replace(job, settings=(best,), workload=self.workload)
+            self.profiles[candidate.id] = self.profile_in_child(
+                f"{candidate.id}-{settings_digest(best)}", profile_candidate, profiling
             )
-        return self.profiles[variant.id]
+        return self.profiles[candidate.id]
 
-    def profile_in_child(self, name: str, profile: Callable[[Any], list[dict]], job) -> list[dict]:
+    def profile_pick(self, pick: Candidate | None, pick_onnx: Variant | None) -> list[dict]:
+        """The pick's operator profile in its runtime, or where that runtime has no
+        profiler, the best ONNX variant's in ONNX Runtime."""
+        found = self.profile(pick) if pick is not None else None
+        if found is None and pick_onnx is not None:
+            found = self.profile(pick_onnx)
+        return found or []
+
+    def profile_in_child(
+        self, name: str, profile: Callable[[Any], list[dict] | None], job: Any
+    ) -> list[dict] | None:
         """An operator profile taken by `profile(job)` in a child process, or the one stored
         as `name`; empty when profiling fails (a diagnosis: the figures stand without it)."""
         try:

@@ -11,13 +11,13 @@ import numpy as np
 
 from hardware.model_files import model_size_mb
 from hardware.profile import TimingBudget, time_runs
+from hardware.runtimes.base import RuntimeName
 from hardware.runtimes.pytorch import TorchSettings
 from hardware.runtimes.registry import runtime
 from hardware.session import SessionSettings
 from hardware.targets import Target
 from optimize.config.plan import ModelProbe
-from optimize.config.recipe import Recipe
-from optimize.config.sections import data_source
+from optimize.config.sections import DataSection, data_source
 from optimize.data.inputs import (
     CALIBRATION_SAMPLES,
     GENERATED_SAMPLES,
@@ -27,25 +27,23 @@ from optimize.data.inputs import (
 from optimize.data.prepare import THROUGHPUT_BATCH
 from optimize.isolation import close_warm_worker
 from optimize.source.hf_files import folder_files
-from optimize.source.load import Source, load_source
+from optimize.source.load import Source, SourceSpec
 
 # A glimpse, not a measurement: enough runs for a median to within a few tens of percent.
 PROBE_BUDGET = TimingBudget(warmup_runs=1, warmup_s=0.0, measure_s=0.3, min_runs=3, max_runs=200)
 
 
-def probe_model(recipe: Recipe) -> ModelProbe:
-    """Load the recipe's model (refusing it as a run would), time a few single-sample runs
-    of it, and count the samples of its data."""
+def probe_model(spec: SourceSpec, data: DataSection) -> ModelProbe:
+    """Load the model (refusing it as a run would), time a few single-sample runs of it,
+    and count the samples of its data."""
     try:
-        source = load_source(
-            recipe.model, recipe.input_flags, recipe.trust_pickle, recipe.model_code, recipe.task
-        )
+        source = spec.load()
         run, synchronize = _one_sample_run(source)
         timing = time_runs(run, PROBE_BUDGET, synchronize)
     finally:
         close_warm_worker()
-    evaluated = _samples(recipe.data.eval) or GENERATED_SAMPLES
-    calibrated = _samples(recipe.data.calibration) or evaluated
+    evaluated = _samples(data.eval) or GENERATED_SAMPLES
+    calibrated = _samples(data.calibration) or evaluated
     return ModelProbe(
         size_mb=_size_mb(source),
         sample_ms=timing.p50_ms,
@@ -64,9 +62,11 @@ def _one_sample_run(source: Source):
         source.inputs, 1, like=source.sample_inputs, index_limits=source.index_limits
     )
     if source.model_kind == "onnx":
-        opened = runtime("onnxruntime").open(source.path, Target("cpu"), SessionSettings())
+        opened = runtime(RuntimeName.ONNXRUNTIME).open(
+            source.path, Target("cpu"), SessionSettings()
+        )
     else:
-        opened = runtime("torch").open(source.model, Target("cpu"), TorchSettings())
+        opened = runtime(RuntimeName.TORCH).open(source.model, Target("cpu"), TorchSettings())
     return opened.bind(feeds)
 
 

@@ -14,8 +14,8 @@ from hardware.runtimes.base import Runtime
 from hardware.runtimes.registry import other_onnx_runtimes
 from hardware.targets import Target
 from optimize.build.variant import Candidate, RuntimeRow, Status, Variant
+from optimize.measure.artifacts import ModelFile
 from optimize.measure.measurer import Measurer
-from optimize.measure.workers import RuntimeJob, measure_on_runtime
 from passes.registry import pass_class
 
 Progress = Callable[[str, int, int], None]
@@ -80,18 +80,8 @@ class RuntimeRows:
                         row.status, row.reason = Status.SKIPPED, reason
                         continue
                     progress(f"screening {row.label}", 0, 0)
-                    self.measurer.screen_in_child(
-                        row, lambda full, s=sweep, f=found, v=variant: self._job(f, v, s, full)
-                    )
+                    self.measurer.measure(row, found.name, ModelFile(variant.path), sweep)
         return rows
-
-    def _job(self, found: Runtime, variant: Variant, sweep: tuple, full: bool):
-        """The row's job: every thread count in full, the first when screening."""
-        settings = sweep if full else sweep[:1]
-        job = RuntimeJob(
-            found.name, variant.path, settings, self.measurer.workload_for(full), not full
-        )
-        return measure_on_runtime, job
 
     def _sweeps(self, found: Runtime) -> list[tuple]:
         """One sweep over the thread counts for each other setting the runtime tries (a

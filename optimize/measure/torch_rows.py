@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,26 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware.affinity import pin_measuring_process
-from hardware.profile import Measurements, fastest_of_sweep
-from hardware.runtimes.pt2e import CALIBRATION_BATCHES, quantize_for_inductor
+from hardware.runtimes.base import RuntimeName
+from hardware.runtimes.pytorch import TorchSettings, candidates, unsupported
 from hardware.targets import Target
-from hardware.torch_runtime import (
-    TorchSettings,
-    candidates,
-    profile_torch,
-    torch_operator_profile,
-    torch_runner,
-    unsupported,
-)
 from optimize.build.variant import Candidate, RuntimeRow, Status
-from optimize.config.recipe import Recipe
-from optimize.data.inputs import rows
-from optimize.measure.measurer import Measurer, settings_digest
-from optimize.measure.workers import Workload, fidelity_over
-from optimize.records.fidelity import Fidelity
-from optimize.source.load import Source, load_source
-from passes.preprocess_spec import PreprocessSpec, apply_numpy
+from optimize.measure.artifacts import TorchSource
+from optimize.measure.measurer import Measurer
+from optimize.source.load import Source
+from passes.preprocess_spec import PreprocessSpec
 
 Progress = Callable[[str, int, int], None]
 
@@ -44,57 +31,26 @@ COMPILE_CATCH_UP = 3.0
 
 
 @dataclass
-class TorchJob:
-    """Everything a child process needs to load the source and measure one PyTorch row."""
-
-    source_path: Path
-    input_flags: list[str] | None
-    trust_pickle: bool
-    model_code: Path | None
-    task: str | None
-    thread_counts: tuple[int, ...]
-    settings: TorchSettings
-    workload: Workload
-    # Raw inputs go through its NumPy reference first: PyTorch takes the model's own inputs.
-    preprocess: PreprocessSpec | None = None
-    fidelity: bool = True
-    # torch.compile's cache: kept in the output folder, so a re-run does not compile again.
-    compile_cache: Path | None = None
-    # The run's calibration inputs (raw, as the source takes them before preprocessing):
-    # for an int8 row only.
-    calibration: dict[str, np.ndarray] | None = None
-
-
-@dataclass
 class TorchRuns:
     """The PyTorch rows of one run: the source run by PyTorch itself under each setting,
     in a child process that loads the source again."""
 
     source: Source
-    recipe: Recipe
     # The run's measurer: its workload, thread counts, time limit and verdicts.
     measurer: Measurer
     preprocess: PreprocessSpec | None = None
     # What an int8 row calibrates on: the run's calibration inputs.
     calibration: dict[str, np.ndarray] | None = None
 
-    def job(self, settings: TorchSettings, full: bool = True) -> TorchJob:
-        """What a child process needs to load the source and run it under `settings`: for
-        full timing, or for screening (one thread count, a short budget, outputs judged)."""
-        counts = self.measurer.thread_counts
-        return TorchJob(
-            source_path=self.source.path,
-            input_flags=self.recipe.input_flags,
-            trust_pickle=self.recipe.trust_pickle,
-            model_code=self.recipe.model_code,
-            task=self.recipe.task,
-            thread_counts=counts if full else counts[:1],
-            settings=settings,
-            workload=self.measurer.workload_for(full),
+    def artifact(self, settings: TorchSettings) -> TorchSource:
+        """What a child process loads to run the source under `settings`: the source
+        again, quantized by PT2E for an int8 row."""
+        return TorchSource(
+            spec=self.source.spec,
             preprocess=self.preprocess,
-            fidelity=not full,
-            compile_cache=compile_cache_dir(self.measurer.cache_dir),
+            int8=settings.int8,
             calibration=self.calibration if settings.int8 else None,
+            compile_cache=compile_cache_dir(self.measurer.cache_dir),
         )
 
     def measure_rows(
@@ -118,17 +74,11 @@ class TorchRuns:
             if row.status == Status.BUILT:
                 progress(f"screening {row.label}", 0, 0)
                 settings = TorchSettings(**row.runtime_settings)
-                self.measurer.screen_in_child(
-                    row, lambda full, s=settings: (measure_torch, self.job(s, full))
+                sweep = tuple(
+                    dataclasses.replace(settings, threads=n) for n in self.measurer.thread_counts
                 )
+                self.measurer.measure(row, RuntimeName.TORCH, self.artifact(settings), sweep)
         return rows
-
-    def profile(self, row: RuntimeRow) -> list[dict]:
-        """Where a PyTorch row spends its time, under the settings it was fastest with;
-        empty when profiling fails (a diagnosis: the figures stand without it)."""
-        settings = TorchSettings(**row.measurements.settings)
-        name = f"{row.id}-{settings_digest(settings)}"
-        return self.measurer.profile_in_child(name, profile_torch_operators, self.job(settings))
 
 
 def compile_cache_dir(cache_dir: Path) -> Path | None:
@@ -161,13 +111,13 @@ def torch_rows(
         return []
     rows = []
     for settings in candidates(target):
-        key = json.dumps([root_id, "torch", dataclasses.asdict(settings)], sort_keys=True)
+        key = json.dumps([root_id, RuntimeName.TORCH, dataclasses.asdict(settings)], sort_keys=True)
         row = RuntimeRow(
             hashlib.sha256(key.encode()).hexdigest()[:16],
             root_id,
             settings.label(),
             dataclasses.asdict(settings),
-            runtime="torch",
+            runtime=RuntimeName.TORCH,
         )
         if reason := unsupported(settings, target, cpu_flags):
             row.status, row.reason = Status.SKIPPED, reason
@@ -176,79 +126,3 @@ def torch_rows(
             row.reason = "torch.compile does not take a TorchScript module"
         rows.append(row)
     return rows
-
-
-def measure_torch(job: TorchJob) -> tuple[Measurements, Fidelity | None]:
-    """Load the source in this (child) process, profile PyTorch under each thread count,
-    keep the fastest, and compare its outputs with the reference when the job asks."""
-    if job.compile_cache is not None:
-        # Read by inductor when it first compiles, even with torch already imported.
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(job.compile_cache)
-    source, model = _load_model(job)
-    names = [s.name for s in source.inputs]
-    workload = job.workload
-    pinned = pin_measuring_process()
-
-    def model_feeds(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return _model_feeds(job, feeds)
-
-    single = model_feeds(rows(workload.timing_feeds, workload.latency_batch))
-    batch = model_feeds(rows(workload.timing_feeds, workload.throughput_batch))
-    sweep = [
-        profile_torch(
-            model,
-            workload.target,
-            [single[n] for n in names],
-            [batch[n] for n in names],
-            dataclasses.replace(job.settings, threads=threads),
-            workload.budget,
-        )
-        for threads in job.thread_counts
-    ]
-    best = dataclasses.replace(fastest_of_sweep(sweep), pinned_cpus=pinned)
-    if not job.fidelity:
-        return best, None
-    run = torch_runner(model, workload.target, TorchSettings(**best.settings))
-    fidelity = fidelity_over(lambda feeds: run([model_feeds(feeds)[n] for n in names]), workload)
-    return best, fidelity
-
-
-def profile_torch_operators(job: TorchJob) -> list[dict[str, object]]:
-    """Child-process side: where the PyTorch row spends its time at the latency batch,
-    under the job's settings."""
-    source, model = _load_model(job)
-    feeds = _model_feeds(job, rows(job.workload.timing_feeds, job.workload.latency_batch))
-    args = [feeds[s.name] for s in source.inputs]
-    return torch_operator_profile(model, job.workload.target, args, job.settings)
-
-
-def _model_feeds(job: TorchJob, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Raw inputs as the model takes them: through the preprocessing's NumPy reference."""
-    return apply_numpy(job.preprocess, feeds) if job.preprocess else feeds
-
-
-def _load_model(job: TorchJob) -> tuple[Source, object]:
-    """The source loaded in this (child) process, and the model its row runs: the source's
-    own, or for an int8 row, that model quantized by PT2E on the job's calibration inputs."""
-    source = load_source(
-        job.source_path, job.input_flags, job.trust_pickle, job.model_code, job.task
-    )
-    if not job.settings.int8:
-        return source, source.model
-    calibration = _model_feeds(job, job.calibration or {})
-    names = [s.name for s in source.inputs]
-    dynamic = [spec.has_symbolic_batch for spec in source.inputs]
-    total = len(calibration[names[0]])
-    fixed = [spec.dims[0] for spec in source.inputs if not spec.has_symbolic_batch]
-    # A model with a fixed batch calibrates on batches of that size; others on a few
-    # batches that cover every sample.
-    size = fixed[0] if fixed else max(1, -(-total // CALIBRATION_BATCHES))
-    calibration = rows(calibration, max(total, size))
-    batches = [
-        [calibration[n][start : start + size] for n in names]
-        for start in range(0, max(total, size) - size + 1, size)
-    ]
-    example = (
-        batches[0] if fixed else list(rows(dict(zip(names, batches[0], strict=True)), 2).values())
-    )
-    return source, quantize_for_inductor(source.model, example, dynamic, batches)

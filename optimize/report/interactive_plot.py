@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from html import escape
 
+from hardware.runtimes.base import RuntimeName
 from optimize.build.variant import Variant
 from optimize.report.plot_labels import point_labels
 from optimize.report.plots import (
@@ -24,7 +25,7 @@ from optimize.report.results import Results
 
 # The id of the chart's element in the page (checked by the browser test).
 PLOT_ID = "pareto-plot"
-SYMBOLS = {"onnxruntime": "circle", "torch": "square", "openvino": "diamond"}
+SYMBOLS = {RuntimeName.ONNXRUNTIME: "circle", RuntimeName.TORCH: "square", RuntimeName.OPENVINO: "diamond"}
 # Marker diameter, in pixels, of the largest model; others scale by area.
 LARGEST_MARKER_PX = 34
 SMALLEST_MARKER_PX = 7

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hardware.model_files import external_data_files
+from hardware.runtimes.base import RuntimeName
 from hardware.runtimes.registry import RUNTIMES
 from optimize.build.variant import RuntimeRow
 from optimize.report.html import CHAIN, LOAD, PARETO, render_html
@@ -108,10 +109,10 @@ def _write_best(model_path: Path, best: Path) -> list[Path]:
 
 TOKENIZER_FOLDER = "tokenizer"
 HOW = {
-    "torch": "load the model, torch.set_num_threads(threads), wrap calls in "
+    RuntimeName.TORCH: "load the model, torch.set_num_threads(threads), wrap calls in "
     "torch.inference_mode() and torch.autocast(device, dtype=autocast) unless it is "
     "float32, and torch.compile(model) when mode is 'compile'",
-    "openvino": "core = openvino.Core(); core.compile_model(core.read_model('model.xml'), "
+    RuntimeName.OPENVINO: "core = openvino.Core(); core.compile_model(core.read_model('model.xml'), "
     "'CPU', {'INFERENCE_NUM_THREADS': threads, 'INFERENCE_PRECISION_HINT': precision, "
     "'PERFORMANCE_HINT': hint, 'NUM_STREAMS': streams})",
 }
@@ -134,7 +135,7 @@ def _write_runtime_pick(results: Results) -> tuple[Path | None, list[Path]]:
     if chosen is None:
         return None, []
     folder = results.out_dir / chosen
-    if chosen == "torch":
+    if chosen == RuntimeName.TORCH:
         model = folder / results.source_path.name
         written = _copy_source(results.source_path, model)
     else:
@@ -146,7 +147,7 @@ def _write_runtime_pick(results: Results) -> tuple[Path | None, list[Path]]:
         {
             "runtime": chosen,
             "model": model.name,
-            "form": results.source_form if chosen == "torch" else "openvino ir",
+            "form": results.source_form if chosen == RuntimeName.TORCH else "openvino ir",
             "inputs": [asdict(s) for s in results.inputs],
             "settings": pick.runtime_settings | pick.measurements.settings,
             "providers": pick.measurements.providers,

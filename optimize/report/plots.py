@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
+from hardware.runtimes.base import RuntimeName
 from optimize.build.variant import Variant
 from optimize.report.plot_labels import label_points, point_labels
 from optimize.report.results import Results
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 DPI = 110
 FONT_PT = 8.5
 WITHIN, OUTSIDE, FRONT, PICK = "#2e7d32", "#c62828", "#1565c0", "#f9a825"
-MARKERS = {"onnxruntime": "o", "torch": "s"}
+MARKERS = {RuntimeName.ONNXRUNTIME: "o", RuntimeName.TORCH: "s"}
 
 
 def uses_accuracy(results: Results) -> bool:
@@ -265,7 +266,7 @@ def _legend_handles(
     runtimes = sorted({v.runtime for v in measured})
     if len(runtimes) > 1:
         handles += [
-            dot("#777777", MARKERS.get(r, "D"), "ONNX Runtime" if r == "onnxruntime" else r)
+            dot("#777777", MARKERS.get(r, "D"), "ONNX Runtime" if r == RuntimeName.ONNXRUNTIME else r)
             for r in runtimes
         ]
     handles.append(Line2D([], [], color=FRONT, lw=1.6, label="Pareto front"))

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hardware.runtimes.base import RuntimeName
 from optimize.build.variant import Candidate, RuntimeRow, Variant
 from optimize.choose.contest import Contest
-from optimize.choose.select import PICK_RULE, closest, pick
+from optimize.choose.select import PICK_RULE, Choice, closest, pick
+from optimize.config.chains import Chain
 from optimize.config.limits import Limits
+from optimize.config.recipe import Recipe
 from optimize.errors import UserError
 from optimize.report.variant_records import COLUMNS, variant_records
 from optimize.search.fallback import Repair
+from optimize.search.found import Found
 from optimize.search.prune_sweep import PruneSweep
+from optimize.source.load import Source
 from passes.base import TensorSpec
+from passes.preprocess_spec import PreprocessSpec
 from passes.registry import pass_class
 
 SCHEMA_VERSION = 1
@@ -57,6 +64,40 @@ class Results:
     # Where a cluster run's units ran (optimize.cluster): its address, hardware class and
     # the node of each unit; None for a run on this machine.
     cluster: dict[str, Any] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        source: Source,
+        recipe: Recipe,
+        found: Found,
+        choice: Choice,
+        chains: list[Chain],
+        preprocessing: PreprocessSpec | None,
+        **context: Any,
+    ) -> Results:
+        """The Results of a run from what its stages gave: the source, the recipe, the
+        candidates found, the choice among them, the chains tried and the preprocessing;
+        `context` names the remaining fields (contest, warnings, environment, ...)."""
+        return cls(
+            source_path=source.path,
+            source_form=source.form,
+            source_id=source.source_id,
+            inputs=source.inputs,
+            target=recipe.target,
+            variants=found.variants,
+            pick=choice.pick,
+            pick_onnx=choice.pick_onnx,
+            pareto_front=choice.front,
+            tolerance=recipe.limits,
+            repairs=found.repairs,
+            prune_sweep=found.prune_sweep,
+            chains=[{"passes": [p.label() for p in c.passes], "why": c.why} for c in chains],
+            preprocessing=preprocessing.summary() if preprocessing else "",
+            task=recipe.task,
+            finished_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            **context,
+        )
 
     def __repr__(self) -> str:
         pick = "no pick"
@@ -149,7 +190,7 @@ class Results:
     @property
     def profiler_name(self) -> str:
         """Whose profiler timed the pick's operators: PyTorch's for a PyTorch row."""
-        if self.pick is not None and self.pick.runtime == "torch":
+        if self.pick is not None and self.pick.runtime == RuntimeName.TORCH:
             return "PyTorch's profiler (self time per aten operator)"
         return "ONNX Runtime's profiler"
 
@@ -200,7 +241,7 @@ class Results:
             "pick": self.pick.id if self.pick else None,
             "pick_onnx": self.pick_onnx.id if self.pick_onnx else None,
             "best_model": "best.onnx" if self.pick_onnx else None,
-            "torch_pick": self.pick_file if self.pick and self.pick.runtime == "torch" else None,
+            "torch_pick": self.pick_file if self.pick and self.pick.runtime == RuntimeName.TORCH else None,
             "runtime_pick": self.pick_file if isinstance(self.pick, RuntimeRow) else None,
             "best_per_runtime": self.best_per_runtime(),
             "closest": self.closest.id if self.closest else None,

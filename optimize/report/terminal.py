@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from optimize.build.variant import TimingKind
 from optimize.errors import UserError
 from optimize.report.contest_table import contest_summary
 from optimize.report.markdown import variant_cells
@@ -158,7 +159,7 @@ def _print_variants(results: Results, console: Console) -> None:
             continue
         verdict = cells["within tol."].split(" ", 1)[0]
         ok = "yes" if variant.within_tolerance else f"[red]{verdict}[/red]"
-        if variant.timing == "screen":
+        if variant.timing == TimingKind.SCREEN:
             cells["p50 ms"] = f"≈{cells['p50 ms']}"
         table.add_row(name, *[cells[c] for c in SHORT_COLUMNS[1:-1]], ok)
     console.print(table)
@@ -166,7 +167,7 @@ def _print_variants(results: Results, console: Console) -> None:
         "labels omit the 'export → ' every chain starts with; ★ the pick"
         + (
             "; ≈ screened only: timed briefly, and it could not win"
-            if any(v.timing == "screen" for v in results.variants)
+            if any(v.timing == TimingKind.SCREEN for v in results.variants)
             else ""
         )
         + "; report.md has every chain, reason and verdict whole"

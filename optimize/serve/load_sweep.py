@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hardware.runtimes.base import RuntimeName
 from hardware.runtimes.registry import runtime
 from hardware.targets import parse_target
 from optimize.serve.in_process_server import InProcessServer, Request, Run
@@ -104,7 +105,7 @@ def sweep_in_process(
     batches = batch > 1 and pick.batches_on_first_dim
     result = LoadSweep("in-process", cores, slo_p99_ms, price_per_hour)
     # PyTorch's thread count is the whole process's: its instances cannot each have their own.
-    one_instance = pick.runtime == "torch"
+    one_instance = pick.runtime == RuntimeName.TORCH
     for setup in serving_setups(cores, batches, float(pick.figures["p50_ms"]), one_instance):
         progress(f"load on {setup.label()}")
         runs = [open_instance(pick, setup.threads) for _ in range(setup.instances)]
@@ -181,7 +182,7 @@ def open_instance(pick: ServedPick, threads: int) -> Run:
     given = {k: v for k, v in pick.settings.items() if k in names}
     given["intra_op_threads" if "intra_op_threads" in names else "threads"] = threads
     artifact = pick.out_dir / pick.artifact
-    model = _torch_module(pick) if pick.runtime == "torch" else artifact
+    model = _torch_module(pick) if pick.runtime == RuntimeName.TORCH else artifact
     return found.open(model, target, kind(**given)).run
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hardware.model_files import external_data_files
+from hardware.runtimes.base import RuntimeName
 from optimize.serve.pick_json import ServedPick
 from optimize.serve.serving_setup import ServingSetup
 from optimize.store import copy_atomic, write_text_atomic
@@ -45,8 +46,8 @@ def wire_type(dtype: str) -> str:
 ORT_GRAPH_LEVELS = {"disabled": 2, "basic": -1, "extended": 1}
 # The parameter that sets one instance's threads, per backend.
 THREAD_PARAMETER = {
-    "onnxruntime": "intra_op_thread_count",
-    "openvino": "INFERENCE_NUM_THREADS",
+    RuntimeName.ONNXRUNTIME: "intra_op_thread_count",
+    RuntimeName.OPENVINO: "INFERENCE_NUM_THREADS",
     "pytorch": "INTRA_OP_THREAD_COUNT",
 }
 
@@ -115,9 +116,9 @@ def served_model(pick: ServedPick) -> TritonModel | None:
     source; other PyTorch rows are served as the best ONNX variant, and say so. None when
     Triton has nothing to run: such a PyTorch row, with no ONNX variant within the limits."""
     settings, artifact = pick.settings, pick.out_dir / pick.artifact
-    if pick.runtime == "openvino":
+    if pick.runtime == RuntimeName.OPENVINO:
         parameters = {
-            THREAD_PARAMETER["openvino"]: str(settings.get("threads", 0)),
+            THREAD_PARAMETER[RuntimeName.OPENVINO]: str(settings.get("threads", 0)),
             "PERFORMANCE_HINT": str(settings.get("hint", "LATENCY")),
             "NUM_STREAMS": str(settings.get("streams", 1)),
         }
@@ -125,7 +126,7 @@ def served_model(pick: ServedPick) -> TritonModel | None:
             parameters["HINT_BF16"] = "YES"
         files = {"model.xml": artifact, "model.bin": artifact.with_suffix(".bin")}
         return TritonModel("openvino", files, parameters)
-    if pick.runtime == "torch":
+    if pick.runtime == RuntimeName.TORCH:
         plain = settings.get("mode") == "eager" and settings.get("autocast") == "float32"
         if pick.source_form == "torchscript" and plain:
             threads = str(settings.get("threads", 1))
@@ -147,7 +148,7 @@ def _onnx_model(pick: ServedPick, model: Path, settings: dict, note: str = "") -
     # The model names its weight file; it must sit beside model.onnx under that name.
     files |= {data.name: data for data in external_data_files(model)}
     parameters = {
-        THREAD_PARAMETER["onnxruntime"]: str(settings.get("intra_op_threads", 0)),
+        THREAD_PARAMETER[RuntimeName.ONNXRUNTIME]: str(settings.get("intra_op_threads", 0)),
         "inter_op_thread_count": str(settings.get("inter_op_threads", 1)),
         "execution_mode": "1" if settings.get("parallel") else "0",
     }

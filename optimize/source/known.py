@@ -10,32 +10,25 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hardware.detect import distribution_versions
-from optimize.source.load import Source, file_digest, load_source
+from optimize.source.load import Source, SourceSpec, file_digest
 from optimize.store import write_json_atomic
 from passes.base import TensorSpec
 
 
-def load_known_source(
-    path: Path,
-    input_flags: list[str] | None,
-    trust_pickle: bool,
-    model_code: Path | None,
-    cache_dir: Path,
-    task: str | None = None,
-) -> Source:
-    """load_source, or the Source on record for the same file content and loading options,
-    whose model loads on first use. PyTorch sources are put on record; ONNX ones load fast."""
-    path = Path(path)
+def load_known_source(spec: SourceSpec, cache_dir: Path) -> Source:
+    """The source `spec` names, or the Source on record for the same file content and
+    loading options, whose model loads on first use. PyTorch sources are put on record;
+    ONNX ones load fast."""
+    path, model_code = Path(spec.path), spec.model_code
+    input_flags = list(spec.input_flags) or None
     files = [path] if path.is_file() else []
     files += [model_code] if model_code is not None and model_code.is_file() else []
     # A newer tool may read (or refuse) the same file differently.
     tool = distribution_versions(("optimize",))
-    options = json.dumps([input_flags, trust_pickle, str(model_code), tool, task])
+    options = json.dumps([input_flags, spec.trust_pickle, str(model_code), tool, spec.task])
     key = hashlib.sha256((file_digest(files) + options).encode()).hexdigest()[:16] if files else ""
     record = cache_dir / "sources" / f"{key}.json"
 
-    def full() -> Source:
-        return load_source(path, input_flags, trust_pickle, model_code, task)
 
     try:
         known = json.loads(record.read_text()) if key else None
@@ -50,11 +43,12 @@ def load_known_source(
             None,
             {},
             known["source_id"],
-            reload=full,
+            reload=spec.load,
             max_batch=known.get("max_batch"),
             index_limits=known.get("index_limits", {}),
+            spec=spec,
         )
-    source = full()
+    source = spec.load()
     if key and source.model_kind == "torch":
         record.parent.mkdir(parents=True, exist_ok=True)
         plain = [asdict(spec) for spec in source.inputs]

@@ -10,7 +10,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from optimize.source.onnx_checks import check_onnx_loads
 from passes.base import DTYPES, TensorSpec
 from passes.torch_run import dynamic_batch_program, positional_program
 
+if TYPE_CHECKING:
+    from optimize.config.recipe import Recipe
+
 Form = Literal["torchscript", "pickled_module", "exported_program", "onnx", "hf_folder"]
 
 ACCEPTED_FORMS = (
@@ -34,6 +37,29 @@ ACCEPTED_FORMS = (
 # 'org/name', as a Hugging Face Hub id reads.
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 BATCH = "batch"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where a user's model is and how it is loaded: all a child process needs to load the
+    same source again."""
+
+    path: Path
+    input_flags: tuple[str, ...] = ()
+    trust_pickle: bool = False
+    model_code: Path | None = None
+    task: str | None = None
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> SourceSpec:
+        """The source a recipe names, with its loading options."""
+        flags = tuple(recipe.input_flags or ())
+        return cls(recipe.model, flags, recipe.trust_pickle, recipe.model_code, recipe.task)
+
+    def load(self) -> Source:
+        """The source this names, loaded."""
+        flags = list(self.input_flags) or None
+        return load_source(self.path, flags, self.trust_pickle, self.model_code, self.task)
 
 
 @dataclass
@@ -54,6 +80,8 @@ class Source:
     max_batch: int | None = None
     # Integer inputs that index an embedding table: {name: the table's rows}.
     index_limits: dict[str, int] = field(default_factory=dict)
+    # How it was loaded, to load it again elsewhere.
+    spec: SourceSpec | None = None
 
     @property
     def model_kind(self) -> Literal["torch", "onnx"]:
@@ -95,7 +123,15 @@ def load_source(
     `task` says what a Hugging Face folder's model is loaded for.
     """
     path = Path(path)
-    flags = parse_input_flags(input_flags)
+    source = _load_form(path, parse_input_flags(input_flags), trust_pickle, model_code, task)
+    source.spec = SourceSpec(path, tuple(input_flags or ()), trust_pickle, model_code, task)
+    return source
+
+
+def _load_form(
+    path: Path, flags: list[InputFlag], trust_pickle: bool, model_code: Path | None, task: str | None
+) -> Source:
+    """The source in whichever form its content shows."""
     if path.is_dir() and (path / "config.json").is_file():
         return _load_hf_folder(path, flags, task)
     _check_file(path)

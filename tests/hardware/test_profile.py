@@ -7,7 +7,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from hardware.model_files import model_size_mb
-from hardware.profile import TimingBudget, profile_onnx, time_interleaved, time_runs
+from hardware.profile import TimingBudget, measure_model, time_interleaved, time_runs
+from hardware.runtimes.onnxruntime import OnnxRuntime
+from hardware.session import SessionSettings
 from hardware.targets import Target
 
 
@@ -47,13 +49,14 @@ def test_synchronize_is_inside_the_timed_region():
     assert timing.p50_ms >= 9
 
 
-def test_profile_onnx_reports_every_figure(tmp_path):
+def test_measure_model_reports_every_figure(tmp_path):
     path = _mlp(tmp_path / "mlp.onnx")
     rng = np.random.default_rng(1)
     feeds = {"x": rng.standard_normal((1, 16)).astype(np.float32)}
     batch = {"x": rng.standard_normal((8, 16)).astype(np.float32)}
     budget = TimingBudget(measure_s=0.1, warmup_s=0.02)
-    m = profile_onnx(path, Target("cpu"), feeds, batch, budget=budget)
+    size = model_size_mb(path)
+    m = measure_model(OnnxRuntime(), path, Target("cpu"), feeds, batch, SessionSettings(), budget, size)
     assert m.providers == ["CPUExecutionProvider"]
     assert m.latency.runs >= budget.min_runs
     assert 0 < m.latency.p50_ms < 50
@@ -77,22 +80,6 @@ def test_model_size_counts_external_data(tmp_path):
     total = external.stat().st_size + (tmp_path / "ext.onnx.data").stat().st_size
     assert abs(model_size_mb(external) - total / 2**20) < 1e-9
     assert model_size_mb(external) > 0.03
-
-
-def test_bound_runner_gives_the_same_outputs_as_a_plain_run(tmp_path):
-    # The GPU path binds on 'cuda'; the binding logic is the same on 'cpu', which runs here.
-    import onnxruntime as ort
-
-    from hardware.profile import bound_runner
-
-    path = _mlp(tmp_path / "mlp.onnx")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(2).standard_normal((3, 16)).astype(np.float32)
-    run, synchronize = bound_runner(session, {"x": x}, "cpu")
-    run()
-    synchronize()
-    [bound] = run.binding.copy_outputs_to_cpu()
-    np.testing.assert_allclose(bound, session.run(None, {"x": x})[0], rtol=1e-6)
 
 
 def test_time_runs_stops_early_when_the_median_is_known():

@@ -14,8 +14,8 @@ from cli_runs import FAST, error_of
 from typer.testing import CliRunner
 
 from hardware.detect import describe_host
+from hardware.runtimes.pytorch import TorchSettings, unsupported
 from hardware.targets import Target
-from hardware.torch_runtime import TorchSettings, unsupported
 from optimize.cli import app
 
 

@@ -1,12 +1,12 @@
-"""PyTorch behind the runtime contract: the settings it sweeps, what ran, and the
-wrappers callers still import with positional arguments."""
+"""PyTorch behind the runtime contract: the settings it sweeps, what ran, its outputs on
+positional arguments, and its operator profile."""
 
 import numpy as np
 import pytest
 
-from hardware.runtimes.pytorch import TorchRuntime, TorchSettings
+from hardware.profile import measure_model
+from hardware.runtimes.pytorch import TorchRuntime, TorchSettings, positional_feeds, weights_mb
 from hardware.targets import Target
-from hardware.torch_runtime import profile_torch, torch_operator_profile, torch_runner
 
 CPU = Target("cpu")
 
@@ -41,22 +41,25 @@ def test_a_cpu_build_says_it_has_no_cuda():
     assert "has no CUDA" in TorchRuntime().unavailable(Target("gpu"))
 
 
-def test_profile_torch_takes_positional_arguments(tiny_model, tiny_budget):
-    args = [tiny_model.feeds["x"]]
-    batch_args = [tiny_model.batch_feeds["x"]]
-    m = profile_torch(tiny_model.module, CPU, args, batch_args, TorchSettings(), tiny_budget)
+def test_measure_model_takes_positional_arguments(tiny_model, tiny_budget):
+    module, settings = tiny_model.module, TorchSettings()
+    feeds = positional_feeds([tiny_model.feeds["x"]])
+    batch = positional_feeds([tiny_model.batch_feeds["x"]])
+    size = weights_mb(module)
+    m = measure_model(TorchRuntime(), module, CPU, feeds, batch, settings, tiny_budget, size)
     assert m.latency.p50_ms > 0 and m.throughput_batch == 4
     assert m.settings == {"mode": "eager", "autocast": "float32", "threads": 1, "int8": False}
     # Two float32 linear layers: (8*16 + 16) + (16*4 + 4) weights.
     assert abs(m.size_mb - 212 * 4 / 2**20) < 1e-12
 
 
-def test_torch_runner_gives_the_module_outputs(tiny_model):
-    run = torch_runner(tiny_model.module, CPU, TorchSettings())
-    [outputs] = run([tiny_model.batch_feeds["x"]])
+def test_an_opened_module_gives_its_outputs(tiny_model):
+    opened = TorchRuntime().open(tiny_model.module, CPU, TorchSettings())
+    [outputs] = opened.run(positional_feeds([tiny_model.batch_feeds["x"]]))
     np.testing.assert_allclose(outputs, tiny_model.expected, rtol=1e-6)
 
 
 def test_operator_profile_names_the_linear_layers(tiny_model):
-    ops = torch_operator_profile(tiny_model.module, CPU, [tiny_model.feeds["x"]], TorchSettings())
+    feeds = positional_feeds([tiny_model.feeds["x"]])
+    ops = TorchRuntime().operator_profile(tiny_model.module, CPU, feeds, TorchSettings())
     assert any("addmm" in op["op_type"] or "linear" in op["op_type"] for op in ops)

@@ -8,11 +8,15 @@ from figures import measured_variant
 from onnx import helper
 
 from hardware.profile import TimingBudget
+from hardware.runtimes.base import RuntimeName
+from hardware.session import SessionSettings
 from hardware.targets import Target
 from optimize.choose.contest import CLEAR_WINS, contenders, decide, run_contest
 from optimize.choose.select import pick
 from optimize.data.eval_store import EvalStore
-from optimize.measure.workers import Workload
+from optimize.measure.artifacts import ModelFile
+from optimize.measure.worker import MeasureJob
+from optimize.measure.workload import Workload
 
 
 def _mlp(save_float_graph, path: Path, hidden: int, layers: int) -> Path:
@@ -38,6 +42,14 @@ def _workload(tmp_path: Path, budget: TimingBudget) -> Workload:
     return Workload(Target("cpu"), store, feeds, 1, 4, 4, budget)
 
 
+def _jobs(variants, workload: Workload) -> dict[str, MeasureJob]:
+    """Each variant's job as the measurer keeps it: its file on ONNX Runtime."""
+    return {
+        v.id: MeasureJob(RuntimeName.ONNXRUNTIME, ModelFile(v.path), (SessionSettings(),), workload)
+        for v in variants
+    }
+
+
 def test_contenders_are_the_close_ones_within_tolerance():
     fastest = _variant("a", None, 1.0, 1.0, 1.0)
     close = _variant("b", None, 1.2, 1.0, 1.0)
@@ -56,7 +68,8 @@ def test_race_on_real_models_finds_the_clearly_faster(tmp_path, save_float_graph
     a = _variant("light", light, 1.00, 1.0, 1.0)
     b = _variant("heavy", heavy, 0.98, 1.0, 1.0)
     budget = TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.2)
-    contest = run_contest([a, b], _workload(tmp_path, budget), timeout_s=120)
+    workload = _workload(tmp_path, budget)
+    contest = run_contest([a, b], _jobs([a, b], workload), workload, timeout_s=120)
     assert contest.fastest == contest.winner == "light"
     loser = contest.entry("heavy")
     assert loser["rounds_beaten_by_fastest"] >= CLEAR_WINS and not loser["tie"]
@@ -86,7 +99,8 @@ def test_no_race_without_two_close_contenders(tmp_path):
     alone = _variant("a", tmp_path / "a.onnx", 1.0, 1.0, 1.0)
     far = _variant("b", tmp_path / "b.onnx", 3.0, 1.0, 1.0)
     budget = TimingBudget(measure_s=0.05)
-    assert run_contest([alone, far], _workload(tmp_path, budget), timeout_s=60) is None
+    workload = _workload(tmp_path, budget)
+    assert run_contest([alone, far], _jobs([alone, far], workload), workload, timeout_s=60) is None
     assert pick([alone, far], None) is alone
 
 

@@ -3,8 +3,8 @@
 import dataclasses
 from pathlib import Path
 
+from hardware.runtimes.pytorch import unsupported_autocast
 from hardware.targets import Target
-from hardware.torch_runtime import unsupported_autocast
 from optimize.measure.torch_rows import torch_rows
 from optimize.source.load import Source
 
@@ -48,13 +48,15 @@ def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
     from figures import measured_variant
 
     from hardware.profile import TimingBudget
+    from hardware.runtimes.base import RuntimeName
+    from hardware.runtimes.pytorch import TorchSettings
     from hardware.session import SessionSettings
     from optimize.config.limits import Limits
-    from optimize.config.recipe import Recipe
     from optimize.data.eval_store import EvalStore
     from optimize.measure.measurer import Measurer
     from optimize.measure.torch_rows import TorchRuns
-    from optimize.measure.workers import Workload
+    from optimize.measure.worker import MeasureJob
+    from optimize.measure.workload import Workload
     from optimize.source.load import load_source
 
     program = torch.export.export(
@@ -88,7 +90,10 @@ def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
         screen_key="",
     )
     source = load_source(tmp_path / "cnn.pt2")
-    profile = TorchRuns(source, Recipe(model=source.path), measurer).profile(row)
+    settings = TorchSettings(threads=1)
+    artifact = TorchRuns(source, measurer).artifact(settings)
+    measurer.jobs[row.id] = MeasureJob(RuntimeName.TORCH, artifact, (settings,), workload)
+    profile = measurer.profile(row)
     ops = [r["op_type"] for r in profile]
     assert ops and all(op.startswith("aten::") for op in ops)
     # The two convolutions and two linear layers are the work; they must be among the top.
@@ -101,13 +106,14 @@ def test_pt2e_int8_keeps_the_digits_accuracy_under_torch_compile(digits, digits_
     import torch
 
     from hardware.runtimes.pt2e import quantize_for_inductor
-    from hardware.torch_runtime import TorchSettings, torch_runner
+    from hardware.runtimes.pytorch import TorchRuntime, TorchSettings, positional_feeds
 
     calibration = [[digits.train_x[i : i + 32]] for i in range(0, 256, 32)]
     quantized = quantize_for_inductor(digits_cnn, [digits.train_x[:2]], [True], calibration)
     assert any("quantize" in str(node.target) for node in quantized.graph.nodes)
     settings = TorchSettings("compile", int8=True, threads=1)
-    int8 = torch_runner(quantized, Target("cpu"), settings)([digits.test_x])[0]
+    opened = TorchRuntime().open(quantized, Target("cpu"), settings)
+    int8 = opened.run(positional_feeds([digits.test_x]))[0]
     with torch.no_grad():
         fp32 = digits_cnn(torch.from_numpy(digits.test_x)).numpy()
     agreement = (int8.argmax(1) == fp32.argmax(1)).mean()

@@ -190,8 +190,9 @@ def test_a_folder_with_no_text_inputs_or_a_wrong_input_shape_is_one_line(classif
 def test_the_dry_run_sizes_a_folder_by_its_files(classifier):
     from optimize.config.recipe import Recipe
     from optimize.measure.probe import probe_model
+    from optimize.source.load import SourceSpec
 
     folder, _ = classifier
-    probe = probe_model(Recipe(model=folder))
+    probe = probe_model(SourceSpec(folder), Recipe(model=folder).data)
     files_mb = sum(p.stat().st_size for p in folder_files(folder)) / 2**20
     assert probe.exported and probe.size_mb == pytest.approx(files_mb)

@@ -3,13 +3,14 @@
 import shutil
 
 from optimize.source.known import load_known_source
+from optimize.source.load import SourceSpec
 
 
 def test_a_known_file_loads_its_model_only_when_asked(digits_files, tmp_path):
     cache = tmp_path / "cache"
-    first = load_known_source(digits_files / "cnn.pt2", None, False, None, cache)
+    first = load_known_source(SourceSpec(digits_files / "cnn.pt2"), cache)
     assert first.reload is None and first.model is not None
-    again = load_known_source(digits_files / "cnn.pt2", None, False, None, cache)
+    again = load_known_source(SourceSpec(digits_files / "cnn.pt2"), cache)
     assert again.reload is not None  # known: nothing loaded yet
     assert (again.form, again.inputs, again.source_id) == (
         first.form,
@@ -21,10 +22,10 @@ def test_a_known_file_loads_its_model_only_when_asked(digits_files, tmp_path):
 
 def test_other_content_or_options_are_loaded_afresh(digits_files, tmp_path):
     cache = tmp_path / "cache"
-    load_known_source(digits_files / "cnn.pt2", None, False, None, cache)
-    flags = ["x:batch,1,8,8"]
-    assert load_known_source(digits_files / "cnn.pt2", flags, False, None, cache).reload is None
+    load_known_source(SourceSpec(digits_files / "cnn.pt2"), cache)
+    flags = ("x:batch,1,8,8",)
+    assert load_known_source(SourceSpec(digits_files / "cnn.pt2", flags), cache).reload is None
     other = tmp_path / "cnn.pt2"
     shutil.copy(digits_files / "cnn.pt", other)  # same name, other content: TorchScript
-    changed = load_known_source(other, flags, False, None, cache)
+    changed = load_known_source(SourceSpec(other, flags), cache)
     assert changed.reload is None and changed.form == "torchscript"

@@ -1,0 +1,35 @@
+"""Each node's estimated quantization error, from a float run on the first evaluation rows:
+what the accuracy fallback ranks nodes by. Runs in a child process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from optimize.data.inputs import rows
+from optimize.measure.workload import Workload
+from passes.quant_error import quantization_errors
+
+
+@dataclass
+class ErrorJob:
+    """What a child process needs to estimate each node's quantization error: the float
+    model, the op types and whether only weights are quantized, and the workload whose
+    evaluation inputs feed the float run."""
+
+    model_path: Path
+    op_types: tuple[str, ...]
+    weights_only: bool
+    workload: Workload
+
+
+# Rows of the evaluation set the float run for quantization errors takes.
+ERROR_ROWS = 16
+
+
+def estimate_quantization_errors(job: ErrorJob) -> dict[str, float]:
+    """Each node's estimated relative output error from quantizing it (see
+    passes.quant_error), from a float run on the first evaluation rows."""
+    first = next(job.workload.eval_store.batches())
+    feeds = rows(first.feeds, min(ERROR_ROWS, len(next(iter(first.feeds.values())))))
+    return quantization_errors(job.model_path, job.op_types, job.weights_only, feeds)

@@ -1,0 +1,81 @@
+"""The one measuring worker: any candidate on any runtime, through the runtime contract.
+Speed, size and memory under each setting, the fastest kept, and its outputs' fidelity;
+or where its time goes. These run in child processes."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from hardware.affinity import pin_measuring_process
+from hardware.profile import Measurements, fastest_of_sweep, measure_model
+from hardware.runtimes.base import RuntimeName
+from hardware.runtimes.registry import runtime
+from optimize.data.inputs import padded, rows
+from optimize.measure.artifacts import ModelFile, TorchSource
+from optimize.measure.workload import Workload, fidelity_over
+from optimize.records.fidelity import Fidelity
+
+Artifact = ModelFile | TorchSource
+
+
+@dataclass
+class MeasureJob:
+    """Everything a child process needs to measure one candidate: the runtime, the artifact
+    it opens, the settings to sweep (one per thread count), and the workload; `fidelity`
+    False times it only (its outputs were judged when it was screened)."""
+
+    runtime: RuntimeName
+    artifact: Artifact
+    settings: tuple[Any, ...]
+    workload: Workload
+    fidelity: bool = True
+
+    def screening(self, workload: Workload) -> MeasureJob:
+        """The short look at the same candidate: its first setting, `workload`'s budget,
+        its outputs judged."""
+        return dataclasses.replace(
+            self, settings=self.settings[:1], workload=workload, fidelity=True
+        )
+
+    def settings_from(self, plain: dict[str, object]) -> Any:
+        """The runtime's settings rebuilt from their plain form (a measurement's)."""
+        return type(self.settings[0])(**plain)
+
+
+def measure_candidate(job: MeasureJob) -> tuple[Measurements, Fidelity | None]:
+    """Open the job's artifact with its runtime under each setting and measure it, keep
+    the fastest at the latency batch, and compare its outputs with the reference when the
+    job asks.
+
+    Peak-memory figures are honest in a fresh process (optimize.isolation.run_isolated):
+    they come from the first model it opens, before any other could inflate them.
+    """
+    workload = job.workload
+    pinned = pin_measuring_process()
+    found = runtime(job.runtime)
+    loaded = job.artifact.load()
+    single = loaded.feeds(rows(workload.timing_feeds, workload.latency_batch))
+    batch = loaded.feeds(rows(workload.timing_feeds, workload.throughput_batch))
+    sweep = [
+        measure_model(
+            found, loaded.model, workload.target, single, batch, s, workload.budget, loaded.size_mb
+        )
+        for s in found.sweep(loaded.model, job.settings)
+    ]
+    best = dataclasses.replace(fastest_of_sweep(sweep), pinned_cpus=pinned)
+    if not job.fidelity:
+        return best, None
+    opened = found.open(loaded.model, workload.target, job.settings_from(best.settings))
+    run = padded(lambda feeds: opened.run(loaded.feeds(feeds)), workload.eval_batch)
+    return best, fidelity_over(run, workload)
+
+
+def profile_candidate(job: MeasureJob) -> list[dict[str, object]] | None:
+    """Where the candidate spends its time at the latency batch under the job's first
+    setting; None where its runtime has no profiler."""
+    found = runtime(job.runtime)
+    loaded = job.artifact.load()
+    feeds = loaded.feeds(rows(job.workload.timing_feeds, job.workload.latency_batch))
+    return found.operator_profile(loaded.model, job.workload.target, feeds, job.settings[0])
