@@ -10,7 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hardware.detect import distribution_versions
-from optimize.source.load import Source, SourceSpec, file_digest
+from optimize.source.files import file_digest
+from optimize.source.load import Source, SourceSpec
 from optimize.store import write_json_atomic
 from passes.base import TensorSpec
 
@@ -28,7 +29,6 @@ def load_known_source(spec: SourceSpec, cache_dir: Path) -> Source:
     options = json.dumps([input_flags, spec.trust_pickle, str(model_code), tool, spec.task])
     key = hashlib.sha256((file_digest(files) + options).encode()).hexdigest()[:16] if files else ""
     record = cache_dir / "sources" / f"{key}.json"
-
 
     try:
         known = json.loads(record.read_text()) if key else None
