@@ -22,8 +22,8 @@ from optimize.data.prepare import RunData, prepare_data
 from optimize.errors import UserError
 from optimize.execution import Executor, LocalExecutor
 from optimize.isolation import close_warm_worker
-from optimize.measure.diagnose import parity_warnings, slowdown_warnings
-from optimize.measure.measurer import Measurer, noise_warning
+from optimize.measure.diagnose import noise_warning, parity_warnings, slowdown_warnings
+from optimize.measure.measurer import Measurer
 from optimize.measure.runtime_rows import RuntimeRows
 from optimize.measure.torch_rows import TorchRuns
 from optimize.report.outputs import write_outputs

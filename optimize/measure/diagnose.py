@@ -1,11 +1,13 @@
-"""Why a quantized or reduced-precision variant came out slower than the model it was made
-from: the conversion overhead a person can act on."""
+"""What the run warns about its figures: why a quantized or reduced-precision variant came
+out slower than the model it was made from (the conversion overhead a person can act on),
+and which latencies are too noisy to rank."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from hardware.profile import NOISY_SPREAD
 from optimize.build.variant import Candidate, Variant
 from passes.base import Pass
 from passes.onnx_files import op_histogram
@@ -100,3 +102,20 @@ def parity_warnings(candidates: list[Candidate]) -> list[str]:
             if step.metrics.get("parity_ok") == 0.0:
                 return [f"EXPORT PARITY FAILED: {step.note}"]
     return []
+
+
+def noise_warning(variants: list[Candidate]) -> str | None:
+    """A warning naming the measured variants whose latency spread is too wide to rank them
+    against others that differ by less, or None."""
+    noisy = [
+        f"{v.label} ({100 * v.spread:.0f}%)"
+        for v in variants
+        if v.measured and v.spread > NOISY_SPREAD
+    ]
+    if not noisy:
+        return None
+    return (
+        f"noisy latency (spread over {100 * NOISY_SPREAD:.0f}% of the median): "
+        f"{', '.join(noisy)}; a difference smaller than the spread is noise: measure longer "
+        "(--measure-seconds) on a quieter machine before trusting it"
+    )

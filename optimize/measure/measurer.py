@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware.detect import HostInfo
-from hardware.profile import NOISY_SPREAD, Measurements
+from hardware.profile import Measurements
 from hardware.runtimes.base import RuntimeName
 from hardware.session import SessionSettings
 from hardware.targets import Target
@@ -334,20 +334,3 @@ def settings_digest(settings: Any) -> str:
     """A short stable name for a settings dataclass, for cache file names."""
     plain = json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
     return hashlib.sha256(plain.encode()).hexdigest()[:12]
-
-
-def noise_warning(variants: list[Candidate]) -> str | None:
-    """A warning naming the measured variants whose latency spread is too wide to rank them
-    against others that differ by less, or None."""
-    noisy = [
-        f"{v.label} ({100 * v.spread:.0f}%)"
-        for v in variants
-        if v.measured and v.spread > NOISY_SPREAD
-    ]
-    if not noisy:
-        return None
-    return (
-        f"noisy latency (spread over {100 * NOISY_SPREAD:.0f}% of the median): "
-        f"{', '.join(noisy)}; a difference smaller than the spread is noise: measure longer "
-        "(--measure-seconds) on a quieter machine before trusting it"
-    )

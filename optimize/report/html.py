@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 from html import escape
 
-from optimize.build.variant import Variant
 from optimize.choose.select import PICK_RULE
-from optimize.report.cluster_text import cluster_headline, units_by_node
-from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
+from optimize.report.html_details import (
+    chain_html,
+    chains_tried_html,
+    contest_html,
+    environment_html,
+    figure_html,
+    op_profile_html,
+    repairs_html,
+)
 from optimize.report.interactive_plot import pareto_html
 from optimize.report.markdown import variant_cells
 from optimize.report.plot_labels import short_label
@@ -84,7 +89,7 @@ def render_html(results: Results, images: dict[str, bytes]) -> str:
     """The page; `images` holds PNG bytes under 'pareto', 'chain' and 'load' (any may be
     absent)."""
     title = f"optimize report: {results.source_path.name} on {results.target}"
-    plot = pareto_html(results) or _figure(
+    plot = pareto_html(results) or figure_html(
         images.get(PARETO), "Latency against quality for every measured variant", ""
     )
     body = [
@@ -93,13 +98,13 @@ def render_html(results: Results, images: dict[str, bytes]) -> str:
         f"<div class='first'>{_summary(results)}<div class='plot'>{plot}</div></div>",
         _warnings(results),
         _variant_table(results),
-        _contest(results),
-        _repairs(results),
-        _chain(results, images.get(CHAIN)),
+        contest_html(results),
+        repairs_html(results),
+        chain_html(results, images.get(CHAIN)),
         _load(results, images.get(LOAD)),
-        _op_profile(results),
-        _chains_tried(results),
-        _environment(results),
+        op_profile_html(results),
+        chains_tried_html(results),
+        environment_html(results),
     ]
     return (
         "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
@@ -207,17 +212,8 @@ def _load(results: Results, png: bytes | None) -> str:
         return ""
     lines = "".join(f"<li>{escape(line)}</li>" for line in sweep_lines(results.load_sweeps))
     caption = "Rising closed-loop load per setup; every point is in serving/load_sweep.md"
-    return f"<h2>Under load</h2><ul>{lines}</ul>" + _figure(png, "Throughput against p99", caption)
-
-
-def _figure(png: bytes | None, alt: str, caption: str) -> str:
-    if not png:
-        return ""
-    data = base64.b64encode(png).decode("ascii")
-    caption_html = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
-    return (
-        f"<figure><img src='data:image/png;base64,{data}' alt='{escape(alt)}'>"
-        f"{caption_html}</figure>"
+    return f"<h2>Under load</h2><ul>{lines}</ul>" + figure_html(
+        png, "Throughput against p99", caption
     )
 
 
@@ -273,127 +269,3 @@ def _variant_table(results: Results) -> str:
         f"<h2>Variants</h2><div class='scroll'><table><thead><tr>{header}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div><p class='muted small'>{note}</p>"
     )
-
-
-def _repairs(results: Results) -> str:
-    if not results.repairs:
-        return ""
-    by_id = {v.id: v for v in results.variants}
-    parts = ["<h2>Accuracy fallback</h2>"]
-    for record in results.repairs:
-        variant = by_id.get(record.variant_id)
-        name = variant.label if variant else record.variant_id
-        verdict = f" ({variant.verdict})" if variant and variant.verdict else ""
-        parts.append(
-            f"<p><code>{escape(name)}</code> was outside tolerance{escape(verdict)}: "
-            f"{escape(record.note)}.</p>"
-        )
-        if not record.steps:
-            continue
-        rows = []
-        for step in record.steps:
-            stepped = by_id.get(step.variant_id)
-            p50 = f"{stepped.p50_ms:.3f}" if stepped and stepped.p50_ms else "–"
-            names = ", ".join(step.excluded)
-            rows.append(
-                f"<tr><td>{len(step.excluded)}</td><td class='reason'>{escape(names)}</td>"
-                f"<td>{step.quality:.4f}</td><td>{p50}</td>"
-                f"<td class='text'>{escape(step.verdict or 'within tolerance')}</td></tr>"
-            )
-        parts.append(
-            "<div class='scroll'><table><thead><tr><th>nodes in float</th>"
-            "<th class='text'>excluded</th><th>quality</th><th>p50 ms</th>"
-            f"<th class='text'>verdict</th></tr></thead><tbody>{''.join(rows)}</tbody>"
-            "</table></div>"
-        )
-    return "".join(parts)
-
-
-def _chain(results: Results, png: bytes | None) -> str:
-    pick = results.pick
-    if not isinstance(pick, Variant) or not pick.steps:
-        return ""
-    rows = "".join(
-        f"<tr><td class='text'><code>{escape(step.label)}</code></td><td>{step.seconds:.2f}</td>"
-        f"<td class='text'>{'yes' if step.changed else 'no'}</td>"
-        f"<td class='reason'>{escape(step.note or '')}</td></tr>"
-        for step in pick.steps
-    )
-    return (
-        "<h2>The pick, pass by pass</h2>"
-        + _figure(png, "Latency and quality after each pass of the pick", "")
-        + "<div class='scroll'><table><thead><tr><th class='text'>pass</th><th>build s</th>"
-        f"<th class='text'>changed</th><th class='text'>note</th></tr></thead><tbody>{rows}"
-        "</tbody></table></div>"
-    )
-
-
-def _contest(results: Results) -> str:
-    contest = results.contest
-    if contest is None:
-        return ""
-
-    def cell(tag: str, column: str, text: str) -> str:
-        align = " class='text'" if column in ("variant", "outcome") else ""
-        return f"<{tag}{align}>{escape(text)}</{tag}>"
-
-    head = "".join(cell("th", c, c) for c in CONTEST_COLUMNS)
-    rows = "".join(
-        "<tr>" + "".join(cell("td", c, cells[c]) for c in CONTEST_COLUMNS) + "</tr>"
-        for cells in contest_rows(contest)
-    )
-    return (
-        f"<h2>Head to head</h2><p>{escape(contest_intro(contest))}.</p>"
-        f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>"
-        "</table></div>"
-    )
-
-
-def _op_profile(results: Results) -> str:
-    if not results.op_profile:
-        return ""
-    top = max(row["share"] for row in results.op_profile) or 1.0
-    rows = "".join(
-        f"<tr><td class='text'>{escape(str(row['op_type']))}</td><td>{row['per_run_ms']:.4f}</td>"
-        f"<td>{100 * row['share']:.1f}%</td><td>{row['calls_per_run']:g}</td>"
-        f"<td class='text'><span class='bar' style='width:{200 * row['share'] / top:.0f}px'>"
-        "</span></td></tr>"
-        for row in results.op_profile
-    )
-    return (
-        "<h2>Where the pick spends its time</h2><div class='scroll'><table><thead><tr>"
-        "<th class='text'>operator</th><th>ms per run</th><th>share</th><th>calls per run</th>"
-        f"<th class='text'></th></tr></thead><tbody>{rows}</tbody></table></div>"
-        f"<p class='muted small'>Kernel times from {escape(results.profiler_name)} at batch 1 "
-        "(profiling adds overhead: read the shares, not the absolute times).</p>"
-    )
-
-
-def _chains_tried(results: Results) -> str:
-    if not results.chains:
-        return ""
-    items = "".join(
-        f"<li><code>{escape(' → '.join(c['passes']) or 'baseline')}</code>: "
-        f"{escape(str(c['why']))}</li>"
-        for c in results.chains
-    )
-    return f"<h2>Chains tried</h2><ul class='small'>{items}</ul>"
-
-
-def _environment(results: Results) -> str:
-    env = results.environment
-    flags = ", ".join(env.get("cpu_flags", [])) or "none of note"
-    entries = {
-        "CPU": f"{env.get('cpu_model')} ({env.get('logical_cores')} logical cores; flags: {flags})",
-        "Memory": f"{env.get('memory_gb')} GiB",
-        "OS": f"{env.get('os')}; Python {env.get('python')}",
-        "Versions": ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items()),
-        "ONNX Runtime providers": ", ".join(env.get("ort_providers", [])),
-        "Source": f"{results.source_path} ({results.source_form}, sha256 {results.source_id})",
-    }
-    if results.cluster:
-        entries["Cluster"] = cluster_headline(results.cluster)
-        for node, units in units_by_node(results.cluster).items():
-            entries[node] = "; ".join(units)
-    items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in entries.items())
-    return f"<h2>Environment</h2><dl class='small'>{items}</dl>"
