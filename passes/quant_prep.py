@@ -3,6 +3,7 @@ pre-optimization, into a scratch file."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from pathlib import Path
@@ -19,7 +20,7 @@ def preprocess_for_quantization(src: Path, scratch_dir: Path) -> Path:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     scratch_dir.mkdir(parents=True, exist_ok=True)
-    out = scratch_dir / "preprocessed.onnx"
+    src, out = src.resolve(), scratch_dir.resolve() / "preprocessed.onnx"
     external = needs_external_data(src)
     options = {
         "save_as_external_data": external,
@@ -27,13 +28,17 @@ def preprocess_for_quantization(src: Path, scratch_dir: Path) -> Path:
         "external_data_location": f"{out.name}.data",
     }
     logging.getLogger().setLevel(logging.ERROR)
-    try:
-        quant_pre_process(src, out, **options)
-    except Exception:  # symbolic shape inference rejects some graphs; it is optional
+    # Symbolic shape inference that leaves a shape unknown (a transformer's dynamic
+    # sequence) saves the model it gave up on into the working directory, its weights in a
+    # file named by a fresh uuid each time: run it in a folder of its own, removed after.
+    with tempfile.TemporaryDirectory(dir=scratch_dir) as cwd, contextlib.chdir(cwd):
         try:
-            quant_pre_process(src, out, skip_symbolic_shape=True, **options)
-        except Exception as exc:  # onnxruntime raises untyped errors here
-            raise PassError(f"pre-processing for quantization failed: {exc}") from exc
+            quant_pre_process(src, out, **options)
+        except Exception:  # symbolic shape inference rejects some graphs; it is optional
+            try:
+                quant_pre_process(src, out, skip_symbolic_shape=True, **options)
+            except Exception as exc:  # onnxruntime raises untyped errors here
+                raise PassError(f"pre-processing for quantization failed: {exc}") from exc
     return out
 
 
