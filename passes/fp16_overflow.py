@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from hardware.session import SessionSettings, open_session
 from hardware.targets import Target
+from passes.onnx_files import needs_external_data, save_proto_model
 
 FP16_MAX = 65504.0
 # Headroom: a value near the limit overflows as soon as the next op adds to it.
@@ -49,9 +51,10 @@ def overflowing_nodes(model_path: Path, feeds: dict[str, np.ndarray], rows: int 
     for name in produced:
         if name not in existing:
             model.graph.output.append(onnx.ValueInfoProto(name=name))
-    probe = model_path.parent / f".{model_path.stem}.overflow-probe.onnx"
-    onnx.save_model(model, str(probe))
-    try:
+    # The probe goes in a temporary folder: the source's folder is another variant's.
+    with tempfile.TemporaryDirectory() as scratch:
+        probe = Path(scratch) / "overflow-probe.onnx"
+        save_proto_model(model, probe, external=needs_external_data(model_path))
         session = open_session(probe, Target("cpu"), SessionSettings(graph_level="disabled"))
         names = [o.name for o in session.get_outputs()]
         hot_tensors: set[str] = set()
@@ -59,8 +62,6 @@ def overflowing_nodes(model_path: Path, feeds: dict[str, np.ndarray], rows: int 
             for name, value in zip(names, session.run(None, batch), strict=True):
                 if _out_of_range(value):
                     hot_tensors.add(name)
-    finally:
-        probe.unlink(missing_ok=True)
     # A consumer of an out-of-range tensor must read it in float32 too, or the value is
     # cast to float16 (and lost) on its way in.
     hot = {produced[t] for t in hot_tensors}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,28 +56,27 @@ class QuantizeDynamic(Pass):
             raise PassSkipped(
                 f"nothing to quantize: the model has no {', '.join(quantized)} node"
             )
-        scratch = out_dir / "scratch"
-        prepared = preprocess_for_quantization(src, scratch)
+        out_dir.mkdir(parents=True, exist_ok=True)
         out = out_dir / "model.onnx"
-        try:
-            quantize_dynamic(
-                prepared,
-                out,
-                op_types_to_quantize=list(self.op_types),
-                per_channel=self.per_channel,
-                reduce_range=self.reduce_range,
-                weight_type=QuantType.QInt8,
-                # The quantizer writes a Gemm as a MatMul named after it, then quantizes
-                # that: keeping a Gemm in float means keeping its MatMul.
-                nodes_to_exclude=[
-                    name for node in self.nodes_to_exclude for name in (node, f"{node}_MatMul")
-                ],
-                use_external_data_format=needs_external_data(src),
-            )
-        except Exception as exc:  # onnxruntime's quantizer raises untyped errors
-            raise PassError(f"dynamic quantization failed: {exc}") from exc
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            prepared = preprocess_for_quantization(src, Path(scratch))
+            try:
+                quantize_dynamic(
+                    prepared,
+                    out,
+                    op_types_to_quantize=list(self.op_types),
+                    per_channel=self.per_channel,
+                    reduce_range=self.reduce_range,
+                    weight_type=QuantType.QInt8,
+                    # The quantizer writes a Gemm as a MatMul named after it, then quantizes
+                    # that: keeping a Gemm in float means keeping its MatMul.
+                    nodes_to_exclude=[
+                        name for node in self.nodes_to_exclude for name in (node, f"{node}_MatMul")
+                    ],
+                    use_external_data_format=needs_external_data(src),
+                )
+            except Exception as exc:  # onnxruntime's quantizer raises untyped errors
+                raise PassError(f"dynamic quantization failed: {exc}") from exc
         after = op_histogram(out)
         integer_ops = sum(n for op, n in after.items() if "Integer" in op or "Quant" in op)
         return Outcome(out, changed=True, note=f"{integer_ops} integer/quantize nodes")

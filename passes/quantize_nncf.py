@@ -6,7 +6,7 @@ import contextlib
 import importlib.util
 import io
 import logging
-import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,25 +85,24 @@ class QuantizeNncf(Pass):
             transformer = "Softmax" in ops and any(op in ops for op in TRANSFORMER_OPS[1:])
         # The pre-processed model, as ONNX Runtime's quantizers take it: its node names are
         # the ones the fallback ranks and names in nodes_to_exclude.
-        scratch = out_dir / "scratch"
-        model = onnx.load(str(preprocess_for_quantization(src, scratch)))
-        ignored = nncf.IgnoredScope(names=list(self.nodes_to_exclude))
-        try:
-            # NNCF draws progress bars: a child process's terminal is the user's.
-            quiet = io.StringIO()
-            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-                quantized = nncf.quantize(
-                    model,
-                    nncf.Dataset(batches),
-                    preset=nncf.QuantizationPreset(self.preset),
-                    model_type=nncf.ModelType.TRANSFORMER if transformer else None,
-                    subset_size=len(batches),
-                    ignored_scope=ignored,
-                )
-        except Exception as exc:  # NNCF raises untyped errors from its graph passes
-            raise PassError(f"NNCF quantization failed: {exc}") from exc
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            model = onnx.load(str(preprocess_for_quantization(src, Path(scratch))))
+            ignored = nncf.IgnoredScope(names=list(self.nodes_to_exclude))
+            try:
+                # NNCF draws progress bars: a child process's terminal is the user's.
+                quiet = io.StringIO()
+                with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+                    quantized = nncf.quantize(
+                        model,
+                        nncf.Dataset(batches),
+                        preset=nncf.QuantizationPreset(self.preset),
+                        model_type=nncf.ModelType.TRANSFORMER if transformer else None,
+                        subset_size=len(batches),
+                        ignored_scope=ignored,
+                    )
+            except Exception as exc:  # NNCF raises untyped errors from its graph passes
+                raise PassError(f"NNCF quantization failed: {exc}") from exc
+        out_dir.mkdir(parents=True, exist_ok=True)
         out = out_dir / "model.onnx"
         save_proto_model(quantized, out, external=needs_external_data(src))
         qdq = sum(n for op, n in op_histogram(out).items() if op.endswith("QuantizeLinear"))

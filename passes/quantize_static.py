@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,39 +94,38 @@ class QuantizeStatic(Pass):
         }
         batch = calibration_batch(ctx)
         feeds = _calibration_feeds(ctx.sample_inputs, self.samples, batch)
-        scratch = out_dir / "scratch"
-        prepared = preprocess_for_quantization(src, scratch)
-        kept_float, op_types = preprocessing_exclusions(prepared)
-        if self.weighted_only:
-            op_types = [op for op in (op_types or WEIGHTED_OPS) if op in WEIGHTED_OPS]
+        out_dir.mkdir(parents=True, exist_ok=True)
         out = out_dir / "model.onnx"
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                quantize_static(
-                    prepared,
-                    out,
-                    _BatchReader(feeds, [s.name for s in ctx.inputs], batch),
-                    quant_format=QuantFormat.QDQ,
-                    per_channel=self.per_channel,
-                    reduce_range=self.reduce_range,
-                    nodes_to_exclude=list(self.nodes_to_exclude) + kept_float,
-                    op_types_to_quantize=op_types,
-                    calibrate_method=methods[self.calibration],
-                    use_external_data_format=needs_external_data(src),
-                    extra_options={"CalibTensorRangeSymmetric": False},
-                    calibration_cache_path=None,
-                )
-        except Exception as exc:  # onnxruntime's quantizer raises untyped errors
-            hint = ""
-            if "bins" in str(exc) and not self.weighted_only:
-                hint = (
-                    ": a tensor's range is too wide to bin (such as an attention mask filled "
-                    "with -3.4e38); weighted_only=true calibrates only the inputs of ops "
-                    "with weights"
-                )
-            raise PassError(f"static quantization failed: {exc}{hint}") from exc
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            prepared = preprocess_for_quantization(src, Path(scratch))
+            kept_float, op_types = preprocessing_exclusions(prepared)
+            if self.weighted_only:
+                op_types = [op for op in (op_types or WEIGHTED_OPS) if op in WEIGHTED_OPS]
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    quantize_static(
+                        prepared,
+                        out,
+                        _BatchReader(feeds, [s.name for s in ctx.inputs], batch),
+                        quant_format=QuantFormat.QDQ,
+                        per_channel=self.per_channel,
+                        reduce_range=self.reduce_range,
+                        nodes_to_exclude=list(self.nodes_to_exclude) + kept_float,
+                        op_types_to_quantize=op_types,
+                        calibrate_method=methods[self.calibration],
+                        use_external_data_format=needs_external_data(src),
+                        extra_options={"CalibTensorRangeSymmetric": False},
+                        calibration_cache_path=None,
+                    )
+            except Exception as exc:  # onnxruntime's quantizer raises untyped errors
+                hint = ""
+                if "bins" in str(exc) and not self.weighted_only:
+                    hint = (
+                        ": a tensor's range is too wide to bin (such as an attention mask filled "
+                        "with -3.4e38); weighted_only=true calibrates only the inputs of ops "
+                        "with weights"
+                    )
+                raise PassError(f"static quantization failed: {exc}{hint}") from exc
         qdq = sum(
             n
             for op, n in op_histogram(out).items()
