@@ -1,18 +1,39 @@
-"""The output folder: whole-or-nothing writes, the artifact manifest, variant folders."""
+"""The output folder: whole-or-nothing writes, the artifact manifest, variant folders, and
+the run's temporary folder and compile cache under its cache."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from optimize.errors import UserError
 
 MANIFEST = "manifest.json"
+# OUT/cache/tmp/<host>-<pid>: a run's temporary folder, named by the process that owns it,
+# so a later run tells a dead run's folder from a live one's, on this machine or another
+# sharing the output folder.
+TEMP_FOLDER = "tmp"
+# The name's start of a run's temporary folder in the system's, where OUT's path is not
+# plain (see compile_cache_dir).
+SYSTEM_TEMP_PREFIX = "optimize-run-"
+# Where libraries write temporary files: Python's tempfile and ONNX Runtime read TMPDIR;
+# torch.compile keeps what it compiled in a cache of its own.
+TEMP_ENV = "TMPDIR"
+COMPILE_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
+# Ray keeps a cluster it starts (--cluster local) under TMPDIR too, sockets included, whose
+# paths may not exceed 107 bytes: it keeps the system's temporary folder, as before.
+RAY_TEMP_ENV = "RAY_TMPDIR"
 
 
 def _process_umask() -> int:
@@ -95,7 +116,12 @@ def sha256_file(path: Path) -> str:
 
 
 def publish_dir(staging: Path, final: Path) -> None:
-    """Move a finished staging folder into place, replacing any earlier one."""
+    """Move a finished staging folder into place, replacing any earlier one. Its files get
+    the mode the user's umask gives any new file: some writers make theirs private (onnx
+    writes external data 0600)."""
+    for path in staging.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            _readable_like_any_file(path)
     if final.exists():
         shutil.rmtree(final)
     os.replace(staging, final)
@@ -122,3 +148,75 @@ def write_manifest(out_dir: Path, artifacts: list[Path]) -> Path:
     path = out_dir / MANIFEST
     write_json_atomic(path, {"artifacts": entries})
     return path
+
+
+def compile_cache_dir(cache_dir: Path) -> Path | None:
+    """Where torch.compile keeps what it compiled: in the output folder's cache, so a re-run
+    does not compile again; None (PyTorch's own cache) when that path holds characters the
+    C++ compiler's command line would split on."""
+    folder = cache_dir.resolve() / "torch_compile"
+    return folder if re.fullmatch(r"[\w./+-]+", str(folder)) else None
+
+
+@contextlib.contextmanager
+def run_temp_folder(cache_dir: Path) -> Iterator[Path]:
+    """A private folder for a run's temporary files, made on entry and removed on exit
+    however the run ends: this process's tempfile module writes there, and so does every
+    child process started before exit (TMPDIR), and torch.compile's cache goes to
+    compile_cache_dir, where the next run reuses it. Folders of killed runs are removed
+    first. End the run's child processes before leaving."""
+    compile_cache = compile_cache_dir(cache_dir)
+    under_out = compile_cache is not None
+    if under_out:
+        parent, prefix = cache_dir.resolve() / TEMP_FOLDER, ""
+    else:
+        # torch.compile then keeps its cache in the temporary folder, and it cannot hand
+        # the C++ compiler a path like the output folder's: use the system's instead.
+        parent, prefix = Path(tempfile.gettempdir()), SYSTEM_TEMP_PREFIX
+    remove_dead_runs_folders(parent, prefix)
+    folder = parent / f"{prefix}{_host()}-{os.getpid()}"
+    folder.mkdir(mode=0o700, parents=True)
+    saved_env = {name: os.environ.get(name) for name in (TEMP_ENV, COMPILE_CACHE_ENV, RAY_TEMP_ENV)}
+    saved_tempdir = tempfile.tempdir
+    os.environ.setdefault(RAY_TEMP_ENV, tempfile.gettempdir())
+    os.environ[TEMP_ENV] = tempfile.tempdir = str(folder)
+    if under_out:
+        os.environ[COMPILE_CACHE_ENV] = str(compile_cache)
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = saved_tempdir
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        # What cannot be removed now (a file a library still holds) the next run removes.
+        shutil.rmtree(folder, ignore_errors=True)
+        if under_out:
+            with contextlib.suppress(OSError):  # another live run's folder is still there
+                parent.rmdir()
+
+
+def remove_dead_runs_folders(parent: Path, prefix: str = "") -> list[Path]:
+    """Remove the temporary folders under `parent` of runs on this machine whose process
+    has ended (killed before it could remove its own), and any named after this process,
+    which cannot have made it yet; returns those removed."""
+    if not parent.is_dir():
+        return []
+    name = re.compile(rf"{re.escape(prefix)}{re.escape(_host())}-(\d+)")
+    removed = []
+    for folder in parent.iterdir():
+        match = name.fullmatch(folder.name)
+        if match is None or not folder.is_dir():
+            continue
+        pid = int(match[1])
+        if pid == os.getpid() or not psutil.pid_exists(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _host() -> str:
+    """This machine's name as it may appear in a folder name."""
+    return re.sub(r"[^\w.-]", "_", socket.gethostname()) or "host"

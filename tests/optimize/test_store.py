@@ -1,15 +1,24 @@
-"""Whole-or-nothing writes and the manifest."""
+"""Whole-or-nothing writes, the manifest, and the run's temporary folder."""
 
 import hashlib
 import json
 import os
+import signal
 import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from optimize.store import (
+    COMPILE_CACHE_ENV,
+    SYSTEM_TEMP_PREFIX,
+    TEMP_ENV,
     copy_atomic,
     publish_dir,
+    run_temp_folder,
     staging_dir,
     write_json_atomic,
     write_manifest,
@@ -52,9 +61,84 @@ def test_outputs_follow_the_umask_like_any_file(tmp_path, umask):
         copy_atomic(tmp_path / "report.md", tmp_path / "best.onnx")
         staging = staging_dir(tmp_path / "variants", "abc")
         write_text_atomic(staging / "variant.json", "{}")
+        # onnx writes a model's external data private, whatever the umask.
+        os.close(os.open(staging / "model.onnx.data", os.O_CREAT | os.O_WRONLY, 0o600))
         publish_dir(staging, tmp_path / "variants" / "abc")
     finally:
         os.umask(previous)
-    for name in ("report.md", "best.onnx", "variants/abc/variant.json"):
+    names = ("report.md", "best.onnx", "variants/abc/variant.json", "variants/abc/model.onnx.data")
+    for name in names:
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
     assert stat.S_IMODE((tmp_path / "variants" / "abc").stat().st_mode) == 0o777 & ~umask
+
+
+def test_the_run_temp_folder_is_private_shared_with_children_and_gone_after(tmp_path):
+    """Whatever ends the run (here Ctrl-C), its temporary files go with it, and the
+    environment is as it was."""
+    cache = tmp_path / "out" / "cache"
+    before = {name: os.environ.get(name) for name in (TEMP_ENV, COMPILE_CACHE_ENV)}
+    system_temp = tempfile.gettempdir()
+    child = [sys.executable, "-c", "import tempfile; print(tempfile.gettempdir())"]
+    with pytest.raises(KeyboardInterrupt), run_temp_folder(cache) as folder:
+        assert folder.parent == cache / "tmp"
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert tempfile.gettempdir() == str(folder)
+        assert subprocess.run(child, capture_output=True, text=True).stdout.strip() == str(folder)
+        assert os.environ[COMPILE_CACHE_ENV] == str(cache / "torch_compile")
+        tempfile.mkstemp(suffix=".onnx.data")
+        raise KeyboardInterrupt
+    assert list(cache.iterdir()) == []
+    assert {name: os.environ.get(name) for name in before} == before
+    assert tempfile.gettempdir() == system_temp
+
+
+def _start_run_holding_a_temp_folder(cache: Path) -> tuple[subprocess.Popen, Path]:
+    """A process inside run_temp_folder(cache), with a file in its folder, until killed."""
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from optimize.store import run_temp_folder\n"
+        "with run_temp_folder(Path(sys.argv[1])) as folder:\n"
+        "    (folder / 'half-written.onnx.data').write_bytes(b'0' * 1024)\n"
+        "    print(folder, flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(cache)], stdout=subprocess.PIPE, text=True
+    )
+    return process, Path(process.stdout.readline().strip())
+
+
+def test_the_next_run_removes_a_killed_runs_temp_folder_and_no_live_ones(tmp_path):
+    cache = tmp_path / "cache"
+    killed, killed_folder = _start_run_holding_a_temp_folder(cache)
+    live, live_folder = _start_run_holding_a_temp_folder(cache)
+    try:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        assert killed_folder.is_dir()
+        with run_temp_folder(cache) as folder:
+            assert not killed_folder.exists()
+            assert sorted((cache / "tmp").iterdir()) == sorted([folder, live_folder])
+        assert (live_folder / "half-written.onnx.data").is_file()
+    finally:
+        for process in (killed, live):
+            process.kill()
+            process.wait()
+            process.stdout.close()
+
+
+def test_an_output_path_the_compiler_would_split_keeps_temp_files_in_the_systems(
+    tmp_path, monkeypatch
+):
+    """torch.compile's cache cannot live under such a path, nor in a temporary folder
+    there; the run's temporary folder then goes to the system's, and is removed after."""
+    system_temp = tmp_path / "system"
+    system_temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
+    cache = tmp_path / "my models" / "cache"
+    compile_cache = os.environ.get(COMPILE_CACHE_ENV)
+    with run_temp_folder(cache) as folder:
+        assert folder.parent == system_temp and folder.name.startswith(SYSTEM_TEMP_PREFIX)
+        assert os.environ.get(COMPILE_CACHE_ENV) == compile_cache
+    assert list(system_temp.iterdir()) == [] and not cache.exists()
