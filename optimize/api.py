@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hardware.detect import HostInfo
+from hardware.detect import HostInfo, check_target, describe_host
 from hardware.targets import Target, parse_target
 from optimize.build.builder import VariantBuilder
 from optimize.build.setup import builder_for
@@ -17,6 +17,7 @@ from optimize.choose.contest import MAX_CONTENDERS, head_to_head
 from optimize.choose.screening import SCREEN_MARGIN, fastest_within_limits, worth_timing
 from optimize.choose.select import choose
 from optimize.config.chains import Chain, int8_scheme
+from optimize.config.plan import describe_plan
 from optimize.config.recipe import Recipe
 from optimize.data.prepare import RunData, prepare_data
 from optimize.errors import UserError
@@ -24,6 +25,7 @@ from optimize.execution import Executor, LocalExecutor
 from optimize.isolation import close_warm_worker
 from optimize.measure.diagnose import noise_warning, parity_warnings, slowdown_warnings
 from optimize.measure.measurer import Measurer
+from optimize.measure.probe import probe_model
 from optimize.measure.runtime_rows import RuntimeRows
 from optimize.measure.torch_rows import TorchRuns
 from optimize.report.outputs import write_outputs
@@ -37,7 +39,7 @@ from optimize.serve.pick_json import ServedPick
 from optimize.source.known import load_known_source
 from optimize.source.load import Source, SourceSpec
 from optimize.stage_clock import StageClock
-from optimize.store import check_output_folder
+from optimize.store import check_output_folder, run_temp_folder
 
 Progress = Callable[[str, int, int], None]
 
@@ -53,6 +55,15 @@ def run(recipe: Recipe, progress: Progress = no_progress) -> Results:
     with ExitStack() as cleanup:
         cleanup.callback(close_warm_worker)
         return _stages(recipe, progress, cleanup)
+
+
+def dry_run(recipe: Recipe) -> str:
+    """The plan of a run of `recipe`, checked as the run would check it (the target, the
+    model loaded), without building anything or writing to its output folder."""
+    check_target(parse_target(recipe.target))
+    chains = recipe.chains_to_try(describe_host(include_gpus=False).cpu_flags)
+    probe = probe_model(SourceSpec.from_recipe(recipe), recipe.data)
+    return describe_plan(recipe, chains, probe)
 
 
 def executor_for(recipe: Recipe, out_dir: Path) -> Executor:
@@ -148,6 +159,9 @@ def _start(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> RunContext
     they measure on, its clock and budget."""
     out_dir = recipe.out.resolve()
     check_output_folder(out_dir)
+    # Before anything imports a runtime (they write temporary files on import), and
+    # removed after the executor's children end.
+    cleanup.enter_context(run_temp_folder(out_dir / "cache"))
     executor = executor_for(recipe, out_dir)
     cleanup.callback(executor.close)
     target = parse_target(recipe.target)
@@ -205,8 +219,8 @@ def _candidates(
             )
         variants += [v for v in pruned if v not in variants]
     other = RuntimeRows(measurer, run.target, run.host.cpu_flags)
-    names = recipe.measure.onnx_runtimes
-    if names != ():
+    names = recipe.measure.other_runtimes()
+    if names:
         with clock.stage("screening the other runtimes on the baseline"):
             variants += other.measure(variants[:1], names, run.progress, stop)
     repairs = []
@@ -228,7 +242,7 @@ def _candidates(
             variants += torch_runs.measure_rows(
                 run.target, run.host.cpu_flags, builder.root_id, run.progress, fastest, stop
             )
-    if names != ():
+    if names:
         with clock.stage("screening the other runtimes on int8 variants"):
             variants += other.measure(variants, names, run.progress, stop)
     return Found(variants, repairs, sweep)

@@ -50,38 +50,3 @@ def fail(exc: Exception, debug: bool) -> NoReturn:
         typer.echo(full_traceback(exc), err=True)
     typer.echo(f"error: {exc}" if user else f"error: {internal_error_line(exc)}", err=True)
     raise typer.Exit(code=USER_ERROR_EXIT if user else INTERNAL_ERROR_EXIT)
-
-
-# How a recipe key is named on the command line, for error messages.
-FLAG_NAMES = {
-    "inputs": "--input",
-    "data.eval": "--eval-data",
-    "data.calibration": "--calibration-data",
-    "data.metric": "--metric",
-    "measure.seconds": "--measure-seconds",
-    "search.budget_minutes": "--budget-minutes",
-    "prune.ratios": "--prune-ratios",
-    "prune.finetune": "--finetune",
-    "export.exporter": "--exporter",
-    "export.opset": "--opset",
-    "cluster.address": "--cluster",
-    "cluster.hardware_class": "--hardware-class",
-    **{
-        f"serve.{key}": f"--{key.replace('_', '-')}"
-        for key in ("slo_p99_ms", "price_per_hour", "seconds")
-    },
-    "serve.through_server": "--through-server",
-    **{
-        f"limits.{key}": f"--{key.replace('_', '-')}"
-        for key in (
-            "min_cosine",
-            "min_top1_agreement",
-            "max_accuracy_drop",
-            "max_relative_accuracy_drop",
-            "max_latency_ms",
-            "max_size_mb",
-            "max_memory_mb",
-        )
-    },
-    **{key: f"--{key.replace('_', '-')}" for key in ("model", "target", "out", "model_code")},
-}

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from optimize.cli_app import FLAG_NAMES, app, fail
+from optimize.cli_app import app, fail
 from optimize.errors import UserError
 
 
@@ -50,7 +50,7 @@ def serve_bench(
                 through_server=through_server,
             )
         except SectionError as exc:
-            flag = FLAG_NAMES.get(f"serve.{exc.path[0]}", str(exc.path[0]))
+            flag = f"--{str(exc.path[0]).replace('_', '-')}"
             raise UserError(f"{flag}: {exc.message}") from None
         sweeps = sweep(out, plan, typer.echo)
     except typer.Exit:

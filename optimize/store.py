@@ -52,7 +52,7 @@ def _readable_like_any_file(path: str | Path, directory: bool = False) -> None:
 
 def check_output_folder(out_dir: Path) -> None:
     """Refuse, before any work, an output folder that cannot be made or written: a file in
-    its place or on its path, or a place this user may not write."""
+    its place or on its path, or a place this user or its file system does not let write."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir}: this is a file, not a folder; name a folder")
@@ -67,6 +67,30 @@ def check_output_folder(out_dir: Path) -> None:
             f"--out {out_dir}: {existing} is not writable by this user; name a folder you can "
             "write to"
         )
+    made = missing_folders(out_dir)
+    try:
+        # Some file systems refuse new folders whatever the permission bits say (/proc).
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"--out {out_dir}: the folder cannot be made under {existing} ({exc.strerror}); "
+            "name a folder you can write to"
+        ) from None
+    # Nothing is left behind should the run stop on bad input before writing anything.
+    remove_if_empty(made)
+
+
+def missing_folders(path: Path) -> list[Path]:
+    """`path` and its ancestors that do not exist yet, deepest first."""
+    path = Path(path).resolve()
+    return [p for p in (path, *path.parents) if not p.exists()]
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove each of `folders` (deepest first) that is empty; keep the rest."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -175,6 +199,7 @@ def run_temp_folder(cache_dir: Path) -> Iterator[Path]:
         parent, prefix = Path(tempfile.gettempdir()), SYSTEM_TEMP_PREFIX
     remove_dead_runs_folders(parent, prefix)
     folder = parent / f"{prefix}{_host()}-{os.getpid()}"
+    made = missing_folders(folder)
     folder.mkdir(mode=0o700, parents=True)
     saved_env = {name: os.environ.get(name) for name in (TEMP_ENV, COMPILE_CACHE_ENV, RAY_TEMP_ENV)}
     saved_tempdir = tempfile.tempdir
@@ -193,9 +218,9 @@ def run_temp_folder(cache_dir: Path) -> Iterator[Path]:
                 os.environ[name] = value
         # What cannot be removed now (a file a library still holds) the next run removes.
         shutil.rmtree(folder, ignore_errors=True)
-        if under_out:
-            with contextlib.suppress(OSError):  # another live run's folder is still there
-                parent.rmdir()
+        # The folders made for it, the output folder among them when the run wrote nothing
+        # else; a folder another live run still uses is not empty and stays.
+        remove_if_empty(made[1:] or ([parent] if under_out else []))
 
 
 def remove_dead_runs_folders(parent: Path, prefix: str = "") -> list[Path]:

@@ -17,6 +17,16 @@ from optimize.errors import UserError
 DEFAULT_NAME = "optimize.toml"
 
 
+def base_recipe(model: Path | None, recipe: Path | None) -> Recipe:
+    """The recipe a command line starts from: the file it names, else ./optimize.toml when
+    it names no model, else the model with every default."""
+    if recipe is None and model is None and Path(DEFAULT_NAME).is_file():
+        recipe = Path(DEFAULT_NAME)
+    if recipe is None and model is None:
+        raise UserError(f"give a model file, or a recipe with --recipe (or an {DEFAULT_NAME} here)")
+    return load_recipe(recipe) if recipe else Recipe(model=model)
+
+
 def load_recipe(path: Path) -> Recipe:
     """Read and check a recipe file."""
     path = Path(path)

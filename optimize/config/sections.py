@@ -139,6 +139,8 @@ class MeasureSection(Section):
     torch_runtimes: bool = True
     # None: every registered runtime that takes ONNX files, ONNX Runtime aside.
     onnx_runtimes: tuple[str, ...] | None = None
+    # Runtimes the run leaves out, by name, whichever were asked for.
+    left_out: tuple[str, ...] = ()
     reuse: bool = True
     # The time limit of one measurement unit; a model whose pass over the evaluation set
     # is slow gets more (optimize.measure.measurer.unit_time_limit).
@@ -151,7 +153,7 @@ class MeasureSection(Section):
             raise ValueError(f"expected 0 or more seconds, got {show(value)}")
         return value
 
-    @field_validator("onnx_runtimes", mode="before")
+    @field_validator("onnx_runtimes", "left_out", mode="before")
     @classmethod
     def _onnx_runtimes(cls, value: Any) -> Any:
         value = tuple(value) if isinstance(value, list) else value
@@ -174,6 +176,15 @@ class MeasureSection(Section):
         ):
             raise ValueError(f"expected thread counts of 1 or more, got {show(value)}")
         return value
+
+    def other_runtimes(self) -> tuple[str, ...]:
+        """The runtimes besides ONNX Runtime that run the baseline and the portable int8
+        variants: those asked for (every one registered when none is named), less those
+        left out."""
+        asked = self.onnx_runtimes
+        if asked is None:
+            asked = tuple(r.name for r in other_onnx_runtimes())
+        return tuple(name for name in asked if name not in self.left_out)
 
     def budget(self) -> TimingBudget:
         """The timing loop's budget for one figure."""
@@ -211,16 +222,31 @@ class SearchSection(Section):
     build_timeout_s: float = Field(default=1800.0, gt=0)
 
 
-class PruneSection(Section):
-    """The structured-pruning sweep: its ratios (none: no sweep) and the function that
-    fine-tunes a pruned module, as module:function."""
+# The pruning sweep's ratios when it is asked for without any.
+DEFAULT_PRUNE_RATIOS = (0.1, 0.2, 0.3, 0.5, 0.7)
 
+
+class PruneSection(Section):
+    """The structured-pruning sweep: its ratios (none: no sweep; `sweep` true with none
+    given: DEFAULT_PRUNE_RATIOS) and the function that fine-tunes a pruned module, as
+    module:function."""
+
+    sweep: bool = False
     ratios: tuple[float, ...] = ()
     finetune: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_ratios(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("sweep") and not data.get("ratios"):
+            return {**data, "ratios": DEFAULT_PRUNE_RATIOS}
+        return data
 
     @field_validator("ratios", mode="before")
     @classmethod
     def _ratios(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = _ratios_text(value)
         value = tuple(value) if isinstance(value, list) else value
         if isinstance(value, tuple):
             if not all(
@@ -229,6 +255,16 @@ class PruneSection(Section):
                 raise ValueError("expected fractions between 0 and 1, e.g. [0.1, 0.3, 0.5]")
             return tuple(sorted({float(r) for r in value}))
         return value
+
+
+def _ratios_text(text: str) -> tuple[float, ...]:
+    """Ratios from '0.1,0.3,0.5' text, as the command line gives them."""
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(
+            f"{show(text)}: give comma-separated fractions, e.g. 0.1,0.3,0.5"
+        ) from None
 
 
 class ExportSection(Section):

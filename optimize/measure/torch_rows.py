@@ -6,10 +6,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +18,7 @@ from optimize.build.variant import Candidate, RuntimeRow, Status
 from optimize.measure.artifacts import TorchSource
 from optimize.measure.measurer import Measurer
 from optimize.source.load import Source
+from optimize.store import compile_cache_dir
 from passes.preprocess_spec import PreprocessSpec
 
 Progress = Callable[[str, int, int], None]
@@ -79,14 +78,6 @@ class TorchRuns:
                 )
                 self.measurer.measure(row, RuntimeName.TORCH, self.artifact(settings), sweep)
         return rows
-
-
-def compile_cache_dir(cache_dir: Path) -> Path | None:
-    """Where torch.compile keeps what it compiled: in the output folder's cache, so a re-run
-    does not compile again; None (PyTorch's own cache) when that path holds characters the
-    C++ compiler's command line would split on."""
-    folder = cache_dir.resolve() / "torch_compile"
-    return folder if re.fullmatch(r"[\w./+-]+", str(folder)) else None
 
 
 def _hopeless(row: RuntimeRow, eager: RuntimeRow, fastest: Candidate | None) -> str | None:

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from optimize.build.builder import VariantBuilder
 from optimize.build.variant import Status, Variant
 from optimize.config.chains import Chain
-from optimize.errors import UserError
 from passes.base import Pass
 from passes.prune_magnitude import PruneMagnitude
 from passes.prune_structured import PruneStructured
@@ -18,7 +17,6 @@ from passes.quantize_dynamic import QuantizeDynamic
 from passes.quantize_static import QuantizeStatic
 from passes.registry import pass_class
 
-DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.5, 0.7)
 MAGNITUDE_SPARSITY = 0.5
 
 
@@ -38,19 +36,6 @@ class PruneSweep:
     rows: list[SweepRow] = field(default_factory=list)
     kept_ratio: float | None = None
     note: str = ""
-
-
-def sweep_ratios(text: str) -> tuple[float, ...]:
-    """Ratios from '0.1,0.3,0.5' text, validated and in increasing order."""
-    try:
-        ratios = tuple(sorted({float(part) for part in text.split(",") if part.strip()}))
-    except ValueError:
-        raise UserError(
-            f"prune ratios '{text}': give comma-separated fractions, e.g. 0.1,0.3,0.5"
-        ) from None
-    if not ratios or not all(0 < r < 1 for r in ratios):
-        raise UserError(f"prune ratios '{text}': each must be between 0 and 1, e.g. 0.1,0.3,0.5")
-    return ratios
 
 
 def prune_sweep(

@@ -165,6 +165,13 @@ def test_an_unusable_output_folder_is_refused_before_any_work(
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
 
 
+def test_an_output_folder_the_file_system_refuses_is_bad_input(digits_files):
+    # /proc takes no new folders, even from root, whom the permission bits let through.
+    code, output = error_of(["run", str(digits_files / "cnn.pt2"), "--out", "/proc/optimized"])
+    assert code == 2 and len(output.splitlines()) == 1
+    assert "--out /proc/optimized" in output and "cannot be made" in output
+
+
 def test_a_model_whose_outputs_are_all_nan_stops_in_seconds(save_float_graph, tmp_path):
     from onnx import helper
 

@@ -16,6 +16,7 @@ from optimize.store import (
     COMPILE_CACHE_ENV,
     SYSTEM_TEMP_PREFIX,
     TEMP_ENV,
+    compile_cache_dir,
     copy_atomic,
     publish_dir,
     run_temp_folder,
@@ -87,7 +88,8 @@ def test_the_run_temp_folder_is_private_shared_with_children_and_gone_after(tmp_
         assert os.environ[COMPILE_CACHE_ENV] == str(cache / "torch_compile")
         tempfile.mkstemp(suffix=".onnx.data")
         raise KeyboardInterrupt
-    assert list(cache.iterdir()) == []
+    # The folders it made are gone too: nothing else was written in them.
+    assert not (tmp_path / "out").exists()
     assert {name: os.environ.get(name) for name in before} == before
     assert tempfile.gettempdir() == system_temp
 
@@ -142,3 +144,11 @@ def test_an_output_path_the_compiler_would_split_keeps_temp_files_in_the_systems
         assert folder.parent == system_temp and folder.name.startswith(SYSTEM_TEMP_PREFIX)
         assert os.environ.get(COMPILE_CACHE_ENV) == compile_cache
     assert list(system_temp.iterdir()) == [] and not cache.exists()
+
+
+def test_the_compile_cache_stays_in_the_output_folder_unless_its_path_would_break_the_compiler(
+    tmp_path,
+):
+    assert compile_cache_dir(tmp_path / "cache") == tmp_path / "cache" / "torch_compile"
+    # The C++ compiler's command line splits on spaces: PyTorch's own cache then.
+    assert compile_cache_dir(tmp_path / "my runs, v2" / "cache") is None

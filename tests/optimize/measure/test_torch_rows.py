@@ -121,13 +121,3 @@ def test_pt2e_int8_keeps_the_digits_accuracy_under_torch_compile(digits, digits_
         fp32.argmax(1) == digits.test_y
     ).mean() - 0.01
     assert agreement >= 0.97
-
-
-def test_the_compile_cache_stays_in_the_output_folder_unless_its_path_would_break_the_compiler(
-    tmp_path,
-):
-    from optimize.measure.torch_rows import compile_cache_dir
-
-    assert compile_cache_dir(tmp_path / "cache") == tmp_path / "cache" / "torch_compile"
-    # The C++ compiler's command line splits on spaces: PyTorch's own cache then.
-    assert compile_cache_dir(tmp_path / "my runs, v2" / "cache") is None
