@@ -4,6 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The CPU build of torch; an unpinned torch pulls several GB of CUDA packages.
 TORCH_PIN := torch==2.13.0
+# optimum-intel, OpenVINO's exporter for language models, in an environment of its own that
+# sees the project's packages behind its own: it pins transformers below 5.6 (the project's
+# TorchScript export of BERT-style masks needs a newer one) and requires torchvision (the
+# index's is built for CUDA torch). So it gets the transformers it was made for, no
+# torchvision, and everything else (torch, openvino, nncf) from the project's environment.
+EXPORTER := $(VENV)/optimum-intel
+OPTIMUM_INTEL := optimum-intel==2.2.0 optimum==2.3.0 transformers==5.5.4 tokenizers==0.22.2 \
+	huggingface-hub==1.21.0
 
 # Debian's headless Chromium and its driver, for the test that opens report.html.
 CHROMEDRIVER := /usr/bin/chromedriver
@@ -14,7 +22,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(BIN)/optimize: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH_PIN)
-	$(BIN)/pip install --quiet -e '.[dev,prune,serve,hf,cluster]'
+	$(BIN)/pip install --quiet -e '.[dev,prune,serve,hf,cluster,llm]' $(TORCH_PIN)
+	$(PYTHON) -m venv $(EXPORTER)
+	$(BIN)/python -c "import site; print('import site; site.addsitedir(%r)' % site.getsitepackages()[0])" \
+		> "$$($(EXPORTER)/bin/python -c 'import site; print(site.getsitepackages()[0])')/project_packages.pth"
+	$(EXPORTER)/bin/pip install --quiet --no-deps $(OPTIMUM_INTEL)
 	touch $@
 
 setup: $(BIN)/optimize
