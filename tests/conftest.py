@@ -77,3 +77,12 @@ def digits_files(tmp_path_factory, digits, digits_cnn):
     torch.export.save(program, folder / "cnn.pt2")
     np.savez(folder / "eval.npz", x=digits.test_x[:200], labels=digits.test_y[:200])
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_lms(tmp_path_factory):
+    """Tiny random-weight Llama, Qwen2 and GPT-2 folders and their exports, made on first use
+    and shared by the generative runtime and export tests."""
+    from llm_models import TinyLanguageModels
+
+    return TinyLanguageModels(tmp_path_factory.mktemp("tiny_lms"))

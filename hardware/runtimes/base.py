@@ -19,6 +19,10 @@ class RuntimeName(StrEnum):
     ONNXRUNTIME = "onnxruntime"
     TORCH = "torch"
     OPENVINO = "openvino"
+    OPENVINO_GENAI = "openvino_genai"
+    ONNXRUNTIME_GENAI = "onnxruntime_genai"
+    TRANSFORMERS_LM = "transformers_lm"
+    LLAMA_CPP = "llama_cpp"
 
 
 # A runtime's settings: a frozen dataclass whose fields are what it sweeps.

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from hardware.errors import UserError
 from hardware.runtimes.base import Runtime
+from hardware.runtimes.llama_cpp import LlamaCppRuntime
 from hardware.runtimes.onnxruntime import OnnxRuntime
+from hardware.runtimes.onnxruntime_genai import OrtGenAiRuntime
 from hardware.runtimes.openvino import OpenVinoRuntime
+from hardware.runtimes.openvino_genai import OpenVinoGenAiRuntime
 from hardware.runtimes.pytorch import TorchRuntime
+from hardware.runtimes.transformers_lm import TransformersLmRuntime
 
 RUNTIMES: dict[str, Runtime] = {
     OnnxRuntime.name: OnnxRuntime(),
     TorchRuntime.name: TorchRuntime(),
     OpenVinoRuntime.name: OpenVinoRuntime(),
+    OpenVinoGenAiRuntime.name: OpenVinoGenAiRuntime(),
+    OrtGenAiRuntime.name: OrtGenAiRuntime(),
+    TransformersLmRuntime.name: TransformersLmRuntime(),
+    LlamaCppRuntime.name: LlamaCppRuntime(),
 }
 
 

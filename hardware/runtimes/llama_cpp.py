@@ -1,0 +1,129 @@
+"""llama.cpp as a generative runtime: llama-cpp-python on a .gguf file, an optional extra
+since it compiles llama.cpp from source on install."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hardware.runtimes.base import RuntimeName
+from hardware.runtimes.generative import (
+    Generation,
+    GenerativeModel,
+    GenerativeRuntime,
+    log_softmax_of,
+)
+from hardware.targets import Target, TargetUnavailableError
+from hardware.weight_precision import weight_precision
+
+# Source-only on PyPI: pip compiles llama.cpp, 5 to 10 minutes on two cores.
+INSTALL = "pip install 'optimize[llamacpp]'  (llama-cpp-python, compiled on install)"
+# Context the runtime allocates: the longest prompt plus output the measurements use.
+CONTEXT = 2048
+
+
+def llama_cpp_missing() -> str | None:
+    """Why llama-cpp-python cannot be imported here, with the install command; None when
+    it can."""
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        return f"llama-cpp-python is not installed: {INSTALL}"
+    return None
+
+
+@dataclass(frozen=True)
+class LlamaCppSettings:
+    """How llama.cpp runs the model: its threads for decode and for prompt batches."""
+
+    threads: int = 1
+
+
+class LlamaCppModel(GenerativeModel[LlamaCppSettings]):
+    """A GGUF opened by llama-cpp-python with every position's logits kept, so that one
+    evaluation of a window scores it teacher-forced."""
+
+    def __init__(self, path: Path, llama: Any, settings: LlamaCppSettings) -> None:
+        super().__init__(settings)
+        self.path = path
+        self.llama = llama
+        self.end_of_sequence = int(llama.token_eos())
+
+    def _suppress_end(self, input_ids: Any, scores: Any) -> Any:
+        scores[self.end_of_sequence] = -np.inf
+        return scores
+
+    def generate(self, prompt_ids: Sequence[int], max_new_tokens: int) -> Generation:
+        start_ns = time.perf_counter_ns()
+        tokens, token_ns = [], []
+        # temp=0 is llama.cpp's greedy sampler; reset drops the previous call's cache.
+        stream = self.llama.generate(
+            list(prompt_ids),
+            temp=0.0,
+            top_k=1,
+            repeat_penalty=1.0,
+            reset=True,
+            logits_processor=[self._suppress_end],
+        )
+        for token in stream:
+            token_ns.append(time.perf_counter_ns())
+            tokens.append(int(token))
+            if len(tokens) == max_new_tokens:
+                break
+        return Generation(tokens, start_ns, token_ns)
+
+    def token_logprobs(self, ids: Sequence[int]) -> np.ndarray:
+        ids = list(ids)
+        self.llama.reset()
+        self.llama.eval(ids)
+        logits = np.asarray(self.llama.scores[: len(ids) - 1])
+        return log_softmax_of(logits, ids[1:])
+
+    @property
+    def providers(self) -> list[str]:
+        """llama.cpp's version and threads, and the GGUF's tensor types read back."""
+        import llama_cpp
+
+        weights = weight_precision(self.path)
+        return [
+            f"llama.cpp (llama-cpp-python {llama_cpp.__version__}) CPU "
+            f"({self.settings.threads} threads; weights {weights.describe()})"
+        ]
+
+
+class LlamaCppRuntime(GenerativeRuntime[LlamaCppSettings]):
+    """llama.cpp on the CPU, swept over thread counts."""
+
+    name = RuntimeName.LLAMA_CPP
+    takes = "gguf"
+
+    def unavailable(self, target: Target) -> str | None:
+        if target.is_gpu:
+            return "the llama.cpp runtime is set up for llama-cpp-python's CPU build only"
+        return llama_cpp_missing()
+
+    def settings(
+        self, target: Target, cpu_flags: list[str], thread_counts: tuple[int, ...]
+    ) -> list[LlamaCppSettings]:
+        return [LlamaCppSettings(threads=n) for n in thread_counts or (LlamaCppSettings.threads,)]
+
+    def open(self, artifact: Any, target: Target, settings: LlamaCppSettings) -> LlamaCppModel:
+        if reason := self.unavailable(target):
+            raise TargetUnavailableError(reason)
+        from llama_cpp import Llama
+
+        path = Path(artifact)
+        llama = Llama(
+            model_path=str(path),
+            n_ctx=CONTEXT,
+            n_threads=settings.threads,
+            n_threads_batch=settings.threads,
+            logits_all=True,
+            verbose=False,
+        )
+        return LlamaCppModel(path, llama, settings)
