@@ -12,7 +12,12 @@ import numpy as np
 from hardware.errors import UserError
 from hardware.targets import Target
 
-ModelKind = Literal["torch", "onnx"]
+# A model file or folder as a pass takes or makes it: a PyTorch program, an ONNX file, or a
+# causal language model in a runtime's own format (a Hugging Face folder, an OpenVINO GenAI
+# folder, an ONNX Runtime GenAI folder, a GGUF file).
+ModelKind = Literal[
+    "torch", "onnx", "hf_folder", "openvino_genai_folder", "ortgenai_folder", "gguf"
+]
 
 DTYPES = {
     "float32": np.float32,
@@ -113,6 +118,9 @@ class Pass:
     prunes: ClassVar[bool] = False
     # Writes standard QDQ int8, which other runtimes (OpenVINO, TensorRT) run as int8 too.
     portable_int8: ClassVar[bool] = False
+    # The float type it leaves the model's compute in ("fp16"), which a server's engine
+    # (TensorRT) must be told; None where the pass keeps it.
+    float_precision: ClassVar[str | None] = None
     # Runs the model over the calibration inputs, so its build time grows with them.
     calibrates: ClassVar[bool] = False
     # The distributions whose versions shape the pass's output: a new version rebuilds it.

@@ -1,0 +1,34 @@
+"""The GGUF export: where llama-cpp-python or llama.cpp's converter is missing it says how to
+get them; where both are present it converts and quantizes with llama.cpp's own tools."""
+
+import pytest
+
+from hardware.errors import UserError
+from hardware.runtimes.llama_cpp import llama_cpp_missing
+from hardware.targets import Target
+from passes.export_gguf import ExportGguf, find_converter
+
+CPU = Target("cpu")
+
+
+def test_options_are_checked_when_made():
+    with pytest.raises(UserError, match="weights 'q3_k'"):
+        ExportGguf(weights="q3_k")
+
+
+def test_what_is_missing_is_named_with_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("LLAMA_CPP_DIR", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    reason = ExportGguf(llama_cpp_dir=str(tmp_path)).unsupported(CPU)
+    if llama_cpp_missing():
+        assert reason == llama_cpp_missing() and "optimize[llamacpp]" in reason
+    else:
+        assert "convert_hf_to_gguf.py was not found" in reason and "llama_cpp_dir=PATH" in reason
+
+
+def test_the_converter_is_found_in_the_folder_given(tmp_path, monkeypatch):
+    monkeypatch.delenv("LLAMA_CPP_DIR", raising=False)
+    (tmp_path / "convert_hf_to_gguf.py").write_text("")
+    assert find_converter(str(tmp_path)) == tmp_path / "convert_hf_to_gguf.py"
+    monkeypatch.setenv("LLAMA_CPP_DIR", str(tmp_path))
+    assert find_converter("") == tmp_path / "convert_hf_to_gguf.py"

@@ -1,0 +1,47 @@
+"""The ONNX Runtime GenAI build: a folder og.Model opens, weights quantized blockwise as
+asked and read back, and the builder's refusal of an architecture it has no builder for."""
+
+import onnx
+import pytest
+
+from hardware.errors import UserError
+from hardware.targets import Target
+from passes.base import PassContext, PassError
+
+pytest.importorskip("onnxruntime_genai")
+from passes.export_ortgenai import ExportOrtGenAi  # noqa: E402
+
+CPU = Target("cpu")
+
+
+def test_int4_blocks_and_accuracy_level_are_what_was_asked(tiny_lms):
+    outcome = tiny_lms.export(ExportOrtGenAi(weights="int4", block_size=32), "llama")
+    assert (outcome.path / "genai_config.json").is_file()
+    model = onnx.load(str(outcome.path / "model.onnx"), load_external_data=False)
+    nbits = [n for n in model.graph.node if n.op_type == "MatMulNBits"]
+    attrs = [{a.name: onnx.helper.get_attribute_value(a) for a in n.attribute} for n in nbits]
+    assert nbits and all(
+        (a["bits"], a["block_size"], a["accuracy_level"]) == (4, 32, 4) for a in attrs
+    )
+    assert outcome.metrics["int4_share"] > 0.6
+
+
+def test_int8_is_eight_bit_matmulnbits(tiny_lms, tmp_path):
+    outcome = ExportOrtGenAi(weights="int8", block_size=64).apply(
+        tiny_lms.hf("qwen2"), tmp_path, PassContext(CPU, [])
+    )
+    assert outcome.metrics["int8_share"] > 0.6 and "int8" in outcome.note
+    assert not (tmp_path / "builder_cache").exists()
+
+
+def test_an_architecture_without_a_builder_is_named(tiny_lms, tmp_path):
+    with pytest.raises(PassError, match="does not support GPT2LMHeadModel"):
+        ExportOrtGenAi().apply(tiny_lms.hf("gpt2"), tmp_path, PassContext(CPU, []))
+
+
+def test_options_are_checked_when_made():
+    with pytest.raises(UserError, match="block_size 48"):
+        ExportOrtGenAi(weights="int4", block_size=48)
+    with pytest.raises(UserError, match="accuracy_level 7"):
+        ExportOrtGenAi(accuracy_level=7)
+    assert ExportOrtGenAi().unsupported(CPU) is None
