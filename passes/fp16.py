@@ -24,6 +24,7 @@ class Float16(Pass):
 
     name = "fp16"
     lowers_precision = True
+    float_precision = "fp16"
     libraries = ("onnx", "onnxconverter-common")
     keep_io_types: bool = True
     block_list: tuple[str, ...] = DEFAULT_BLOCK_LIST

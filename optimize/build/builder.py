@@ -8,10 +8,10 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from traceback import format_exc
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hardware.detect import distribution_versions
 from optimize.build.variant import Status, Step, Variant
@@ -20,7 +20,7 @@ from optimize.errors import UserError
 from optimize.execution import Executor, LocalExecutor, Unit
 from optimize.isolation import IsolatedRunError, ScriptRerunError
 from optimize.store import publish_dir, staging_dir, write_json_atomic
-from passes.base import ModelKind, Pass, PassContext, PassError, PassSkipped
+from passes.base import ModelKind, Outcome, Pass, PassContext, PassError, PassSkipped
 from passes.export import ExportToOnnx
 
 if TYPE_CHECKING:
@@ -213,28 +213,28 @@ class VariantBuilder:
                 light_ctx = dataclasses.replace(self.ctx, torch_model=None)
                 job = (pass_, src, staging, light_ctx)
                 unit = Unit(apply_pass, job, self.timeout_s, f"building {label}")
-                status, result = self.executor.build(unit, pass_.tied_to_hardware(self.ctx.target))
+                result = self.executor.build(unit, pass_.tied_to_hardware(self.ctx.target))
             else:
-                status, result = apply_pass((pass_, src, staging, self._torch_ctx(parent)))
+                result = apply_pass((pass_, src, staging, self._torch_ctx(parent)))
         except ScriptRerunError:
             raise
         except Exception as exc:  # a pass is third-party code: its failure fails this variant only
-            status, result = "failed", _one_line(exc)
+            result = Applied(Status.FAILED, reason=_one_line(exc))
             detail = exc.child_traceback if isinstance(exc, IsolatedRunError) else format_exc()
             remember = not isinstance(exc, IsolatedRunError) or exc.worth_remembering
-        if status != "ok":
+        if result.outcome is None:
             shutil.rmtree(staging, ignore_errors=True)
-            if status == "skipped":
-                self._keep_outcome(vid, Status.SKIPPED, result)
-                return Variant(vid, parent_id, steps, None, Status.SKIPPED, result, label)
+            if result.status == Status.SKIPPED:
+                self._keep_outcome(vid, Status.SKIPPED, result.reason)
+                return Variant(vid, parent_id, steps, None, Status.SKIPPED, result.reason, label)
             chain = " → ".join([s.label for s in steps]) or "the source"
-            reason = f"{label} failed after {chain}: {result}"
+            reason = f"{label} failed after {chain}: {result.reason}"
             failed = Variant(vid, parent_id, steps, None, Status.FAILED, reason, label)
             failed.detail = detail
             if remember:
                 self._keep_outcome(vid, Status.FAILED, reason, detail)
             return failed
-        outcome = result
+        outcome = result.outcome
         step = Step(
             pass_.name,
             label,
@@ -294,14 +294,24 @@ class VariantBuilder:
         return dataclasses.replace(self.torch_ctx, torch_model=torch.export.load(str(parent.path)))
 
 
-def apply_pass(job: tuple[Pass, Path, Path, PassContext]) -> tuple[str, Any]:
-    """Run one pass: ('ok', Outcome), or ('skipped', reason) when it has nothing to do.
-    Importable at module level so a child process can run it."""
+@dataclass(frozen=True)
+class Applied:
+    """What applying one pass came to: built, with the pass's Outcome; skipped (nothing to
+    do) or failed, with the reason."""
+
+    status: Status
+    outcome: Outcome | None = None
+    reason: str = ""
+
+
+def apply_pass(job: tuple[Pass, Path, Path, PassContext]) -> Applied:
+    """Run one pass: built with its Outcome, or skipped with the reason it had nothing to
+    do. Importable at module level so a child process can run it."""
     pass_, src, out_dir, ctx = job
     try:
-        return "ok", pass_.apply(src, out_dir, ctx)
+        return Applied(Status.BUILT, pass_.apply(src, out_dir, ctx))
     except PassSkipped as exc:
-        return "skipped", str(exc)
+        return Applied(Status.SKIPPED, reason=str(exc))
 
 
 def _one_line(exc: BaseException) -> str:

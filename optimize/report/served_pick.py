@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from optimize.build.variant import RuntimeRow
+from optimize.build.variant import Candidate, RuntimeRow, Variant
 from optimize.report.results import Results
 from optimize.serve.pick_json import ServedPick
 from passes.onnx_files import graph_signature
+from passes.registry import pass_class
 
 
 def served_pick(results: Results, artifact: str) -> ServedPick:
@@ -34,7 +35,16 @@ def served_pick(results: Results, artifact: str) -> ServedPick:
         source_task=results.task,
         best_onnx="best.onnx" if best is not None else None,
         best_onnx_label=best.label if best is not None else None,
+        float_precision=_float_precision(pick),
     )
+
+
+def _float_precision(pick: Candidate) -> str:
+    """The float type the last pass that set one left the pick in; fp32 otherwise."""
+    steps = pick.steps if isinstance(pick, Variant) else []
+    classes = [pass_class(step.name) for step in steps]
+    set_by = [c.float_precision for c in classes if c is not None and c.float_precision]
+    return set_by[-1] if set_by else "fp32"
 
 
 def _onnx_of(results: Results) -> Path:

@@ -36,6 +36,8 @@ class ServedPick:
     source_task: str | None
     best_onnx: str | None
     best_onnx_label: str | None
+    # The float type the pick computes in, from the passes that made it (fp16 or fp32).
+    float_precision: str = "fp32"
 
     @property
     def batches_on_first_dim(self) -> bool:

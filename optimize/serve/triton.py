@@ -154,7 +154,7 @@ def _onnx_model(pick: ServedPick, model: Path, settings: dict, note: str = "") -
     }
     precision = None
     if "TensorrtExecutionProvider" in pick.providers:
-        precision = "FP16" if "fp16" in pick.label.split(" → ") else "FP32"
+        precision = pick.float_precision.upper()
     level = ORT_GRAPH_LEVELS.get(str(settings.get("graph_level", "all")))
     return TritonModel("onnxruntime", files, parameters, level, precision, note)
 

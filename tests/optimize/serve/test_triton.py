@@ -155,6 +155,7 @@ def test_a_gpu_pick_under_tensorrt_is_served_on_its_device_in_its_precision(
         digits_cnn_onnx,
         tmp_path,
         label="export → fp16",
+        float_precision="fp16",
         settings={"intra_op_threads": 0, "graph_level": "basic"},
         providers=["TensorrtExecutionProvider", "CUDAExecutionProvider"],
         outputs=[{"name": "y", "dtype": "float16", "dims": ["batch", 10]}],
