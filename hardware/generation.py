@@ -5,7 +5,7 @@ timing loop."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from hardware.profile import Timing, TimingBudget, peak_rss_mb, summarize, time_runs
@@ -70,7 +70,9 @@ def _with_spread(timing: Timing) -> dict[str, object]:
     return asdict(timing) | {"spread": timing.spread}
 
 
-def _timed_generations(run, budget: TimingBudget) -> tuple[Timing, list[Generation]]:
+def _timed_generations(
+    run: Callable[[], Generation], budget: TimingBudget
+) -> tuple[Timing, list[Generation]]:
     """Time `run` (one generate call) in the one loop, and keep the generations of the
     timed calls only: the loop's warm-up calls come first and are dropped."""
     generations: list[Generation] = []

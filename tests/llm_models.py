@@ -3,6 +3,7 @@ folders with a BPE tokenizer trained offline, and their exports, each built once
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from hardware.targets import Target
@@ -75,6 +76,28 @@ def save_tiny_lm(kind: str, folder: Path) -> Path:
     return folder
 
 
+def add_sentencepiece_vocabulary(folder: Path) -> Path:
+    """A sentencepiece tokenizer.model trained on TEXT beside the model: llama.cpp's converter
+    reads a Llama vocabulary from it (a BPE it does not know by hash it refuses)."""
+    import io
+
+    import sentencepiece
+
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(TEXT.splitlines()),
+        model_writer=model,
+        vocab_size=200,
+        model_type="bpe",
+        bos_id=1,
+        eos_id=2,
+        unk_id=0,
+        minloglevel=2,
+    )
+    (folder / "tokenizer.model").write_bytes(model.getvalue())
+    return folder
+
+
 class TinyLanguageModels:
     """The tiny models and their exports under `root`, each made on first use."""
 
@@ -89,13 +112,22 @@ class TinyLanguageModels:
             self._folders[kind] = save_tiny_lm(kind, self.root / kind)
         return self._folders[kind]
 
+    def hf_with_sentencepiece(self) -> Path:
+        """The Llama folder with a sentencepiece vocabulary beside its tokenizer.json."""
+        folder = self.root / "llama-sentencepiece"
+        if not folder.exists():
+            shutil.copytree(self.hf("llama"), folder)
+            add_sentencepiece_vocabulary(folder)
+        return folder
+
     def export(self, pass_: Pass, kind: str) -> Outcome:
         """`pass_` applied to the `kind` folder, once per pass and kind."""
         key = (pass_, kind)
         if key not in self._exports:
             out = self.root / f"{kind}-{len(self._exports)}"
             out.mkdir()
-            self._exports[key] = pass_.apply(self.hf(kind), out, PassContext(CPU, []))
+            src = self.hf_with_sentencepiece() if kind == "llama-sentencepiece" else self.hf(kind)
+            self._exports[key] = pass_.apply(src, out, PassContext(CPU, []))
         return self._exports[key]
 
     def token_ids(self, kind: str) -> list[int]:

@@ -37,11 +37,17 @@ def llama_cpp_missing() -> str | None:
     return None
 
 
+# KV-cache element types by name, as llama.cpp's ggml numbers them.
+KV_CACHE_TYPES = {"f32": "GGML_TYPE_F32", "f16": "GGML_TYPE_F16"}
+
+
 @dataclass(frozen=True)
 class LlamaCppSettings:
-    """How llama.cpp runs the model: its threads for decode and for prompt batches."""
+    """How llama.cpp runs the model: its threads for decode and for prompt batches, and the
+    KV cache's element type (f16 is llama.cpp's default; f32 reproduces float runtimes)."""
 
     threads: int = 1
+    kv_cache: str = "f16"
 
 
 class LlamaCppModel(GenerativeModel[LlamaCppSettings]):
@@ -90,9 +96,12 @@ class LlamaCppModel(GenerativeModel[LlamaCppSettings]):
         import llama_cpp
 
         weights = weight_precision(self.path)
+        cache = {getattr(llama_cpp, v): k for k, v in KV_CACHE_TYPES.items()}.get(
+            self.llama.context_params.type_k, "other"
+        )
         return [
             f"llama.cpp (llama-cpp-python {llama_cpp.__version__}) CPU "
-            f"({self.settings.threads} threads; weights {weights.describe()})"
+            f"({self.settings.threads} threads, {cache} KV cache; weights {weights.describe()})"
         ]
 
 
@@ -115,15 +124,22 @@ class LlamaCppRuntime(GenerativeRuntime[LlamaCppSettings]):
     def open(self, artifact: Any, target: Target, settings: LlamaCppSettings) -> LlamaCppModel:
         if reason := self.unavailable(target):
             raise TargetUnavailableError(reason)
-        from llama_cpp import Llama
+        import llama_cpp
 
+        if settings.kv_cache not in KV_CACHE_TYPES:
+            raise ValueError(
+                f"kv_cache {settings.kv_cache!r}: use one of {', '.join(KV_CACHE_TYPES)}"
+            )
+        cache_type = getattr(llama_cpp, KV_CACHE_TYPES[settings.kv_cache])
         path = Path(artifact)
-        llama = Llama(
+        llama = llama_cpp.Llama(
             model_path=str(path),
             n_ctx=CONTEXT,
             n_threads=settings.threads,
             n_threads_batch=settings.threads,
             logits_all=True,
+            type_k=cache_type,
+            type_v=cache_type,
             verbose=False,
         )
         return LlamaCppModel(path, llama, settings)

@@ -32,3 +32,17 @@ def test_the_converter_is_found_in_the_folder_given(tmp_path, monkeypatch):
     assert find_converter(str(tmp_path)) == tmp_path / "convert_hf_to_gguf.py"
     monkeypatch.setenv("LLAMA_CPP_DIR", str(tmp_path))
     assert find_converter("") == tmp_path / "convert_hf_to_gguf.py"
+
+
+@pytest.mark.skipif(
+    bool(llama_cpp_missing() or ExportGguf().unsupported(CPU)),
+    reason=str(llama_cpp_missing() or ExportGguf().unsupported(CPU)),
+)
+def test_q4_k_m_is_made_by_llama_cpps_quantizer(tiny_lms):
+    outcome = tiny_lms.export(ExportGguf(weights="q4_k_m"), "llama-sentencepiece")
+    assert (
+        outcome.path.name == "model.gguf" and not (outcome.path.parent / "model.f16.gguf").exists()
+    )
+    # k-quants need rows of 256: the tiny model's 64-wide rows fall back to llama.cpp's
+    # nearest block format, which the read-back shows.
+    assert outcome.metrics["float_share"] < 0.5 and "GGUF of LlamaForCausalLM" in outcome.note
