@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hardware.detect import HostInfo, check_target, describe_host
+from hardware.runtimes.registry import runtime
 from hardware.targets import Target, parse_target
 from optimize.build.builder import VariantBuilder
 from optimize.build.setup import builder_for
@@ -26,7 +27,7 @@ from optimize.isolation import close_warm_worker
 from optimize.measure.diagnose import noise_warning, parity_warnings, slowdown_warnings
 from optimize.measure.measurer import Measurer
 from optimize.measure.probe import probe_model
-from optimize.measure.runtime_rows import RuntimeRows
+from optimize.measure.runtime_rows import FileRows, RowMaker
 from optimize.measure.torch_rows import TorchRuns
 from optimize.report.outputs import write_outputs
 from optimize.report.results import Results
@@ -198,10 +199,10 @@ def _candidates(
     builder: VariantBuilder,
     measurer: Measurer,
 ) -> Found:
-    """Every candidate built and screened: the chains, the pruning sweep, the other
-    runtimes on the baseline, the accuracy fallback, PyTorch, and the other runtimes on
-    the int8 variants, in that order (a fast runtime spares repairing variants that could
-    no longer win)."""
+    """Every candidate built and screened: the chains, the pruning sweep, the runtimes that
+    take ONNX files on the baseline, the accuracy fallback, then each runtime beside ONNX
+    Runtime on what it runs, in the registry's order (a fast runtime on the baseline
+    spares repairing variants that could no longer win)."""
     recipe, clock, stop = run.recipe, run.clock, run.deadline.reason
     with clock.stage("building and screening the chains"):
         variants = search(chains, builder, measurer.screen, run.deadline, run.progress)
@@ -218,11 +219,12 @@ def _candidates(
                 should_stop=stop,
             )
         variants += [v for v in pruned if v not in variants]
-    other = RuntimeRows(measurer, run.target, run.host.cpu_flags)
-    names = recipe.measure.other_runtimes()
-    if names:
+    rows = _row_makers(run, source, data, builder, measurer)
+    others = [runtime(name) for name in recipe.measure.runtimes_beside_onnxruntime()]
+    if on_files := [found for found in others if found.takes == "onnx"]:
         with clock.stage("screening the other runtimes on the baseline"):
-            variants += other.measure(variants[:1], names, run.progress, stop)
+            for found in on_files:
+                variants += rows[found.takes].measure(found, variants[:1], run.progress, stop)
     repairs = []
     if recipe.search.fallback:
         with clock.stage("accuracy fallback"):
@@ -235,17 +237,29 @@ def _candidates(
                 run.progress,
                 stop,
             )
-    if recipe.measure.torch_runtimes:
-        with clock.stage("screening PyTorch"):
-            torch_runs = TorchRuns(source, measurer, data.preprocessing, data.calibration)
-            fastest = None if _everything(recipe) else fastest_within_limits(variants)
-            variants += torch_runs.measure_rows(
-                run.target, run.host.cpu_flags, builder.root_id, run.progress, fastest, stop
-            )
-    if names:
-        with clock.stage("screening the other runtimes on int8 variants"):
-            variants += other.measure(variants, names, run.progress, stop)
+    for found in others:
+        with clock.stage(f"screening {found.name}"):
+            variants += rows[found.takes].measure(found, variants, run.progress, stop)
     return Found(variants, repairs, sweep)
+
+
+def _row_makers(
+    run: RunContext, source: Source, data: RunData, builder: VariantBuilder, measurer: Measurer
+) -> dict[str, RowMaker]:
+    """What makes a runtime's rows, by what the runtime takes: the tool's ONNX files, or
+    the PyTorch source itself."""
+    files = FileRows(measurer, run.target, run.host.cpu_flags)
+    torch = TorchRuns(
+        source,
+        measurer,
+        run.target,
+        run.host.cpu_flags,
+        builder.root_id,
+        data.preprocessing,
+        data.calibration,
+        fastest_of=(lambda candidates: None) if _everything(run.recipe) else fastest_within_limits,
+    )
+    return {"onnx": files, "torch": torch}
 
 
 def _everything(recipe: Recipe) -> bool:

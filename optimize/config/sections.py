@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, PlainValidator, field_validator, model_validator
 
 from hardware.profile import TimingBudget
-from hardware.runtimes.registry import other_onnx_runtimes
+from hardware.runtimes.registry import RUNTIMES, other_onnx_runtimes
 from optimize.config.validation import AboveZero, KeyedError, Section, did_you_mean, show
 from optimize.errors import UserError
 from passes.base import DTYPES
@@ -185,6 +185,16 @@ class MeasureSection(Section):
         if asked is None:
             asked = tuple(r.name for r in other_onnx_runtimes())
         return tuple(name for name in asked if name not in self.left_out)
+
+    def runtimes_beside_onnxruntime(self) -> tuple[str, ...]:
+        """Every runtime measured beside ONNX Runtime, in the registry's order: PyTorch on
+        the source (unless torch_runtimes is off) and other_runtimes()."""
+        files = self.other_runtimes()
+        return tuple(
+            r.name
+            for r in RUNTIMES.values()
+            if r.name in files or (r.takes == "torch" and self.torch_runtimes)
+        )
 
     def budget(self) -> TimingBudget:
         """The timing loop's budget for one figure."""

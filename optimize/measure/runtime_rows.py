@@ -1,6 +1,6 @@
-"""Rows for the runtimes besides ONNX Runtime that take the tool's ONNX files (OpenVINO):
-the baseline, and the portable int8 variants within the limits, each run by each such
-runtime under each setting it sweeps, measured like any variant."""
+"""Rows of a runtime besides ONNX Runtime that takes the tool's ONNX files (OpenVINO): the
+baseline, and the portable int8 variants within the limits, each run by the runtime under
+each setting it sweeps, measured like any variant."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from hardware.runtimes.base import Runtime
-from hardware.runtimes.registry import other_onnx_runtimes
 from hardware.targets import Target
 from optimize.build.variant import Candidate, RuntimeRow, Status, Variant
 from optimize.measure.artifacts import ModelFile
@@ -21,10 +21,17 @@ from passes.registry import pass_class
 Progress = Callable[[str, int, int], None]
 
 
-def onnx_runtimes(names: tuple[str, ...] | None = None) -> list[Runtime]:
-    """The registered runtimes that take ONNX files, ONNX Runtime aside (it measures every
-    variant already): those in `names`, or all of them."""
-    return [r for r in other_onnx_runtimes() if names is None or r.name in names]
+class RowMaker(Protocol):
+    """What makes the rows of a runtime beside ONNX Runtime, from the candidates so far:
+    FileRows for runtimes that take ONNX files, TorchRuns for PyTorch on the source."""
+
+    def measure(
+        self,
+        found: Runtime,
+        candidates: list[Candidate],
+        progress: Progress,
+        should_stop: Callable[[], str | None] = ...,
+    ) -> list[RuntimeRow]: ...
 
 
 def worth_running(variants: list[Candidate]) -> list[Variant]:
@@ -41,46 +48,46 @@ def worth_running(variants: list[Candidate]) -> list[Variant]:
 
 
 @dataclass
-class RuntimeRows:
-    """Measures the rows of the other ONNX runtimes with the run's measurer; each variant's
-    rows once, however often `measure` is asked."""
+class FileRows:
+    """Measures the rows of runtimes that take ONNX files with the run's measurer; each
+    variant's rows on a runtime once, however often `measure` is asked."""
 
     measurer: Measurer
     target: Target
     cpu_flags: list[str]
-    done: set[str] = field(default_factory=set)
-    # Whether a runtime that cannot run here has been reported: once per run.
-    unavailable_said: bool = False
+    # (runtime, variant id) of the rows made so far.
+    done: set[tuple[str, str]] = field(default_factory=set)
+    # The runtimes that cannot run here and were reported so: once per run.
+    said_unavailable: set[str] = field(default_factory=set)
 
     def measure(
         self,
-        variants: list[Candidate],
-        names: tuple[str, ...] | None,
+        found: Runtime,
+        candidates: list[Candidate],
         progress: Progress,
         should_stop: Callable[[], str | None] = lambda: None,
     ) -> list[RuntimeRow]:
-        """Every row not measured yet, screened, or skipped with the reason the runtime
-        gives; no row starts once `should_stop` gives a reason."""
+        """The rows of `found` on the candidates worth running not measured yet,
+        screened, or skipped with the reason the runtime gives; no row starts once
+        `should_stop` gives a reason."""
+        chosen = [v for v in worth_running(candidates) if (found.name, v.id) not in self.done]
+        self.done.update((found.name, v.id) for v in chosen)
+        if reason := found.unavailable(self.target):
+            if found.name in self.said_unavailable:
+                return []
+            self.said_unavailable.add(found.name)
+            base = chosen[0].id if chosen else ""
+            return [self._row(found, None, base, "", Status.SKIPPED, reason)]
         rows = []
-        chosen = [v for v in worth_running(variants) if v.id not in self.done]
-        self.done.update(v.id for v in chosen)
-        say_unavailable, self.unavailable_said = not self.unavailable_said, True
-        for found in onnx_runtimes(names):
-            if reason := found.unavailable(self.target):
-                if not say_unavailable:
+        for variant in chosen:
+            for sweep in self._sweeps(found):
+                row = self._row(found, sweep[0], variant.id, variant.label)
+                rows.append(row)
+                if reason := should_stop():
+                    row.status, row.reason = Status.SKIPPED, reason
                     continue
-                base = chosen[0].id if chosen else ""
-                rows.append(self._row(found, None, base, "", Status.SKIPPED, reason))
-                continue
-            for variant in chosen:
-                for sweep in self._sweeps(found):
-                    row = self._row(found, sweep[0], variant.id, variant.label)
-                    rows.append(row)
-                    if reason := should_stop():
-                        row.status, row.reason = Status.SKIPPED, reason
-                        continue
-                    progress(f"screening {row.label}", 0, 0)
-                    self.measurer.measure(row, found.name, ModelFile(variant.path), sweep)
+                progress(f"screening {row.label}", 0, 0)
+                self.measurer.measure(row, found.name, ModelFile(variant.path), sweep)
         return rows
 
     def _sweeps(self, found: Runtime) -> list[tuple]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware.runtimes.base import RuntimeName
+from hardware.runtimes.base import Runtime, RuntimeName
 from hardware.runtimes.pytorch import TorchSettings, candidates, unsupported
 from hardware.targets import Target
 from optimize.build.variant import Candidate, RuntimeRow, Status
@@ -37,9 +37,16 @@ class TorchRuns:
     source: Source
     # The run's measurer: its workload, thread counts, time limit and verdicts.
     measurer: Measurer
+    target: Target
+    cpu_flags: list[str]
+    # The id the source's rows hang from (the root of every chain).
+    root_id: str
     preprocess: PreprocessSpec | None = None
     # What an int8 row calibrates on: the run's calibration inputs.
     calibration: dict[str, np.ndarray] | None = None
+    # The candidate compiling must catch up with (the fastest within the limits), or None
+    # to compile whatever eager screened at.
+    fastest_of: Callable[[list[Candidate]], Candidate | None] = lambda candidates: None
 
     def artifact(self, settings: TorchSettings) -> TorchSource:
         """What a child process loads to run the source under `settings`: the source
@@ -52,20 +59,19 @@ class TorchRuns:
             compile_cache=compile_cache_dir(self.measurer.cache_dir),
         )
 
-    def measure_rows(
+    def measure(
         self,
-        target: Target,
-        cpu_flags: list[str],
-        root_id: str,
+        found: Runtime,
+        candidates: list[Candidate],
         progress: Progress,
-        fastest: Candidate | None = None,
         should_stop: Callable[[], str | None] = lambda: None,
     ) -> list[RuntimeRow]:
-        """Every PyTorch row for this source and target, screened, or skipped with why.
-        Eager goes first: compiling costs seconds, and is skipped when eager is too far
-        behind `fastest` (the fastest candidate within the limits) for it to catch up. No
-        row starts once `should_stop` gives a reason."""
-        rows = torch_rows(self.source, target, cpu_flags, root_id)
+        """Every row of `found` (PyTorch) for this source and target, screened, or skipped
+        with why. Eager goes first: compiling costs seconds, and is skipped when eager is
+        too far behind the fastest of `candidates` within the limits for it to catch up.
+        No row starts once `should_stop` gives a reason."""
+        fastest = self.fastest_of(candidates)
+        rows = torch_rows(self.source, self.target, self.cpu_flags, self.root_id)
         for row in rows:
             reason = should_stop() or _hopeless(row, rows[0], fastest)
             if row.status == Status.BUILT and reason:
@@ -76,7 +82,7 @@ class TorchRuns:
                 sweep = tuple(
                     dataclasses.replace(settings, threads=n) for n in self.measurer.thread_counts
                 )
-                self.measurer.measure(row, RuntimeName.TORCH, self.artifact(settings), sweep)
+                self.measurer.measure(row, found.name, self.artifact(settings), sweep)
         return rows
 
 

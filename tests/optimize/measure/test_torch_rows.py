@@ -91,7 +91,7 @@ def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
     )
     source = load_source(tmp_path / "cnn.pt2")
     settings = TorchSettings(threads=1)
-    artifact = TorchRuns(source, measurer).artifact(settings)
+    artifact = TorchRuns(source, measurer, Target("cpu"), [], "r").artifact(settings)
     measurer.jobs[row.id] = MeasureJob(RuntimeName.TORCH, artifact, (settings,), workload)
     profile = measurer.profile(row)
     ops = [r["op_type"] for r in profile]
