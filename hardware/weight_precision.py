@@ -104,9 +104,12 @@ def _onnx(model_file: Path) -> WeightPrecision:
         quantized_inputs.update(node.input[1:] if node.op_type == "MatMulNBits" else node.input)
         if node.op_type == "MatMulNBits":
             count = int(attrs["K"]) * int(attrs["N"])
-        else:
+        elif node.input[0] in initializers:
             # Packed data: 8 / bits elements per byte.
             count = _count(list(initializers[node.input[0]].dims)) * 8 // bits
+        else:
+            # A tied embedding gathers from the head's quantized weight, counted there.
+            continue
         pairs.append((f"int{bits}", f"{node.op_type} {bits}-bit", count))
     for init in initializers.values():
         if init.name in quantized_inputs or len(init.dims) < 2:

@@ -62,7 +62,8 @@ def save_tiny_lm(kind: str, folder: Path) -> Path:
             "num_attention_heads": 4,
             "num_key_value_heads": 2,
             "max_position_embeddings": 256,
-            "tie_word_embeddings": False,
+            # Qwen2's small models share the embedding with the head, as GPT-2 does.
+            "tie_word_embeddings": kind == "qwen2",
         }
         config_class, model_class = {
             "llama": (transformers.LlamaConfig, transformers.LlamaForCausalLM),

@@ -26,6 +26,14 @@ def test_int4_blocks_and_accuracy_level_are_what_was_asked(tiny_lms):
     assert outcome.metrics["int4_share"] > 0.6
 
 
+def test_int4_of_a_model_whose_head_shares_the_embedding(tiny_lms, tmp_path):
+    outcome = ExportOrtGenAi(weights="int4").apply(
+        tiny_lms.hf("qwen2"), tmp_path, PassContext(CPU, [])
+    )
+    # The embedding gathers from the head's int4 weight: counted once, as int4.
+    assert outcome.metrics["int4_share"] > 0.9
+
+
 def test_int8_is_eight_bit_matmulnbits(tiny_lms, tmp_path):
     outcome = ExportOrtGenAi(weights="int8", block_size=64).apply(
         tiny_lms.hf("qwen2"), tmp_path, PassContext(CPU, [])
