@@ -67,13 +67,15 @@ class LlamaCppModel(GenerativeModel[LlamaCppSettings]):
     def generate(self, prompt_ids: Sequence[int], max_new_tokens: int) -> Generation:
         start_ns = time.perf_counter_ns()
         tokens, token_ns = [], []
-        # temp=0 is llama.cpp's greedy sampler; reset drops the previous call's cache.
+        # llama-cpp-python keeps the previous call's KV cache and skips the prompt's longest
+        # prefix it already holds: emptied first, every call runs its whole prefill.
+        self.llama.reset()
+        # temp=0 is llama.cpp's greedy sampler.
         stream = self.llama.generate(
             list(prompt_ids),
             temp=0.0,
             top_k=1,
             repeat_penalty=1.0,
-            reset=True,
             logits_processor=[self._suppress_end],
         )
         for token in stream:
