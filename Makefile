@@ -23,10 +23,10 @@ $(BIN)/optimize: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH_PIN)
 	$(BIN)/pip install --quiet -e '.[dev,prune,serve,hf,cluster,llm]' $(TORCH_PIN)
-	$(PYTHON) -m venv $(EXPORTER)
+	$(PYTHON) -m venv --without-pip $(EXPORTER)
 	$(BIN)/python -c "import site; print('import site; site.addsitedir(%r)' % site.getsitepackages()[0])" \
 		> "$$($(EXPORTER)/bin/python -c 'import site; print(site.getsitepackages()[0])')/project_packages.pth"
-	$(EXPORTER)/bin/pip install --quiet --no-deps $(OPTIMUM_INTEL)
+	$(BIN)/pip --python $(EXPORTER)/bin/python install --quiet --no-deps $(OPTIMUM_INTEL)
 	touch $@
 
 setup: $(BIN)/optimize
