@@ -148,16 +148,23 @@ class OpenVinoGenAiModel(GenerativeModel[OpenVinoGenAiSettings]):
 
     @property
     def providers(self) -> list[str]:
-        """The compute and KV-cache precisions the CPU plugin chose under these settings,
-        read back from the compiled model rather than taken from the export's name."""
+        """The compute precision the CPU plugin chose for this IR under these settings, read
+        back from a compiled model rather than taken from the export's name; the KV cache's
+        precision as asked, or else the plugin's default, which the pipeline's paged cache
+        takes (LLMPipeline does not expose its compiled model)."""
+        import openvino as ov
         import openvino_genai
 
-        compute = self.scorer.get_property("INFERENCE_PRECISION_HINT")
-        cache = self.scorer.get_property("KV_CACHE_PRECISION")
+        compute = self.scorer.get_property("INFERENCE_PRECISION_HINT").to_string()
         threads = self.scorer.get_property("INFERENCE_NUM_THREADS")
+        if self.settings.kv_cache == DEFAULT:
+            default = ov.Core().get_property("CPU", "KV_CACHE_PRECISION").to_string()
+            cache = f"{default} KV cache (the plugin's default)"
+        else:
+            cache = f"{self.settings.kv_cache} KV cache"
         return [
             f"OpenVINO GenAI {openvino_genai.__version__.split('-')[0]} CPU "
-            f"({compute.to_string()} compute, {cache.to_string()} KV cache, {threads} threads)"
+            f"({compute} compute, {cache}, {threads} threads)"
         ]
 
 
@@ -201,5 +208,12 @@ class OpenVinoGenAiRuntime(GenerativeRuntime[OpenVinoGenAiSettings]):
         folder = Path(artifact)
         if not (folder / MODEL_XML).is_file():
             raise FileNotFoundError(f"{folder} has no {MODEL_XML}: export it first")
-        pipeline = openvino_genai.LLMPipeline(str(folder), "CPU", **settings.properties())
+        # The pipeline's default paged KV cache keeps the prefixes of earlier prompts: a
+        # timed prompt would then skip its prefill from the second call on. Off, every call
+        # computes what a new prompt costs.
+        scheduler = openvino_genai.SchedulerConfig()
+        scheduler.enable_prefix_caching = False
+        pipeline = openvino_genai.LLMPipeline(
+            str(folder), "CPU", scheduler_config=scheduler, **settings.properties()
+        )
         return OpenVinoGenAiModel(folder, pipeline, settings)

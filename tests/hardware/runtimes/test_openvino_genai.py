@@ -42,12 +42,16 @@ def test_what_ran_is_read_back_from_the_cpu_plugin(tiny_lms):
     folder = tiny_lms.export(ExportOpenVinoGenAi(), "llama").path
     exact = OpenVinoGenAiRuntime().open(folder, CPU, EXACT)
     assert "(f32 compute, f32 KV cache, 1 threads)" in exact.providers[0]
-    defaults = OpenVinoGenAiRuntime().open(folder, CPU, OpenVinoGenAiSettings(precision="default"))
+    defaults = OpenVinoGenAiRuntime().open(
+        folder, CPU, OpenVinoGenAiSettings(precision="default", kv_cache="default")
+    )
     import openvino as ov
 
     # Whatever the plugin picks on this CPU (bf16 where it has AVX-512-BF16 or AMX).
-    native = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
-    assert f"({native} compute" in defaults.providers[0]
+    core = ov.Core()
+    native = core.get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
+    cache = core.get_property("CPU", "KV_CACHE_PRECISION").to_string()
+    assert f"({native} compute, {cache} KV cache (the plugin's default)" in defaults.providers[0]
 
 
 def test_int4_moves_perplexity_away_from_float(tiny_lms):
