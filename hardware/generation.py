@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from hardware.profile import Timing, TimingBudget, peak_rss_mb, summarize, time_runs
 from hardware.runtimes.generative import Generation, GenerativeModel, GenerativeRuntime
@@ -66,6 +67,13 @@ class GenerationMeasurements:
         return cls(**data)
 
 
+def size_on_disk_mb(artifact: Path) -> float:
+    """What a model file, or a model folder with everything in it, weighs on disk, MiB."""
+    if artifact.is_file():
+        return artifact.stat().st_size / 2**20
+    return sum(f.stat().st_size for f in artifact.rglob("*") if f.is_file()) / 2**20
+
+
 def _with_spread(timing: Timing) -> dict[str, object]:
     return asdict(timing) | {"spread": timing.spread}
 
@@ -93,14 +101,15 @@ def measure_generation(
     budget: TimingBudget = GENERATION_BUDGET,
     new_tokens: int = NEW_TOKENS,
     streams: int = STREAMS,
-    size_mb: float = 0.0,
+    size_mb: float | None = None,
 ) -> GenerationMeasurements:
     """Open `artifact` with `runtime` under `settings` and measure it: load time; time to
     first token for each prompt of `prompts_by_length` (a one-token generation each call);
     decode time per token over `new_tokens` greedy tokens from the shortest prompt; the
     aggregate rate of `streams` copies of that prompt served together where the runtime
-    serves batches; peak memory. Every figure comes from the one timing loop, the
-    per-call samples from the token timestamps the runtime reports.
+    serves batches; peak memory; the artifact's size on disk unless `size_mb` says it.
+    Every figure comes from the one timing loop, the per-call samples from the token
+    timestamps the runtime reports.
 
     Memory figures are only meaningful in a fresh process."""
     if not prompts_by_length:
@@ -138,7 +147,7 @@ def measure_generation(
         aggregate_tokens_per_s=aggregate,
         peak_memory_mb=peak,
         load_s=load_s,
-        size_mb=size_mb,
+        size_mb=size_on_disk_mb(Path(str(artifact))) if size_mb is None else size_mb,
         providers=model.providers,
         settings=settings_dict,
         threads=int(settings_dict.get("threads", 0)),

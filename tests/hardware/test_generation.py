@@ -38,6 +38,16 @@ def test_every_figure_is_measured(measured):
     assert "float32 compute" in measured.providers[0]
 
 
+def test_the_artifact_is_weighed_on_disk_unless_given(tiny_lms):
+    folder = tiny_lms.hf("llama")
+    files = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
+    ids = tiny_lms.token_ids("llama")
+    measured = measure_generation(
+        TransformersLmRuntime(), folder, CPU, {8: ids[:8]}, TransformersLmSettings(), BUDGET, 4, 1
+    )
+    assert measured.size_mb == pytest.approx(files) and files > 0.1
+
+
 def test_measurements_survive_plain_data(measured):
     data = measured.to_dict()
     assert data["ttft"]["8"]["spread"] == measured.ttft[8].spread
