@@ -182,8 +182,9 @@ MISTAKES = [
         'model = "m"\n[[chains]]\nwhy = "a"\npasses = []\n[[chains]]\nwhy = "b"\n'
         'passes = [{pass = "quantise_static"}]\n',
         "chains[1].passes[0]: unknown pass 'quantise_static' (did you mean "
-        "'quantize_static'?); known: fp16, onnxscript_optimize, ort_graph, prune_magnitude, "
-        "prune_structured, quantize_dynamic, quantize_int4, quantize_nncf, quantize_static",
+        "'quantize_static'?); known: export_gguf, export_openvino_genai, export_ortgenai, "
+        "fp16, onnxscript_optimize, ort_graph, prune_magnitude, prune_structured, "
+        "quantize_dynamic, quantize_int4, quantize_nncf, quantize_static",
     ),
     (
         'model = "m"\n[limits]\nmax_acuracy_drop = 2\n',
