@@ -187,11 +187,11 @@ def open_instance(pick: ServedPick, threads: int) -> Run:
 
 
 def _torch_module(pick: ServedPick):
-    from optimize.source.load import load_source
+    from optimize.source.load import SourceSpec
 
-    flags = [f"{t['name']}:{','.join(map(str, t['dims']))}:{t['dtype']}" for t in pick.inputs]
+    flags = tuple(f"{t['name']}:{','.join(map(str, t['dims']))}:{t['dtype']}" for t in pick.inputs)
     artifact = pick.out_dir / pick.artifact
-    return load_source(artifact, flags, trust_pickle=True, task=pick.source_task).model
+    return SourceSpec(artifact, flags, trust_pickle=True, task=pick.source_task).load().model
 
 
 def sample_of(pick: ServedPick) -> dict[str, np.ndarray]:
