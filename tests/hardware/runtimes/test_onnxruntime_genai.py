@@ -3,7 +3,9 @@ and perplexity, int4 moves perplexity, and the weights' precision is in what ran
 
 import pytest
 
+from hardware.generation import measure_generation
 from hardware.perplexity import greedy_agreement, greedy_continuations, perplexity
+from hardware.profile import TimingBudget
 from hardware.runtimes.onnxruntime_genai import OrtGenAiRuntime, OrtGenAiSettings
 from hardware.runtimes.transformers_lm import TransformersLmRuntime, TransformersLmSettings
 from hardware.targets import Target
@@ -58,3 +60,20 @@ def test_each_token_is_timed_and_a_batch_continues_each_prompt_as_alone(tiny_lms
 def test_a_folder_without_its_config_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="genai_config.json"):
         OrtGenAiRuntime().open(tmp_path, CPU, OrtGenAiSettings())
+
+
+def test_measurements_come_from_the_generators_own_tokens(tiny_lms):
+    ids = tiny_lms.token_ids("llama")
+    measured = measure_generation(
+        OrtGenAiRuntime(),
+        tiny_lms.export(ExportOrtGenAi(), "llama").path,
+        CPU,
+        {8: ids[:8], 64: ids[:64]},
+        OrtGenAiSettings(threads=1),
+        TimingBudget(warmup_runs=1, warmup_s=0, measure_s=0.05, min_runs=3),
+        new_tokens=8,
+        streams=2,
+    )
+    assert all(t.p50_ms > 0 for t in measured.ttft.values()) and measured.decode.p50_ms > 0
+    assert measured.tokens_per_s > 0 and measured.aggregate_tokens_per_s > 0
+    assert measured.threads == 1 and "100% float" in measured.providers[0]

@@ -4,7 +4,9 @@ perplexity, OpenVINO's defaults are read back from the CPU plugin, int4 moves pe
 import pytest
 from llm_models import KINDS
 
+from hardware.generation import measure_generation
 from hardware.perplexity import greedy_agreement, greedy_continuations, perplexity
+from hardware.profile import TimingBudget
 from hardware.runtimes.openvino_genai import OpenVinoGenAiRuntime, OpenVinoGenAiSettings
 from hardware.runtimes.transformers_lm import TransformersLmRuntime, TransformersLmSettings
 from hardware.targets import Target
@@ -76,3 +78,20 @@ def test_settings_sweep_exact_float_and_openvino_defaults():
     assert {(s.precision, s.kv_cache) for s in swept} == {("f32", "f32"), ("default", "default")}
     assert {s.threads for s in swept} == {1, 2}
     assert "Intel devices" in OpenVinoGenAiRuntime().unavailable(Target("gpu"))
+
+
+def test_measurements_come_from_the_pipelines_own_tokens(tiny_lms):
+    ids = tiny_lms.token_ids("llama")
+    measured = measure_generation(
+        OpenVinoGenAiRuntime(),
+        tiny_lms.export(ExportOpenVinoGenAi(), "llama").path,
+        CPU,
+        {8: ids[:8], 64: ids[:64]},
+        EXACT,
+        TimingBudget(warmup_runs=1, warmup_s=0, measure_s=0.05, min_runs=3),
+        new_tokens=8,
+        streams=2,
+    )
+    assert all(t.p50_ms > 0 for t in measured.ttft.values()) and measured.decode.p50_ms > 0
+    assert measured.tokens_per_s > 0 and measured.aggregate_tokens_per_s > 0
+    assert measured.size_mb > 0 and "f32 compute" in measured.providers[0]
