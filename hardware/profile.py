@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from hardware.load_guard import on_a_quiet_machine
 from hardware.runtimes.base import Runtime
 from hardware.targets import Target
 
@@ -230,6 +231,11 @@ class Measurements:
     pinned_cpus: list[int] | None = None
     # The cluster node that took these figures; empty for this machine.
     node: str = ""
+    # The share of the cores other processes used while the figures were timed (the most
+    # of the latency and throughput loops; None where the OS does not say), and how many
+    # times a figure was re-taken because others were busy (hardware.load_guard).
+    others_cpu_share: float | None = None
+    retakes: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for reports, with the derived spread figures."""
@@ -305,11 +311,16 @@ def measure_model(
     run_batch, sync_batch = model.bind_throughput(batch_feeds)
     startup_ms = (time.perf_counter_ns() - start) / 1e6
 
-    latency = time_runs(run, budget, sync)
+    latency, latency_share, retakes = on_a_quiet_machine(lambda: time_runs(run, budget, sync))
     batch = int(next(iter(batch_feeds.values())).shape[0])
     # A throughput batch no larger than the latency batch is the latency loop again.
     same = batch <= int(next(iter(feeds.values())).shape[0])
-    batch_timing = latency if same else time_runs(run_batch, budget, sync_batch)
+    batch_timing, batch_share, batch_retakes = (
+        (latency, latency_share, 0)
+        if same
+        else on_a_quiet_machine(lambda: time_runs(run_batch, budget, sync_batch))
+    )
+    shares = [s for s in (latency_share, batch_share) if s is not None]
     return Measurements(
         latency=latency,
         throughput_batch=batch,
@@ -321,4 +332,6 @@ def measure_model(
         session_memory_mb=max(0.0, rss_mb() - rss_before),
         providers=model.providers,
         settings=model.settings_dict(),
+        others_cpu_share=max(shares) if shares else None,
+        retakes=retakes + batch_retakes,
     )

@@ -24,7 +24,12 @@ from optimize.data.prepare import RunData, prepare_data
 from optimize.errors import UserError
 from optimize.execution import Executor, LocalExecutor
 from optimize.isolation import close_warm_worker
-from optimize.measure.diagnose import noise_warning, parity_warnings, slowdown_warnings
+from optimize.measure.diagnose import (
+    load_warning,
+    noise_warning,
+    parity_warnings,
+    slowdown_warnings,
+)
 from optimize.measure.measurer import Measurer
 from optimize.measure.probe import probe_model
 from optimize.measure.runtime_rows import FileRows, RowMaker
@@ -280,11 +285,12 @@ def _time_contenders(run: RunContext, variants: list[Candidate], measurer: Measu
 def _diagnosis(
     run: RunContext, variants: list[Candidate], builder: VariantBuilder, measurer: Measurer
 ) -> list[str]:
-    """What the run warns about the candidates: parity, slowdowns, noise, the budget."""
+    """What the run warns about the candidates: parity, slowdowns, noise, a busy machine,
+    the budget."""
     warnings = parity_warnings(variants)
     warnings += slowdown_warnings(variants, builder.made_by, measurer.profile)
     cut = run.deadline.cut_warning(variants)
-    return warnings + [w for w in (noise_warning(variants), cut) if w]
+    return warnings + [w for w in (noise_warning(variants), load_warning(variants), cut) if w]
 
 
 def _write(run: RunContext, results: Results) -> Results:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardware.affinity import pin_measuring_process
+from hardware.load_guard import LoadWatch
 from hardware.profile import time_interleaved
 from hardware.runtimes.base import RuntimeName
 from hardware.runtimes.registry import runtime
@@ -60,6 +61,11 @@ class Contest:
     fastest: str
     winner: str
     rule: str = CONTEST_RULE
+
+    @property
+    def others_cpu_share(self) -> float | None:
+        """The share of the cores other processes used during the race (None: unknown)."""
+        return self.entries[0].get("others_cpu_share") if self.entries else None
 
     def entry(self, variant_id: str) -> dict[str, Any] | None:
         """The figures of the contender with this id, or None."""
@@ -114,13 +120,15 @@ def race(job: ContestJob) -> list[dict[str, Any]]:
             loaded.model, workload.target, contender.settings[0]
         )
         bound.append(opened.bind(loaded.feeds(feeds)))
-    timings = time_interleaved(bound, workload.budget, job.rounds)
+    with LoadWatch() as watch:
+        timings = time_interleaved(bound, workload.budget, job.rounds)
     return [
         {
             "p50_ms": t.timing.p50_ms,
             "spread": t.timing.spread,
             "runs": t.timing.runs,
             "round_medians_ms": t.round_medians_ms,
+            "others_cpu_share": watch.share,
         }
         for t in timings
     ]

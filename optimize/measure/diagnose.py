@@ -1,12 +1,13 @@
 """What the run warns about its figures: why a quantized or reduced-precision variant came
 out slower than the model it was made from (the conversion overhead a person can act on),
-and which latencies are too noisy to rank."""
+which latencies are too noisy to rank, and which were taken beside a busy neighbour."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from hardware.load_guard import BUSY_SHARE, TAKES
 from hardware.profile import NOISY_SPREAD
 from optimize.build.variant import Candidate, Variant
 from passes.base import Pass
@@ -118,4 +119,21 @@ def noise_warning(variants: list[Candidate]) -> str | None:
         f"noisy latency (spread over {100 * NOISY_SPREAD:.0f}% of the median): "
         f"{', '.join(noisy)}; a difference smaller than the spread is noise: measure longer "
         "(--measure-seconds) on a quieter machine before trusting it"
+    )
+
+
+def load_warning(variants: list[Candidate]) -> str | None:
+    """A warning naming the candidates whose figures were taken while other processes kept
+    the cores busy, even after re-taking them, or None."""
+    busy = []
+    for v in variants:
+        share = v.measurements.others_cpu_share if v.measured else None
+        if share is not None and share > BUSY_SHARE:
+            busy.append(f"{v.label} ({100 * share:.0f}% of the cores)")
+    if not busy:
+        return None
+    return (
+        f"other processes kept the CPU busy while these were timed, taken {TAKES} times: "
+        f"{', '.join(busy)}; a busy neighbour slows runtimes unevenly, so these figures may "
+        "rank the neighbour's load rather than the runtimes: measure on a quiet machine"
     )

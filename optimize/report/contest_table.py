@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hardware.load_guard import BUSY_SHARE
 from optimize.choose.contest import Contest
 
 
@@ -32,10 +33,18 @@ CONTEST_COLUMNS = (
 
 
 def contest_intro(contest: Contest) -> str:
-    """The sentence that introduces the head-to-head table."""
+    """The sentence that introduces the head-to-head table, and whether the machine was
+    quiet while it ran."""
+    share = contest.others_cpu_share
+    if share is None:
+        where = ""
+    elif share > BUSY_SHARE:
+        where = f", while other processes used {100 * share:.0f}% of the cores"
+    else:
+        where = ", on a quiet machine"
     return (
         "The variants within tolerance whose own medians were too close to rank, timed "
-        f"against each other in {contest.rounds} interleaved rounds in one process"
+        f"against each other in {contest.rounds} interleaved rounds in one process{where}"
     )
 
 

@@ -9,6 +9,7 @@ import re
 KINDS = (
     ("slower after lowering precision", re.compile(r"slower than .*(conversions|half-precision)")),
     ("noisy latency", re.compile(r"^noisy latency")),
+    ("busy machine", re.compile(r"^other processes kept the CPU busy")),
     ("evaluation and calibration data", re.compile(r"generated inputs|calibrated on|evaluation")),
     ("time budget", re.compile(r"budget|not timed in full|time limit")),
     ("export", re.compile(r"EXPORT PARITY")),

@@ -1,4 +1,5 @@
-"""The note that explains a low-precision variant slower than its float parent."""
+"""The diagnoses of a run: the note that explains a low-precision variant slower than its
+float parent, and the warning about figures taken beside a busy neighbour."""
 
 import numpy as np
 import onnx
@@ -90,3 +91,19 @@ def test_ops_the_gpu_provider_left_to_the_cpu_are_named(tmp_path):
     assert "fell back to the CPU provider: Range" in note
     assert "20% of kernel time" in note
     assert "Cast +0.1000 ms" in note
+
+
+def test_figures_taken_beside_a_busy_neighbour_are_named_with_the_share():
+    import dataclasses
+
+    from optimize.measure.diagnose import load_warning
+    from optimize.report.warning_groups import warning_kind
+
+    quiet = measured_variant("quiet", 1.0)
+    busy = measured_variant("busy", 1.0, steps=[Step("fp16", "fp16", {}, True, 0.1)])
+    quiet.measurements = dataclasses.replace(quiet.measurements, others_cpu_share=0.02)
+    busy.measurements = dataclasses.replace(busy.measurements, others_cpu_share=0.5, retakes=2)
+    assert load_warning([quiet]) is None
+    warning = load_warning([quiet, busy])
+    assert "fp16 (50% of the cores)" in warning and "original" not in warning
+    assert warning_kind(warning) == "busy machine"
