@@ -121,9 +121,6 @@ class Pass:
     # The float type it leaves the model's compute in ("fp16"), which a server's engine
     # (TensorRT) must be told; None where the pass keeps it.
     float_precision: ClassVar[str | None] = None
-    # The float type it leaves the model's compute in ("fp16"), which a server's engine
-    # (TensorRT) must be told; None where the pass keeps it.
-    float_precision: ClassVar[str | None] = None
     # Runs the model over the calibration inputs, so its build time grows with them.
     calibrates: ClassVar[bool] = False
     # The distributions whose versions shape the pass's output: a new version rebuilds it.
