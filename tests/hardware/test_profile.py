@@ -56,7 +56,9 @@ def test_measure_model_reports_every_figure(tmp_path):
     batch = {"x": rng.standard_normal((8, 16)).astype(np.float32)}
     budget = TimingBudget(measure_s=0.1, warmup_s=0.02)
     size = model_size_mb(path)
-    m = measure_model(OnnxRuntime(), path, Target("cpu"), feeds, batch, SessionSettings(), budget, size)
+    m = measure_model(
+        OnnxRuntime(), path, Target("cpu"), feeds, batch, SessionSettings(), budget, size
+    )
     assert m.providers == ["CPUExecutionProvider"]
     assert m.latency.runs >= budget.min_runs
     assert 0 < m.latency.p50_ms < 50

@@ -52,7 +52,9 @@ def test_measure_model_keeps_the_sessions_figures(tiny_model, tiny_budget):
     path = tiny_model.onnx_path
     feeds, batch = tiny_model.feeds, tiny_model.batch_feeds
     settings = SessionSettings()
-    m = measure_model(OnnxRuntime(), path, CPU, feeds, batch, settings, tiny_budget, model_size_mb(path))
+    m = measure_model(
+        OnnxRuntime(), path, CPU, feeds, batch, settings, tiny_budget, model_size_mb(path)
+    )
     assert m.providers == ["CPUExecutionProvider"]
     assert m.settings == {
         "intra_op_threads": 0,

@@ -30,7 +30,12 @@ def test_providers_name_the_torch_build_and_the_setting(tiny_model):
 
     opened = TorchRuntime().open(tiny_model.module, CPU, TorchSettings(threads=1))
     assert opened.providers == [f"torch {torch.__version__} torch eager"]
-    assert opened.settings_dict() == {"mode": "eager", "autocast": "float32", "threads": 1, "int8": False}
+    assert opened.settings_dict() == {
+        "mode": "eager",
+        "autocast": "float32",
+        "threads": 1,
+        "int8": False,
+    }
 
 
 def test_a_cpu_build_says_it_has_no_cuda():
