@@ -25,6 +25,16 @@ class RuntimeName(StrEnum):
     LLAMA_CPP = "llama_cpp"
 
 
+def not_installed(module: str, package: str, install: str) -> str | None:
+    """Why a runtime whose Python module is `module` cannot run here when importing it
+    fails (`package` is what the user knows it as, `install` how to get it), or None."""
+    try:
+        __import__(module)
+    except ImportError:
+        return f"{package} is not installed: {install}"
+    return None
+
+
 # A runtime's settings: a frozen dataclass whose fields are what it sweeps.
 S = TypeVar("S")
 

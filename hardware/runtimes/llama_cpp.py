@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from hardware.runtimes.base import RuntimeName
+from hardware.runtimes.base import RuntimeName, not_installed
 from hardware.runtimes.generative import (
     Generation,
     GenerativeModel,
@@ -30,11 +30,7 @@ CONTEXT = 2048
 def llama_cpp_missing() -> str | None:
     """Why llama-cpp-python cannot be imported here, with the install command; None when
     it can."""
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        return f"llama-cpp-python is not installed: {INSTALL}"
-    return None
+    return not_installed("llama_cpp", "llama-cpp-python", INSTALL)
 
 
 # KV-cache element types by name, as llama.cpp's ggml numbers them.

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from hardware.runtimes.base import RuntimeName
+from hardware.runtimes.base import RuntimeName, not_installed
 from hardware.runtimes.generative import (
     Generation,
     GenerativeModel,
@@ -110,11 +110,7 @@ class OrtGenAiRuntime(GenerativeRuntime[OrtGenAiSettings]):
     def unavailable(self, target: Target) -> str | None:
         if target.is_gpu:
             return "the ONNX Runtime GenAI runtime is set up for its CPU package only"
-        try:
-            import onnxruntime_genai  # noqa: F401
-        except ImportError:
-            return f"ONNX Runtime GenAI is not installed: {INSTALL}"
-        return None
+        return not_installed("onnxruntime_genai", "ONNX Runtime GenAI", INSTALL)
 
     def settings(
         self, target: Target, cpu_flags: list[str], thread_counts: tuple[int, ...]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware.runtimes.base import Bound, OpenedModel, Runtime
+from hardware.runtimes.base import Bound, OpenedModel, Runtime, RuntimeName, not_installed
 from hardware.targets import Target, TargetUnavailableError
 
 INSTALL = "pip install openvino"
@@ -129,17 +129,13 @@ class OpenVinoModel(OpenedModel[OpenVinoSettings]):
 class OpenVinoRuntime(Runtime[OpenVinoSettings]):
     """OpenVINO on the CPU, swept over thread counts and the CPU's native precisions."""
 
-    name = "openvino"
+    name = RuntimeName.OPENVINO
     takes = "onnx"
 
     def unavailable(self, target: Target) -> str | None:
         if target.is_gpu:
             return "OpenVINO runs on Intel devices; on an NVIDIA GPU, ONNX Runtime and TensorRT do"
-        try:
-            import openvino  # noqa: F401
-        except ImportError:
-            return f"OpenVINO is not installed: {INSTALL}"
-        return None
+        return not_installed("openvino", "OpenVINO", INSTALL)
 
     def settings(
         self, target: Target, cpu_flags: list[str], thread_counts: tuple[int, ...]

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from hardware.runtimes.base import RuntimeName
+from hardware.runtimes.base import RuntimeName, not_installed
 from hardware.runtimes.generative import (
     Generation,
     GenerativeModel,
@@ -177,11 +177,7 @@ class OpenVinoGenAiRuntime(GenerativeRuntime[OpenVinoGenAiSettings]):
     def unavailable(self, target: Target) -> str | None:
         if target.is_gpu:
             return "OpenVINO GenAI runs on Intel devices; on an NVIDIA GPU it has no device"
-        try:
-            import openvino_genai  # noqa: F401
-        except ImportError:
-            return f"OpenVINO GenAI is not installed: {INSTALL}"
-        return None
+        return not_installed("openvino_genai", "OpenVINO GenAI", INSTALL)
 
     def settings(
         self, target: Target, cpu_flags: list[str], thread_counts: tuple[int, ...]

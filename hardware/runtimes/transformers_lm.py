@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from hardware.runtimes.base import RuntimeName
+from hardware.runtimes.base import RuntimeName, not_installed
 from hardware.runtimes.generative import (
     Generation,
     GenerativeModel,
@@ -146,11 +146,7 @@ class TransformersLmRuntime(GenerativeRuntime[TransformersLmSettings]):
     def unavailable(self, target: Target) -> str | None:
         if target.is_gpu:
             return "the transformers language-model runtime is set up for the CPU only"
-        try:
-            import transformers  # noqa: F401
-        except ImportError:
-            return f"transformers is not installed: {INSTALL}"
-        return None
+        return not_installed("transformers", "transformers", INSTALL)
 
     def settings(
         self, target: Target, cpu_flags: list[str], thread_counts: tuple[int, ...]

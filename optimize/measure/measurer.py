@@ -141,10 +141,6 @@ class Measurer:
             executor=executor,
         )
 
-    def workload_for(self, full: bool) -> Workload:
-        """The full timing's workload, or screening's."""
-        return self.workload if full else self.screen_workload
-
     def screen(self, variant: Variant) -> None:
         """Screen an ONNX variant on ONNX Runtime: time it briefly and judge its fidelity."""
         self.on_measure(variant.label)
