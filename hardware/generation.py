@@ -6,10 +6,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from hardware.profile import Timing, TimingBudget, peak_rss_mb, summarize, time_runs
+import numpy as np
+
+from hardware.profile import (
+    Measurements,
+    Timing,
+    TimingBudget,
+    peak_rss_mb,
+    rss_mb,
+    summarize,
+    time_runs,
+)
 from hardware.runtimes.generative import Generation, GenerativeModel, GenerativeRuntime
 from hardware.targets import Target
 
@@ -22,6 +32,10 @@ GENERATION_BUDGET = TimingBudget(
 NEW_TOKENS = 64
 # Sequences served at once for the aggregate tokens/s, where the runtime can.
 STREAMS = 4
+# Time to first token is timed at these prompt lengths (shorter where the prompt is).
+PROMPT_LENGTHS = (128, 1024)
+# A generate call takes up to seconds: the fewest timed calls of each figure.
+FEWEST_CALLS = 3
 
 
 @dataclass(frozen=True)
@@ -151,4 +165,43 @@ def measure_generation(
         providers=model.providers,
         settings=settings_dict,
         threads=int(settings_dict.get("threads", 0)),
+    )
+
+
+def measure_as_measurements(
+    runtime: GenerativeRuntime,
+    artifact: object,
+    target: Target,
+    feeds: dict[str, np.ndarray],
+    batch_feeds: dict[str, np.ndarray],
+    settings: object,
+    budget: TimingBudget,
+    size_mb: float,
+) -> Measurements:
+    """measure_generation from the prompt in the first row of feeds['input_ids'] (time to
+    first token at each of PROMPT_LENGTHS it reaches), with as many streams as
+    `batch_feeds` has rows, under `budget` with one warm-up call and at least FEWEST_CALLS
+    timed ones; as Measurements whose latency is the time per output token."""
+    prompt = [int(t) for t in np.atleast_2d(feeds["input_ids"])[0]]
+    prompts = {min(n, len(prompt)): prompt[: min(n, len(prompt))] for n in PROMPT_LENGTHS}
+    streams = int(np.atleast_2d(batch_feeds["input_ids"]).shape[0])
+    calls = replace(
+        budget, warmup_runs=1, warmup_s=0.0, min_runs=min(budget.min_runs, FEWEST_CALLS)
+    )
+    before = rss_mb()
+    figures = measure_generation(
+        runtime, artifact, target, prompts, settings, calls, streams=streams, size_mb=size_mb
+    )
+    return Measurements(
+        latency=figures.decode,
+        throughput_batch=figures.streams,
+        throughput_timing=figures.stream_timing or figures.decode,
+        throughput_per_s=figures.aggregate_tokens_per_s or figures.tokens_per_s,
+        startup_ms=figures.load_s * 1e3,
+        size_mb=figures.size_mb,
+        peak_memory_mb=figures.peak_memory_mb,
+        session_memory_mb=max(0.0, rss_mb() - before),
+        providers=figures.providers,
+        settings=figures.settings,
+        generation=figures.to_dict(),
     )

@@ -22,8 +22,14 @@ def external_data_files(model_path: Path) -> list[Path]:
 
 
 def model_size_mb(model_path: Path) -> float:
-    """Size of an ONNX model on disk, with the external-data files it references."""
-    files = [model_path, *external_data_files(model_path)]
+    """Size of a model on disk: an ONNX file with the external-data files it references,
+    a runtime's model folder with everything in it, or any other single file."""
+    if model_path.is_dir():
+        files = [f for f in model_path.rglob("*") if f.is_file()]
+    elif model_path.suffix == ".onnx":
+        files = [model_path, *external_data_files(model_path)]
+    else:
+        files = [model_path]
     return sum(f.stat().st_size for f in files) / 2**20
 
 

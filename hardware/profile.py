@@ -236,6 +236,10 @@ class Measurements:
     # times a figure was re-taken because others were busy (hardware.load_guard).
     others_cpu_share: float | None = None
     retakes: int = 0
+    # A generative model's own figures (hardware.generation.GenerationMeasurements, as
+    # plain data): time to first token by prompt length, decode, concurrent streams. Its
+    # `latency` is then the time per output token and its throughput tokens/s.
+    generation: dict[str, object] | None = None
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for reports, with the derived spread figures."""

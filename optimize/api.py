@@ -21,6 +21,7 @@ from optimize.config.chains import Chain, int8_scheme
 from optimize.config.plan import describe_plan
 from optimize.config.recipe import Recipe
 from optimize.data.prepare import RunData, prepare_data
+from optimize.data.text_data import prepare_text_data
 from optimize.errors import UserError
 from optimize.execution import Executor, LocalExecutor
 from optimize.isolation import close_warm_worker
@@ -124,8 +125,8 @@ def _stages(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> Results:
     with clock.stage("loading the model"):
         source = load_known_source(SourceSpec.from_recipe(run.recipe), run.out_dir / "cache")
     with clock.stage("reference outputs of the original model"):
-        data = prepare_data(source, run.recipe.data, run.recipe.preprocess, run.out_dir)
-    chains = run.recipe.chains_to_try(run.host.cpu_flags)
+        data = _prepare_data(run, source)
+    chains = run.recipe.chains_to_try(run.host.cpu_flags, source.generative)
     builder = _builder(run, source, data)
     measurer = Measurer.for_run(
         run.recipe.measure, run.recipe.limits, run.target, run.host, data, run.out_dir, run.executor
@@ -183,6 +184,19 @@ def _start(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> RunContext
     )
 
 
+def _prepare_data(run: RunContext, source: Source) -> RunData:
+    """The run's evaluation data: windows of text for a language model, model inputs for
+    any other."""
+    if source.generative:
+        if run.target.is_gpu:
+            raise UserError(
+                "language models are measured on the CPU only (their runtimes here are CPU "
+                "builds): use --target cpu"
+            )
+        return prepare_text_data(source, run.recipe.data, run.out_dir)
+    return prepare_data(source, run.recipe.data, run.recipe.preprocess, run.out_dir)
+
+
 def _builder(run: RunContext, source: Source, data: RunData) -> VariantBuilder:
     return builder_for(
         source,
@@ -212,7 +226,7 @@ def _candidates(
     with clock.stage("building and screening the chains"):
         variants = search(chains, builder, measurer.screen, run.deadline, run.progress)
     sweep = None
-    if recipe.prune.ratios:
+    if recipe.prune.ratios and not source.generative:
         with clock.stage("pruning sweep"):
             reduce_range = int8_scheme(run.host.cpu_flags).reduce_range
             pruned, sweep = prune_sweep(
@@ -225,7 +239,9 @@ def _candidates(
             )
         variants += [v for v in pruned if v not in variants]
     rows = _row_makers(run, source, data, builder, measurer)
-    others = [runtime(name) for name in recipe.measure.runtimes_beside_onnxruntime()]
+    # A language model's runtimes each take their own export, made by its chains.
+    beside = () if source.generative else recipe.measure.runtimes_beside_onnxruntime()
+    others = [runtime(name) for name in beside]
     if on_files := [found for found in others if found.takes == "onnx"]:
         with clock.stage("screening the other runtimes on the baseline"):
             for found in on_files:

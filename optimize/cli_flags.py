@@ -61,7 +61,8 @@ RUN_FLAGS = (
         "data.eval",
         str | None,
         "labelled data: an .npz with one array per model input plus 'labels', a folder of "
-        ".npy files, or module:function yielding (inputs, labels) batches",
+        ".npy files, or module:function yielding (inputs, labels) batches; for a language "
+        "model, a UTF-8 .txt (or .jsonl with a 'text' field) to measure perplexity on",
     ),
     Flag(
         "calibration_data",
@@ -89,7 +90,8 @@ RUN_FLAGS = (
         "task",
         str | None,
         "for a Hugging Face model folder: feature-extraction, text-classification, "
-        "token-classification or fill-mask (by default the one its architecture names)",
+        "token-classification, fill-mask or text-generation (by default the one its "
+        "architecture names)",
     ),
     Flag("model_code", "model_code", Path | None, "a .py file defining the pickled module's class"),
     Flag(
@@ -116,6 +118,12 @@ RUN_FLAGS = (
         "limits.max_relative_accuracy_drop",
         float | None,
         "with labels: largest accuracy drop in percent of the original's",
+    ),
+    Flag(
+        "max_perplexity_increase",
+        "limits.max_perplexity_increase",
+        float | None,
+        "for a language model: largest perplexity increase over the original's, in percent",
     ),
     Flag(
         "max_latency_ms",

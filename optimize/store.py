@@ -160,14 +160,18 @@ def staging_dir(parent: Path, name: str) -> Path:
 
 
 def write_manifest(out_dir: Path, artifacts: list[Path]) -> Path:
-    """manifest.json: the sha256 and size of each artifact, paths relative to `out_dir`."""
+    """manifest.json: the sha256 and size of each artifact (each file of an artifact that
+    is a folder), paths relative to `out_dir`."""
+    files = [p for p in artifacts if not p.is_dir()]
+    for folder in (p for p in artifacts if p.is_dir()):
+        files += [p for p in folder.rglob("*") if p.is_file()]
     entries = [
         {
             "path": str(p.relative_to(out_dir)),
             "sha256": sha256_file(p),
             "bytes": p.stat().st_size,
         }
-        for p in sorted(artifacts)
+        for p in sorted(set(files))
     ]
     path = out_dir / MANIFEST
     write_json_atomic(path, {"artifacts": entries})

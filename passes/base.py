@@ -18,6 +18,25 @@ from hardware.targets import Target
 ModelKind = Literal[
     "torch", "onnx", "hf_folder", "openvino_genai_folder", "ortgenai_folder", "gguf"
 ]
+# What a pass that makes each kind writes in its folder: the name tells the kind apart. A
+# Hugging Face folder is only ever a source.
+ARTIFACT_NAMES: dict[ModelKind, str] = {
+    "onnx": "model.onnx",
+    "torch": "model.pt2",
+    "openvino_genai_folder": "openvino",
+    "ortgenai_folder": "ortgenai",
+    "gguf": "model.gguf",
+}
+
+
+def artifact_kind(path: Path) -> ModelKind:
+    """The kind of a model file or folder, by the name its pass gives it; any other folder
+    is a Hugging Face one, any other file ONNX (a user's .onnx source)."""
+    for kind, name in ARTIFACT_NAMES.items():
+        if path.name == name:
+            return kind
+    return "hf_folder" if path.is_dir() else "onnx"
+
 
 DTYPES = {
     "float32": np.float32,

@@ -15,7 +15,7 @@ from hardware.errors import UserError
 from hardware.runtimes.llama_cpp import llama_cpp_missing
 from hardware.targets import Target
 from hardware.weight_precision import weight_precision
-from passes.base import Outcome, Pass, PassContext, PassError
+from passes.base import ARTIFACT_NAMES, Outcome, Pass, PassContext, PassError
 from passes.hf_folder import architecture, hf_config
 
 CONVERTER = "convert_hf_to_gguf.py"
@@ -24,7 +24,7 @@ CONVERTED = ("f32", "f16", "bf16", "q8_0")
 # These llama.cpp's quantizer makes from an f16 conversion, by its LLAMA_FTYPE name.
 QUANTIZED = {"q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
 WEIGHTS = (*CONVERTED, *QUANTIZED)
-FILE = "model.gguf"
+FILE = ARTIFACT_NAMES["gguf"]
 
 
 def find_converter(llama_cpp_dir: str) -> Path | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from hardware.errors import UserError
 from hardware.targets import Target
 from hardware.weight_precision import weight_precision
-from passes.base import Outcome, Pass, PassContext, PassError
+from passes.base import ARTIFACT_NAMES, Outcome, Pass, PassContext, PassError
 from passes.hf_folder import hf_config, largest_dividing_group, linear_input_widths
 
 INSTALL = (
@@ -24,7 +24,7 @@ INSTALL = (
     "environment, in .venv/optimum-intel)"
 )
 WEIGHTS = ("fp32", "fp16", "int8", "int4")
-FOLDER = "openvino"
+FOLDER = ARTIFACT_NAMES["openvino_genai_folder"]
 # Where `make setup` puts optimum-intel: an environment of its own inside the project's, with
 # the project's packages behind its own (optimum-intel pins transformers below 5.6).
 EXPORTER_ENV = "optimum-intel"

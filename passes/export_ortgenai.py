@@ -12,7 +12,7 @@ from pathlib import Path
 from hardware.errors import UserError
 from hardware.targets import Target
 from hardware.weight_precision import weight_precision
-from passes.base import Outcome, Pass, PassContext, PassError
+from passes.base import ARTIFACT_NAMES, Outcome, Pass, PassContext, PassError
 from passes.hf_folder import architecture, hf_config
 
 INSTALL = "pip install 'optimize[llm]'  (onnxruntime-genai, onnx-ir)"
@@ -20,7 +20,7 @@ WEIGHTS = ("fp32", "int8", "int4")
 # MatMulNBits' kernels take these block sizes.
 BLOCK_SIZES = (16, 32, 64, 128, 256)
 ACCURACY_LEVELS = range(5)
-FOLDER = "ortgenai"
+FOLDER = ARTIFACT_NAMES["ortgenai_folder"]
 
 
 @dataclass(frozen=True)

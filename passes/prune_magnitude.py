@@ -35,9 +35,7 @@ class PruneMagnitude(Pass):
         if not 0 < self.sparsity < 1:
             raise UserError(f"prune_magnitude sparsity {self.sparsity}: use a fraction in (0, 1)")
         if self.scope not in SCOPES:
-            raise UserError(
-                f"prune_magnitude scope '{self.scope}': use one of {', '.join(SCOPES)}"
-            )
+            raise UserError(f"prune_magnitude scope '{self.scope}': use one of {', '.join(SCOPES)}")
 
     def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
         import torch

@@ -53,9 +53,7 @@ class QuantizeDynamic(Pass):
 
         quantized = self.repair_op_types
         if not any(op in op_histogram(src) for op in quantized):
-            raise PassSkipped(
-                f"nothing to quantize: the model has no {', '.join(quantized)} node"
-            )
+            raise PassSkipped(f"nothing to quantize: the model has no {', '.join(quantized)} node")
         out_dir.mkdir(parents=True, exist_ok=True)
         out = out_dir / "model.onnx"
         with tempfile.TemporaryDirectory() as scratch:

@@ -15,8 +15,10 @@ from hardware.targets import Target
 
 S = TypeVar("S")
 
-# How many tokens a bound run generates: enough decode steps to dominate the prefill.
-BOUND_NEW_TOKENS = 16
+# A bound run (what the head-to-head times) answers a prompt of at most this many tokens
+# with this many new ones: a short request, decode steps dominating the prefill.
+BOUND_PROMPT = 128
+BOUND_NEW_TOKENS = 64
 
 
 class Generation(NamedTuple):
@@ -94,9 +96,10 @@ class GenerativeModel(OpenedModel[S]):
         one forward pass over `ids` in this runtime."""
 
     def bind(self, feeds: dict[str, np.ndarray]) -> Bound:
-        """A greedy generation of BOUND_NEW_TOKENS tokens from the prompt in
-        feeds['input_ids'] (each row a prompt), for the one timing loop."""
-        prompts = [list(map(int, row)) for row in np.atleast_2d(feeds["input_ids"])]
+        """A greedy generation of BOUND_NEW_TOKENS tokens from the first BOUND_PROMPT
+        tokens of each row of feeds['input_ids'], for the one timing loop."""
+        rows = np.atleast_2d(feeds["input_ids"])[:, :BOUND_PROMPT]
+        prompts = [list(map(int, row)) for row in rows]
         if len(prompts) == 1:
             return (lambda: self.generate(prompts[0], BOUND_NEW_TOKENS)), None
         return (lambda: self.generate_batch(prompts, BOUND_NEW_TOKENS)), None
@@ -109,7 +112,7 @@ class GenerativeModel(OpenedModel[S]):
 
 class GenerativeRuntime(Runtime[S]):
     """A runtime for causal language models: opens an artifact of its own format into a
-    GenerativeModel."""
+    GenerativeModel, measured in its own kind of figures (hardware.measuring)."""
 
     @abstractmethod
     def open(self, artifact: Any, target: Target, settings: S) -> GenerativeModel[S]:

@@ -30,6 +30,15 @@ def runtime(name: str) -> Runtime:
     return RUNTIMES[name]
 
 
+def runtime_taking(kind: str) -> Runtime:
+    """The runtime a variant of `kind` is screened on: the first registered that takes it
+    (ONNX Runtime for ONNX files)."""
+    found = next((r for r in RUNTIMES.values() if r.takes == kind), None)
+    if found is None:
+        raise ValueError(f"no runtime takes a {kind} model")
+    return found
+
+
 def other_onnx_runtimes() -> list[Runtime]:
     """The runtimes that take ONNX files besides ONNX Runtime, which runs every variant."""
     return [r for n, r in RUNTIMES.items() if r.takes == "onnx" and n != "onnxruntime"]

@@ -20,16 +20,21 @@ from optimize.errors import UserError
 from optimize.execution import Executor, LocalExecutor, Unit
 from optimize.isolation import IsolatedRunError, ScriptRerunError
 from optimize.store import publish_dir, staging_dir, write_json_atomic
-from passes.base import ModelKind, Outcome, Pass, PassContext, PassError, PassSkipped
+from passes.base import (
+    ARTIFACT_NAMES,
+    ModelKind,
+    Outcome,
+    Pass,
+    PassContext,
+    PassError,
+    PassSkipped,
+)
 from passes.export import ExportToOnnx
 
 if TYPE_CHECKING:
     from optimize.source.load import Source
 
 VARIANT_FILE = "variant.json"
-MODEL_FILE = "model.onnx"
-# Passes that change the PyTorch module (pruning) save it as a torch.export program.
-MODEL_FILES: dict[ModelKind, str] = {"onnx": MODEL_FILE, "torch": "model.pt2"}
 
 
 def variant_id(parent_id: str, pass_: Pass) -> str:
@@ -54,8 +59,8 @@ def check_chain(start: ModelKind, passes: list[Pass]) -> None:
 
 
 def _load_cached(folder: Path, kind: ModelKind) -> Variant | None:
-    record, model = folder / VARIANT_FILE, folder / MODEL_FILES[kind]
-    if not (record.is_file() and model.is_file()):
+    record, model = folder / VARIANT_FILE, folder / ARTIFACT_NAMES[kind]
+    if not (record.is_file() and model.exists()):
         return None
     data = json.loads(record.read_text())
     steps = [Step(**s) for s in data["steps"]]
@@ -104,10 +109,11 @@ class VariantBuilder:
         return export + ([self.preprocess] if self.preprocess else [])
 
     def servable(self, variant: Variant) -> bool:
-        """Whether the variant is an ONNX model taking the run's inputs: past every lead-in
-        pass (export, preprocessing), so it can be measured and served."""
+        """Whether the variant is a model a runtime takes (not a PyTorch program) taking
+        the run's inputs: past every lead-in pass (export, preprocessing), so it can be
+        measured and served."""
         done = {s.name for s in variant.steps}
-        return variant.model_kind == "onnx" and all(p.name in done for p in self.lead_in())
+        return variant.model_kind != "torch" and all(p.name in done for p in self.lead_in())
 
     def full_chain(self, chain: Chain) -> list[Pass]:
         """The chain's passes with the lead-in placed after those that change the PyTorch
@@ -117,12 +123,13 @@ class VariantBuilder:
         return passes[:torch_count] + self.lead_in() + passes[torch_count:]
 
     def original(self) -> Variant:
-        """The source itself as a variant, when it is ONNX (it is measured as the baseline
-        unless preprocessing goes in front of it: the source alone takes other inputs).
-        Every chain starts from this one object, so it is measured once."""
+        """The source itself as a variant, when it is ONNX or a causal LM's folder (it is
+        measured as the baseline unless preprocessing goes in front of it: the source alone
+        takes other inputs). Every chain starts from this one object, so it is measured
+        once."""
         if self.root_id not in self.variants:
             self.variants[self.root_id] = Variant(
-                self.root_id, None, [], self.source.path, Status.BUILT
+                self.root_id, None, [], self.source.artifact, Status.BUILT
             )
         return self.variants[self.root_id]
 
@@ -134,7 +141,7 @@ class VariantBuilder:
         Before each pass after the first, `should_stop(parent)` may give a reason to skip
         the rest of the chain (e.g. its parent is dominated, or time is up)."""
         passes = self.full_chain(chain)
-        parent = self.original() if self.source.model_kind == "onnx" else None
+        parent = self.original() if self.source.model_kind != "torch" else None
         built = [parent] if parent and not self.preprocess else []
         if self.source.model_kind == "onnx" and passes and passes[0].consumes == "torch":
             return built + [self._needs_torch(passes)]
@@ -202,12 +209,12 @@ class VariantBuilder:
 
     def _run(self, vid, parent_id, parent, pass_, steps, label) -> Variant:
         self.on_step(" → ".join([s.label for s in steps] + [label]))
-        src = parent.path if parent else self.source.path
+        src = parent.path if parent else self.source.artifact
         staging = staging_dir(self.variants_dir, vid)
         start = time.perf_counter()
         detail, remember = "", True
         try:
-            if pass_.consumes == "onnx":
+            if pass_.consumes != "torch":
                 # Native quantizers and optimizers can crash or hang: a child process keeps
                 # that to this variant. Export stays here, where the loaded model lives.
                 light_ctx = dataclasses.replace(self.ctx, torch_model=None)
@@ -253,7 +260,7 @@ class VariantBuilder:
         }
         write_json_atomic(staging / VARIANT_FILE, record)
         final = self.variants_dir / vid
-        model_file = MODEL_FILES[pass_.produces]
+        model_file = ARTIFACT_NAMES[pass_.produces]
         if outcome.path != staging / model_file:
             shutil.rmtree(staging, ignore_errors=True)
             raise PassError(

@@ -12,7 +12,7 @@ from typing import Any
 from hardware.profile import Measurements
 from hardware.runtimes.base import RuntimeName
 from optimize.records.fidelity import Fidelity
-from passes.base import ModelKind
+from passes.base import ModelKind, artifact_kind
 
 
 class Status(StrEnum):
@@ -160,8 +160,9 @@ class Variant(Candidate):
 
     @property
     def model_kind(self) -> ModelKind:
-        """'torch' for a variant that is still a PyTorch program (pruned, not yet exported)."""
-        return "torch" if self.path is not None and self.path.suffix == ".pt2" else "onnx"
+        """What the variant's file or folder is: 'torch' for one still a PyTorch program
+        (pruned, not yet exported), a runtime's own format for a language model's."""
+        return artifact_kind(self.path) if self.path is not None else "onnx"
 
     def to_dict(self, out_dir: Path) -> dict[str, Any]:
         """The variant in report.json, its path relative to the output folder."""

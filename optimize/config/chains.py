@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from hardware.targets import Target
 from passes.base import Pass
+from passes.export_gguf import ExportGguf
+from passes.export_openvino_genai import ExportOpenVinoGenAi
+from passes.export_ortgenai import ExportOrtGenAi
 from passes.fp16 import Float16
 from passes.onnxscript_optimize import OnnxscriptOptimize
 from passes.ort_graph import OrtGraphOptimize
@@ -48,9 +51,12 @@ def int8_scheme(cpu_flags: list[str]) -> Int8Scheme:
     )
 
 
-def builtin_chains(target: Target, cpu_flags: list[str]) -> list[Chain]:
-    """The chains `optimize run` tries by default on `target`. Every prefix of each chain
-    is measured too, so the baseline (the exported model alone) is always present."""
+def builtin_chains(target: Target, cpu_flags: list[str], generative: bool = False) -> list[Chain]:
+    """The chains `optimize run` tries by default on `target`, for a model that generates
+    text or another. Every prefix of each chain is measured too, so the baseline (the
+    exported model alone) is always present."""
+    if generative:
+        return generative_chains()
     if target.is_gpu:
         return gpu_chains()
     scheme = int8_scheme(cpu_flags)
@@ -145,5 +151,46 @@ def gpu_chains() -> list[Chain]:
             (QuantizeInt4(),),
             "int4 weight-only MatMul (MatMulNBits has CUDA kernels): memory-bound "
             "transformer layers",
+        ),
+    ]
+
+
+def generative_chains() -> list[Chain]:
+    """A causal LM's chains: each runtime's own exporter at int8 and int4 weights. int4 is
+    not always faster on a CPU, and costs small models the most perplexity: measured, not
+    assumed."""
+    return [
+        Chain(
+            (),
+            "the model as transformers runs it (float32, and bf16 autocast where the CPU "
+            "has it): the reference every candidate's perplexity is compared with",
+        ),
+        Chain(
+            (ExportOrtGenAi("int8"),),
+            "ONNX Runtime GenAI's builder, int8 weights in blocks of 32 with int8 compute "
+            "(MatMulNBits accuracy level 4, integer dot products where the CPU has VNNI)",
+        ),
+        Chain(
+            (ExportOrtGenAi("int4"),),
+            "ONNX Runtime GenAI's builder at its int4 default (round to nearest, blocks of "
+            "32): the fewest bytes per token read",
+        ),
+        Chain(
+            (ExportOpenVinoGenAi("int8"),),
+            "optimum-intel's export with NNCF int8 weights (asymmetric, per channel), run by "
+            "OpenVINO GenAI with its stateful KV cache",
+        ),
+        Chain(
+            (ExportOpenVinoGenAi("int4", group_size=64),),
+            "NNCF int4 weights in groups of 64 (optimum's default 128 does not divide the "
+            "widths of many small models), embeddings and head in int8",
+        ),
+        Chain(
+            (ExportGguf("q8_0"),),
+            "llama.cpp's converter straight to q8_0 (where llama-cpp-python is installed)",
+        ),
+        Chain(
+            (ExportGguf("q4_k_m"),),
+            "llama.cpp's q4_k_m k-quant, quantized by llama.cpp itself from an f16 conversion",
         ),
     ]

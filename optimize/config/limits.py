@@ -3,7 +3,7 @@ original and still be picked, and the ceilings on its latency, size and memory."
 
 from __future__ import annotations
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from optimize.config.validation import AboveZero, Section, show
 
@@ -24,6 +24,9 @@ class Limits(Section):
     """
 
     max_accuracy_drop: float = 1.0
+    # A language model's tolerance: its perplexity on the user's text at most this many
+    # percent above the original's.
+    max_perplexity_increase: float = Field(default=5.0, ge=0)
     max_relative_accuracy_drop: AboveZero | None = None
     min_cosine: float = 0.999
     min_top1_agreement: float | None = None

@@ -106,10 +106,11 @@ class Recipe(Section):
             )
         return self
 
-    def chains_to_try(self, cpu_flags: list[str]) -> list[Chain]:
-        """The target's built-in chains for a CPU with `cpu_flags` (unless `builtin` is
-        off), then the recipe's own."""
-        builtin = builtin_chains(parse_target(self.target), cpu_flags) if self.builtin else []
+    def chains_to_try(self, cpu_flags: list[str], generative: bool = False) -> list[Chain]:
+        """The target's built-in chains for a CPU with `cpu_flags` (those of a model that
+        generates text where `generative`) unless `builtin` is off, then the recipe's own."""
+        target = parse_target(self.target)
+        builtin = builtin_chains(target, cpu_flags, generative) if self.builtin else []
         return builtin + list(self.chains)
 
     @property

@@ -15,6 +15,7 @@ from typing import Any
 from hardware.detect import HostInfo
 from hardware.profile import Measurements
 from hardware.runtimes.base import RuntimeName
+from hardware.runtimes.registry import runtime_taking
 from hardware.session import SessionSettings
 from hardware.targets import Target
 from optimize.build.variant import Candidate, RuntimeRow, TimingKind, Variant
@@ -87,6 +88,7 @@ class Measurer:
     cache_key: str
     screen_key: str
     host_cores: int = 1
+    cpu_flags: list[str] = field(default_factory=list)
     executor: Executor = field(default_factory=LocalExecutor)
     on_measure: Callable[[str], None] = lambda label: None
     profiles: dict[str, list[dict]] = field(default_factory=dict)
@@ -138,13 +140,22 @@ class Measurer:
             cache_key=measurement_key(workload, threads, machine),
             screen_key=measurement_key(screen_workload, threads[:1], machine),
             host_cores=host.physical_cores,
+            cpu_flags=host.cpu_flags,
             executor=executor,
         )
 
     def screen(self, variant: Variant) -> None:
-        """Screen an ONNX variant on ONNX Runtime: time it briefly and judge its fidelity."""
+        """Screen a variant on the runtime that takes what it is (an ONNX file on ONNX
+        Runtime, a language model's folder on that format's runtime): time it briefly and
+        judge its fidelity."""
         self.on_measure(variant.label)
-        self.measure(variant, RuntimeName.ONNXRUNTIME, ModelFile(variant.path), self.thread_options)
+        found = runtime_taking(variant.model_kind)
+        settings = (
+            self.thread_options
+            if found.takes == "onnx"
+            else tuple(found.settings(self.workload.target, self.cpu_flags, self.thread_counts))
+        )
+        self.measure(variant, found.name, ModelFile(variant.path), settings)
 
     def measure(
         self,
@@ -158,6 +169,7 @@ class Measurer:
         conditions; store new ones. Every setting is kept for timing it in full."""
         job = MeasureJob(runtime, artifact, tuple(settings), self.workload, fidelity=False)
         self.jobs[candidate.id] = job
+        candidate.runtime = runtime
         candidate.timing = TimingKind.SCREEN
         path = self.figures_file(candidate, SCREENING_FILE)
         stored = load_result(path, self.screen_key) if self.reuse else None

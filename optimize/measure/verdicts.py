@@ -16,6 +16,9 @@ def tolerance_verdict(fidelity: Fidelity, tolerance: Limits) -> str | None:
         name = "accuracy" if fidelity.metric == "top1" else fidelity.metric or "metric"
         points = fidelity.accuracy_drop_points
         percent = fidelity.relative_drop_percent
+        if fidelity.metric == "perplexity":
+            most = tolerance.max_perplexity_increase
+            return f"perplexity +{percent:.2f}% > +{most}%" if percent > most else None
         if points is not None and points > tolerance.max_accuracy_drop:
             return f"{name} drop {points:.2f} points > {tolerance.max_accuracy_drop}"
         if points is None and percent is not None and percent > tolerance.max_accuracy_drop:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardware.affinity import pin_measuring_process
-from hardware.profile import Measurements, fastest_of_sweep, measure_model
+from hardware.measuring import measure_on
+from hardware.profile import Measurements, fastest_of_sweep
 from hardware.runtimes.base import RuntimeName
 from hardware.runtimes.registry import runtime
 from optimize.data.inputs import padded, rows
@@ -59,7 +60,7 @@ def measure_candidate(job: MeasureJob) -> tuple[Measurements, Fidelity | None]:
     single = loaded.feeds(rows(workload.timing_feeds, workload.latency_batch))
     batch = loaded.feeds(rows(workload.timing_feeds, workload.throughput_batch))
     sweep = [
-        measure_model(
+        measure_on(
             found, loaded.model, workload.target, single, batch, s, workload.budget, loaded.size_mb
         )
         for s in found.sweep(loaded.model, job.settings)

@@ -152,7 +152,9 @@ class FidelityTally:
             )
             self.scores[0].update(reference, labels)
             self.scores[1].update(candidate, labels)
-        if class_scores and np.issubdtype(labels.dtype, np.integer):
+        # Top-1 accuracy needs one class label per sample (a language model's labels are
+        # rows of token ids).
+        if class_scores and labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer):
             self.accuracy = self.accuracy or (make_metric("top1"), make_metric("top1"))
             self.accuracy[0].update(reference, labels)
             self.accuracy[1].update(candidate, labels)

@@ -11,7 +11,18 @@ import numpy as np
 from hardware.errors import UserError
 from passes.user_code import import_callable
 
-METRIC_NAMES = ("top1", "top5", "topK", "f1", "mse", "mae", "r2", "cosine", "module:function")
+METRIC_NAMES = (
+    "top1",
+    "top5",
+    "topK",
+    "f1",
+    "mse",
+    "mae",
+    "r2",
+    "cosine",
+    "perplexity",
+    "module:function",
+)
 
 
 @dataclass
@@ -128,6 +139,24 @@ class Cosine(Metric):
 
 
 @dataclass
+class Perplexity(Metric):
+    """A language model's perplexity: exp of the mean negative log-likelihood, the first
+    output holding each predicted token's log-probability (teacher-forced on windows of the
+    user's text, the windows' own ids as the labels)."""
+
+    total_logprob: float = 0.0
+    tokens: int = 0
+
+    def update(self, outputs, labels):
+        logprobs = outputs[0].astype(np.float64)
+        self.total_logprob += float(logprobs.sum())
+        self.tokens += logprobs.size
+
+    def result(self):
+        return float(np.exp(-self.total_logprob / self.tokens))
+
+
+@dataclass
 class UserMetric(Metric):
     """The user's `fn(outputs, labels) -> float` (higher is better), called once on all
     outputs and labels: unlike the built-in metrics it holds them in memory."""
@@ -161,6 +190,8 @@ def make_metric(name: str) -> Metric:
         return Regression(name)
     if name == "cosine":
         return Cosine(name)
+    if name == "perplexity":
+        return Perplexity(name, higher_is_better=False, unit=False)
     raise UserError(f"unknown metric '{name}'; use one of {', '.join(METRIC_NAMES)}")
 
 

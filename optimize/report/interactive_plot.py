@@ -25,7 +25,11 @@ from optimize.report.results import Results
 
 # The id of the chart's element in the page (checked by the browser test).
 PLOT_ID = "pareto-plot"
-SYMBOLS = {RuntimeName.ONNXRUNTIME: "circle", RuntimeName.TORCH: "square", RuntimeName.OPENVINO: "diamond"}
+SYMBOLS = {
+    RuntimeName.ONNXRUNTIME: "circle",
+    RuntimeName.TORCH: "square",
+    RuntimeName.OPENVINO: "diamond",
+}
 # Marker diameter, in pixels, of the largest model; others scale by area.
 LARGEST_MARKER_PX = 34
 SMALLEST_MARKER_PX = 7

@@ -5,6 +5,7 @@ from __future__ import annotations
 from optimize.build.variant import TimingKind, Variant
 from optimize.report.cluster_text import cluster_headline, units_by_node
 from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
+from optimize.report.generation_table import generation_markdown
 from optimize.report.results import Results
 from optimize.serve.sweep_report import sweep_lines
 from passes.prune_magnitude import PruneMagnitude
@@ -131,6 +132,7 @@ def render_markdown(results: Results) -> str:
         lines.append("- Every point: `serving/load_sweep.md`.")
     if results.warnings:
         lines += ["", "## Warnings", ""] + [f"- ⚠ {w}" for w in results.warnings]
+    lines += generation_markdown(results.variants)
     lines += ["", "## Variants", "", "| " + " | ".join(COLUMNS) + " |"]
     lines.append("|" + "---|" * len(COLUMNS))
     for variant in results.variants:

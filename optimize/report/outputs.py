@@ -10,6 +10,7 @@ from hardware.model_files import external_data_files
 from hardware.runtimes.base import RuntimeName
 from hardware.runtimes.registry import RUNTIMES
 from optimize.build.variant import RuntimeRow
+from optimize.report.generative_pick import generates, write_generative_pick
 from optimize.report.html import CHAIN, LOAD, PARETO, render_html
 from optimize.report.markdown import render_markdown
 from optimize.report.plots import chain_plot, pareto_plot
@@ -41,8 +42,9 @@ def write_outputs(results: Results) -> None:
     artifacts = [v.path for v in variants if v.path and v.path.is_relative_to(out)]
     for variant in variants:
         # Only a measured model is known to parse; a corrupt one is listed as it is.
-        if variant.measured and variant.path and variant.path.is_relative_to(out):
-            artifacts += external_data_files(variant.path)
+        path = variant.path
+        if variant.measured and path and path.suffix == ".onnx" and path.is_relative_to(out):
+            artifacts += external_data_files(path)
     for name, variant in (("best.onnx", results.pick_onnx), ("closest.onnx", results.closest)):
         if variant is not None:
             artifacts += _write_best(variant.path, out / name)
@@ -56,6 +58,9 @@ def write_outputs(results: Results) -> None:
     if runtime_model is not None:
         artifact = str(runtime_model.relative_to(out))
     served = served_pick(results, artifact) if results.pick and artifact else None
+    if generates(results.pick):
+        served, generative_files = write_generative_pick(results)
+        artifacts += generative_files
     artifacts += write_pick_json(out, served)
     artifacts += write_serving(out, served, recommended_setup(results.load_sweeps))
     if results.load_sweeps:

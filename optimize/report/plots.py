@@ -266,7 +266,11 @@ def _legend_handles(
     runtimes = sorted({v.runtime for v in measured})
     if len(runtimes) > 1:
         handles += [
-            dot("#777777", MARKERS.get(r, "D"), "ONNX Runtime" if r == RuntimeName.ONNXRUNTIME else r)
+            dot(
+                "#777777",
+                MARKERS.get(r, "D"),
+                "ONNX Runtime" if r == RuntimeName.ONNXRUNTIME else r,
+            )
             for r in runtimes
         ]
     handles.append(Line2D([], [], color=FRONT, lw=1.6, label="Pareto front"))

@@ -182,10 +182,11 @@ class Results:
     @property
     def closest(self) -> Variant | None:
         """When nothing is within tolerance, the best ONNX variant found, saved as
-        closest.onnx (a PyTorch row has no file of its own to save)."""
+        closest.onnx (a PyTorch row has no file of its own to save, a language model's
+        runtime folder is no ONNX file)."""
         if self.pick:
             return None
-        return closest(self.model_variants)
+        return closest([v for v in self.model_variants if v.model_kind == "onnx"])
 
     @property
     def profiler_name(self) -> str:
@@ -241,7 +242,9 @@ class Results:
             "pick": self.pick.id if self.pick else None,
             "pick_onnx": self.pick_onnx.id if self.pick_onnx else None,
             "best_model": "best.onnx" if self.pick_onnx else None,
-            "torch_pick": self.pick_file if self.pick and self.pick.runtime == RuntimeName.TORCH else None,
+            "torch_pick": self.pick_file
+            if self.pick and self.pick.runtime == RuntimeName.TORCH
+            else None,
             "runtime_pick": self.pick_file if isinstance(self.pick, RuntimeRow) else None,
             "best_per_runtime": self.best_per_runtime(),
             "closest": self.closest.id if self.closest else None,

@@ -22,6 +22,12 @@ from rich.table import Table
 from optimize.build.variant import TimingKind
 from optimize.errors import UserError
 from optimize.report.contest_table import contest_summary
+from optimize.report.generation_table import (
+    GENERATION_COLUMNS,
+    generation_cells,
+    is_generative,
+    ttft_header,
+)
 from optimize.report.markdown import variant_cells
 from optimize.report.plot_labels import short_label
 from optimize.report.results import Results
@@ -138,33 +144,38 @@ def print_results(results: Results, console: Console | None = None, brief: bool 
 
 def _print_variants(results: Results, console: Console) -> None:
     table = Table(title=f"{results.source_path.name} on {results.target}")
+    generative = is_generative(results.variants)
+    columns = GENERATION_COLUMNS if generative else SHORT_COLUMNS
     batch = next((v.measurements.throughput_batch for v in results.variants if v.measurements), 1)
-    headers = [f"items/s at {batch}" if c == "items/s" else c for c in SHORT_COLUMNS[1:]]
+    named = {"items/s": f"items/s at {batch}", "TTFT ms": ttft_header(results.variants)}
+    headers = [named.get(c, c) for c in columns[1:]]
     # Figures are never cut: the variant column takes what they leave (a border and two
     # spaces of padding per column), between 16 and VARIANT_WIDTH characters.
     figures = [max(len(h), 8) for h in headers]
-    left = console.width - sum(figures) - 3 * len(SHORT_COLUMNS) - 1
+    left = console.width - sum(figures) - 3 * len(columns) - 1
     width = max(16, min(VARIANT_WIDTH, left))
     table.add_column("variant", width=width, no_wrap=True, overflow="ellipsis")
     for header, figure_width in zip(headers, figures, strict=True):
         table.add_column(header, justify="right", no_wrap=True, min_width=figure_width)
     pick_id = results.pick.id if results.pick else None
     for variant in results.variants:
-        cells = variant_cells(variant, pick_id)
+        cells = generation_cells(variant) if generative else variant_cells(variant, pick_id)
         # The pick's star first, where a cut label cannot hide it.
         name = f"★ {short_label(variant)}" if variant.id == pick_id else short_label(variant)
         if not variant.measurements:
-            blanks = [""] * (len(SHORT_COLUMNS) - 2)
+            blanks = [""] * (len(columns) - 2)
             table.add_row(name, _status(variant), *blanks)
             continue
         verdict = cells["within tol."].split(" ", 1)[0]
         ok = "yes" if variant.within_tolerance else f"[red]{verdict}[/red]"
+        speed = columns[2] if generative else "p50 ms"
         if variant.timing == TimingKind.SCREEN:
-            cells["p50 ms"] = f"≈{cells['p50 ms']}"
-        table.add_row(name, *[cells[c] for c in SHORT_COLUMNS[1:-1]], ok)
+            cells[speed] = f"≈{cells[speed]}"
+        table.add_row(name, *[cells[c] for c in columns[1:-1]], ok)
     console.print(table)
+    lead = "" if generative else "labels omit the 'export → ' every chain starts with; "
     console.print(
-        "labels omit the 'export → ' every chain starts with; ★ the pick"
+        f"{lead}★ the pick"
         + (
             "; ≈ screened only: timed briefly, and it could not win"
             if any(v.timing == TimingKind.SCREEN for v in results.variants)
@@ -175,11 +186,11 @@ def _print_variants(results: Results, console: Console) -> None:
     _print_grouped_reasons(results, console)
     for kind, warnings in group_warnings(results.warnings):
         if len(warnings) == 1:
-            console.print(f"[bold yellow]warning:[/bold yellow] {warnings[0]}")
+            console.print(f"[bold yellow]warning:[/bold yellow] {escape(warnings[0])}")
         else:
             console.print(
                 f"[bold yellow]warning:[/bold yellow] {kind} ({len(warnings)}), the first: "
-                f"{warnings[0]}"
+                f"{escape(warnings[0])}"
             )
 
 
@@ -190,13 +201,15 @@ def _print_grouped_reasons(results: Results, console: Console) -> None:
         if not variant.measurements:
             by_reason.setdefault((_status(variant), variant.reason), []).append(variant.label)
     for (status, reason), labels in by_reason.items():
-        console.print(f"{status}: {', '.join(labels)}: {reason}")
+        console.print(f"{status}: {escape(', '.join(labels))}: {escape(reason)}")
 
 
 def _print_pick(results: Results, console: Console) -> None:
     if results.pick:
+        unit = " per token" if is_generative([results.pick]) else ""
         console.print(
-            f"[bold green]pick:[/bold green] {results.pick.label} ({results.pick.p50_ms:.3f} ms)"
+            f"[bold green]pick:[/bold green] {escape(results.pick.label)} "
+            f"({results.pick.p50_ms:.3f} ms{unit})"
         )
         if results.contest is not None:
             console.print(f"head to head: {contest_summary(results.contest)}")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from optimize.build.variant import Candidate
+from optimize.report.generation_table import generation_record
 from optimize.store import write_text_atomic
 
 COLUMNS = (
@@ -46,7 +47,8 @@ def variant_records(
     candidates: list[Candidate], pick: Candidate | None, front: list[Candidate]
 ) -> list[dict[str, Any]]:
     """One record per candidate, in order, with COLUMNS as keys (None where a figure was
-    not taken); `pick` and `front` say which was picked and which are on the front."""
+    not taken), and a language model's generation figures; `pick` and `front` say which
+    was picked and which are on the front."""
     pick_id = pick.id if pick else None
     front_ids = {c.id for c in front}
     records = []
@@ -82,6 +84,7 @@ def variant_records(
                 "reason": candidate.reason or None,
                 "id": candidate.id,
             }
+            | generation_record(candidate)
         )
     return records
 
@@ -89,7 +92,9 @@ def variant_records(
 def write_variants_csv(out_dir: Path, records: list[dict[str, Any]]) -> Path:
     """variants.csv in `out_dir`: the records, a header row first."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    # A language model's records carry its generation figures after the common columns.
+    extra = list(dict.fromkeys(k for r in records for k in r if k not in COLUMNS))
+    writer = csv.DictWriter(buffer, fieldnames=[*COLUMNS, *extra], lineterminator="\n")
     writer.writeheader()
     writer.writerows(records)
     path = out_dir / CSV_FILE

@@ -38,6 +38,8 @@ class ServedPick:
     best_onnx_label: str | None
     # The float type the pick computes in, from the passes that made it (fp16 or fp32).
     float_precision: str = "fp32"
+    # For a language model: the code that loads the pick in its runtime and generates.
+    loading_code: str = ""
 
     @property
     def batches_on_first_dim(self) -> bool:

@@ -114,8 +114,13 @@ def served_model(pick: ServedPick) -> TritonModel | None:
     """The backend and files for the pick's runtime: ONNX Runtime for an ONNX variant,
     OpenVINO IR for an OpenVINO row, TorchScript for an eager PyTorch row on a TorchScript
     source; other PyTorch rows are served as the best ONNX variant, and say so. None when
-    Triton has nothing to run: such a PyTorch row, with no ONNX variant within the limits."""
+    Triton has nothing to run: such a PyTorch row, with no ONNX variant within the limits,
+    or a language model (served by its own runtime, as pick.json says)."""
     settings, artifact = pick.settings, pick.out_dir / pick.artifact
+    if pick.figures.get("tokens_per_s") is not None:
+        # A language model's runtime takes text and keeps a KV cache across calls; Triton's
+        # backends here take tensors in one call.
+        return None
     if pick.runtime == RuntimeName.OPENVINO:
         parameters = {
             THREAD_PARAMETER[RuntimeName.OPENVINO]: str(settings.get("threads", 0)),

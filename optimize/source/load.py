@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from optimize.config.input_flags import InputFlag, parse_input_flags
+from optimize.errors import UserError
 from optimize.source.exported_program import declared_max_batch, load_exported_program
 from optimize.source.files import check_file, detect_form, file_digest
 from optimize.source.index_ranges import program_index_limits
@@ -22,7 +23,9 @@ from passes.base import TensorSpec
 if TYPE_CHECKING:
     from optimize.config.recipe import Recipe
 
-Form = Literal["torchscript", "pickled_module", "exported_program", "onnx", "hf_folder"]
+Form = Literal[
+    "torchscript", "pickled_module", "exported_program", "onnx", "hf_folder", "causal_lm"
+]
 
 
 @dataclass(frozen=True)
@@ -35,17 +38,22 @@ class SourceSpec:
     trust_pickle: bool = False
     model_code: Path | None = None
     task: str | None = None
+    # Where a GGUF source is dequantized into a model folder: the run's cache.
+    cache_dir: Path | None = None
 
     @classmethod
     def from_recipe(cls, recipe: Recipe) -> SourceSpec:
         """The source a recipe names, with its loading options."""
         flags = tuple(recipe.input_flags or ())
-        return cls(recipe.model, flags, recipe.trust_pickle, recipe.model_code, recipe.task)
+        cache = recipe.out.resolve() / "cache"
+        return cls(recipe.model, flags, recipe.trust_pickle, recipe.model_code, recipe.task, cache)
 
     def load(self) -> Source:
         """The source this names, loaded."""
         flags = list(self.input_flags) or None
-        return load_source(self.path, flags, self.trust_pickle, self.model_code, self.task)
+        return load_source(
+            self.path, flags, self.trust_pickle, self.model_code, self.task, self.cache_dir
+        )
 
 
 @dataclass
@@ -70,12 +78,27 @@ class Source:
     spec: SourceSpec | None = None
 
     @property
-    def model_kind(self) -> Literal["torch", "onnx"]:
+    def model_kind(self) -> Literal["torch", "onnx", "hf_folder"]:
+        """What the first pass of a chain receives: an ONNX file, a PyTorch model, or a
+        causal LM's model folder."""
+        if self.form == "causal_lm":
+            return "hf_folder"
         return "onnx" if self.form == "onnx" else "torch"
 
     @property
+    def generative(self) -> bool:
+        """Whether the source generates text, measured in tokens per second."""
+        return self.form == "causal_lm"
+
+    @property
+    def artifact(self) -> Path:
+        """The file or folder the first pass of a chain reads: a causal LM's model folder
+        (a GGUF source's dequantized one), else the source file."""
+        return self.model if self.generative else self.path
+
+    @property
     def model(self) -> Any:
-        """The loaded model (None for ONNX sources)."""
+        """The loaded model (None for ONNX sources, the model folder for causal LMs)."""
         self._load()
         return self.loaded_model
 
@@ -101,17 +124,47 @@ def load_source(
     trust_pickle: bool = False,
     model_code: Path | None = None,
     task: str | None = None,
+    cache_dir: Path | None = None,
 ) -> Source:
     """Load a model file of any accepted form, detected from its content, not its name.
 
     `input_flags` (`NAME:DIMS[:DTYPE]`) give or override the input spec; `trust_pickle`
     allows unpickling a whole module, whose classes `model_code` (a .py file) may define;
-    `task` says what a Hugging Face folder's model is loaded for.
+    `task` says what a Hugging Face folder's model is loaded for; a GGUF file is
+    dequantized into a folder under `cache_dir`.
     """
     path = Path(path)
-    source = _load_form(path, parse_input_flags(input_flags), trust_pickle, model_code, task)
-    source.spec = SourceSpec(path, tuple(input_flags or ()), trust_pickle, model_code, task)
+    flags = parse_input_flags(input_flags)
+    if causal := _load_causal_lm(path, task, cache_dir):
+        source = causal
+    else:
+        source = _load_form(path, flags, trust_pickle, model_code, task)
+    source.spec = SourceSpec(
+        path, tuple(input_flags or ()), trust_pickle, model_code, task, cache_dir
+    )
     return source
+
+
+def _load_causal_lm(path: Path, task: str | None, cache_dir: Path | None) -> Source | None:
+    """The causal LM at `path` (a text-generating model folder, or a GGUF file), or None
+    when it is not one."""
+    from optimize.source import causal_lm
+
+    if causal_lm.is_gguf(path):
+        if task not in (None, causal_lm.TEXT_GENERATION):
+            raise UserError(f"{path.name} is a GGUF language model: use --task text-generation")
+        if cache_dir is None:
+            raise UserError(f"{path.name} is a GGUF file: it is read in a run with --out")
+        folder = causal_lm.dequantized_folder(path, cache_dir)
+        digest = file_digest([path])
+    elif path.is_dir() and (path / "config.json").is_file():
+        if not causal_lm.generates_text(path, task):
+            return None
+        folder, digest = path, causal_lm.causal_lm_digest(path)
+    else:
+        return None
+    causal_lm.check_causal_lm_folder(folder)
+    return Source(path, "causal_lm", causal_lm.token_inputs(), folder, {}, digest)
 
 
 def _load_form(

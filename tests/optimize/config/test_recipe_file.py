@@ -189,8 +189,8 @@ MISTAKES = [
     (
         'model = "m"\n[limits]\nmax_acuracy_drop = 2\n',
         "limits.max_acuracy_drop: unknown key (did you mean 'max_accuracy_drop'?); known: "
-        "max_accuracy_drop, max_relative_accuracy_drop, min_cosine, min_top1_agreement, "
-        "max_latency_ms, max_size_mb, max_memory_mb",
+        "max_accuracy_drop, max_perplexity_increase, max_relative_accuracy_drop, min_cosine, "
+        "min_top1_agreement, max_latency_ms, max_size_mb, max_memory_mb",
     ),
     ('model = "m"\nmodle = "n"\n', "modle: unknown key (did you mean 'model'?); known: model"),
     (
