@@ -1,0 +1,138 @@
+"""A causal language model end to end through `optimize run`: each runtime's exporter as a
+chain, every candidate measured in tokens and perplexity in its own runtime, the pick the
+fastest decode within the perplexity tolerance, handed off as a folder its runtime loads."""
+
+import csv
+import json
+import struct
+
+import pytest
+from cli_runs import FAST, assert_refused
+from llm_models import TEXT
+from typer.testing import CliRunner
+
+from hardware.runtimes.registry import runtime
+from hardware.targets import Target
+from optimize.cli import app
+
+GENERATIVE_RUNTIMES = {"transformers_lm", "onnxruntime_genai", "openvino_genai", "llama_cpp"}
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_text(TEXT * 3, encoding="utf-8")
+    return path
+
+
+def _report(out):
+    return json.loads((out / "report.json").read_text())
+
+
+def test_a_llama_folder_is_searched_across_runtimes_and_weights(tiny_lms, text_file, tmp_path):
+    out = tmp_path / "out"
+    args = ["run", str(tiny_lms.hf("llama")), "--eval-data", str(text_file), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, *FAST])
+    assert result.exit_code == 0, result.output
+    assert "ms/token" in result.output and "tokens/s" in result.output
+
+    report = _report(out)
+    measured = [v for v in report["variants"] if v["status"] == "measured"]
+    runtimes = {v["runtime"] for v in measured}
+    assert {"transformers_lm", "onnxruntime_genai", "openvino_genai"} <= runtimes
+    labels = " ".join(v["label"] for v in measured)
+    assert "weights=int8" in labels and "weights=int4" in labels
+    original = next(v for v in measured if v["label"] == "original")
+    # The original scored in its own runtime is the reference itself.
+    assert original["fidelity"]["score"] == pytest.approx(
+        original["fidelity"]["reference_score"], rel=1e-3
+    )
+    for variant in measured:
+        generation = variant["measurements"]["generation"]
+        assert generation["tokens_per_s"] > 0 and set(generation["ttft"]) == {"128", "192"}
+        assert variant["fidelity"]["metric"] == "perplexity"
+
+    # The pick: the fastest time per token among those within +5 % perplexity.
+    within = [v for v in measured if v["within_tolerance"]]
+    pick = next(v for v in measured if v["id"] == report["pick"])
+    assert pick in within
+    assert pick["fidelity"]["relative_drop_percent"] <= 5.0
+
+    served = json.loads((out / "pick.json").read_text())
+    assert served["runtime"] == pick["runtime"] in GENERATIVE_RUNTIMES
+    assert served["figures"]["tokens_per_s"] > 0 and served["loading_code"]
+    assert not (out / "serving").exists()
+    # The handed-off folder loads in its runtime and generates.
+    found = runtime(served["runtime"])
+    settings = found.settings(Target("cpu"), [], (1,))[0]
+    opened = found.open(out / served["artifact"], Target("cpu"), settings)
+    assert len(opened.generate([1, 5, 9, 12], 4).tokens) == 4
+
+    markdown = (out / "report.md").read_text()
+    assert "## Generation" in markdown and "int4" in markdown
+    rows = list(csv.DictReader((out / "variants.csv").open()))
+    assert all(r["tokens_per_s"] for r in rows if r["status"] == "measured")
+    listed = {e["path"] for e in json.loads((out / "manifest.json").read_text())["artifacts"]}
+    assert any(path.startswith(f"{served['artifact']}/") for path in listed)
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "gpt2"])
+def test_other_families_run_end_to_end(tiny_lms, text_file, tmp_path, kind):
+    recipe = tmp_path / "optimize.toml"
+    recipe.write_text(
+        f'model = "{tiny_lms.hf(kind)}"\nout = "{tmp_path / "out"}"\nbuiltin = false\n'
+        f'[data]\neval = "{text_file}"\n[measure]\nthreads = [1]\n'
+        '[[chains]]\nwhy = "int8"\npasses = [{pass = "export_openvino_genai", weights = "int8"}]\n'
+    )
+    result = CliRunner().invoke(app, ["run", "--recipe", str(recipe), *FAST])
+    assert result.exit_code == 0, result.output
+    report = _report(tmp_path / "out")
+    measured = {v["runtime"] for v in report["variants"] if v["status"] == "measured"}
+    assert measured == {"transformers_lm", "openvino_genai"}
+    assert report["pick"] is not None
+
+
+def test_a_tight_tolerance_keeps_only_the_original(tiny_lms, text_file, tmp_path):
+    out = tmp_path / "out"
+    recipe = tmp_path / "optimize.toml"
+    recipe.write_text(
+        f'model = "{tiny_lms.hf("llama")}"\nout = "{out}"\nbuiltin = false\n'
+        f'[data]\neval = "{text_file}"\n[measure]\nthreads = [1]\n'
+        "[limits]\nmax_perplexity_increase = 0\n"
+        '[[chains]]\nwhy = "int4"\n'
+        'passes = [{pass = "export_openvino_genai", weights = "int4", group_size = 64}]\n'
+    )
+    result = CliRunner().invoke(app, ["run", "--recipe", str(recipe), *FAST])
+    assert result.exit_code == 0, result.output
+    report = _report(out)
+    int4 = next(v for v in report["variants"] if "int4" in v["label"])
+    assert not int4["within_tolerance"] and "perplexity +" in int4["verdict"]
+
+
+def test_bad_text_and_models_get_one_line(tiny_lms, tmp_path):
+    llama = tiny_lms.hf("llama")
+    out = tmp_path / "out"
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("caf\xe9 au lait".encode("latin-1"))
+    short = tmp_path / "short.txt"
+    short.write_text("river")
+    for data, expected in (
+        (empty, "holds no text"),
+        (latin, "is not UTF-8"),
+        (short, "give at least 16 tokens"),
+    ):
+        args = ["run", str(llama), "--eval-data", str(data), "--out", str(out)]
+        assert_refused(args, expected, [data], out, within_s=60)
+
+    encoder = tmp_path / "encoder"
+    encoder.mkdir()
+    config = json.loads((llama / "config.json").read_text())
+    (encoder / "config.json").write_text(json.dumps(config | {"architectures": ["LlamaModel"]}))
+    args = ["run", str(encoder), "--task", "text-generation", "--out", str(out)]
+    assert_refused(args, "no causal-LM head", [encoder / "config.json"], out, within_s=30)
+
+    gguf = tmp_path / "broken.gguf"
+    gguf.write_bytes(b"GGUF" + struct.pack("<I", 3) + b"\0" * 64)
+    assert_refused(["run", str(gguf), "--out", str(out)], "cannot read this GGUF", [gguf], out, 60)
