@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hardware.load_guard import on_a_quiet_machine
 from hardware.profile import (
     Measurements,
     Timing,
@@ -181,7 +182,8 @@ def measure_as_measurements(
     """measure_generation from the prompt in the first row of feeds['input_ids'] (time to
     first token at each of PROMPT_LENGTHS it reaches), with as many streams as
     `batch_feeds` has rows, under `budget` with one warm-up call and at least FEWEST_CALLS
-    timed ones; as Measurements whose latency is the time per output token."""
+    timed ones, taken again while other processes keep the cores busy
+    (hardware.load_guard); as Measurements whose latency is the time per output token."""
     prompt = [int(t) for t in np.atleast_2d(feeds["input_ids"])[0]]
     prompts = {min(n, len(prompt)): prompt[: min(n, len(prompt))] for n in PROMPT_LENGTHS}
     streams = int(np.atleast_2d(batch_feeds["input_ids"]).shape[0])
@@ -189,8 +191,10 @@ def measure_as_measurements(
         budget, warmup_runs=1, warmup_s=0.0, min_runs=min(budget.min_runs, FEWEST_CALLS)
     )
     before = rss_mb()
-    figures = measure_generation(
-        runtime, artifact, target, prompts, settings, calls, streams=streams, size_mb=size_mb
+    figures, share, retakes = on_a_quiet_machine(
+        lambda: measure_generation(
+            runtime, artifact, target, prompts, settings, calls, streams=streams, size_mb=size_mb
+        )
     )
     return Measurements(
         latency=figures.decode,
@@ -203,5 +207,7 @@ def measure_as_measurements(
         session_memory_mb=max(0.0, rss_mb() - before),
         providers=figures.providers,
         settings=figures.settings,
+        others_cpu_share=share,
+        retakes=retakes,
         generation=figures.to_dict(),
     )

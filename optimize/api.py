@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -68,8 +70,11 @@ def dry_run(recipe: Recipe) -> str:
     """The plan of a run of `recipe`, checked as the run would check it (the target, the
     model loaded), without building anything or writing to its output folder."""
     check_target(parse_target(recipe.target))
-    chains = recipe.chains_to_try(describe_host(include_gpus=False).cpu_flags)
-    probe = probe_model(SourceSpec.from_recipe(recipe), recipe.data)
+    # A GGUF source is dequantized to be probed: into a folder of its own, not --out.
+    with tempfile.TemporaryDirectory() as scratch:
+        spec = dataclasses.replace(SourceSpec.from_recipe(recipe), cache_dir=Path(scratch))
+        probe = probe_model(spec, recipe.data)
+    chains = recipe.chains_to_try(describe_host(include_gpus=False).cpu_flags, probe.generative)
     return describe_plan(recipe, chains, probe)
 
 

@@ -44,6 +44,8 @@ class ModelProbe:
     eval_samples: int
     calibration_samples: int
     throughput_batch: int
+    # A language model, searched by its generative chains.
+    generative: bool = False
 
 
 def describe_plan(
@@ -59,19 +61,15 @@ def describe_plan(
     threads = thread_settings or len(recipe.measure.threads or ()) or (1 if target.is_gpu else 2)
     lines = [f"model {recipe.model} on {target}, out {recipe.out}"]
     lines += [f"inputs: {', '.join(recipe.input_flags)}"] if recipe.inputs else []
-    lines.append(f"eval data: {recipe.data.eval or 'generated inputs (no accuracy figures)'}")
-    lines.append(f"calibration data: {recipe.data.calibration or 'the eval data'}")
-    lines.append(f"limits: {recipe.limits.describe()}")
-    lines.append(
-        f"export of a PyTorch model: exporter {recipe.export.exporter}, opset {recipe.export.opset}"
-    )
+    lines += _data_lines(recipe, probe.generative)
     if recipe.prune.ratios:
         ratios = ", ".join(f"{r:g}" for r in recipe.prune.ratios)
         tuning = f", fine-tuned by {recipe.prune.finetune}" if recipe.prune.finetune else ""
         lines.append(f"pruning sweep: ratios {ratios}{tuning}; stops at the first outside limits")
     lines.append(f"{len(chains)} chains:")
     for i, chain in enumerate(chains, 1):
-        label = " → ".join(p.label() for p in chain.passes) or "baseline (the source as ONNX)"
+        baseline = "the model in transformers" if probe.generative else "the source as ONNX"
+        label = " → ".join(p.label() for p in chain.passes) or f"baseline ({baseline})"
         origin = "recipe" if chain in recipe.chains else "built-in"
         lines.append(f"  {i:2}. {label}  [{origin}]")
         lines.append(f"      {chain.why}")
@@ -87,8 +85,31 @@ def describe_plan(
     for pass_ in sorted({s for p in skipped for s in p if s.unsupported(target)}, key=str):
         lines.append(f"  skipped: {pass_.label()}: {pass_.unsupported(target)}")
     built = list(prefixes - skipped)
-    lines.append(_time_estimate(recipe, built, probe, threads))
+    if probe.generative:
+        lines.append(
+            "time: not estimated for a language model (its exports take minutes, its "
+            "measurements seconds per candidate); benchmarks/results/generative.md has a run"
+        )
+    else:
+        lines.append(_time_estimate(recipe, built, probe, threads))
     return "\n".join(lines)
+
+
+def _data_lines(recipe: Recipe, generative: bool) -> list[str]:
+    """What the run judges candidates on and against."""
+    if generative:
+        return [
+            f"eval text: {recipe.data.eval or 'the bundled sample text'}",
+            f"limits: perplexity at most +{recipe.limits.max_perplexity_increase:g}% of the "
+            "original's",
+        ]
+    return [
+        f"eval data: {recipe.data.eval or 'generated inputs (no accuracy figures)'}",
+        f"calibration data: {recipe.data.calibration or 'the eval data'}",
+        f"limits: {recipe.limits.describe()}",
+        f"export of a PyTorch model: exporter {recipe.export.exporter}, opset "
+        f"{recipe.export.opset}",
+    ]
 
 
 def _duration(seconds: float) -> str:

@@ -13,7 +13,7 @@ from hardware.model_files import model_size_mb
 from hardware.profile import TimingBudget, time_runs
 from hardware.runtimes.base import RuntimeName
 from hardware.runtimes.pytorch import TorchSettings
-from hardware.runtimes.registry import runtime
+from hardware.runtimes.registry import runtime, runtime_taking
 from hardware.session import SessionSettings
 from hardware.targets import Target
 from optimize.config.plan import ModelProbe
@@ -29,6 +29,8 @@ from optimize.isolation import close_warm_worker
 from optimize.source.hf_files import folder_files
 from optimize.source.load import Source, SourceSpec
 
+# A language model's probe prompt, in tokens.
+PROMPT_IDS = 16
 # A glimpse, not a measurement: enough runs for a median to within a few tens of percent.
 PROBE_BUDGET = TimingBudget(warmup_runs=1, warmup_s=0.0, measure_s=0.3, min_runs=3, max_runs=200)
 
@@ -52,16 +54,25 @@ def probe_model(spec: SourceSpec, data: DataSection) -> ModelProbe:
         calibration_samples=min(calibrated, CALIBRATION_SAMPLES),
         throughput_batch=fixed_batch(source.inputs)
         or min(THROUGHPUT_BATCH, source.max_batch or THROUGHPUT_BATCH),
+        generative=source.generative,
     )
 
 
 def _one_sample_run(source: Source):
     """The source's own runtime bound to one generated sample: PyTorch eager for PyTorch
-    sources, ONNX Runtime with its default optimizations for ONNX ones."""
+    sources, ONNX Runtime with its default optimizations for ONNX ones, a language model's
+    reference runtime generating from a short prompt."""
     feeds = generate_inputs(
         source.inputs, 1, like=source.sample_inputs, index_limits=source.index_limits
     )
-    if source.model_kind == "onnx":
+    if source.generative:
+        # Ids every vocabulary has; a bound run generates from them.
+        feeds = {"input_ids": np.arange(1, PROMPT_IDS + 1, dtype=np.int64)[None]}
+        found = runtime_taking(source.model_kind)
+        opened = found.open(
+            source.artifact, Target("cpu"), found.settings(Target("cpu"), [], ())[0]
+        )
+    elif source.model_kind == "onnx":
         opened = runtime(RuntimeName.ONNXRUNTIME).open(
             source.path, Target("cpu"), SessionSettings()
         )

@@ -136,3 +136,13 @@ def test_bad_text_and_models_get_one_line(tiny_lms, tmp_path):
     gguf = tmp_path / "broken.gguf"
     gguf.write_bytes(b"GGUF" + struct.pack("<I", 3) + b"\0" * 64)
     assert_refused(["run", str(gguf), "--out", str(out)], "cannot read this GGUF", [gguf], out, 60)
+
+
+def test_the_dry_run_plans_the_generative_chains(tiny_lms, tmp_path):
+    out = tmp_path / "out"
+    args = ["run", str(tiny_lms.hf("llama")), "--dry-run", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "baseline (the model in transformers)" in result.output
+    assert "export_ortgenai(weights=int4)" in result.output
+    assert "perplexity at most +5%" in result.output and not out.exists()
