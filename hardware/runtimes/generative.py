@@ -19,6 +19,10 @@ S = TypeVar("S")
 # with this many new ones: a short request, decode steps dominating the prefill.
 BOUND_PROMPT = 128
 BOUND_NEW_TOKENS = 64
+# Greedy agreement with the original: continuations of this many tokens from the first
+# this many tokens of each evaluation window.
+AGREEMENT_PROMPT = 32
+AGREEMENT_TOKENS = 32
 
 
 class Generation(NamedTuple):
@@ -105,9 +109,15 @@ class GenerativeModel(OpenedModel[S]):
         return (lambda: self.generate_batch(prompts, BOUND_NEW_TOKENS)), None
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """The teacher-forced log-probabilities of each row of feeds['input_ids']."""
-        rows = np.atleast_2d(feeds["input_ids"])
-        return [np.stack([self.token_logprobs(list(map(int, row))) for row in rows])]
+        """For each row of feeds['input_ids']: the teacher-forced log-probabilities of its
+        tokens, and the greedy continuation of its first AGREEMENT_PROMPT tokens,
+        AGREEMENT_TOKENS long (its agreement with another runtime's is then counted)."""
+        rows = [list(map(int, row)) for row in np.atleast_2d(feeds["input_ids"])]
+        logprobs = np.stack([self.token_logprobs(row) for row in rows])
+        continuations = [
+            self.generate(row[:AGREEMENT_PROMPT], AGREEMENT_TOKENS).tokens for row in rows
+        ]
+        return [logprobs, np.asarray(continuations, dtype=np.int64)]
 
 
 class GenerativeRuntime(Runtime[S]):

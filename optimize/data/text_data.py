@@ -100,7 +100,9 @@ def prepare_text_data(source: Source, data_section: DataSection, out_dir: Path) 
     text_file = given or SAMPLE_TEXT
     batch = STREAMS
     versions = distribution_versions(("torch", "transformers"))
-    key = eval_set_key(source.source_id, source.inputs, text_file, batch, [versions, WINDOW])
+    key = eval_set_key(
+        source.source_id, source.inputs, text_file, batch, [versions, WINDOW, "agreement"]
+    )
     folder = out_dir / EVAL_FOLDER / key
     kept = load_eval_set(folder)
     if kept is not None:

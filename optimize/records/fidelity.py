@@ -29,6 +29,11 @@ class Fidelity:
     reference_score: float | None = None
     higher_is_better: bool = True
     unit_metric: bool = True
+    # Integer outputs (a language model's greedy continuations) are compared for equality:
+    # the share of identical elements, and the mean position of the first difference in a
+    # row (the row's length where none differs).
+    identical_share: float | None = None
+    mean_first_divergence: float | None = None
 
     @property
     def quality(self) -> float:
@@ -116,6 +121,8 @@ class FidelityTally:
         self.class_scores = False
         self.scores: tuple[Metric, Metric] | None = None
         self.accuracy: tuple[Metric, Metric] | None = None
+        self.identical = self.compared = 0
+        self.divergences: list[int] = []
 
     def add(
         self,
@@ -129,6 +136,12 @@ class FidelityTally:
         for ref, cand in zip(reference, candidate, strict=True):
             if ref.shape != cand.shape:
                 raise ValueError(f"output shape differs: {ref.shape} vs {cand.shape}")
+        tokens = [i for i, r in enumerate(reference) if np.issubdtype(r.dtype, np.integer)]
+        if tokens and len(tokens) < len(reference):
+            self._add_tokens([reference[i] for i in tokens], [candidate[i] for i in tokens])
+            reference = [r for i, r in enumerate(reference) if i not in tokens]
+            candidate = [c for i, c in enumerate(candidate) if i not in tokens]
+        for ref, cand in zip(reference, candidate, strict=True):
             ref64, cand64 = ref.astype(np.float64), cand.astype(np.float64)
             self.nonfinite += int((~np.isfinite(cand64)).sum())
             diff = np.abs(ref64 - cand64)
@@ -158,6 +171,17 @@ class FidelityTally:
             self.accuracy = self.accuracy or (make_metric("top1"), make_metric("top1"))
             self.accuracy[0].update(reference, labels)
             self.accuracy[1].update(candidate, labels)
+
+    def _add_tokens(self, reference: list[np.ndarray], candidate: list[np.ndarray]) -> None:
+        """Fold in integer outputs beside float ones, row by row: equal or not."""
+        for ref, cand in zip(reference, candidate, strict=True):
+            ref, cand = ref.reshape(len(ref), -1), cand.reshape(len(cand), -1)
+            same = ref == cand
+            self.identical += int(same.sum())
+            self.compared += same.size
+            differs = ~same
+            first = np.where(differs.any(axis=1), differs.argmax(axis=1), same.shape[1])
+            self.divergences += first.tolist()
 
     def result(self) -> Fidelity:
         """The fidelity of everything added so far."""
@@ -190,6 +214,8 @@ class FidelityTally:
             reference_score=reference_score,
             higher_is_better=higher,
             unit_metric=unit,
+            identical_share=self.identical / self.compared if self.compared else None,
+            mean_first_divergence=(float(np.mean(self.divergences)) if self.divergences else None),
         )
 
 

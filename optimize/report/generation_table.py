@@ -17,6 +17,7 @@ GENERATION_COLUMNS = (
     "peak MB",
     "size MB",
     "perplexity",
+    "agreement",
     "within tol.",
 )
 
@@ -46,6 +47,15 @@ def perplexity_text(candidate: Candidate) -> str:
         return "–"
     change = f.relative_drop_percent
     return f"{f.score:.4g} ({change:+.1f}%)" if change is not None else f"{f.score:.4g}"
+
+
+def agreement_text(candidate: Candidate) -> str:
+    """'95% @12.5': the share of greedy tokens identical to the original's, and the mean
+    position of the first that differs."""
+    f = candidate.fidelity
+    if f is None or f.identical_share is None:
+        return "–"
+    return f"{100 * f.identical_share:.0f}% @{f.mean_first_divergence:.1f}"
 
 
 def precision_text(candidate: Candidate) -> str:
@@ -81,6 +91,7 @@ def generation_cells(candidate: Candidate) -> dict[str, str]:
         "peak MB": f"{m.peak_memory_mb:.0f}",
         "size MB": f"{m.size_mb:.3g}",
         "perplexity": perplexity_text(candidate),
+        "agreement": agreement_text(candidate),
         "within tol.": "yes" if candidate.within_tolerance else f"no ({candidate.verdict})",
     }
 
@@ -99,6 +110,12 @@ def generation_record(candidate: Candidate) -> dict[str, Any]:
         "aggregate_tokens_per_s": m.generation.get("aggregate_tokens_per_s"),
         "peak_memory_mb": m.peak_memory_mb,
         "perplexity": candidate.fidelity.score if candidate.fidelity else None,
+        "greedy_identical_share": candidate.fidelity.identical_share
+        if candidate.fidelity
+        else None,
+        "greedy_first_divergence": (
+            candidate.fidelity.mean_first_divergence if candidate.fidelity else None
+        ),
         "weights": precision_text(candidate),
     }
     return record
@@ -116,7 +133,9 @@ def generation_markdown(candidates: list[Candidate]) -> list[str]:
         "",
         "Time to first token at each prompt length (tokens); decode over greedy tokens at "
         "one stream; the aggregate rate of concurrent streams where the runtime serves them; "
-        "perplexity on the evaluation text, teacher-forced in each candidate's runtime.",
+        "perplexity on the evaluation text, teacher-forced in each candidate's runtime; "
+        "agreement: the share of greedy tokens identical to the original's over the first "
+        "32 from each window's start, @ the mean position of the first that differs.",
         "",
         "| " + " | ".join(ttft_header(candidates) if c == "TTFT ms" else c for c in columns) + " |",
         "|" + "---|" * len(columns),

@@ -62,7 +62,9 @@ def test_a_figure_taken_beside_a_hog_is_retaken_then_flagged(hog, digits_cnn_onn
     assert share is not None and share > BUSY_SHARE and retakes == TAKES - 1
     feeds = {"x": np.zeros((1, 1, 8, 8), np.float32)}
     # Never "stable" early: every take lasts long enough to tell who used the cores.
-    budget = TimingBudget(warmup_runs=1, warmup_s=0.0, measure_s=0.4, stable_error=0.0, max_runs=10**7)
+    budget = TimingBudget(
+        warmup_runs=1, warmup_s=0.0, measure_s=0.4, stable_error=0.0, max_runs=10**7
+    )
     size = model_size_mb(digits_cnn_onnx)
     settings = SessionSettings(intra_op_threads=1)
     measured = measure_model(

@@ -47,6 +47,8 @@ def test_a_llama_folder_is_searched_across_runtimes_and_weights(tiny_lms, text_f
     assert original["fidelity"]["score"] == pytest.approx(
         original["fidelity"]["reference_score"], rel=1e-3
     )
+    assert original["fidelity"]["identical_share"] == 1.0
+    assert original["fidelity"]["mean_first_divergence"] == 32
     for variant in measured:
         generation = variant["measurements"]["generation"]
         assert generation["tokens_per_s"] > 0 and set(generation["ttft"]) == {"128", "192"}

@@ -7,7 +7,12 @@ import dataclasses
 import pytest
 
 from hardware.profile import TimingBudget, time_runs
-from hardware.runtimes.generative import BOUND_NEW_TOKENS, GenerativeRuntime
+from hardware.runtimes.generative import (
+    AGREEMENT_PROMPT,
+    AGREEMENT_TOKENS,
+    BOUND_NEW_TOKENS,
+    GenerativeRuntime,
+)
 from hardware.runtimes.registry import RUNTIMES, other_onnx_runtimes, runtime
 from hardware.runtimes.transformers_lm import TransformersLmSettings
 from hardware.targets import Target
@@ -58,5 +63,8 @@ def test_a_bound_generation_goes_through_the_one_timing_loop(tiny_lms):
     assert len(run().tokens) == BOUND_NEW_TOKENS and sync is None
     timing = time_runs(run, TimingBudget(warmup_runs=1, warmup_s=0, measure_s=0.01, min_runs=3))
     assert timing.runs >= 3 and timing.p50_ms > 0
-    [logprobs] = opened.run({"input_ids": prompt})
+    logprobs, continuation = opened.run({"input_ids": prompt})
     assert logprobs.shape == (1, prompt.shape[1] - 1) and np.all(logprobs < 0)
+    # The greedy continuation of the prompt's start, for agreement with another runtime.
+    expected = opened.generate(list(prompt[0, :AGREEMENT_PROMPT]), AGREEMENT_TOKENS).tokens
+    assert continuation.tolist() == [expected]

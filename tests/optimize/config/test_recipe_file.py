@@ -118,7 +118,11 @@ def test_a_full_recipe_loads_into_typed_fields_and_real_passes(tmp_path, monkeyp
     )
     assert (recipe.measure.seconds, recipe.measure.torch_runtimes) == (0.5, False)
     assert (recipe.export.exporter, recipe.export.opset) == ("torchscript", 17)
-    assert (recipe.serve.sweep, recipe.serve.slo_p99_ms, recipe.serve.price_per_hour) == (True, 20.0, 0.8)
+    assert (recipe.serve.sweep, recipe.serve.slo_p99_ms, recipe.serve.price_per_hour) == (
+        True,
+        20.0,
+        0.8,
+    )
     # The inputs are --input texts: the CLI's parser takes them, and a dtype not stated
     # stays unstated.
     assert recipe.input_flags == ["ids:batch,128:int64", "mask:batch,128"]

@@ -32,9 +32,9 @@ scalars = st.one_of(
 values = st.one_of(
     scalars,
     st.lists(scalars, max_size=4).map(lambda items: f"[{', '.join(items)}]"),
-    st.dictionaries(st.sampled_from(["pass", "calibration", "level", "x"]), scalars, max_size=3).map(
-        lambda table: "{" + ", ".join(f"{k} = {v}" for k, v in table.items()) + "}"
-    ),
+    st.dictionaries(
+        st.sampled_from(["pass", "calibration", "level", "x"]), scalars, max_size=3
+    ).map(lambda table: "{" + ", ".join(f"{k} = {v}" for k, v in table.items()) + "}"),
 )
 
 

@@ -89,3 +89,22 @@ def test_close_calls_that_flip_fail_top1_agreement_though_the_cosine_passes():
     assert tolerance_verdict(fid, Limits(min_top1_agreement=0.95)) is None
     # Off by default: an embedding has the shape of class scores.
     assert tolerance_verdict(fid, Limits()) is None
+
+
+def test_token_outputs_are_compared_for_equality_beside_perplexity():
+    logprobs = np.log(np.full((2, 5), 0.5, dtype=np.float32))
+    worse = np.log(np.full((2, 5), 0.4, dtype=np.float32))
+    tokens = np.array([[3, 4, 5, 6], [7, 8, 9, 10]])
+    drifted = np.array([[3, 4, 0, 0], [7, 8, 9, 10]])
+    windows = np.zeros((2, 5), dtype=np.int64)
+    fidelity = compare_outputs([logprobs, tokens], [worse, drifted], windows, "perplexity")
+    assert fidelity.metric == "perplexity" and fidelity.higher_is_better is False
+    assert fidelity.reference_score == pytest.approx(2.0) and fidelity.score == pytest.approx(2.5)
+    assert fidelity.identical_share == pytest.approx(6 / 8)
+    # The first row differs at position 2, the second not at all (its length, 4).
+    assert fidelity.mean_first_divergence == pytest.approx(3.0)
+    # Cosine is over the float outputs alone: the token ids do not enter it.
+    assert fidelity.mean_cosine == pytest.approx(1.0)
+    verdict = tolerance_verdict(fidelity, Limits(max_perplexity_increase=5))
+    assert verdict == "perplexity +25.00% > +5.0%"
+    assert tolerance_verdict(fidelity, Limits(max_perplexity_increase=30)) is None
