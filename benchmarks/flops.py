@@ -31,24 +31,29 @@ def flops_per_sample(model_path: Path) -> int:
 
 @dataclass(frozen=True)
 class PeakRate:
-    """The CPU's peak fp32 rate: cores × clock × FLOPs per cycle per core."""
+    """The CPU's peak rate in each precision it computes in: cores × clock × operations per
+    cycle per core, the units assumed for each."""
 
     cores: int
     ghz: float
-    flops_per_cycle: int
-    units: str
+    # precision -> (operations per cycle per core, the units that do them)
+    per_cycle: dict[str, tuple[int, str]]
 
-    @property
-    def gflops(self) -> float:
-        return self.cores * self.ghz * self.flops_per_cycle
+    def gflops(self, precision: str = "fp32") -> float:
+        """The peak in `precision` (fp32 where the CPU has no faster units for it)."""
+        ops, _ = self.per_cycle.get(precision, self.per_cycle["fp32"])
+        return self.cores * self.ghz * ops
 
     def describe(self) -> str:
-        """The figure and the assumptions behind it, for a table's notes."""
+        """The figures and the assumptions behind them, for a table's notes."""
+        each = "; ".join(
+            f"{precision}: {ops} per cycle per core ({units}) = {self.gflops(precision):.0f} G/s"
+            for precision, (ops, units) in self.per_cycle.items()
+        )
         return (
-            f"peak = {self.cores} physical cores × {self.ghz:.2f} GHz × {self.flops_per_cycle} "
-            f"fp32 FLOPs per cycle per core = {self.gflops:.0f} GFLOP/s, assuming "
-            f"{self.units} per core at the clock /proc/cpuinfo reports "
-            "(turbo and SMT are not counted)"
+            f"peak = {self.cores} physical cores × {self.ghz:.2f} GHz × operations per cycle "
+            f"in the pick's precision — {each}; at the clock /proc/cpuinfo reports (turbo and "
+            "SMT are not counted)"
         )
 
 
@@ -66,15 +71,22 @@ def clock_ghz(cpuinfo: Path = Path("/proc/cpuinfo")) -> float | None:
 
 
 def cpu_peak(physical_cores: int, cpu_flags: list[str]) -> PeakRate | None:
-    """The peak fp32 rate from the core count and instruction-set flags, or None where the
-    clock is unknown. Per core and cycle: two FMA units of 16 fp32 lanes with AVX-512
-    (2 × 16 × 2), of 8 lanes with AVX2 and FMA (2 × 8 × 2); a 4-lane multiply and a 4-lane
-    add without FMA."""
+    """The peak rates from the core count and instruction-set flags, or None where the
+    clock is unknown. Per core and cycle, with two vector units: fp32 FMA on 16 lanes with
+    AVX-512 (2 × 16 × 2) or 8 with AVX2 (2 × 8 × 2); bf16 dot products (AVX-512-BF16) on
+    twice the fp32 lanes; int8 dot products (VNNI) on four times them. A precision without
+    its own instructions runs at the fp32 rate."""
     ghz = clock_ghz()
     if ghz is None:
         return None
-    if "avx512f" in cpu_flags:
-        return PeakRate(physical_cores, ghz, 64, "two 512-bit FMA units")
-    if "fma" in cpu_flags and "avx2" in cpu_flags:
-        return PeakRate(physical_cores, ghz, 32, "two 256-bit FMA units")
-    return PeakRate(physical_cores, ghz, 8, "a 128-bit multiply and a 128-bit add unit")
+    width = 16 if "avx512f" in cpu_flags else 8 if {"fma", "avx2"} <= set(cpu_flags) else 0
+    if not width:
+        return PeakRate(physical_cores, ghz, {"fp32": (8, "a 128-bit multiply and add unit")})
+    bits = 32 * width
+    rates = {"fp32": (4 * width, f"two {bits}-bit FMA units")}
+    if "avx512_bf16" in cpu_flags:
+        rates["bf16"] = (8 * width, f"two {bits}-bit bf16 dot-product units")
+    vnni = {"avx512_vnni", "avx_vnni"} & set(cpu_flags)
+    if vnni:
+        rates["int8"] = (16 * width, f"two {bits}-bit VNNI int8 dot-product units")
+    return PeakRate(physical_cores, ghz, rates)
