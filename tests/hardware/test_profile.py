@@ -122,3 +122,17 @@ def test_interleaving_spreads_a_slow_spell_over_every_contender():
     a, b = time_interleaved([(identical, None), (identical, None)], budget, rounds=9)
     assert 0.75 < a.timing.mean_ms / b.timing.mean_ms < 1.33
     assert len(a.round_medians_ms) == len(b.round_medians_ms) == 9
+
+
+def test_a_child_reports_its_own_peak_memory_not_its_parents():
+    import subprocess
+    import sys
+
+    from hardware.profile import peak_rss_mb
+
+    ballast = bytearray(400 * 2**20)
+    ballast[::4096] = b"\1" * len(ballast[::4096])  # touched, so resident
+    code = "from hardware.profile import peak_rss_mb; print(peak_rss_mb())"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert peak_rss_mb() > 400
+    assert float(child.stdout) < 200, "the child's peak includes its parent's"
