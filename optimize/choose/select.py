@@ -9,6 +9,10 @@ from optimize.build.variant import Candidate, TimingKind, Variant
 from optimize.choose.contest import Contest
 
 PICK_RULE = "the fastest variant (median batch-1 latency) whose fidelity is within tolerance"
+GENERATIVE_RULE = (
+    "the fastest time per output token (median, one stream) among the candidates whose "
+    "perplexity is within tolerance"
+)
 
 
 def _dominates(a: Candidate, b: Candidate, same_speed: bool = False) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from html import escape
 
-from optimize.choose.select import PICK_RULE
 from optimize.report.html_details import (
     chain_html,
     chains_tried_html,
@@ -159,8 +158,8 @@ def _pick_figures(results: Results) -> str:
 def _summary(results: Results) -> str:
     pick, baseline = results.pick, results.baseline
     rule = (
-        f"<p class='muted small'>Rule: {escape(PICK_RULE)}. Tolerance: "
-        f"{escape(results.tolerance.describe())}. Fidelity inputs: "
+        f"<p class='muted small'>Rule: {escape(results.rule)}. Tolerance: "
+        f"{escape(results.tolerance_text)}. Fidelity inputs: "
         f"{escape(str(results.eval_data.get('description', 'unknown')))}.</p>"
     )
     if pick is None:

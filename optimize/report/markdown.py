@@ -88,8 +88,9 @@ def render_markdown(results: Results) -> str:
     if results.pick:
         lines.append(f"**Pick:** `{results.pick.label}` → `{results.pick_file}`")
         if speedup := results.speedup:
+            unit = "per output token" if results.generative else "median at batch 1"
             lines.append(
-                f"({speedup.pick_ms:.3f} ms median at batch 1, {speedup.describe()} "
+                f"({speedup.pick_ms:.3f} ms {unit}, {speedup.describe()} "
                 f"`{results.baseline.label}` at {speedup.baseline_ms:.3f} ms)"
             )
         if results.pick_onnx and results.pick_onnx is not results.pick:
@@ -106,7 +107,7 @@ def render_markdown(results: Results) -> str:
             )
     lines += [
         "",
-        f"Rule: {results.to_dict()['pick_rule']}; tolerance: {results.tolerance.describe()}.",
+        f"Rule: {results.rule}; tolerance: {results.tolerance_text}.",
     ]
     lines.append(f"Fidelity inputs: {results.eval_data['description']}.")
     if results.preprocessing:
@@ -122,10 +123,12 @@ def render_markdown(results: Results) -> str:
         original = (
             score_text(reference.reference_score, reference.unit_metric) if reference else "–"
         )
-        lines.append(
-            f"Score: `{metric}` on the labelled data (in percent for metrics scored in [0, 1]); "
-            f"the original model scores {original}."
+        scored = (
+            "the evaluation text"
+            if results.generative
+            else "the labelled data (in percent for metrics scored in [0, 1])"
         )
+        lines.append(f"Score: `{metric}` on {scored}; the original model scores {original}.")
     if results.load_sweeps:
         lines += ["", "## Under load", ""]
         lines += [f"- {line}" for line in sweep_lines(results.load_sweeps)]

@@ -10,11 +10,12 @@ from typing import Any
 from hardware.runtimes.base import RuntimeName
 from optimize.build.variant import Candidate, RuntimeRow, Variant
 from optimize.choose.contest import Contest
-from optimize.choose.select import PICK_RULE, Choice, closest, pick
+from optimize.choose.select import GENERATIVE_RULE, PICK_RULE, Choice, closest, pick
 from optimize.config.chains import Chain
 from optimize.config.limits import Limits
 from optimize.config.recipe import Recipe
 from optimize.errors import UserError
+from optimize.report.generation_table import is_generative
 from optimize.report.variant_records import COLUMNS, variant_records
 from optimize.search.fallback import Repair
 from optimize.search.found import Found
@@ -146,11 +147,34 @@ class Results:
         return next(v for v in self.variants if v.id == variant_id)
 
     @property
+    def generative(self) -> bool:
+        """Whether the candidates are a language model's, measured in tokens."""
+        return is_generative(self.variants)
+
+    @property
+    def rule(self) -> str:
+        """How the pick was chosen."""
+        if self.generative:
+            return GENERATIVE_RULE
+        return self.contest.rule if self.contest else PICK_RULE
+
+    @property
+    def tolerance_text(self) -> str:
+        """The limits a candidate had to meet, in one sentence."""
+        if self.generative:
+            increase = self.tolerance.max_perplexity_increase
+            return f"perplexity at most +{increase:g}% of the original's"
+        return self.tolerance.describe()
+
+    @property
     def pick_file(self) -> str | None:
         """Where the pick is in the output folder: best.onnx for an ONNX Runtime variant,
-        <runtime>/<runtime>_pick.json for a runtime row."""
+        <runtime>/<runtime>_pick.json for a runtime row, <runtime>/<its folder or file>
+        for a language model's."""
         if self.pick is None:
             return None
+        if self.generative:
+            return f"{self.pick.runtime}/{self.pick.path.name}"
         if isinstance(self.pick, RuntimeRow):
             return f"{self.pick.runtime}/{self.pick.runtime}_pick.json"
         return "best.onnx"
@@ -234,7 +258,7 @@ class Results:
             "preprocessing": self.preprocessing or None,
             "eval_data": self.eval_data,
             "tolerance": self.tolerance.model_dump(),
-            "pick_rule": self.contest.rule if self.contest else PICK_RULE,
+            "pick_rule": self.rule,
             "head_to_head": asdict(self.contest) if self.contest else None,
             "stage_seconds": self.stage_seconds,
             "finished_at": self.finished_at,
