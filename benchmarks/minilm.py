@@ -239,7 +239,10 @@ def report(
     ]
     pick = results.pick
     if pick is not None and pick.measurements:
-        b1 = fp32.measurements.to_dict()["latency"]["p50_ms"] / pick.measurements.to_dict()["latency"]["p50_ms"]
+        b1 = (
+            fp32.measurements.to_dict()["latency"]["p50_ms"]
+            / pick.measurements.to_dict()["latency"]["p50_ms"]
+        )
         b32 = (
             fp32.measurements.to_dict()["throughput_timing"]["p50_ms"]
             / pick.measurements.to_dict()["throughput_timing"]["p50_ms"]

@@ -170,9 +170,9 @@ def main() -> None:
     revision = git_revision()
     args.scratch.mkdir(parents=True, exist_ok=True)
     results = [time_case(case, args.scratch) for case in prepare_cases(args.scratch)]
-    environment = json.loads(
-        (args.scratch / results[0].case.folder / "report.json").read_text()
-    )["environment"]
+    environment = json.loads((args.scratch / results[0].case.folder / "report.json").read_text())[
+        "environment"
+    ]
     text = "\n".join(
         [
             "# Time to answer",
