@@ -1,10 +1,13 @@
-"""FLOPs of a model's forward pass at batch 1, and the peak fp32 rate of this CPU."""
+"""FLOPs of a model's forward pass at batch 1, the peak rates of this CPU in each precision,
+and the precision a pick computes in."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from optimize.build.variant import Candidate, Variant
+from optimize.report.results import Results
 from optimize.source.load import load_source
 from passes.torch_run import run_torch
 
@@ -90,3 +93,26 @@ def cpu_peak(physical_cores: int, cpu_flags: list[str]) -> PeakRate | None:
     if vnni:
         rates["int8"] = (16 * width, f"two {bits}-bit VNNI int8 dot-product units")
     return PeakRate(physical_cores, ghz, rates)
+
+
+def compute_precision(pick: Candidate | None, results: Results) -> str:
+    """What the pick's heaviest arithmetic runs in: int8 after a pass that quantizes to
+    int8 (in its own chain, or its file's where another runtime runs that file), else bf16
+    where its runtime computes in bf16, else fp32."""
+    if pick is None:
+        return "fp32"
+    made = pick if isinstance(pick, Variant) else results.variant(pick.parent)
+    steps = made.steps if isinstance(made, Variant) else []
+    if any(step.name.startswith("quantize_") and "int4" not in step.name for step in steps):
+        return "int8"
+    settings = pick.measurements.settings if pick.measurements else {}
+    if "bf16" in (settings.get("precision"), settings.get("autocast")):
+        return "bf16"
+    return "fp32"
+
+
+def of_peak(rate: float | None, peak: PeakRate | None, precision: str) -> str:
+    """The rate as a share of the peak in `precision`, for a table cell."""
+    if rate is None or peak is None:
+        return "–"
+    return f"{100 * rate / peak.gflops(precision):.1f}% of {precision}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench_info import git_revision, machine_line
-from flops import PeakRate, cpu_peak, flops_per_sample
+from flops import PeakRate, compute_precision, cpu_peak, flops_per_sample, of_peak
 from minilm import Clock
 from minilm_model import save_data, save_model
 from olive_cpu import NOT_INSTALLED, OliveCpuInt8, olive_version
@@ -24,7 +24,7 @@ from hardware.detect import describe_host
 from hardware.profile import TimingBudget
 from hardware.targets import Target
 from optimize.api import run
-from optimize.build.variant import Candidate, Variant
+from optimize.build.variant import Variant
 from optimize.config.chains import Chain, builtin_chains
 from optimize.config.recipe import Recipe
 from optimize.examples import TABULAR_PREPROCESSING
@@ -317,32 +317,10 @@ def summary_table(outcomes: list[CaseResult], peak: PeakRate | None) -> list[str
             quality(pick),
             f"{o.flops / 1e6:.3f}",
             f"{rate:.2f}" if rate is not None else "–",
-            _of_peak(rate, peak, compute_precision(pick, o.results)),
+            of_peak(rate, peak, compute_precision(pick, o.results)),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
-
-
-def compute_precision(pick: Candidate | None, results: Results) -> str:
-    """What the pick's heaviest arithmetic runs in: int8 after a pass that quantizes to
-    int8 (in its own chain, or its file's where another runtime runs that file), else bf16
-    where its runtime computes in bf16, else fp32."""
-    if pick is None:
-        return "fp32"
-    made = pick if isinstance(pick, Variant) else results.variant(pick.parent)
-    steps = made.steps if isinstance(made, Variant) else []
-    if any(step.name.startswith("quantize_") and "int4" not in step.name for step in steps):
-        return "int8"
-    settings = pick.measurements.settings if pick.measurements else {}
-    if "bf16" in (settings.get("precision"), settings.get("autocast")):
-        return "bf16"
-    return "fp32"
-
-
-def _of_peak(rate: float | None, peak: PeakRate | None, precision: str) -> str:
-    if rate is None or peak is None:
-        return "–"
-    return f"{100 * rate / peak.gflops(precision):.1f}% of {precision}"
 
 
 def detail_table(outcome: CaseResult) -> list[str]:

@@ -43,13 +43,6 @@ LOADING_CODE = {
 }
 
 
-def generates(candidate: Candidate | None) -> bool:
-    """Whether a measured candidate is a language model measured in tokens."""
-    return candidate is not None and bool(
-        candidate.measurements and candidate.measurements.generation
-    )
-
-
 def write_generative_pick(results: Results) -> tuple[ServedPick, list[Path]]:
     """Copy the pick's model to <runtime>/ in the output folder; the pick as pick.json
     records it, and every file written."""

@@ -82,9 +82,9 @@ def variant_cells(variant: Variant, pick_id: str | None) -> dict[str, str]:
     }
 
 
-def render_markdown(results: Results) -> str:
-    """report.md: the pick, the rule, warnings, the variant table and the environment."""
-    lines = [f"# optimize report: {results.source_path.name} on {results.target}", ""]
+def _pick_lines(results: Results) -> list[str]:
+    """The report's head: the pick (or why none), the rule, the data it was judged on."""
+    lines = []
     if results.pick:
         lines.append(f"**Pick:** `{results.pick.label}` → `{results.pick_file}`")
         if speedup := results.speedup:
@@ -129,6 +129,13 @@ def render_markdown(results: Results) -> str:
             else "the labelled data (in percent for metrics scored in [0, 1])"
         )
         lines.append(f"Score: `{metric}` on {scored}; the original model scores {original}.")
+    return lines
+
+
+def render_markdown(results: Results) -> str:
+    """report.md: the pick, the rule, warnings, the variant table and the environment."""
+    lines = [f"# optimize report: {results.source_path.name} on {results.target}", ""]
+    lines += _pick_lines(results)
     if results.load_sweeps:
         lines += ["", "## Under load", ""]
         lines += [f"- {line}" for line in sweep_lines(results.load_sweeps)]

@@ -10,7 +10,7 @@ from hardware.model_files import external_data_files
 from hardware.runtimes.base import RuntimeName
 from hardware.runtimes.registry import RUNTIMES
 from optimize.build.variant import RuntimeRow
-from optimize.report.generative_pick import generates, write_generative_pick
+from optimize.report.generative_pick import write_generative_pick
 from optimize.report.html import CHAIN, LOAD, PARETO, render_html
 from optimize.report.markdown import render_markdown
 from optimize.report.plots import chain_plot, pareto_plot
@@ -58,7 +58,7 @@ def write_outputs(results: Results) -> None:
     if runtime_model is not None:
         artifact = str(runtime_model.relative_to(out))
     served = served_pick(results, artifact) if results.pick and artifact else None
-    if generates(results.pick):
+    if results.pick is not None and results.generative:
         served, generative_files = write_generative_pick(results)
         artifacts += generative_files
     artifacts += write_pick_json(out, served)

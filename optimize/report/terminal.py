@@ -25,7 +25,6 @@ from optimize.report.contest_table import contest_summary
 from optimize.report.generation_table import (
     GENERATION_COLUMNS,
     generation_cells,
-    is_generative,
     ttft_header,
 )
 from optimize.report.markdown import variant_cells
@@ -144,7 +143,7 @@ def print_results(results: Results, console: Console | None = None, brief: bool 
 
 def _print_variants(results: Results, console: Console) -> None:
     table = Table(title=f"{results.source_path.name} on {results.target}")
-    generative = is_generative(results.variants)
+    generative = results.generative
     columns = GENERATION_COLUMNS if generative else SHORT_COLUMNS
     batch = next((v.measurements.throughput_batch for v in results.variants if v.measurements), 1)
     named = {"items/s": f"items/s at {batch}", "TTFT ms": ttft_header(results.variants)}
@@ -206,7 +205,7 @@ def _print_grouped_reasons(results: Results, console: Console) -> None:
 
 def _print_pick(results: Results, console: Console) -> None:
     if results.pick:
-        unit = " per token" if is_generative([results.pick]) else ""
+        unit = " per token" if results.generative else ""
         console.print(
             f"[bold green]pick:[/bold green] {escape(results.pick.label)} "
             f"({results.pick.p50_ms:.3f} ms{unit})"
