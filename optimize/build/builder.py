@@ -189,7 +189,8 @@ class VariantBuilder:
             return self.variants[vid]
         steps = list(parent.steps) if parent else []
         label = pass_.label()
-        if parent is not None and parent.status not in (Status.BUILT, Status.MEASURED):
+        # A parent skipped for changing nothing still has its file to build on.
+        if parent is not None and parent.path is None:
             unbuilt = f"{parent.unbuilt_step} → {label}" if parent.unbuilt_step else label
             variant = Variant(
                 vid, parent_id, steps, None, Status.SKIPPED, "an earlier step did not run", unbuilt

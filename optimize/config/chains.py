@@ -62,22 +62,13 @@ def builtin_chains(target: Target, cpu_flags: list[str], generative: bool = Fals
     scheme = int8_scheme(cpu_flags)
     return [
         Chain((), "the exported model as it is: the baseline every variant is compared with"),
+        # ONNX Runtime's own graph levels are session settings, swept when a contender is
+        # timed in full (see hardware.runtimes.onnxruntime): a file saved at a level runs as
+        # the export does in a session at that level, so it is not screened on its own.
         Chain(
-            (OrtGraphOptimize("basic"),),
-            "constant folding and redundant-node removal; portable to any machine",
-        ),
-        Chain(
-            (OrtGraphOptimize("extended"),),
-            "adds operator fusions (GELU, LayerNorm, attention); portable to any machine",
-        ),
-        Chain(
-            (OrtGraphOptimize("all"),),
-            "adds layout changes for this machine's kernels: fastest start-up here, "
-            "tied to this hardware",
-        ),
-        Chain(
-            (OnnxscriptOptimize(), OrtGraphOptimize("extended")),
-            "onnxscript's folding and pattern fusions, then ONNX Runtime's portable fusions",
+            (OnnxscriptOptimize(),),
+            "onnxscript's constant folding and pattern fusions, which ONNX Runtime's session "
+            "levels do not all make",
         ),
         Chain(
             (QuantizeDynamic(reduce_range=scheme.reduce_range),),

@@ -44,14 +44,19 @@ from passes.base import Pass
 def thread_options(
     target: Target, host: HostInfo, counts: tuple[int, ...] | None = None
 ) -> tuple[SessionSettings, ...]:
-    """The thread settings each variant is measured under: `counts` when given; else on
-    CPU, one intra-op thread per physical core (ONNX Runtime's default) and a single
-    thread, which wins on small models where waking a thread pool costs more than the work
-    it shares."""
+    """The settings each ONNX file is measured under: on CPU, the thread counts (`counts`
+    when given; else one intra-op thread per physical core, ONNX Runtime's default, and a
+    single thread, which wins on small models where waking a thread pool costs more than
+    the work it shares), then the first of them at ONNX Runtime's portable graph level.
+
+    The graph level is a session setting rather than a file of its own: the default level
+    lays tensors out for this CPU's kernels (NCHWc on AVX-512), which some graphs run
+    slower with, and a file saved at a level runs as the export does at that level."""
     if target.is_gpu:
         return (SessionSettings(),)
     counts = counts or tuple(sorted({host.physical_cores, 1}, reverse=True))
-    return tuple(SessionSettings(intra_op_threads=n) for n in counts)
+    threads = tuple(SessionSettings(intra_op_threads=n) for n in counts)
+    return (*threads, SessionSettings(intra_op_threads=counts[0], graph_level="extended"))
 
 
 SCREENING_FILE = "screening.json"
@@ -334,8 +339,8 @@ class Measurer:
     @property
     def thread_counts(self) -> tuple[int, ...]:
         """The intra-op thread counts ONNX Runtime is measured with, for PyTorch as well."""
-        counts = tuple(s.intra_op_threads for s in self.thread_options if s.intra_op_threads > 0)
-        return counts or (self.host_cores,)
+        counts = [s.intra_op_threads for s in self.thread_options if s.intra_op_threads > 0]
+        return tuple(dict.fromkeys(counts)) or (self.host_cores,)
 
 
 def settings_digest(settings: Any) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from hardware.model_files import external_data_files
 from hardware.runtimes.base import RuntimeName
 from hardware.runtimes.registry import RUNTIMES
-from optimize.build.variant import RuntimeRow
+from optimize.build.variant import RuntimeRow, Status
 from optimize.report.generative_pick import write_generative_pick
 from optimize.report.html import CHAIN, LOAD, PARETO, render_html
 from optimize.report.markdown import render_markdown
@@ -41,9 +41,11 @@ def write_outputs(results: Results) -> None:
     variants = results.model_variants
     artifacts = [v.path for v in variants if v.path and v.path.is_relative_to(out)]
     for variant in variants:
-        # Only a measured model is known to parse; a corrupt one is listed as it is.
+        # A model that failed may not parse (a corrupt one is listed as it is); a measured
+        # one does, and so does one skipped for being its parent's graph again.
         path = variant.path
-        if variant.measured and path and path.suffix == ".onnx" and path.is_relative_to(out):
+        parses = variant.status != Status.FAILED
+        if parses and path and path.suffix == ".onnx" and path.is_relative_to(out):
             artifacts += external_data_files(path)
     for name, variant in (("best.onnx", results.pick_onnx), ("closest.onnx", results.closest)):
         if variant is not None:

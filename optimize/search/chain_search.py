@@ -76,13 +76,26 @@ def search(
     variants: list[Variant] = []
     baseline_depth = len(builder.lead_in())
 
+    def screen(variant: Variant) -> None:
+        # The same model twice is screened once: a step after the lead-in that left its
+        # parent's graph as it was is not measured, but later steps build on it.
+        if variant.status != Status.BUILT:
+            return
+        if len(variant.steps) > baseline_depth and not variant.steps[-1].changed:
+            variant.status = Status.SKIPPED
+            variant.reason = (
+                f"not measured: {variant.steps[-1].label} changed nothing, so it runs as "
+                "the variant it was made from"
+            )
+        else:
+            measure(variant)
+
     def should_stop(parent: Variant) -> str | None:
         if reason := deadline.reason():
             return reason
         if len(parent.steps) <= baseline_depth or not builder.servable(parent):
             return None  # every chain starts from the baseline (or its pruned form)
-        if parent.status == Status.BUILT:
-            measure(parent)
+        screen(parent)
         if winner := dominated_by(parent, variants):
             return (
                 f"not tried: {parent.label} ({parent.p50_ms:.3f} ms) is clearly dominated "
@@ -98,6 +111,5 @@ def search(
             partial = variant.status == Status.BUILT and not builder.servable(variant)
             if variant not in variants and not partial:
                 variants.append(variant)
-                if variant.status == Status.BUILT:
-                    measure(variant)
+                screen(variant)
     return variants

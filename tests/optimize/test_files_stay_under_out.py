@@ -64,4 +64,4 @@ def test_a_run_writes_only_under_its_output_folder(tmp_path, umask_022):
         v for v in report["variants"] if v["path"] and (out / f"{v['path']}.data").is_file()
     ]
     passes = {v["steps"][-1]["name"] for v in external if v["steps"]}
-    assert {"quantize_dynamic", "quantize_static", "ort_graph"} <= passes, passes
+    assert {"quantize_dynamic", "quantize_static", "onnxscript_optimize"} <= passes, passes

@@ -58,7 +58,7 @@ class Aborts(Pass):
 
 def test_failures_stay_with_their_variant(digits_cnn_onnx, tmp_path):
     chains = [
-        Chain((OrtGraphOptimize("basic"),), "works"),
+        Chain((OrtGraphOptimize("all"),), "works"),
         Chain((Explodes(), OrtGraphOptimize("basic")), "fails at its first step"),
         Chain((Truncates(),), "builds a model that cannot be opened"),
         Chain((Aborts(),), "crashes the process building it"),
@@ -66,7 +66,7 @@ def test_failures_stay_with_their_variant(digits_cnn_onnx, tmp_path):
     results = _run(digits_cnn_onnx, tmp_path / "out", chains)
     by_label = {v.label: v for v in results.variants}
     assert by_label["original"].status == "measured"
-    assert by_label["ort_graph(level=basic)"].status == "measured"
+    assert by_label["ort_graph(level=all)"].status == "measured"
     exploded = by_label["explodes"]
     assert exploded.status == "failed"
     assert exploded.reason.startswith("explodes failed after the source: ")

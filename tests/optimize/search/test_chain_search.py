@@ -1,5 +1,6 @@
 """The search stops a chain whose step is clearly dominated, and keeps to its time budget."""
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,17 @@ class AddsDeadWork(Pass):
         return Outcome(out_dir / "model.onnx", changed=True)
 
 
+@dataclass(frozen=True)
+class ChangesNothing(Pass):
+    """Writes its input back as it came, as a pass finding nothing to do does."""
+
+    name = "changes_nothing"
+
+    def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
+        shutil.copyfile(src, out_dir / "model.onnx")
+        return Outcome(out_dir / "model.onnx", changed=False)
+
+
 def _run(model, out, chains, **search):
     """A run of just `chains`, with the search settings given."""
     recipe = Recipe(
@@ -87,3 +99,13 @@ def test_nothing_starts_after_the_budget(digits_cnn_onnx, tmp_path):
     # The baseline is still timed in full (the pick rests on it), and the run says what was cut.
     assert results.pick is results.variants[0] and results.pick.timing == "full"
     assert any(w.startswith("the 1e-06-minute budget was spent after") for w in results.warnings)
+
+
+def test_a_step_that_changes_nothing_is_not_screened_but_built_on(digits_cnn_onnx, tmp_path):
+    chains = [Chain((ChangesNothing(), AddsDeadWork()), "a no-op, then real work")]
+    results = _run(digits_cnn_onnx, tmp_path, chains, fallback=False)
+    by_label = {v.label: v for v in results.variants}
+    same = by_label["changes_nothing"]
+    assert same.status == "skipped" and "changed nothing" in same.reason
+    assert same.measurements is None
+    assert by_label["changes_nothing → adds_dead_work"].status == "measured"
