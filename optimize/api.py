@@ -15,10 +15,11 @@ from hardware.runtimes.registry import runtime
 from hardware.targets import Target, parse_target
 from optimize.build.builder import VariantBuilder
 from optimize.build.setup import builder_for
-from optimize.build.variant import Candidate
+from optimize.build.variant import Candidate, Variant
 from optimize.choose.contest import MAX_CONTENDERS, head_to_head
 from optimize.choose.screening import SCREEN_MARGIN, fastest_within_limits, worth_timing
 from optimize.choose.select import choose
+from optimize.cluster.hardware_class import class_id
 from optimize.config.chains import Chain, int8_scheme
 from optimize.config.plan import describe_plan
 from optimize.config.recipe import Recipe
@@ -40,6 +41,12 @@ from optimize.measure.torch_rows import TorchRuns
 from optimize.report.outputs import write_outputs
 from optimize.report.results import Results
 from optimize.search.chain_search import Deadline, search
+from optimize.search.expected_gain import (
+    expected_gain_order,
+    observed_gains,
+    read_gains,
+    remember_gains,
+)
 from optimize.search.fallback import repair_outside_tolerance
 from optimize.search.found import Found
 from optimize.search.prune_sweep import prune_sweep
@@ -74,8 +81,15 @@ def dry_run(recipe: Recipe) -> str:
     with tempfile.TemporaryDirectory() as scratch:
         spec = dataclasses.replace(SourceSpec.from_recipe(recipe), cache_dir=Path(scratch))
         probe = probe_model(spec, recipe.data)
-    chains = recipe.chains_to_try(describe_host(include_gpus=False).cpu_flags, probe.generative)
+    host = describe_host(include_gpus=False)
+    chains = _ordered_chains(recipe, host, probe.generative)
     return describe_plan(recipe, chains, probe)
+
+
+def _ordered_chains(recipe: Recipe, host: HostInfo, generative: bool) -> list[Chain]:
+    """The chains to try, in the order of their expected speed-up on `host`."""
+    chains = recipe.chains_to_try(host.cpu_flags, generative)
+    return expected_gain_order(chains, host.cpu_flags, read_gains(class_id(host)))
 
 
 def executor_for(recipe: Recipe, out_dir: Path) -> Executor:
@@ -131,7 +145,7 @@ def _stages(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> Results:
         source = load_known_source(SourceSpec.from_recipe(run.recipe), run.out_dir / "cache")
     with clock.stage("reference outputs of the original model"):
         data = _prepare_data(run, source)
-    chains = run.recipe.chains_to_try(run.host.cpu_flags, source.generative)
+    chains = _ordered_chains(run.recipe, run.host, source.generative)
     builder = _builder(run, source, data)
     measurer = Measurer.for_run(
         run.recipe.measure, run.recipe.limits, run.target, run.host, data, run.out_dir, run.executor
@@ -145,6 +159,9 @@ def _stages(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> Results:
     with clock.stage("timing the fastest head to head"):
         contest, contest_warning = head_to_head(found.variants, measurer)
     choice = choose(found.variants, contest)
+    baseline = found.variants[0]
+    if isinstance(baseline, Variant):
+        remember_gains(class_id(run.host), observed_gains(chains, baseline, found.variants))
     with clock.stage("profiling the pick"):
         op_profile = measurer.profile_pick(choice.pick, choice.pick_onnx)
     results = Results.of(
@@ -223,13 +240,27 @@ def _candidates(
     builder: VariantBuilder,
     measurer: Measurer,
 ) -> Found:
-    """Every candidate built and screened: the chains, the pruning sweep, the runtimes that
-    take ONNX files on the baseline, the accuracy fallback, then each runtime beside ONNX
-    Runtime on what it runs, in the registry's order (a fast runtime on the baseline
-    spares repairing variants that could no longer win)."""
+    """Every candidate built and screened: the baseline, the runtimes that take ONNX files
+    on it, the chains (`chains` comes most expected gain first), the pruning sweep, the
+    accuracy fallback, then each runtime beside ONNX Runtime on what it runs, in the
+    registry's order (a fast runtime on the baseline spares repairing variants that could
+    no longer win)."""
     recipe, clock, stop = run.recipe, run.clock, run.deadline.reason
+    # The other runtimes see the baseline first: OpenVINO in bf16 or int8 is often the
+    # largest gain on a CPU, and a budget should not run out before it is tried.
+    with clock.stage("building and screening the baseline"):
+        variants = search(chains[:1], builder, measurer.screen, run.deadline)
+    rows = _row_makers(run, source, data, builder, measurer)
+    # A language model's runtimes each take their own export, made by its chains.
+    beside = () if source.generative else recipe.measure.runtimes_beside_onnxruntime()
+    others = [runtime(name) for name in beside]
+    if on_files := [found for found in others if found.takes == "onnx"]:
+        with clock.stage("screening the other runtimes on the baseline"):
+            for found in on_files:
+                variants += rows[found.takes].measure(found, variants[:1], run.progress, stop)
     with clock.stage("building and screening the chains"):
-        variants = search(chains, builder, measurer.screen, run.deadline, run.progress)
+        found_by_chains = search(chains, builder, measurer.screen, run.deadline, run.progress)
+        variants += [v for v in found_by_chains if v not in variants]
     sweep = None
     if recipe.prune.ratios and not source.generative:
         with clock.stage("pruning sweep"):
@@ -243,14 +274,6 @@ def _candidates(
                 should_stop=stop,
             )
         variants += [v for v in pruned if v not in variants]
-    rows = _row_makers(run, source, data, builder, measurer)
-    # A language model's runtimes each take their own export, made by its chains.
-    beside = () if source.generative else recipe.measure.runtimes_beside_onnxruntime()
-    others = [runtime(name) for name in beside]
-    if on_files := [found for found in others if found.takes == "onnx"]:
-        with clock.stage("screening the other runtimes on the baseline"):
-            for found in on_files:
-                variants += rows[found.takes].measure(found, variants[:1], run.progress, stop)
     repairs = []
     if recipe.search.fallback:
         with clock.stage("accuracy fallback"):
@@ -300,7 +323,9 @@ def _time_contenders(run: RunContext, variants: list[Candidate], measurer: Measu
     contenders = worth_timing(variants, most, margin)
     run.say(f"timing {len(contenders)} contender(s) in full")
     deadline = run.deadline
-    measurer.time_fully(contenders, lambda: deadline.spent if deadline.reason() else None)
+    measurer.time_fully(
+        contenders, lambda: deadline.spent if deadline.reason() else None, deadline.seconds_left()
+    )
 
 
 def _diagnosis(

@@ -37,7 +37,7 @@ from optimize.measure.cache import (
 from optimize.measure.quant_errors import ErrorJob, estimate_quantization_errors
 from optimize.measure.verdicts import limits_verdict, tolerance_verdict
 from optimize.measure.worker import Artifact, MeasureJob, measure_candidate, profile_candidate
-from optimize.measure.workload import Workload
+from optimize.measure.workload import Workload, halved, halvings_to_fit
 from passes.base import Pass
 
 
@@ -194,22 +194,37 @@ class Measurer:
             failure = {"failed": candidate.reason, "detail": candidate.detail}
             store_result(path, self.screen_key, failure)
 
-    def time_fully(self, candidates: list[Candidate], stop: Callable[[], str | None]) -> None:
+    def time_fully(
+        self,
+        candidates: list[Candidate],
+        stop: Callable[[], str | None],
+        seconds_left: float | None = None,
+    ) -> None:
         """Time screened candidates (fastest first) in full, each in a fresh process (honest
         memory figures), at once where the executor has several machines: a timing replaces
-        the screening's, the fidelity stands. All but the fastest are left as screened once
+        the screening's, the fidelity stands. With `seconds_left`, each one's timing is
+        shortened to its share of them. All but the fastest are left as screened once
         `stop()` gives a reason, which they keep."""
-        todo: list[tuple[Candidate, Path]] = []
+        share = None if seconds_left is None else max(seconds_left, 0.0) / max(len(candidates), 1)
+        todo: list[tuple[Candidate, Path, MeasureJob, str]] = []
         for candidate in candidates:
+            job, halvings = self.jobs[candidate.id], 0
+            if share is not None:
+                halvings = halvings_to_fit(job.workload.budget, share, 2 * len(job.settings))
+                job = dataclasses.replace(job, workload=halved(job.workload, halvings))
             path = self.figures_file(candidate, MEASUREMENTS_FILE)
-            stored = load_figures(path, self.cache_key) if self.reuse else None
+            # Figures taken at least as long as these would be are as good.
+            stored = next(
+                (found for k in range(halvings + 1) if (found := self._stored_full(path, k))),
+                None,
+            )
             if stored is None:
-                todo.append((candidate, path))
+                todo.append((candidate, path, job, self._full_key(halvings)))
             else:
                 self._keep_full(candidate, stored[0])
         units = [
-            Unit(measure_candidate, self.jobs[c.id], self.timeout_s, f"timing {c.label}", True)
-            for c, _ in todo
+            Unit(measure_candidate, job, self.timeout_s, f"timing {c.label}", True)
+            for c, _, job, _ in todo
         ]
         # The fastest is timed whatever the budget: the pick rests on it.
         fastest = candidates[0] if candidates else None
@@ -218,7 +233,7 @@ class Measurer:
             return todo[index][0] is not fastest and stop() is not None
 
         outcomes = self.executor.measure_each(units, cut)
-        for (candidate, path), outcome in zip(todo, outcomes, strict=True):
+        for (candidate, path, _, key), outcome in zip(todo, outcomes, strict=True):
             if outcome is None:
                 candidate.not_timed_further = stop() or ""
             elif isinstance(outcome, IsolatedRunError):
@@ -227,8 +242,16 @@ class Measurer:
                 measurements, _ = outcome.result
                 measurements = dataclasses.replace(measurements, node=outcome.node)
                 candidate.measurements_cached = False
-                store_figures(path, self.cache_key, measurements, candidate.fidelity)
+                store_figures(path, key, measurements, candidate.fidelity)
                 self._keep_full(candidate, measurements)
+
+    def _full_key(self, halvings: int) -> str:
+        """The key of full figures taken with the timing halved `halvings` times."""
+        return self.cache_key if halvings == 0 else f"{self.cache_key}/halved{halvings}"
+
+    def _stored_full(self, path: Path, halvings: int) -> tuple | None:
+        """The full figures stored at `path` under that many halvings, when reused."""
+        return load_figures(path, self._full_key(halvings)) if self.reuse else None
 
     def _keep_full(self, candidate: Candidate, measurements: Measurements) -> None:
         fidelity = candidate.fidelity

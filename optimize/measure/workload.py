@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,3 +38,37 @@ def fidelity_over(
     for batch in workload.eval_store.batches():
         tally.add(batch.reference, run(batch.feeds), batch.labels)
     return tally.result()
+
+
+# A full timing cut to fit what is left of a budget takes a power-of-two share of the usual
+# time, so that a re-run under the same budget asks for figures it already has.
+MOST_HALVINGS = 4
+# A full timing runs in a fresh process: the interpreter, the runtime and the model load.
+PROCESS_START_S = 2.0
+
+
+def halvings_to_fit(budget: TimingBudget, seconds: float, figures: int) -> int:
+    """How many times `budget`'s timing must be halved for `figures` figures, in a fresh
+    process, to fit in `seconds`: 0 when it fits as it is, at most MOST_HALVINGS."""
+    # A figure usually settles between a quarter of measure_s and three times it.
+    per_figure = budget.warmup_s + 1.5 * budget.measure_s
+    halvings = 0
+    while (
+        halvings < MOST_HALVINGS and PROCESS_START_S + figures * per_figure / 2**halvings > seconds
+    ):
+        halvings += 1
+    return halvings
+
+
+def halved(workload: Workload, halvings: int) -> Workload:
+    """`workload` with its timing budget halved `halvings` times."""
+    if halvings == 0:
+        return workload
+    budget, share = workload.budget, 0.5**halvings
+    shorter = dataclasses.replace(
+        budget,
+        warmup_s=budget.warmup_s * share,
+        measure_s=budget.measure_s * share,
+        min_runs=max(3, budget.min_runs >> halvings),
+    )
+    return dataclasses.replace(workload, budget=shorter)

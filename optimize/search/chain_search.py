@@ -40,12 +40,17 @@ class Deadline:
         if self.last_ask is not None:
             self.longest_unit_s = max(self.longest_unit_s, now - self.last_ask)
         self.last_ask = now
+        left = self.seconds_left()
+        if left is not None and self.longest_unit_s >= left:
+            return f"not tried: {self.spent}"
+        return None
+
+    def seconds_left(self) -> float | None:
+        """Seconds until no new work may start (None without a budget; 0 once past)."""
         if not self.minutes:
             return None
         new_work_until = self.started + self.minutes * 60 * (1 - FINISH_SHARE)
-        if now + self.longest_unit_s > new_work_until:
-            return f"not tried: {self.spent}"
-        return None
+        return max(0.0, new_work_until - time.monotonic())
 
     def cut_warning(self, candidates: list[Candidate]) -> str | None:
         """What the budget cut, in one warning, or None when it cut nothing."""
@@ -55,11 +60,22 @@ class Deadline:
         untimed = [c for c in candidates if self.spent in c.not_timed_further]
         if not untried and not untimed:
             return None
+        parts = [
+            f"{len(found)} {what}{_named(found)}"
+            for found, what in ((untried, "not tried"), (untimed, "screened, not timed in full"))
+            if found
+        ]
         return (
             f"{self.spent} after {time.monotonic() - self.started:.0f} s: "
-            f"{len(untried)} candidate(s) not tried, {len(untimed)} screened but not timed "
-            "in full; give a larger --budget-minutes to try them"
+            f"{'; '.join(parts)}; give a larger --budget-minutes to try them"
         )
+
+
+def _named(candidates: list[Candidate], most: int = 4) -> str:
+    """The labels of the first few candidates, in parentheses."""
+    labels = [c.label for c in candidates[:most]]
+    more = f" and {len(candidates) - most} more" if len(candidates) > most else ""
+    return f" ({', '.join(labels)}{more})"
 
 
 def search(

@@ -71,7 +71,7 @@ def _recipe(model, out, eval_data, **cluster):
         out=out,
         data={"eval": eval_data},
         chains=[
-            Chain((OrtGraphOptimize("basic"),), "folded"),
+            Chain((OrtGraphOptimize("all"),), "fused and laid out"),
             Chain((QuantizeDynamic(),), "int8"),
         ],
         builtin=False,

@@ -1,0 +1,127 @@
+"""The order chains are tried in: most expected speed-up first, from what earlier runs on
+the same hardware class measured (kept in a user-level file) or, for a chain never seen
+there, from the CPU's features. A budgeted run then spends its time where the wins are."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+from optimize.build.variant import Candidate, Variant
+from optimize.config.chains import VNNI_FLAGS, Chain
+from optimize.store import write_json_atomic
+
+GAINS_FILE = "expected_gains.json"
+# Each chain keeps its latest figures per hardware class: enough to average out one model.
+KEPT_PER_CHAIN = 8
+
+# Half-precision arithmetic without fp16 units only adds conversions on a CPU.
+FP16_FLAGS = ("avx512_fp16", "amx_fp16")
+
+
+def gains_folder() -> Path | None:
+    """Where the expected gains are kept across runs: $OPTIMIZE_CACHE_DIR, else the user's
+    cache folder; None when OPTIMIZE_CACHE_DIR is set empty (nothing kept)."""
+    configured = os.environ.get("OPTIMIZE_CACHE_DIR")
+    if configured is not None:
+        return Path(configured) if configured else None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "optimize"
+
+
+def chain_key(chain: Chain) -> str:
+    """A chain as the gains file names it: its passes' labels."""
+    return " → ".join(p.label() for p in chain.passes)
+
+
+def feature_prior(chain: Chain, cpu_flags: list[str]) -> float:
+    """The speed-up a chain is expected to give on a CPU with `cpu_flags`, before any run
+    of it was measured on this hardware class."""
+    gain = 1.0
+    for pass_ in chain.passes:
+        if pass_.name in ("quantize_dynamic", "quantize_static", "quantize_nncf"):
+            # int8 dot products (VNNI/AMX) do four times the work of fp32 FMAs per cycle.
+            gain *= 1.6 if any(f in cpu_flags for f in VNNI_FLAGS) else 1.1
+        elif pass_.name == "fp16":
+            gain *= 1.2 if any(f in cpu_flags for f in FP16_FLAGS) else 0.7
+        elif pass_.name == "onnxscript_optimize":
+            gain *= 1.05
+    return gain
+
+
+def read_gains(hardware_class: str) -> dict[str, list[float]]:
+    """The gains earlier runs measured on `hardware_class`, by chain; empty when none
+    were kept or the file cannot be read (it only orders the search)."""
+    folder = gains_folder()
+    if folder is None or not (folder / GAINS_FILE).is_file():
+        return {}
+    try:
+        kept = json.loads((folder / GAINS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    found = kept.get(hardware_class, {}) if isinstance(kept, dict) else {}
+    return found if isinstance(found, dict) else {}
+
+
+def expected_gain_order(
+    chains: list[Chain], cpu_flags: list[str], measured: dict[str, list[float]]
+) -> list[Chain]:
+    """`chains` with the baseline first and the others by expected speed-up, highest first:
+    the geometric mean of the gains `measured` on this hardware class, or the CPU's prior
+    for a chain not measured there. Equal expectations keep their order."""
+
+    def expected(chain: Chain) -> float:
+        gains = [g for g in measured.get(chain_key(chain), []) if g > 0]
+        if gains:
+            return math.exp(sum(map(math.log, gains)) / len(gains))
+        return feature_prior(chain, cpu_flags)
+
+    baseline = [c for c in chains if not c.passes]
+    rest = [c for c in chains if c.passes]
+    return baseline + sorted(rest, key=expected, reverse=True)
+
+
+def observed_gains(
+    chains: list[Chain], baseline: Variant, variants: list[Candidate]
+) -> dict[str, float]:
+    """Each chain's gain in this run: the baseline's screened latency over that of the
+    chain's last variant, where that variant is within the user's limits; 1 (no gain)
+    where it is outside them."""
+    if not baseline.measured:
+        return {}
+    depth = len(baseline.steps)
+    made_by = {
+        tuple(s.label for s in v.steps[depth:]): v
+        for v in variants
+        if isinstance(v, Variant) and v.measured and len(v.steps) > depth
+    }
+    gains = {}
+    for chain in chains:
+        found = made_by.get(tuple(p.label() for p in chain.passes))
+        if found is not None:
+            speedup = baseline.p50_ms / found.p50_ms if found.within_tolerance else 1.0
+            gains[chain_key(chain)] = speedup
+    return gains
+
+
+def remember_gains(hardware_class: str, gains: dict[str, float]) -> None:
+    """Add this run's gains to the file, keeping the latest few per chain; a file that
+    cannot be written costs only the order of the next run."""
+    folder = gains_folder()
+    if folder is None or not gains:
+        return
+    try:
+        kept = json.loads((folder / GAINS_FILE).read_text())
+    except (OSError, ValueError):
+        kept = {}
+    kept = kept if isinstance(kept, dict) else {}
+    mine = kept.setdefault(hardware_class, {})
+    for key, gain in gains.items():
+        mine[key] = (list(mine.get(key, [])) + [round(gain, 4)])[-KEPT_PER_CHAIN:]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(folder / GAINS_FILE, kept)
+    except OSError:
+        return
