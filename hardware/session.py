@@ -108,6 +108,25 @@ def open_session(
     )
 
 
+def load_problem(model_path: Path, target: Target) -> str | None:
+    """Why ONNX Runtime refuses to load the model on `target`, in one line, or None when
+    it loads. TensorRT is left out: building its engines is the timing's work, not a check."""
+    import onnxruntime as ort
+
+    providers = [
+        p
+        for p in target.providers(ort.get_available_providers())
+        if p != "TensorrtExecutionProvider"
+    ]
+    options = session_options(SessionSettings(graph_level="disabled"))
+    try:
+        ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        lines = str(exc).strip().splitlines()
+        return lines[0] if lines else type(exc).__name__
+    return None
+
+
 def run_session(session, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     """Run `session` on numpy `feeds` (only the inputs it declares) and return its outputs."""
     names = [i.name for i in session.get_inputs()]

@@ -49,6 +49,7 @@ class Float16(Pass):
                 op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST) + list(self.block_list),
                 node_block_list=hot,
             )
+            _casts_as_declared(converted)
             save_proto_model(converted, out, external=needs_external_data(src))
         except Exception as exc:  # the converter raises untyped errors on unusual graphs
             raise PassError(f"fp16 conversion failed: {exc}") from exc
@@ -72,3 +73,21 @@ def _constants_to_initializers(model) -> None:
             kept.append(node)
     del model.graph.node[:]
     model.graph.node.extend(kept)
+
+
+def _casts_as_declared(model) -> None:
+    """Make each Cast to float32 whose output the converter declared float16 cast to float16.
+
+    The converter retypes the tensors between converted nodes but leaves a Cast's `to` as it
+    was: a Cast to float32 feeding half-precision nodes (PyTorch's `_to_copy` of an attention
+    mask) then disagrees with its declared output, and ONNX Runtime refuses the model.
+    """
+    from onnx import TensorProto
+
+    declared = {v.name: v.type.tensor_type.elem_type for v in model.graph.value_info}
+    for node in model.graph.node:
+        if node.op_type != "Cast" or declared.get(node.output[0]) != TensorProto.FLOAT16:
+            continue
+        for attribute in node.attribute:
+            if attribute.name == "to" and attribute.i == TensorProto.FLOAT:
+                attribute.i = TensorProto.FLOAT16

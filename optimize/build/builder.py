@@ -14,6 +14,7 @@ from traceback import format_exc
 from typing import TYPE_CHECKING
 
 from hardware.detect import distribution_versions
+from hardware.session import load_problem
 from optimize.build.variant import Status, Step, Variant
 from optimize.config.chains import Chain
 from optimize.errors import UserError
@@ -314,12 +315,17 @@ class Applied:
 
 def apply_pass(job: tuple[Pass, Path, Path, PassContext]) -> Applied:
     """Run one pass: built with its Outcome, or skipped with the reason it had nothing to
-    do. Importable at module level so a child process can run it."""
+    do; raises PassError when the ONNX model it wrote does not load. Importable at module
+    level so a child process can run it."""
     pass_, src, out_dir, ctx = job
     try:
-        return Applied(Status.BUILT, pass_.apply(src, out_dir, ctx))
+        outcome = pass_.apply(src, out_dir, ctx)
     except PassSkipped as exc:
         return Applied(Status.SKIPPED, reason=str(exc))
+    # A model ONNX Runtime refuses fails where it was made, not later in its measuring.
+    if outcome.path.suffix == ".onnx" and (problem := load_problem(outcome.path, ctx.target)):
+        raise PassError(f"the model it wrote does not load in ONNX Runtime: {problem}")
+    return Applied(Status.BUILT, outcome)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -263,6 +263,28 @@ def test_fp16_keeps_float32_io_and_stores_float16_weights(transformer_onnx, tmp_
     assert floats and all(t.data_type == onnx.TensorProto.FLOAT16 for t in floats)
 
 
+class MaskMeanPooled(torch.nn.Module):
+    """States mean-pooled over a mask cast to their dtype, as sentence encoders pool (the
+    cast is the `_to_copy` the exporter writes as a Cast to float32)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.proj = torch.nn.Linear(64, 64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        states = self.proj(x)
+        mask = (x[..., :1] > -1.0).to(states.dtype)
+        return (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+def test_fp16_of_a_mask_cast_to_float_loads_and_agrees(tmp_path):
+    x = torch.randn(2, 16, 64)
+    src = _export(MaskMeanPooled().eval(), x, tmp_path / "pooled.onnx")
+    outcome = Float16().apply(src, tmp_path, PassContext(Target("cpu"), TRANSFORMER_INPUTS))
+    assert _mean_cosine(_run(outcome.path, x.numpy()), _run(src, x.numpy())) > 0.999
+
+
 def _masked_attention(path: Path) -> Path:
     """One attention head whose last four key positions are masked the way BERT exports do
     it: -3.4e38 added to their scores before Softmax."""

@@ -196,3 +196,19 @@ def test_the_dry_run_sizes_a_folder_by_its_files(classifier):
     probe = probe_model(SourceSpec(folder), Recipe(model=folder).data)
     files_mb = sum(p.stat().st_size for p in folder_files(folder)) / 2**20
     assert probe.exported and probe.size_mb == pytest.approx(files_mb)
+
+
+def test_a_bert_folder_gets_an_fp16_variant_that_runs(classifier, tmp_path):
+    folder, _ = classifier
+    recipe = tmp_path / "optimize.toml"
+    recipe.write_text(
+        f'model = "{folder}"\nout = "{tmp_path / "out"}"\nbuiltin = false\n'
+        "[measure]\nseconds = 0.05\nonnx_runtimes = []\ntorch_runtimes = false\n"
+        '[[chains]]\nwhy = "half precision"\npasses = [{ pass = "fp16" }]\n'
+    )
+    result = CliRunner().invoke(app, ["run", "--recipe", str(recipe)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    (half,) = [v for v in report["variants"] if v["label"] == "export → fp16"]
+    assert half["status"] == "measured", half["reason"]
+    assert half["fidelity"]["mean_cosine"] > 0.999
