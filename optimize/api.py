@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -16,8 +15,9 @@ from hardware.targets import Target, parse_target
 from optimize.build.builder import VariantBuilder
 from optimize.build.setup import builder_for
 from optimize.build.variant import Candidate, Variant
-from optimize.choose.contest import MAX_CONTENDERS, head_to_head
-from optimize.choose.screening import SCREEN_MARGIN, fastest_within_limits, worth_timing
+from optimize.choose.contest import head_to_head
+from optimize.choose.full_timing import settle_race, time_contenders
+from optimize.choose.screening import fastest_within_limits
 from optimize.choose.select import choose
 from optimize.cluster.hardware_class import class_id
 from optimize.config.chains import Chain, int8_scheme
@@ -152,12 +152,21 @@ def _stages(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> Results:
     )
     measurer.on_measure = lambda label: run.say(f"screening {label}")
     found = _candidates(run, chains, source, data, builder, measurer)
+    deadline = run.deadline
     with clock.stage("timing the contenders in full"):
-        _time_contenders(run, found.variants, measurer)
+        racing = time_contenders(
+            found.variants,
+            measurer,
+            deadline.untimed,
+            deadline.seconds_left(),
+            _everything(run.recipe),
+            run.say,
+        )
     with clock.stage("diagnosis"):
         warnings = data.warnings + _diagnosis(run, found.variants, builder, measurer)
     with clock.stage("timing the fastest head to head"):
         contest, contest_warning = head_to_head(found.variants, measurer)
+        settle_race(racing, contest, measurer, deadline.untimed)
     choice = choose(found.variants, contest)
     baseline = found.variants[0]
     if isinstance(baseline, Variant):
@@ -314,18 +323,6 @@ def _row_makers(
 def _everything(recipe: Recipe) -> bool:
     """Whether every candidate is timed in full, however far behind it screened."""
     return recipe.measure.time_in_full == "all"
-
-
-def _time_contenders(run: RunContext, variants: list[Candidate], measurer: Measurer) -> None:
-    """Time in full the screened candidates that could still win, within the budget."""
-    whole = _everything(run.recipe)
-    most, margin = (len(variants), math.inf) if whole else (MAX_CONTENDERS, SCREEN_MARGIN)
-    contenders = worth_timing(variants, most, margin)
-    run.say(f"timing {len(contenders)} contender(s) in full")
-    deadline = run.deadline
-    measurer.time_fully(
-        contenders, lambda: deadline.spent if deadline.reason() else None, deadline.seconds_left()
-    )
 
 
 def _diagnosis(

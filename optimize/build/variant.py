@@ -27,9 +27,12 @@ class Status(StrEnum):
 
 class TimingKind(StrEnum):
     """How far a candidate was timed: screened (a short timing under one setting, to rank
-    it) or in full (every setting, the whole budget, a fresh process)."""
+    it); raced (screened, then timed only in the head to head, under the setting the
+    fastest contender of its runtime was swept to); or in full (every setting, the whole
+    budget, a fresh process)."""
 
     SCREEN = "screen"
+    RACE = "race"
     FULL = "full"
 
 
@@ -75,6 +78,11 @@ class Candidate:
     @property
     def measured(self) -> bool:
         return self.status == Status.MEASURED
+
+    @property
+    def screened_only(self) -> bool:
+        """Whether its figures are the screening's: it was not timed in full."""
+        return self.timing in (TimingKind.SCREEN, TimingKind.RACE)
 
     @property
     def within_tolerance(self) -> bool:

@@ -73,9 +73,9 @@ class Contest:
 
 
 def contenders(variants: list[Variant]) -> list[Variant]:
-    """ONNX variants within tolerance, timed in full, that the fastest does not clearly
-    dominate (see optimize.choose.ranking): their measurements, taken apart, cannot rank
-    them. Fastest first."""
+    """ONNX variants within tolerance, timed in full or set to race, that the fastest does
+    not clearly dominate (see optimize.choose.ranking): their measurements, taken apart,
+    cannot rank them. Fastest first."""
     ok = sorted(
         (
             v
@@ -88,7 +88,10 @@ def contenders(variants: list[Variant]) -> list[Variant]:
     )
     if not ok:
         return []
-    field = [v for v in ok if within_noise_of(ok[0], v)][:MAX_CONTENDERS]
+    # One set to race was within noise of the fastest's screening: it races whatever the
+    # fastest's full timing then gave.
+    close = [v for v in ok if v.timing == TimingKind.RACE or within_noise_of(ok[0], v)]
+    field = close[:MAX_CONTENDERS]
     return _fitting_in_memory(field)
 
 
@@ -173,21 +176,24 @@ def run_contest(
     rounds: int = ROUNDS,
     reuse: Reuse = lambda kind, name, compute: compute(),
     executor: Executor | None = None,
+    race_settings: dict[str, Any] | None = None,
 ) -> Contest | None:
     """The head-to-head of the contenders among `variants`, each run as its job in `jobs`
-    says under the setting it was fastest with, or None when fewer than two are close
-    enough to need one; `reuse` may answer with figures stored for the same
-    contenders. All contenders race in one process on one machine of `executor`'s (this
-    one by default). Raises IsolatedRunError when the child process fails."""
+    says under the setting it was fastest with (or, for one that was not swept, its
+    setting in `race_settings`), or None when fewer than two are close enough to need
+    one; `reuse` may answer with figures stored for the same contenders. All contenders
+    race in one process on one machine of `executor`'s (this one by default). Raises
+    IsolatedRunError when the child process fails."""
     field = contenders(variants)
     if len(field) < 2:
         return None
-    racing = []
+    racing, given = [], race_settings or {}
     for variant in field:
         job = jobs[variant.id]
-        best = job.settings_from(variant.measurements.settings)
+        best = given.get(variant.id) or job.settings_from(variant.measurements.settings)
         racing.append(dataclasses.replace(job, settings=(best,)))
-    name = json.dumps([[v.id, v.measurements.settings] for v in field] + [rounds], default=str)
+    plain = [[v.id, dataclasses.asdict(j.settings[0])] for v, j in zip(field, racing, strict=True)]
+    name = json.dumps(plain + [rounds], default=str)
     figures = reuse(
         "contests",
         hashlib.sha256(name.encode()).hexdigest()[:16],
@@ -211,6 +217,7 @@ def head_to_head(variants: list[Variant], measurer: Measurer) -> tuple[Contest |
             measurer.timeout_s,
             reuse=measurer.reused,
             executor=measurer.executor,
+            race_settings=measurer.race_settings,
         )
         return contest, []
     except IsolatedRunError as exc:

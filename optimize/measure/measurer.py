@@ -99,6 +99,8 @@ class Measurer:
     profiles: dict[str, list[dict]] = field(default_factory=dict)
     # Each candidate's full timing: its runtime, artifact and every setting to sweep.
     jobs: dict[str, MeasureJob] = field(default_factory=dict)
+    # The setting each candidate set to race another head to head runs under.
+    race_settings: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_run(
@@ -244,6 +246,18 @@ class Measurer:
                 candidate.measurements_cached = False
                 store_figures(path, key, measurements, candidate.fidelity)
                 self._keep_full(candidate, measurements)
+
+    def race_behind(self, racer: Candidate, leader: Candidate) -> None:
+        """Set `racer` to run in the head to head under the setting `leader` was swept
+        to, rather than be swept on its own: they are within noise of each other."""
+        self.race_settings[racer.id] = self.jobs[leader.id].settings_from(
+            leader.measurements.settings
+        )
+        racer.timing = TimingKind.RACE
+        racer.not_timed_further = (
+            f"within noise of {leader.label}: raced it head to head under its best setting "
+            "instead of a sweep of its own"
+        )
 
     def _full_key(self, halvings: int) -> str:
         """The key of full figures taken with the timing halved `halvings` times."""

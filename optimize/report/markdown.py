@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optimize.build.variant import TimingKind, Variant
+from optimize.build.variant import Variant
 from optimize.report.cluster_text import cluster_headline, units_by_node
 from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
 from optimize.report.generation_table import generation_markdown
@@ -61,7 +61,7 @@ def variant_cells(variant: Variant, pick_id: str | None) -> dict[str, str]:
         return cells
     latency = m.latency
     # Screening figures are a short timing under one thread setting: say so beside them.
-    screened = variant.timing == TimingKind.SCREEN
+    screened = variant.screened_only
     return {
         "variant": name,
         "status": f"screened: {variant.not_timed_further}" if screened else str(variant.status),

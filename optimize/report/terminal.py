@@ -19,7 +19,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from optimize.build.variant import TimingKind
 from optimize.errors import UserError
 from optimize.report.contest_table import contest_summary
 from optimize.report.generation_table import (
@@ -168,7 +167,7 @@ def _print_variants(results: Results, console: Console) -> None:
         verdict = cells["within tol."].split(" ", 1)[0]
         ok = "yes" if variant.within_tolerance else f"[red]{verdict}[/red]"
         speed = columns[2] if generative else "p50 ms"
-        if variant.timing == TimingKind.SCREEN:
+        if variant.screened_only:
             cells[speed] = f"≈{cells[speed]}"
         table.add_row(name, *[cells[c] for c in columns[1:-1]], ok)
     console.print(table)
@@ -177,7 +176,7 @@ def _print_variants(results: Results, console: Console) -> None:
         f"{lead}★ the pick"
         + (
             "; ≈ screened only: timed briefly, and it could not win"
-            if any(v.timing == TimingKind.SCREEN for v in results.variants)
+            if any(v.screened_only for v in results.variants)
             else ""
         )
         + "; report.md has every chain, reason and verdict whole"

@@ -45,6 +45,10 @@ class Deadline:
             return f"not tried: {self.spent}"
         return None
 
+    def untimed(self) -> str | None:
+        """What a candidate the budget leaves untimed says, or None while there is time."""
+        return self.spent if self.reason() else None
+
     def seconds_left(self) -> float | None:
         """Seconds until no new work may start (None without a budget; 0 once past)."""
         if not self.minutes:

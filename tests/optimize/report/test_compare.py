@@ -30,7 +30,7 @@ def report_path(tmp_path_factory, digits, digits_cnn_onnx):
     folder = tmp_path_factory.mktemp("compare")
     model = digits_cnn_onnx
     np.savez(folder / "eval.npz", x=digits.test_x, labels=digits.test_y)
-    chains = [Chain((OrtGraphOptimize("basic"),), "constant folding")]
+    chains = [Chain((OrtGraphOptimize("all"),), "constant folding")]
     data = {"eval": folder / "eval.npz"}
     run(
         Recipe(

@@ -15,7 +15,7 @@ from passes.quantize_int4 import QuantizeInt4
 @pytest.fixture(scope="module")
 def results(digits_cnn_onnx, tmp_path_factory):
     chains = [
-        Chain((OrtGraphOptimize("basic"),), "constant folding"),
+        Chain((OrtGraphOptimize("all"),), "constant folding"),
         # Blocks longer than any of the CNN's weights: int4 skips the variant.
         Chain((QuantizeInt4(block_size=1024),), "int4 weights"),
     ]

@@ -1,0 +1,77 @@
+"""Full timing sized by what can still change the pick: of the ONNX Runtime contenders
+within noise of each other, only the fastest is swept over every setting; the others race
+it head to head under the setting it was swept to, and a raced one is timed in full only
+when it wins."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from hardware.runtimes.base import RuntimeName
+from optimize.build.variant import Candidate, TimingKind, Variant
+from optimize.choose.contest import MAX_CONTENDERS, Contest
+from optimize.choose.screening import SCREEN_MARGIN, worth_timing
+from optimize.measure.measurer import Measurer
+
+Stop = Callable[[], str | None]
+
+
+def time_contenders(
+    variants: list[Candidate],
+    measurer: Measurer,
+    stop: Stop,
+    seconds_left: float | None = None,
+    every_one: bool = False,
+    say: Callable[[str], None] = lambda message: None,
+) -> list[Candidate]:
+    """Time in full the screened candidates that could still win (with `every_one`, all of
+    them, each swept) within what is left of the budget; returns those set to race the
+    fastest ONNX Runtime contender instead."""
+    most, margin = (len(variants), math.inf) if every_one else (MAX_CONTENDERS, SCREEN_MARGIN)
+    contenders = worth_timing(variants, most, margin)
+    swept, racing = (contenders, []) if every_one else _leader_and_racers(contenders)
+    say(
+        f"timing {len(swept)} contender(s) in full"
+        + (f", {len(racing)} more to race the fastest head to head" if racing else "")
+    )
+    measurer.time_fully(swept, stop, seconds_left)
+    leader = next((c for c in swept if _races(c) and c.timing == TimingKind.FULL), None)
+    if leader is None:
+        measurer.time_fully(racing, stop, seconds_left)
+        return []
+    for racer in racing:
+        measurer.race_behind(racer, leader)
+    return racing
+
+
+def _races(candidate: Candidate) -> bool:
+    """Whether the head to head can take the candidate: an ONNX file in ONNX Runtime."""
+    return isinstance(candidate, Variant) and candidate.runtime == RuntimeName.ONNXRUNTIME
+
+
+def _leader_and_racers(
+    contenders: list[Candidate],
+) -> tuple[list[Candidate], list[Candidate]]:
+    """The contenders swept in full (every other runtime's, and the fastest ONNX Runtime
+    one), and the ONNX Runtime ones that race that fastest instead."""
+    in_race = [c for c in contenders if _races(c)]
+    racing = in_race[1:]
+    return [c for c in contenders if c not in racing], racing
+
+
+def settle_race(
+    racing: list[Candidate], contest: Contest | None, measurer: Measurer, stop: Stop
+) -> None:
+    """After the head to head: a racer that did not run in it keeps its screening figures
+    (it cannot be picked on them), and one that won it is timed in full."""
+    for racer in racing:
+        entry = contest.entry(racer.id) if contest else None
+        if entry is None:
+            racer.timing = TimingKind.SCREEN
+            racer.not_timed_further = (
+                "set to race the fastest head to head, which did not take it (the race "
+                "failed, or had no memory left for it)"
+            )
+        elif contest.winner == racer.id:
+            measurer.time_fully([racer], stop)

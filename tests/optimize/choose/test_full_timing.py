@@ -1,0 +1,55 @@
+"""Full timing sized by what can still change the pick: two ONNX Runtime contenders
+within noise of each other are not each swept; the slower races the faster head to head
+under the setting the faster was swept to, and the pick is always timed in full."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+from onnx import helper
+
+from optimize.api import run
+from optimize.config.chains import Chain
+from optimize.config.recipe import Recipe
+from passes.base import Outcome, Pass, PassContext
+
+
+@dataclass(frozen=True)
+class AddsIdentity(Pass):
+    """Routes the output through one Identity: another file, the same speed."""
+
+    name = "adds_identity"
+
+    def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
+        model = onnx.load(src)
+        output = model.graph.output[0].name
+        inner = f"{output}_before_{len(model.graph.node)}"
+        for node in model.graph.node:
+            node.output[:] = [inner if o == output else o for o in node.output]
+        model.graph.node.append(helper.make_node("Identity", [inner], [output]))
+        onnx.save(model, out_dir / "model.onnx")
+        return Outcome(out_dir / "model.onnx", changed=True)
+
+
+def test_a_tie_is_raced_head_to_head_rather_than_swept_twice(digits_cnn_onnx, tmp_path):
+    # Two files of the same speed, screened one after the other.
+    recipe = Recipe(
+        model=digits_cnn_onnx,
+        out=tmp_path / "out",
+        chains=[Chain((AddsIdentity(), AddsIdentity()), "the same model twice more")],
+        builtin=False,
+        measure={"seconds": 0.2, "torch_runtimes": False, "onnx_runtimes": []},
+        search={"fallback": False},
+    )
+    results = run(recipe)
+    ours = [v for v in results.variants if v.runtime == "onnxruntime"]
+    assert len(ours) == 3 and all(v.within_tolerance for v in ours)
+    swept = [v for v in ours if v.timing == "full"]
+    raced = [v for v in ours if v.timing == "race"]
+    # One was swept; the others raced it, and one was timed in full only if it won.
+    assert results.pick.timing == "full"
+    assert len(swept) == 1 or (len(swept) == 2 and results.contest.winner == results.pick.id)
+    assert results.contest is not None, results.warnings
+    assert {v.id for v in raced} <= {e["id"] for e in results.contest.entries}
+    assert raced and all("raced it head to head" in v.not_timed_further for v in raced)
+    assert "raced it head to head" in (tmp_path / "out" / "report.md").read_text()
