@@ -56,7 +56,11 @@ class ResNet18(nn.Module):
 def save_resnet18(path: Path) -> Path:
     """The model in inference mode, exported with a dynamic batch to `path` (.pt2)."""
     torch.manual_seed(0)
-    model = ResNet18().eval()
+    return save_image_model(ResNet18().eval(), path)
+
+
+def save_image_model(model: nn.Module, path: Path) -> Path:
+    """An image model over 224×224 RGB exported with a dynamic batch to `path` (.pt2)."""
     sample = torch.randn(2, 3, 224, 224)
     batch = torch.export.Dim("batch", min=1)
     program = torch.export.export(model, (sample,), dynamic_shapes=({0: batch},))

@@ -54,11 +54,13 @@ def describe_plan(
     """What a run of `recipe` over `chains` would do, for --dry-run: each chain with its
     reason, the variants to build and a time estimate from the `probe` of the model.
 
-    `thread_settings` is how many thread settings each variant is timed under (default:
-    the recipe's thread counts, else 2 on CPU, all cores and one, as the run does; 1 on GPU).
+    `thread_settings` is how many settings each variant is timed under (default, as the run
+    does: on CPU the recipe's thread counts, else all cores and one, and ONNX Runtime's
+    portable graph level; 1 on GPU).
     """
     target = parse_target(recipe.target)
-    threads = thread_settings or len(recipe.measure.threads or ()) or (1 if target.is_gpu else 2)
+    counts = len(recipe.measure.threads or ()) or 2
+    threads = thread_settings or (1 if target.is_gpu else counts + 1)
     lines = [f"model {recipe.model} on {target}, out {recipe.out}"]
     lines += [f"inputs: {', '.join(recipe.input_flags)}"] if recipe.inputs else []
     lines += _data_lines(recipe, probe.generative)
@@ -161,7 +163,7 @@ def _time_estimate(recipe: Recipe, built: list[tuple], probe: ModelProbe, thread
         f"{probe.size_mb:.1f} MB: {len(built)} variants built, {screened:.0f} candidates "
         f"screened ({other_rows} OpenVINO rows, {torch_rows} PyTorch row) on "
         f"{probe.eval_samples} evaluation samples each; about {TIMED_IN_FULL} of them timed in "
-        f"full, {threads} thread setting(s) × 2 timed loops (batch 1 and "
+        f"full, {threads} setting(s) × 2 timed loops (batch 1 and "
         f"{probe.throughput_batch}) ≈ {one_full_s:.1f} s each. OpenVINO on int8 variants "
         "that meet the limits, more candidates tying for the lead, torch.compile and "
         "accuracy-fallback steps, when they run, come on top"

@@ -143,7 +143,7 @@ class MeasureSection(Section):
     left_out: tuple[str, ...] = ()
     reuse: bool = True
     # The time limit of one measurement unit; a model whose pass over the evaluation set
-    # is slow gets more (optimize.measure.measurer.unit_time_limit).
+    # is slow gets more (optimize.measure.conditions.unit_time_limit).
     timeout_s: AboveZero = 600.0
 
     @field_validator("warmup_seconds")

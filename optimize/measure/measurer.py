@@ -34,43 +34,14 @@ from optimize.measure.cache import (
     store_figures,
     store_result,
 )
+from optimize.measure.conditions import settings_digest, thread_options, unit_time_limit
 from optimize.measure.quant_errors import ErrorJob, estimate_quantization_errors
 from optimize.measure.verdicts import limits_verdict, tolerance_verdict
 from optimize.measure.worker import Artifact, MeasureJob, measure_candidate, profile_candidate
 from optimize.measure.workload import Workload, halved, halvings_to_fit
 from passes.base import Pass
 
-
-def thread_options(
-    target: Target, host: HostInfo, counts: tuple[int, ...] | None = None
-) -> tuple[SessionSettings, ...]:
-    """The settings each ONNX file is measured under: on CPU, the thread counts (`counts`
-    when given; else one intra-op thread per physical core, ONNX Runtime's default, and a
-    single thread, which wins on small models where waking a thread pool costs more than
-    the work it shares), then the first of them at ONNX Runtime's portable graph level.
-
-    The graph level is a session setting rather than a file of its own: the default level
-    lays tensors out for this CPU's kernels (NCHWc on AVX-512), which some graphs run
-    slower with, and a file saved at a level runs as the export does at that level."""
-    if target.is_gpu:
-        return (SessionSettings(),)
-    counts = counts or tuple(sorted({host.physical_cores, 1}, reverse=True))
-    threads = tuple(SessionSettings(intra_op_threads=n) for n in counts)
-    return (*threads, SessionSettings(intra_op_threads=counts[0], graph_level="extended"))
-
-
 SCREENING_FILE = "screening.json"
-
-
-# A unit of measurement runs the evaluation set once or twice and times a few loops: a
-# model whose pass over the set took the original this long gets this many times that.
-REFERENCE_MULTIPLE = 40
-
-
-def unit_time_limit(configured_s: float, reference_s: float) -> float:
-    """The time limit of one measurement unit: the configured one, or more for a model so
-    slow that a pass over the evaluation set takes a sizeable share of it."""
-    return max(configured_s, REFERENCE_MULTIPLE * reference_s)
 
 
 @dataclass
@@ -216,10 +187,8 @@ class Measurer:
                 job = dataclasses.replace(job, workload=halved(job.workload, halvings))
             path = self.figures_file(candidate, MEASUREMENTS_FILE)
             # Figures taken at least as long as these would be are as good.
-            stored = next(
-                (found for k in range(halvings + 1) if (found := self._stored_full(path, k))),
-                None,
-            )
+            keys = [self._full_key(k) for k in range(halvings + 1)] if self.reuse else []
+            stored = next((found for key in keys if (found := load_figures(path, key))), None)
             if stored is None:
                 todo.append((candidate, path, job, self._full_key(halvings)))
             else:
@@ -262,10 +231,6 @@ class Measurer:
     def _full_key(self, halvings: int) -> str:
         """The key of full figures taken with the timing halved `halvings` times."""
         return self.cache_key if halvings == 0 else f"{self.cache_key}/halved{halvings}"
-
-    def _stored_full(self, path: Path, halvings: int) -> tuple | None:
-        """The full figures stored at `path` under that many halvings, when reused."""
-        return load_figures(path, self._full_key(halvings)) if self.reuse else None
 
     def _keep_full(self, candidate: Candidate, measurements: Measurements) -> None:
         fidelity = candidate.fidelity
@@ -378,9 +343,3 @@ class Measurer:
         """The intra-op thread counts ONNX Runtime is measured with, for PyTorch as well."""
         counts = [s.intra_op_threads for s in self.thread_options if s.intra_op_threads > 0]
         return tuple(dict.fromkeys(counts)) or (self.host_cores,)
-
-
-def settings_digest(settings: Any) -> str:
-    """A short stable name for a settings dataclass, for cache file names."""
-    plain = json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
-    return hashlib.sha256(plain.encode()).hexdigest()[:12]

@@ -114,7 +114,8 @@ def test_a_run_measures_only_on_its_class_and_reuses_everything(
 
     again = run(recipe)
     assert not [u for u in _units(again) if u.startswith(("building", "screening", "timing"))]
-    assert [v.id for v in again.variants] == [v.id for v in results.variants]
+    # The order may follow the gains the first run kept; the candidates are the same.
+    assert sorted(v.id for v in again.variants) == sorted(v.id for v in results.variants)
     assert again.pick.id == results.pick.id
 
     here = run(_recipe(model, tmp_path / "out", tmp_path / "eval.npz"))

@@ -283,13 +283,13 @@ def test_the_plan_lists_the_chains_counts_shared_prefixes_once_and_estimates_tim
     plan = describe_plan(recipe, chains, SMALL_MODEL)
     assert "quantize_static(calibration=percentile) → ort_graph(level=all)  [recipe]" in plan
     assert "entropy calibration" in plan
-    # 15 distinct prefixes (onnxscript_optimize and quantize_static(percentile) are shared)
+    # 12 distinct prefixes (onnxscript_optimize and quantize_static(percentile) are shared)
     # plus the baseline.
-    assert "variants: 17 to build and measure" in plan
+    assert "variants: 13 to build and measure" in plan
     # Every candidate is screened: the variants, OpenVINO on the baseline in two precisions,
-    # PyTorch eager; a few are timed in full.
-    assert "16 variants built, 20 candidates screened (2 OpenVINO rows, 1 PyTorch row)" in plan
-    assert "about 2 of them timed in full, 2 thread setting(s)" in plan
+    # PyTorch eager; a few are timed in full, under two thread counts and a graph level.
+    assert "12 variants built, 16 candidates screened (2 OpenVINO rows, 1 PyTorch row)" in plan
+    assert "about 2 of them timed in full, 3 setting(s)" in plan
     assert "time: roughly 20 s, an estimate from one sample's 0.10 ms in PyTorch" in plan
 
 
@@ -319,4 +319,4 @@ def test_the_plan_says_what_the_target_skips(tmp_path):
     assert "variants: 1 to build and measure" in plan
     assert "2 skipped on gpu:0" in plan
     assert "skipped: quantize_dynamic: ONNX Runtime's CUDA provider" in plan
-    assert "1 thread setting(s)" in plan
+    assert "1 setting(s)" in plan

@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 from optimize.data.eval_store import write_eval_store
-from optimize.measure.measurer import REFERENCE_MULTIPLE, unit_time_limit
+from optimize.measure.conditions import REFERENCE_MULTIPLE, unit_time_limit
 
 
 def test_the_time_the_original_took_is_kept_and_scales_the_time_limit(tmp_path):

@@ -52,7 +52,10 @@ def test_gains_measured_on_this_hardware_outrank_the_prior():
     ]
 
 
-def test_a_run_keeps_its_gains_and_the_next_plan_follows_them(digits_cnn_onnx, tmp_path):
+def test_a_run_keeps_its_gains_and_the_next_plan_follows_them(
+    digits_cnn_onnx, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("OPTIMIZE_CACHE_DIR", str(tmp_path / "cache"))
     chains = [
         Chain((QuantizeDynamic(reduce_range=False),), "int8"),
         Chain((Float16(),), "half"),

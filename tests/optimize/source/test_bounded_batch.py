@@ -28,7 +28,7 @@ def test_a_bounded_batch_is_respected_and_reported(digits, digits_cnn, tmp_path)
             model=tmp_path / "cnn.pt2",
             out=tmp_path / "out",
             data={"eval": tmp_path / "eval.npz"},
-            chains=[Chain((OrtGraphOptimize("basic"),), "folded")],
+            chains=[Chain((OrtGraphOptimize("all"),), "fused for this CPU")],
             builtin=False,
             measure=QUICK_MEASURE,
         )
