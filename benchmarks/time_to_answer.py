@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -54,10 +55,12 @@ class Timed:
     writing_s: float
 
 
-def timed_run(args: list[str]) -> tuple[float, str]:
-    """Wall seconds and stdout of `optimize` with `args`; fails loudly when it fails."""
+def timed_run(args: list[str], gains: Path) -> tuple[float, str]:
+    """Wall seconds and stdout of `optimize` with `args`, keeping the expected gains of
+    chains in `gains`; fails loudly when it fails."""
+    env = {**os.environ, "OPTIMIZE_CACHE_DIR": str(gains)}
     start = time.perf_counter()
-    done = subprocess.run([*OPTIMIZE, *args], capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run([*OPTIMIZE, *args], capture_output=True, text=True, cwd=ROOT, env=env)
     took = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"optimize {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
@@ -79,17 +82,19 @@ def writing_seconds(stdout: str) -> float:
 
 
 def time_case(case: Case, scratch: Path) -> Timed:
-    """Cold run into a new folder, the re-run into it, and the dry-run's estimate."""
-    out = scratch / case.folder
+    """Cold run into a new folder, as a new user's first run (no gains kept from earlier
+    runs), the re-run into it, and the dry-run's estimate."""
+    out, gains = scratch / case.folder, scratch / f"{case.folder}-gains"
     shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(gains, ignore_errors=True)
     args = ["run", str(case.model), "--target", "cpu", "--out", str(out), *case.flags]
-    _, plan = timed_run([*args, "--dry-run"])
+    _, plan = timed_run([*args, "--dry-run"], gains)
     print(f"{case.name}: cold run", flush=True)
-    cold_s, stdout = timed_run(args)
+    cold_s, stdout = timed_run(args, gains)
     report = json.loads((out / "report.json").read_text())
     picked = next(v for v in report["variants"] if v["id"] == report["pick"])
     print(f"{case.name}: {cold_s:.1f} s cold; re-run", flush=True)
-    rerun_s, _ = timed_run(args)
+    rerun_s, _ = timed_run(args, gains)
     return Timed(
         case,
         cold_s,
@@ -202,7 +207,8 @@ def main() -> None:
             "",
             f"`.venv/bin/python {' '.join(sys.argv)}`, on a machine otherwise idle. "
             "Each case is the `optimize run` command in a subprocess, timed by the wall "
-            "clock from start to exit: cold into a new folder, then again into the same "
+            "clock from start to exit: cold into a new folder with no expected gains kept from "
+            "earlier runs, then again into the same "
             "folder with nothing changed; the dry-run's estimate is for the cold run.",
             "",
             machine_line(environment, revision),
