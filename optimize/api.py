@@ -17,16 +17,18 @@ from optimize.build.setup import builder_for
 from optimize.build.variant import Candidate, Variant
 from optimize.choose.contest import head_to_head
 from optimize.choose.full_timing import settle_race, time_contenders
+from optimize.choose.objective import RankKey, rank_key
 from optimize.choose.screening import fastest_within_limits
 from optimize.choose.select import choose
 from optimize.cluster.hardware_class import class_id
+from optimize.cluster.placement import executor_for, for_the_cluster
 from optimize.config.chains import Chain, int8_scheme
 from optimize.config.plan import describe_plan
 from optimize.config.recipe import Recipe
 from optimize.data.prepare import RunData, prepare_data
 from optimize.data.text_data import prepare_text_data
 from optimize.errors import UserError
-from optimize.execution import Executor, LocalExecutor
+from optimize.execution import Executor
 from optimize.isolation import close_warm_worker
 from optimize.measure.diagnose import (
     load_warning,
@@ -92,33 +94,6 @@ def _ordered_chains(recipe: Recipe, host: HostInfo, generative: bool) -> list[Ch
     return expected_gain_order(chains, host.cpu_flags, read_gains(class_id(host)))
 
 
-def executor_for(recipe: Recipe, out_dir: Path) -> Executor:
-    """Where the run's units execute: this machine, or the recipe's Ray cluster."""
-    if recipe.cluster.address is None:
-        return LocalExecutor()
-    from optimize.cluster.ray_executor import RayExecutor  # Ray is an optional extra
-
-    if recipe.serve.sweep:
-        raise UserError(
-            "--serve sweeps the pick on this machine, not on the cluster's: run "
-            "`optimize serve-bench OUT` on a node of the hardware class after the run"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)  # for each node to check it sees it
-    shared = [recipe.model, out_dir] + ([recipe.model_code] if recipe.model_code else [])
-    return RayExecutor.connect(recipe.cluster, shared)
-
-
-def for_the_cluster(recipe: Recipe) -> Recipe:
-    """The recipe with the paths units on other nodes open, made absolute: they resolve
-    them from their own folders."""
-    if recipe.cluster.address is None:
-        return recipe
-    paths = {"model": recipe.model.resolve()}
-    if recipe.model_code:
-        paths["model_code"] = recipe.model_code.resolve()
-    return recipe.model_copy(update=paths)
-
-
 @dataclass
 class RunContext:
     """What the stages of one run share: where it runs and writes, its clock and budget."""
@@ -143,6 +118,7 @@ def _stages(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> Results:
     clock = run.clock
     with clock.stage("loading the model"):
         source = load_known_source(SourceSpec.from_recipe(run.recipe), run.out_dir / "cache")
+    key = _rank_key(run.recipe, source)
     with clock.stage("reference outputs of the original model"):
         data = _prepare_data(run, source)
     chains = _ordered_chains(run.recipe, run.host, source.generative)
@@ -161,13 +137,14 @@ def _stages(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> Results:
             deadline.seconds_left(),
             _everything(run.recipe),
             run.say,
+            key,
         )
     with clock.stage("diagnosis"):
         warnings = data.warnings + _diagnosis(run, found.variants, builder, measurer)
     with clock.stage("timing the fastest head to head"):
         contest, contest_warning = head_to_head(found.variants, measurer)
         settle_race(racing, contest, measurer, deadline.untimed)
-    choice = choose(found.variants, contest)
+    choice = choose(found.variants, contest, key)
     baseline = found.variants[0]
     if isinstance(baseline, Variant):
         remember_gains(class_id(run.host), observed_gains(chains, baseline, found.variants))
@@ -250,10 +227,10 @@ def _candidates(
     measurer: Measurer,
 ) -> Found:
     """Every candidate built and screened: the baseline, the runtimes that take ONNX files
-    on it, the chains (`chains` comes most expected gain first), the pruning sweep, the
-    accuracy fallback, then each runtime beside ONNX Runtime on what it runs, in the
-    registry's order (a fast runtime on the baseline spares repairing variants that could
-    no longer win)."""
+    on it, the chains (`chains` comes most expected gain first, each int8 variant in those
+    runtimes too), the pruning sweep, the accuracy fallback, then each runtime beside ONNX
+    Runtime on what it runs, in the registry's order (a fast runtime spares repairing
+    variants that could no longer win)."""
     recipe, clock, stop = run.recipe, run.clock, run.deadline.reason
     # The other runtimes see the baseline first: OpenVINO in bf16 or int8 is often the
     # largest gain on a CPU, and a budget should not run out before it is tried.
@@ -267,9 +244,18 @@ def _candidates(
         with clock.stage("screening the other runtimes on the baseline"):
             for found in on_files:
                 variants += rows[found.takes].measure(found, variants[:1], run.progress, stop)
+    beside: list[Candidate] = []
+
+    def screen_everywhere(variant: Variant) -> None:
+        # A portable int8 variant goes to those runtimes as soon as it is screened:
+        # OpenVINO's int8 is often the largest gain, and a budget may end before the chains.
+        measurer.screen(variant)
+        for found in on_files:
+            beside.extend(rows["onnx"].measure(found, [variants[0], variant], run.progress, stop))
+
     with clock.stage("building and screening the chains"):
-        found_by_chains = search(chains, builder, measurer.screen, run.deadline, run.progress)
-        variants += [v for v in found_by_chains if v not in variants]
+        found_by_chains = search(chains, builder, screen_everywhere, run.deadline, run.progress)
+        variants += [v for v in found_by_chains if v not in variants] + beside
     sweep = None
     if recipe.prune.ratios and not source.generative:
         with clock.stage("pruning sweep"):
@@ -318,6 +304,16 @@ def _row_makers(
         fastest_of=(lambda candidates: None) if _everything(run.recipe) else fastest_within_limits,
     )
     return {"onnx": files, "torch": torch}
+
+
+def _rank_key(recipe: Recipe, source: Source) -> RankKey:
+    """What the candidates are ranked by: a language model's objective, else latency."""
+    if recipe.objective is not None and not source.generative:
+        raise UserError(
+            f"--objective {recipe.objective} is for language models, and {source.path.name} "
+            "is not one: leave it out, and the pick is the fastest by batch-1 latency"
+        )
+    return rank_key(recipe.objective if source.generative else None)
 
 
 def _everything(recipe: Recipe) -> bool:

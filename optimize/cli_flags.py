@@ -126,6 +126,14 @@ RUN_FLAGS = (
         "for a language model: largest perplexity increase over the original's, in percent",
     ),
     Flag(
+        "objective",
+        "objective",
+        str | None,
+        "for a language model, what its pick is fastest at: decode (time per output token, "
+        "the default), ttft (time to the first token), throughput (tokens/s over concurrent "
+        "streams) or memory (peak memory)",
+    ),
+    Flag(
         "max_latency_ms",
         "limits.max_latency_ms",
         float | None,

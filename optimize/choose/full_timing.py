@@ -11,6 +11,7 @@ from collections.abc import Callable
 from hardware.runtimes.base import RuntimeName
 from optimize.build.variant import Candidate, TimingKind, Variant
 from optimize.choose.contest import MAX_CONTENDERS, Contest
+from optimize.choose.objective import RankKey, latency
 from optimize.choose.screening import SCREEN_MARGIN, worth_timing
 from optimize.measure.measurer import Measurer
 
@@ -24,12 +25,13 @@ def time_contenders(
     seconds_left: float | None = None,
     every_one: bool = False,
     say: Callable[[str], None] = lambda message: None,
+    key: RankKey = latency,
 ) -> list[Candidate]:
-    """Time in full the screened candidates that could still win (with `every_one`, all of
-    them, each swept) within what is left of the budget; returns those set to race the
-    fastest ONNX Runtime contender instead."""
+    """Time in full the screened candidates that could still win by `key` (with
+    `every_one`, all of them, each swept) within what is left of the budget; returns those
+    set to race the fastest ONNX Runtime contender instead."""
     most, margin = (len(variants), math.inf) if every_one else (MAX_CONTENDERS, SCREEN_MARGIN)
-    contenders = worth_timing(variants, most, margin)
+    contenders = worth_timing(variants, most, margin, key)
     swept, racing = (contenders, []) if every_one else _leader_and_racers(contenders)
     say(
         f"timing {len(swept)} contender(s) in full"

@@ -4,6 +4,7 @@ others keep their screening figures and say why they were not timed further."""
 from __future__ import annotations
 
 from optimize.build.variant import Candidate, TimingKind
+from optimize.choose.objective import FIGURES, RankKey, latency
 from optimize.choose.ranking import within_noise_of
 
 # Screening times each candidate briefly under one thread setting: a candidate more than
@@ -11,24 +12,29 @@ from optimize.choose.ranking import within_noise_of
 SCREEN_MARGIN = 0.10
 
 
-def fastest_within_limits(candidates: list[Candidate]) -> Candidate | None:
-    """The measured candidate within the user's limits with the lowest latency, or None."""
+def fastest_within_limits(candidates: list[Candidate], key: RankKey = latency) -> Candidate | None:
+    """The measured candidate within the user's limits that ranks first by `key` (the
+    lowest latency by default), or None."""
     ok = [c for c in candidates if c.within_tolerance]
-    return min(ok, key=lambda c: c.p50_ms) if ok else None
+    return min(ok, key=key) if ok else None
 
 
 def worth_timing(
-    candidates: list[Candidate], most: int, margin: float = SCREEN_MARGIN
+    candidates: list[Candidate], most: int, margin: float = SCREEN_MARGIN, key: RankKey = latency
 ) -> list[Candidate]:
-    """The screened candidates within the user's limits whose screening latency is within
-    noise (`margin` plus both spreads) of the fastest such candidate, at most `most` of
-    them, fastest first; every other screened candidate gets its reason in
+    """The screened candidates within the user's limits whose screening figure by `key` is
+    within noise (`margin`, plus both spreads for the latency) of the first such candidate,
+    at most `most` of them, first first; every other screened candidate gets its reason in
     `not_timed_further`."""
     screened = [c for c in candidates if c.measured and c.timing == TimingKind.SCREEN]
-    fastest = fastest_within_limits(screened)
+    fastest = fastest_within_limits(screened, key)
     chosen = []
-    for candidate in sorted(screened, key=lambda c: c.p50_ms):
-        close = candidate.within_tolerance and within_noise_of(fastest, candidate, margin)
+    for candidate in sorted(screened, key=key):
+        close = candidate.within_tolerance and (
+            within_noise_of(fastest, candidate, margin)
+            if key is latency
+            else key(candidate) <= key(fastest) * (1 + margin)
+        )
         if not candidate.within_tolerance:
             candidate.not_timed_further = "outside the limits, so it cannot be picked"
         elif close and len(chosen) < most:
@@ -38,8 +44,9 @@ def worth_timing(
                 f"within noise of {fastest.label}, but {most} faster ones were timed in full"
             )
         else:
+            figure, unit = FIGURES[key]
             candidate.not_timed_further = (
-                f"screened at {candidate.p50_ms / fastest.p50_ms:.1f}× the latency of "
-                f"{fastest.label} ({fastest.p50_ms:.3f} ms), beyond noise, so it cannot win"
+                f"screened at {key(candidate) / key(fastest):.1f}× {figure} of "
+                f"{fastest.label} ({key(fastest):.3f} {unit}), beyond noise, so it cannot win"
             )
     return chosen

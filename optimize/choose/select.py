@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from hardware.runtimes.base import RuntimeName
 from optimize.build.variant import Candidate, TimingKind, Variant
 from optimize.choose.contest import Contest
+from optimize.choose.objective import RULES, RankKey, latency
 
 PICK_RULE = "the fastest variant (median batch-1 latency) whose fidelity is within tolerance"
-GENERATIVE_RULE = (
-    "the fastest time per output token (median, one stream) among the candidates whose "
-    "perplexity is within tolerance"
-)
+
+
+def generative_rule(objective: str) -> str:
+    """How a language model's pick is chosen under `objective`."""
+    return f"{RULES[objective]} among the candidates whose perplexity is within tolerance"
 
 
 def _dominates(a: Candidate, b: Candidate, same_speed: bool = False) -> bool:
@@ -39,16 +41,19 @@ def pareto_front(variants: list[Candidate], contest: Contest | None = None) -> l
     return sorted(front, key=lambda v: (v.p50_ms, -v.quality))
 
 
-def pick(variants: list[Candidate], contest: Contest | None = None) -> Candidate | None:
-    """The fastest measured variant within tolerance, or None when there is none: among
-    those timed in full, when any were. When the fastest took part in the head-to-head
-    `contest`, its winner instead: separate figures could not rank the contenders."""
+def pick(
+    variants: list[Candidate], contest: Contest | None = None, key: RankKey = latency
+) -> Candidate | None:
+    """The fastest measured variant within tolerance (the first by `key`), or None when
+    there is none: among those timed in full, when any were. When the fastest took part in
+    the head-to-head `contest`, its winner instead: separate figures could not rank the
+    contenders."""
     within = [v for v in variants if v.within_tolerance]
     if not within:
         return None
     # Screening figures rank roughly; the pick rests on a full timing where there is one.
     candidates = [v for v in within if v.timing != TimingKind.SCREEN] or within
-    fastest = min(candidates, key=lambda v: v.p50_ms)
+    fastest = min(candidates, key=key)
     if contest is not None and contest.entry(fastest.id) is not None:
         return next(v for v in candidates if v.id == contest.winner)
     return fastest
@@ -71,7 +76,9 @@ class Choice:
     front: list[Candidate]
 
 
-def choose(variants: list[Candidate], contest: Contest | None) -> Choice:
-    """Pick within the limits, overall and among ONNX variants, and the front."""
+def choose(variants: list[Candidate], contest: Contest | None, key: RankKey = latency) -> Choice:
+    """Pick within the limits (first by `key`), overall and among ONNX variants, and the
+    front."""
     onnx = [v for v in variants if v.runtime == RuntimeName.ONNXRUNTIME]
-    return Choice(pick(variants, contest), pick(onnx, contest), pareto_front(variants, contest))
+    front = pareto_front(variants, contest)
+    return Choice(pick(variants, contest, key), pick(onnx, contest, key), front)

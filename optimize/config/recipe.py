@@ -4,7 +4,7 @@ the Python API all build, with the same checks and the same one-line errors."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     ConfigDict,
@@ -37,6 +37,10 @@ from optimize.errors import UserError
 DEFAULT_OUT = Path("optimized")
 
 
+# What a language model's pick is fastest at (optimize.choose.objective).
+Objective = Literal["decode", "ttft", "throughput", "memory"]
+
+
 class Recipe(Section):
     """Everything a run needs. Only `model` is required; every other key has the default
     a quick, stable run wants. Build it in Python, read it from optimize.toml
@@ -51,6 +55,8 @@ class Recipe(Section):
     trust_pickle: bool = False
     # What a Hugging Face model folder's model is loaded for (optimize.source.hf_folder).
     task: str | None = None
+    # What a language model's pick is fastest at; None: decode (optimize.choose.objective).
+    objective: Objective | None = None
     builtin: bool = True
     inputs: list[InputEntry] = []
     export: ExportSection = ExportSection()

@@ -10,7 +10,8 @@ from typing import Any
 from hardware.runtimes.base import RuntimeName
 from optimize.build.variant import Candidate, RuntimeRow, Variant
 from optimize.choose.contest import Contest
-from optimize.choose.select import GENERATIVE_RULE, PICK_RULE, Choice, closest, pick
+from optimize.choose.objective import RankKey, rank_key
+from optimize.choose.select import PICK_RULE, Choice, closest, generative_rule, pick
 from optimize.config.chains import Chain
 from optimize.config.limits import Limits
 from optimize.config.recipe import Recipe
@@ -60,6 +61,8 @@ class Results:
     load_sweeps: list[Any] = field(default_factory=list)
     # What a Hugging Face folder's model was loaded for (None: its default, or no folder).
     task: str | None = None
+    # What a language model's pick is fastest at (optimize.choose.objective).
+    objective: str | None = None
     # When the run ended, ISO 8601 in UTC.
     finished_at: str = ""
     # Where a cluster run's units ran (optimize.cluster): its address, hardware class and
@@ -96,6 +99,7 @@ class Results:
             chains=[{"passes": [p.label() for p in c.passes], "why": c.why} for c in chains],
             preprocessing=preprocessing.summary() if preprocessing else "",
             task=recipe.task,
+            objective=recipe.objective,
             finished_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             **context,
         )
@@ -155,8 +159,13 @@ class Results:
     def rule(self) -> str:
         """How the pick was chosen."""
         if self.generative:
-            return GENERATIVE_RULE
+            return generative_rule(self.objective or "decode")
         return self.contest.rule if self.contest else PICK_RULE
+
+    @property
+    def rank_key(self) -> RankKey:
+        """The figure the candidates were ranked by (optimize.choose.objective)."""
+        return rank_key(self.objective if self.generative else None)
 
     @property
     def tolerance_text(self) -> str:
@@ -189,7 +198,8 @@ class Results:
         same rule as the overall pick (head-to-head included)."""
         runtimes = dict.fromkeys(v.runtime for v in self.variants)
         best = {
-            rt: pick([v for v in self.variants if v.runtime == rt], self.contest) for rt in runtimes
+            rt: pick([v for v in self.variants if v.runtime == rt], self.contest, self.rank_key)
+            for rt in runtimes
         }
         return {rt: v.id for rt, v in best.items() if v is not None}
 
@@ -259,6 +269,7 @@ class Results:
             "eval_data": self.eval_data,
             "tolerance": self.tolerance.model_dump(),
             "pick_rule": self.rule,
+            "objective": self.objective,
             "head_to_head": asdict(self.contest) if self.contest else None,
             "stage_seconds": self.stage_seconds,
             "finished_at": self.finished_at,

@@ -9,7 +9,7 @@ import math
 import os
 from pathlib import Path
 
-from optimize.build.variant import Candidate, Variant
+from optimize.build.variant import Candidate, RuntimeRow, Variant
 from optimize.config.chains import VNNI_FLAGS, Chain
 from optimize.store import write_json_atomic
 
@@ -86,9 +86,9 @@ def expected_gain_order(
 def observed_gains(
     chains: list[Chain], baseline: Variant, variants: list[Candidate]
 ) -> dict[str, float]:
-    """Each chain's gain in this run: the baseline's screened latency over that of the
-    chain's last variant, where that variant is within the user's limits; 1 (no gain)
-    where it is outside them."""
+    """Each chain's gain in this run: the baseline's latency in ONNX Runtime over the
+    fastest within the user's limits of the chain's last variant and the other runtimes'
+    rows on it (OpenVINO on an int8 file); 1 (no gain) where none is within them."""
     if not baseline.measured:
         return {}
     depth = len(baseline.steps)
@@ -100,9 +100,11 @@ def observed_gains(
     gains = {}
     for chain in chains:
         found = made_by.get(tuple(p.label() for p in chain.passes))
-        if found is not None:
-            speedup = baseline.p50_ms / found.p50_ms if found.within_tolerance else 1.0
-            gains[chain_key(chain)] = speedup
+        if found is None:
+            continue
+        runs = [found] + [r for r in variants if isinstance(r, RuntimeRow) and r.parent == found.id]
+        usable = [r.p50_ms for r in runs if r.within_tolerance]
+        gains[chain_key(chain)] = baseline.p50_ms / min(usable) if usable else 1.0
     return gains
 
 

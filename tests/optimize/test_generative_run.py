@@ -148,3 +148,40 @@ def test_the_dry_run_plans_the_generative_chains(tiny_lms, tmp_path):
     assert "baseline (the model in transformers)" in result.output
     assert "export_ortgenai(weights=int4)" in result.output
     assert "perplexity at most +5%" in result.output and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("objective", "words"), [("ttft", "first token"), ("memory", "peak memory")]
+)
+def test_an_objective_picks_by_its_figure(tiny_lms, text_file, tmp_path, objective, words):
+    out = tmp_path / "out"
+    recipe = tmp_path / "optimize.toml"
+    recipe.write_text(
+        f'model = "{tiny_lms.hf("llama")}"\nout = "{out}"\nbuiltin = false\n'
+        f'objective = "{objective}"\n[data]\neval = "{text_file}"\n'
+        '[measure]\nthreads = [1]\ntime_in_full = "all"\n'
+        '[[chains]]\nwhy = "int8"\npasses = [{pass = "export_openvino_genai", weights = "int8"}]\n'
+        '[[chains]]\nwhy = "int8"\npasses = [{pass = "export_ortgenai", weights = "int8"}]\n'
+    )
+    result = CliRunner().invoke(app, ["run", "--recipe", str(recipe), *FAST])
+    assert result.exit_code == 0, result.output
+    report = _report(out)
+    within = [v for v in report["variants"] if v["within_tolerance"]]
+    assert len(within) == 3 and report["objective"] == objective
+
+    def figure(variant):
+        measurements = variant["measurements"]
+        if objective == "memory":
+            return measurements["peak_memory_mb"]
+        ttft = measurements["generation"]["ttft"]
+        return ttft[min(ttft, key=int)]["p50_ms"]
+
+    pick = next(v for v in within if v["id"] == report["pick"])
+    assert figure(pick) == min(figure(v) for v in within)
+    assert words in report["pick_rule"]
+
+
+def test_an_objective_is_refused_for_a_model_that_does_not_generate(digits_cnn_onnx, tmp_path):
+    out = tmp_path / "out"
+    args = ["run", str(digits_cnn_onnx), "--objective", "ttft", "--out", str(out)]
+    assert_refused(args, "is for language models", [digits_cnn_onnx], out, within_s=30)
