@@ -22,10 +22,15 @@ VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 @dataclass(frozen=True)
 class Chain:
-    """Passes applied in order after the model is in ONNX form, and why it is worth trying."""
+    """Passes applied in order after the model is in ONNX form, and why it is worth trying.
+
+    `accuracy_for` names the passes of another chain this one is an accuracy alternative
+    to (other calibration, fewer ops quantized): no faster than that chain's variant, it is
+    tried only when that variant falls outside the limits."""
 
     passes: tuple[Pass, ...]
     why: str
+    accuracy_for: tuple[Pass, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ def builtin_chains(target: Target, cpu_flags: list[str], generative: bool = Fals
     if target.is_gpu:
         return gpu_chains()
     scheme = int8_scheme(cpu_flags)
+    dynamic = QuantizeDynamic(reduce_range=scheme.reduce_range)
+    static = QuantizeStatic("minmax", reduce_range=scheme.reduce_range)
     return [
         Chain((), "the exported model as it is: the baseline every variant is compared with"),
         # ONNX Runtime's own graph levels are session settings, swept when a contender is
@@ -71,7 +78,7 @@ def builtin_chains(target: Target, cpu_flags: list[str], generative: bool = Fals
             "levels do not all make",
         ),
         Chain(
-            (QuantizeDynamic(reduce_range=scheme.reduce_range),),
+            (dynamic,),
             "int8 weights of MatMul-like ops, activations quantized per run, no calibration; "
             + scheme.why,
         ),
@@ -79,20 +86,20 @@ def builtin_chains(target: Target, cpu_flags: list[str], generative: bool = Fals
             (QuantizeDynamic(per_channel=True, reduce_range=scheme.reduce_range),),
             "dynamic int8 with one scale per output channel: keeps encoders whose weight "
             "ranges vary across channels (MiniLM) within tolerance; " + scheme.why,
+            accuracy_for=(dynamic,),
         ),
-        Chain(
-            (QuantizeStatic("minmax", reduce_range=scheme.reduce_range),),
-            "QDQ int8, per-channel weights, min-max calibration; " + scheme.why,
-        ),
+        Chain((static,), "QDQ int8, per-channel weights, min-max calibration; " + scheme.why),
         Chain(
             (QuantizeStatic("percentile", reduce_range=scheme.reduce_range),),
             "QDQ int8, percentile calibration, which clips outliers that widen min-max "
             "ranges; " + scheme.why,
+            accuracy_for=(static,),
         ),
         Chain(
             (QuantizeStatic("minmax", reduce_range=scheme.reduce_range, weighted_only=True),),
             "QDQ int8 of the ops with weights only (Conv, MatMul, Gemm …), the rest in float: "
             "survives tensors of extreme range, such as attention-mask fills; " + scheme.why,
+            accuracy_for=(static,),
         ),
         Chain(
             (QuantizeNncf(),),

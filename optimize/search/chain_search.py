@@ -75,6 +75,21 @@ class Deadline:
         )
 
 
+def _spared(chain: Chain, variants: list[Variant], baseline_depth: int) -> str | None:
+    """Why an accuracy alternative need not be tried: the variant it is an alternative to
+    is within the limits already. None when it must be."""
+    if not chain.accuracy_for:
+        return None
+    labels = [p.label() for p in chain.accuracy_for]
+    for variant in variants:
+        if [s.label for s in variant.steps[baseline_depth:]] == labels and variant.within_tolerance:
+            return (
+                f"not tried: {variant.label} is within the limits already, and this chain only "
+                "trades its speed for accuracy"
+            )
+    return None
+
+
 def _named(candidates: list[Candidate], most: int = 4) -> str:
     """The labels of the first few candidates, in parentheses."""
     labels = [c.label for c in candidates[:most]]
@@ -125,7 +140,9 @@ def search(
 
     for index, chain in enumerate(chains):
         progress(f"chain {index + 1}/{len(chains)}", index, len(chains))
-        for variant in builder.build(chain, should_stop):
+        spared = _spared(chain, variants, baseline_depth)
+        stop = (lambda parent, reason=spared: reason) if spared else should_stop
+        for variant in builder.build(chain, stop):
             # A pruned PyTorch program, or an export awaiting its preprocessing, is measured
             # through the later step that makes it servable.
             partial = variant.status == Status.BUILT and not builder.servable(variant)

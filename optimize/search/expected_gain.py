@@ -70,7 +70,8 @@ def expected_gain_order(
 ) -> list[Chain]:
     """`chains` with the baseline first and the others by expected speed-up, highest first:
     the geometric mean of the gains `measured` on this hardware class, or the CPU's prior
-    for a chain not measured there. Equal expectations keep their order."""
+    for a chain not measured there. An accuracy alternative follows the chain it is one to
+    (it is tried only when that one falls short). Equal expectations keep their order."""
 
     def expected(chain: Chain) -> float:
         gains = [g for g in measured.get(chain_key(chain), []) if g > 0]
@@ -78,9 +79,15 @@ def expected_gain_order(
             return math.exp(sum(map(math.log, gains)) / len(gains))
         return feature_prior(chain, cpu_flags)
 
+    by_key = {chain_key(c): c for c in chains}
+
+    def order(chain: Chain) -> tuple[float, int]:
+        base = chain.accuracy_for and by_key.get(" → ".join(p.label() for p in chain.accuracy_for))
+        return (expected(base), -1) if base else (expected(chain), 0)
+
     baseline = [c for c in chains if not c.passes]
     rest = [c for c in chains if c.passes]
-    return baseline + sorted(rest, key=expected, reverse=True)
+    return baseline + sorted(rest, key=order, reverse=True)
 
 
 def observed_gains(

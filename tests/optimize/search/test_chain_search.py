@@ -13,6 +13,7 @@ from optimize.config.chains import Chain
 from optimize.config.recipe import Recipe
 from passes.base import Outcome, Pass, PassContext
 from passes.ort_graph import OrtGraphOptimize
+from passes.quantize_static import QuantizeStatic
 
 QUICK = {
     "seconds": 0.1,
@@ -109,3 +110,19 @@ def test_a_step_that_changes_nothing_is_not_screened_but_built_on(digits_cnn_onn
     assert same.status == "skipped" and "changed nothing" in same.reason
     assert same.measurements is None
     assert by_label["changes_nothing → adds_dead_work"].status == "measured"
+
+
+def test_an_accuracy_alternative_is_spared_when_its_chain_is_within_the_limits(
+    digits_cnn_onnx, tmp_path
+):
+    minmax = QuantizeStatic(reduce_range=False)
+    chains = [
+        Chain((minmax,), "static int8"),
+        Chain((QuantizeStatic("percentile", reduce_range=False),), "clips", accuracy_for=(minmax,)),
+    ]
+    results = _run(digits_cnn_onnx, tmp_path, chains, fallback=False)
+    by_label = {v.label: v for v in results.variants}
+    assert by_label["quantize_static(reduce_range=False)"].within_tolerance
+    spared = by_label["quantize_static(calibration=percentile, reduce_range=False)"]
+    assert spared.status == "skipped" and "within the limits already" in spared.reason
+    assert not (tmp_path / "variants" / spared.id).exists()

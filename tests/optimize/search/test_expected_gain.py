@@ -16,6 +16,7 @@ from optimize.search.expected_gain import (
 from passes.fp16 import Float16
 from passes.onnxscript_optimize import OnnxscriptOptimize
 from passes.quantize_dynamic import QuantizeDynamic
+from passes.quantize_static import QuantizeStatic
 
 VNNI = ["avx2", "fma", "avx512f", "avx512_vnni"]
 AVX2 = ["avx2", "fma"]
@@ -49,6 +50,23 @@ def test_gains_measured_on_this_hardware_outrank_the_prior():
         "fp16",
         "onnxscript_optimize",
         "quantize_dynamic",
+    ]
+
+
+def test_an_accuracy_alternative_follows_its_chain_whatever_was_measured():
+    minmax = QuantizeStatic()
+    chains = [
+        Chain((), "baseline"),
+        Chain((QuantizeStatic("percentile"),), "clips", accuracy_for=(minmax,)),
+        Chain((minmax,), "int8"),
+        Chain((Float16(),), "half"),
+    ]
+    measured = {"quantize_static(calibration=percentile)": [3.0], "fp16": [1.2]}
+    assert _names(expected_gain_order(chains, VNNI, measured)) == [
+        "",
+        "quantize_static",
+        "quantize_static(calibration=percentile)",
+        "fp16",
     ]
 
 
