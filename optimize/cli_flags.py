@@ -129,9 +129,8 @@ RUN_FLAGS = (
         "objective",
         "objective",
         str | None,
-        "for a language model, what its pick is fastest at: decode (time per output token, "
-        "the default), ttft (time to the first token), throughput (tokens/s over concurrent "
-        "streams) or memory (peak memory)",
+        "for a language model, what its pick is best at: decode (the default), ttft, "
+        "throughput (tokens/s over concurrent streams) or memory (peak memory)",
     ),
     Flag(
         "max_latency_ms",
@@ -147,16 +146,13 @@ RUN_FLAGS = (
         "largest memory the pick's session adds to the serving process",
     ),
     Flag(
-        "measure_seconds",
-        "measure.seconds",
-        float | None,
-        "timed seconds per figure; runs adapt to it",
+        "measure_seconds", "measure.seconds", float | None, "timed seconds per figure (runs adapt)"
     ),
     Flag(
         "budget_minutes",
         "search.budget_minutes",
         float | None,
-        "start no new variant after this many minutes; the rest is reported",
+        "end the run in about this many minutes; what it did not try is reported",
     ),
     Flag(
         "exporter",

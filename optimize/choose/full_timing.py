@@ -76,4 +76,5 @@ def settle_race(
                 "failed, or had no memory left for it)"
             )
         elif contest.winner == racer.id:
+            racer.not_timed_further = ""
             measurer.time_fully([racer], stop)

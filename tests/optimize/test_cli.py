@@ -84,8 +84,9 @@ def test_demo_run_writes_the_promised_folder(demo_run, digits):
     # Eager is screened far behind ONNX Runtime on this tiny CNN: compiling cannot catch up.
     compiled = torch_rows["torch.compile"]
     assert compiled["status"] == "skipped" and compiled["reason"].startswith("not compiled")
-    # Everything measured was screened; what could not win says why it was not timed further.
-    assert {v["timing"] for v in measured} == {"screen", "full"}
+    # Everything measured was screened; what could not win, or only raced the fastest head to
+    # head, says why it was not timed further.
+    assert {"screen", "full"} <= {v["timing"] for v in measured} <= {"screen", "race", "full"}
     for variant in measured:
         assert (variant["timing"] == "full") != bool(variant["not_timed_further"])
     assert next(v for v in measured if v["id"] == report["pick"])["timing"] == "full"
