@@ -30,17 +30,22 @@ class BasicBlock(nn.Module):
         return torch.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
 
 
+def imagenet_stem() -> nn.Sequential:
+    """The ResNets' stem: a 7×7 convolution of stride 2 to 64 channels, then max pooling."""
+    return nn.Sequential(
+        nn.Conv2d(3, 64, 7, 2, 3, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2, 1),
+    )
+
+
 class ResNet18(nn.Module):
     """11.7 M parameters, 1.8 GFLOP per image."""
 
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, 64, 7, 2, 3, bias=False),
-            nn.BatchNorm2d(64),
-            nn.ReLU(),
-            nn.MaxPool2d(3, 2, 1),
-        )
+        self.stem = imagenet_stem()
         layers, inputs = [], 64
         for outputs, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
             layers += [BasicBlock(inputs, outputs, stride), BasicBlock(outputs, outputs, 1)]
