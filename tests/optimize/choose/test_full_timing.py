@@ -38,7 +38,12 @@ def test_a_tie_is_raced_head_to_head_rather_than_swept_twice(digits_cnn_onnx, tm
         out=tmp_path / "out",
         chains=[Chain((AddsIdentity(), AddsIdentity()), "the same model twice more")],
         builtin=False,
-        measure={"seconds": 0.2, "torch_runtimes": False, "onnx_runtimes": []},
+        measure={
+            "seconds": 0.2,
+            "screen_seconds": 0.2,
+            "torch_runtimes": False,
+            "onnx_runtimes": [],
+        },
         search={"fallback": False},
     )
     results = run(recipe)
