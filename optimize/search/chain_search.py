@@ -128,8 +128,15 @@ def search(
     def should_stop(parent: Variant) -> str | None:
         if reason := deadline.reason():
             return reason
-        if len(parent.steps) <= baseline_depth or not builder.servable(parent):
-            return None  # every chain starts from the baseline (or its pruned form)
+        if not builder.servable(parent):
+            return None
+        if len(parent.steps) <= baseline_depth:
+            # Every chain starts from the baseline: screened first, so that a step of the
+            # first chain is judged against it.
+            if parent not in variants:
+                variants.append(parent)
+                screen(parent)
+            return None
         screen(parent)
         if winner := dominated_by(parent, variants):
             return (
