@@ -5,13 +5,11 @@ import pytest
 from optimize.examples import digits_data, tiny_transformer_module, train_digits_cnn
 
 
-@pytest.fixture(scope="session", autouse=True)
-def expected_gains_apart(tmp_path_factory):
-    """Runs in the tests keep the expected gains of chains in a folder of the test
-    session's, not in the user's cache."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OPTIMIZE_CACHE_DIR", str(tmp_path_factory.mktemp("expected_gains")))
-        yield
+@pytest.fixture(autouse=True)
+def expected_gains_apart(tmp_path_factory, monkeypatch):
+    """Each test's runs keep the expected gains of chains in a folder of its own, not in
+    the user's cache: the order chains are tried in never depends on other tests."""
+    monkeypatch.setenv("OPTIMIZE_CACHE_DIR", str(tmp_path_factory.mktemp("expected_gains")))
 
 
 @pytest.fixture(scope="session")

@@ -70,10 +70,7 @@ def test_an_accuracy_alternative_follows_its_chain_whatever_was_measured():
     ]
 
 
-def test_a_run_keeps_its_gains_and_the_next_plan_follows_them(
-    digits_cnn_onnx, tmp_path, monkeypatch
-):
-    monkeypatch.setenv("OPTIMIZE_CACHE_DIR", str(tmp_path / "cache"))
+def test_a_run_keeps_its_gains_and_the_next_plan_follows_them(digits_cnn_onnx, tmp_path):
     chains = [
         Chain((QuantizeDynamic(reduce_range=False),), "int8"),
         Chain((Float16(),), "half"),
