@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from hardware.load_guard import BUSY_SHARE
+
 
 def git_revision() -> str:
     """`git describe` of the checkout the benchmark runs from, or 'unknown'."""
@@ -28,4 +30,20 @@ def machine_line(environment: dict, revision: str) -> str:
         f"Machine: {environment['cpu_model']}, {environment['logical_cores']} logical cores, "
         f"flags {', '.join(environment['cpu_flags']) or 'none'}; {versions}; "
         f"optimize at {revision}."
+    )
+
+
+def load_line(candidates: list) -> str:
+    """What the load guard read while the candidates' figures were taken, as a note line."""
+    shares = [
+        c.measurements.others_cpu_share
+        for c in candidates
+        if c.measurements and c.measurements.others_cpu_share is not None
+    ]
+    if not shares:
+        return "- Other processes' use of the cores was not read while these figures were taken."
+    return (
+        f"- Other processes used at most {100 * max(shares):.0f} % of the cores while the "
+        f"compared figures were taken (above {100 * BUSY_SHARE:.0f} % a figure is re-taken, "
+        "then flagged)."
     )

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_info import git_revision, machine_line
+from bench_info import git_revision, load_line, machine_line
 from flops import PeakRate, compute_precision, cpu_peak, flops_per_sample, of_peak
 from minilm import Clock
 from minilm_model import save_data, save_model
@@ -21,7 +21,6 @@ from openvino_peers import DEFAULTS, NNCF_DEFAULTS, openvino_peers
 from resnet18_model import save_resnet18
 
 from hardware.detect import describe_host
-from hardware.load_guard import BUSY_SHARE
 from hardware.profile import TimingBudget
 from hardware.targets import Target
 from optimize.api import run
@@ -355,23 +354,6 @@ def detail_table(outcome: CaseResult) -> list[str]:
     return lines
 
 
-def load_line(outcomes: list[CaseResult]) -> str:
-    """What the load guard read while the compared figures were taken."""
-    shares = [
-        row.measurements.others_cpu_share
-        for outcome in outcomes
-        for row in [outcome.results.pick, *outcome.rows.values()]
-        if row is not None and row.measurements and row.measurements.others_cpu_share is not None
-    ]
-    if not shares:
-        return "- Other processes' use of the cores was not read while these figures were taken."
-    return (
-        f"- Other processes used at most {100 * max(shares):.0f} % of the cores while the "
-        f"compared figures were taken (above {100 * BUSY_SHARE:.0f} % a figure is re-taken, "
-        "then flagged)."
-    )
-
-
 def report(
     outcomes: list[CaseResult],
     peak: PeakRate | None,
@@ -427,7 +409,9 @@ def report(
         f"- Of peak: GFLOP/s over the machine's {peak.describe()}."
         if peak
         else "- Of peak: not given, /proc/cpuinfo reports no clock.",
-        load_line(outcomes),
+        load_line(
+            [row for o in outcomes for row in [o.results.pick, *o.rows.values()] if row is not None]
+        ),
         *(f"- {n}" for n in notes),
     ]
     return "\n".join(lines) + "\n"
