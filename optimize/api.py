@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from hardware.detect import HostInfo, check_target, describe_host
@@ -38,6 +39,7 @@ from optimize.measure.diagnose import (
 )
 from optimize.measure.measurer import Measurer
 from optimize.measure.probe import probe_model
+from optimize.measure.quant_errors import node_errors
 from optimize.measure.runtime_rows import FileRows, RowMaker
 from optimize.measure.torch_rows import TorchRuns
 from optimize.report.outputs import write_outputs
@@ -232,10 +234,11 @@ def _candidates(
     Runtime on what it runs, in the registry's order (a fast runtime spares repairing
     variants that could no longer win)."""
     recipe, clock, stop = run.recipe, run.clock, run.deadline.reason
+    confirm = measurer.rescreen
     # The other runtimes see the baseline first: OpenVINO in bf16 or int8 is often the
     # largest gain on a CPU, and a budget should not run out before it is tried.
     with clock.stage("building and screening the baseline"):
-        variants = search(chains[:1], builder, measurer.screen, run.deadline)
+        variants = search(chains[:1], builder, measurer.screen, run.deadline, confirm=confirm)
     rows = _row_makers(run, source, data, builder, measurer)
     # A language model's runtimes each take their own export, made by its chains.
     beside = () if source.generative else recipe.measure.runtimes_beside_onnxruntime()
@@ -254,8 +257,8 @@ def _candidates(
             beside.extend(rows["onnx"].measure(found, [variants[0], variant], run.progress, stop))
 
     with clock.stage("building and screening the chains"):
-        found_by_chains = search(chains, builder, screen_everywhere, run.deadline, run.progress)
-        variants += [v for v in found_by_chains if v not in variants] + beside
+        chained = search(chains, builder, screen_everywhere, run.deadline, run.progress, confirm)
+        variants += [v for v in chained if v not in variants] + beside
     sweep = None
     if recipe.prune.ratios and not source.generative:
         with clock.stage("pruning sweep"):
@@ -276,7 +279,7 @@ def _candidates(
                 variants,
                 builder,
                 measurer.screen,
-                measurer.quantization_errors,
+                partial(node_errors, measurer),
                 recipe.search.max_excluded,
                 run.progress,
                 stop,

@@ -5,8 +5,6 @@ on the variant."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,11 +33,9 @@ from optimize.measure.cache import (
     store_result,
 )
 from optimize.measure.conditions import settings_digest, thread_options, unit_time_limit
-from optimize.measure.quant_errors import ErrorJob, estimate_quantization_errors
 from optimize.measure.verdicts import limits_verdict, tolerance_verdict
 from optimize.measure.worker import Artifact, MeasureJob, measure_candidate, profile_candidate
 from optimize.measure.workload import Workload, halved, halvings_to_fit
-from passes.base import Pass
 
 SCREENING_FILE = "screening.json"
 
@@ -167,6 +163,24 @@ class Measurer:
             failure = {"failed": candidate.reason, "detail": candidate.detail}
             store_result(path, self.screen_key, failure)
 
+    def rescreen(self, variant: Variant) -> None:
+        """Screen a screened variant again, in a new session, and keep the faster of its two
+        screenings: a screening is one short draw of a session's speed, which on a small
+        model can come out a third slower for the same graph; interference only slows."""
+        if variant.timing != TimingKind.SCREEN or not variant.measured:
+            return
+        self.on_measure(f"{variant.label} again")
+        screening = self.jobs[variant.id].screening(self.screen_workload)
+        unit = Unit(measure_candidate, screening, self.timeout_s, f"screening {variant.label}")
+        try:
+            placed = self.executor.measure(unit)
+        except IsolatedRunError:
+            return
+        if placed.result[0].latency.p50_ms < variant.p50_ms:
+            self.record(variant, lambda: placed)
+            path = self.figures_file(variant, SCREENING_FILE)
+            store_figures(path, self.screen_key, variant.measurements, variant.fidelity)
+
     def time_fully(
         self,
         candidates: list[Candidate],
@@ -277,26 +291,6 @@ class Measurer:
         )
         candidate.record(measurements, fidelity, verdict)
         return None
-
-    def quantization_errors(self, parent: Variant, pass_: Pass) -> dict[str, float]:
-        """How much quantizing each node of `parent` by `pass_` would hurt, estimated in the
-        warm worker; empty when the estimate fails (the fallback then keeps graph order)."""
-        job = ErrorJob(
-            parent.path,
-            tuple(pass_.repair_op_types),
-            pass_.quantizes_weights_only,
-            self.workload,
-        )
-        what = json.dumps([job.op_types, job.weights_only])
-        name = f"{parent.id}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
-        try:
-            return self.reused(
-                "quantization_errors",
-                name,
-                lambda: self.run_unit(estimate_quantization_errors, job, "estimating errors"),
-            )
-        except IsolatedRunError:
-            return {}
 
     def profile(self, candidate: Candidate) -> list[dict] | None:
         """Where the candidate spends its time in its runtime, under the setting it was

@@ -3,12 +3,21 @@ what the accuracy fallback ranks nodes by. Runs in a child process."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from optimize.build.variant import Variant
 from optimize.data.inputs import rows
+from optimize.isolation import IsolatedRunError
 from optimize.measure.workload import Workload
+from passes.base import Pass
 from passes.quant_error import quantization_errors
+
+if TYPE_CHECKING:
+    from optimize.measure.measurer import Measurer
 
 
 @dataclass
@@ -33,3 +42,22 @@ def estimate_quantization_errors(job: ErrorJob) -> dict[str, float]:
     first = next(job.workload.eval_store.batches())
     feeds = rows(first.feeds, min(ERROR_ROWS, len(next(iter(first.feeds.values())))))
     return quantization_errors(job.model_path, job.op_types, job.weights_only, feeds)
+
+
+def node_errors(measurer: Measurer, parent: Variant, pass_: Pass) -> dict[str, float]:
+    """How much quantizing each node of `parent` by `pass_` would hurt, estimated in the
+    measurer's warm worker and stored with its figures; empty when the estimate fails (the
+    fallback then keeps graph order)."""
+    job = ErrorJob(
+        parent.path, tuple(pass_.repair_op_types), pass_.quantizes_weights_only, measurer.workload
+    )
+    what = json.dumps([job.op_types, job.weights_only])
+    name = f"{parent.id}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
+    try:
+        return measurer.reused(
+            "quantization_errors",
+            name,
+            lambda: measurer.run_unit(estimate_quantization_errors, job, "estimating errors"),
+        )
+    except IsolatedRunError:
+        return {}

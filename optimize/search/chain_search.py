@@ -103,10 +103,12 @@ def search(
     measure: Callable[[Variant], None],
     deadline: Deadline | None = None,
     progress: Callable[[str, int, int], None] = lambda *_: None,
+    confirm: Callable[[Variant], None] = lambda _: None,
 ) -> list[Variant]:
     """Every variant tried, in order: each chain is built step by step and each new step
     measured at once; a chain stops (its rest skipped, with the reason) when its last
-    measured step is clearly dominated, and no step starts after the deadline."""
+    measured step is clearly dominated, still after `confirm` measured it again, and no
+    step starts after the deadline."""
     deadline = deadline or Deadline()
     variants: list[Variant] = []
     baseline_depth = len(builder.lead_in())
@@ -138,6 +140,8 @@ def search(
                 screen(parent)
             return None
         screen(parent)
+        if dominated_by(parent, variants):
+            confirm(parent)
         if winner := dominated_by(parent, variants):
             return (
                 f"not tried: {parent.label} ({parent.p50_ms:.3f} ms) is clearly dominated "

@@ -57,9 +57,10 @@ def test_report_html_names_every_variant_and_needs_nothing_outside(finished):
 
 
 def test_chain_plot_follows_each_prefix_of_a_chain(finished):
-    fused = next(v for v in finished.variants if len(v.steps) == 2)
-    as_pick = dataclasses.replace(finished, pick=fused)
-    assert [len(v.steps) for v in pick_chain(as_pick)] == [0, 1, 2]
+    # As deep as the search went: a step clearly beaten twice ends its chain.
+    deepest = max((v for v in finished.variants if v.measured), key=lambda v: len(v.steps))
+    as_pick = dataclasses.replace(finished, pick=deepest)
+    assert [len(v.steps) for v in pick_chain(as_pick)] == list(range(len(deepest.steps) + 1))
     width, height = _png_size(chain_plot(as_pick))
     assert width >= 400 and height >= 300
     original = next(v for v in finished.variants if not v.steps)

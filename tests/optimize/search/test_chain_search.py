@@ -69,12 +69,12 @@ class ChangesNothing(Pass):
         return Outcome(out_dir / "model.onnx", changed=False)
 
 
-def _run(model, out, chains, **search):
-    """A run of just `chains`, with the search settings given."""
+def _run(model, out, chains, say=lambda message: None, **search):
+    """A run of just `chains`, with the search settings given, its progress lines to `say`."""
     recipe = Recipe(
         model=model, out=out, chains=chains, builtin=False, measure=QUICK, search=search
     )
-    return run(recipe)
+    return run(recipe, lambda message, *_: say(message))
 
 
 def test_a_dominated_step_stops_its_chain(digits_cnn_onnx, tmp_path):
@@ -83,12 +83,16 @@ def test_a_dominated_step_stops_its_chain(digits_cnn_onnx, tmp_path):
         Chain((AddsDeadWork(), OrtGraphOptimize("extended")), "slow first step"),
         Chain((OrtGraphOptimize("basic"),), "fast"),
     ]
-    results = _run(digits_cnn_onnx, tmp_path, chains, fallback=False)
+    said = []
+    results = _run(digits_cnn_onnx, tmp_path, chains, said.append, fallback=False)
     by_label = {v.label: v for v in results.variants}
     slow = by_label["adds_dead_work"]
     assert slow.status == "measured" and slow.fidelity.mean_cosine > 0.9999
     rest = by_label["adds_dead_work → ort_graph"]
     assert rest.status == "skipped" and "clearly dominated" in rest.reason
+    # Screened a second time before its chain was cut; a step that won is screened once.
+    assert said.count("screening adds_dead_work again") == 1
+    assert not any(line.startswith("screening ort_graph") and "again" in line for line in said)
     assert not (tmp_path / "variants" / rest.id).exists()
 
 
