@@ -343,7 +343,7 @@ def _write(run: RunContext, results: Results) -> Results:
     if run.recipe.serve.sweep and results.pick is not None:
         with run.clock.stage("load sweep of the pick"):
             pick = ServedPick.read(run.out_dir)
-            results.load_sweeps = sweep_pick(pick, run.recipe.serve, run.say)
+            results.load_sweeps, results.stream_sweep = sweep_pick(pick, run.recipe.serve, run.say)
         with run.clock.stage("writing the outputs with the load sweep"):
             write_outputs(results)
     return results

@@ -16,7 +16,11 @@ from optimize.errors import UserError
 def serve_bench(
     out: Annotated[Path, typer.Argument(help="the output folder of an `optimize run`")],
     slo_p99_ms: Annotated[
-        float | None, typer.Option(help="the p99 latency, ms, the recommended setup must meet")
+        float | None,
+        typer.Option(
+            help="the p99 latency, ms, the recommended setup must meet; for a language "
+            "model, of the time to first token"
+        ),
     ] = None,
     price_per_hour: Annotated[
         float | None, typer.Option(help="the machine's price per hour, for the cost per million")
@@ -34,10 +38,13 @@ def serve_bench(
 ) -> None:
     """Serve the pick under rising load for each split of the cores into instances and
     threads, batching off and on; recommend the setup with the most requests per second
-    within the SLO and write it into serving/. Exit 1 when no setup meets the SLO."""
+    within the SLO and write it into serving/. A language model's pick is served to 1, 2,
+    4 and 8 concurrent streams, the SLO on its time to first token. Exit 1 when no setup
+    meets the SLO."""
     from optimize.config.sections import ServeSection
     from optimize.config.validation import SectionError
     from optimize.serve.bench import serve_bench as sweep
+    from optimize.serve.stream_report import stream_lines
     from optimize.serve.sweep_report import sweep_lines
 
     try:
@@ -52,15 +59,16 @@ def serve_bench(
         except SectionError as exc:
             flag = f"--{str(exc.path[0]).replace('_', '-')}"
             raise UserError(f"{flag}: {exc.message}") from None
-        sweeps = sweep(out, plan, typer.echo)
+        sweeps, streams = sweep(out, plan, typer.echo)
     except typer.Exit:
         raise
     except Exception as exc:  # every failure ends in one line; see fail
         fail(exc, debug)
-    for line in sweep_lines(sweeps):
+    done = [streams] if streams else sweeps
+    for line in stream_lines(streams) if streams else sweep_lines(sweeps):
         typer.echo(line)
-    typer.echo(f"results: {out / 'serving' / 'load_sweep.md'}")
-    if any(done.recommended is None for done in sweeps):
+    typer.echo(f"results: {out / 'serving' / ('stream' if streams else 'load')}_sweep.md")
+    if any(found.recommended is None for found in done):
         raise typer.Exit(code=1)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from hardware.detect import distribution_versions
 from hardware.generation import NEW_TOKENS, STREAMS
 from hardware.perplexity import token_windows
+from hardware.runtimes.generative import BOUND_PROMPT
 from hardware.runtimes.transformers_lm import TransformersLmRuntime, TransformersLmSettings
 from hardware.targets import Target
 from optimize.config.sections import DataSection
@@ -125,9 +126,11 @@ def prepare_text_data(source: Source, data_section: DataSection, out_dir: Path) 
             "perplexity is measured on the bundled sample text, not yours: pass --eval-data "
             "with a UTF-8 .txt of the text you serve"
         )
+    # The prompt timed runs start from, which serving is benchmarked with.
+    prompt = [int(t) for t in store.head(1)["input_ids"][0][:BOUND_PROMPT]]
     return RunData(
         store=store,
-        description=describe_evalset(store, described, notes),
+        description=describe_evalset(store, described, notes) | {"prompt_ids": prompt},
         calibration=store.head(store.samples),
         raw_inputs=source.inputs,
         preprocessing=None,

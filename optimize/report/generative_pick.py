@@ -77,6 +77,7 @@ def write_generative_pick(results: Results) -> tuple[ServedPick, list[Path]]:
             best_onnx=None,
             best_onnx_label=None,
             loading_code=_loading_code(pick, artifact, settings),
+            prompt_ids=list(results.eval_data.get("prompt_ids", [])),
         ),
         written,
     )

@@ -7,6 +7,7 @@ from optimize.report.cluster_text import cluster_headline, units_by_node
 from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
 from optimize.report.generation_table import generation_markdown
 from optimize.report.results import Results
+from optimize.serve.stream_report import stream_lines
 from optimize.serve.sweep_report import sweep_lines
 from passes.prune_magnitude import PruneMagnitude
 from passes.prune_structured import PruneStructured
@@ -140,6 +141,10 @@ def render_markdown(results: Results) -> str:
         lines += ["", "## Under load", ""]
         lines += [f"- {line}" for line in sweep_lines(results.load_sweeps)]
         lines.append("- Every point: `serving/load_sweep.md`.")
+    if results.stream_sweep:
+        lines += ["", "## Under load", ""]
+        lines += [f"- {line}" for line in stream_lines(results.stream_sweep)]
+        lines.append("- How it was served: `serving/stream_sweep.md`.")
     if results.warnings:
         lines += ["", "## Warnings", ""] + [f"- ⚠ {w}" for w in results.warnings]
     lines += generation_markdown(results.variants)

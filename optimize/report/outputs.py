@@ -20,6 +20,7 @@ from optimize.report.variant_records import write_variants_csv
 from optimize.serve.bench import recommended_setup
 from optimize.serve.pick_json import write_pick_json
 from optimize.serve.serving_files import write_serving
+from optimize.serve.stream_report import remove_stream_sweep, write_stream_sweep
 from optimize.serve.sweep_report import remove_sweep, sweep_plot, write_sweep
 from optimize.source.hf_files import folder_files, tokenizer_files
 from optimize.store import (
@@ -65,6 +66,10 @@ def write_outputs(results: Results) -> None:
         artifacts += generative_files
     artifacts += write_pick_json(out, served)
     artifacts += write_serving(out, served, recommended_setup(results.load_sweeps))
+    if results.stream_sweep:
+        artifacts += write_stream_sweep(results.out_dir, results.stream_sweep)
+    else:
+        remove_stream_sweep(results.out_dir)
     if results.load_sweeps:
         artifacts += write_sweep(results.out_dir, results.load_sweeps)
     else:

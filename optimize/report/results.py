@@ -59,6 +59,9 @@ class Results:
     # The load sweep of the pick (optimize.serve.load_sweep.LoadSweep), in process and
     # through a server, when the run was asked for it.
     load_sweeps: list[Any] = field(default_factory=list)
+    # A language model's pick served to concurrent streams
+    # (optimize.serve.stream_sweep.StreamSweep), when the run was asked for a load sweep.
+    stream_sweep: Any = None
     # What a Hugging Face folder's model was loaded for (None: its default, or no folder).
     task: str | None = None
     # What a language model's pick is fastest at (optimize.choose.objective).
@@ -291,6 +294,7 @@ class Results:
             "repairs": [asdict(r) for r in self.repairs],
             "prune_sweep": asdict(self.prune_sweep) if self.prune_sweep else None,
             "load_sweeps": [sweep.to_dict() for sweep in self.load_sweeps],
+            "stream_sweep": self.stream_sweep.to_dict() if self.stream_sweep else None,
             "environment": self.environment,
             "variants": [v.to_dict(self.out_dir) for v in self.variants],
         }

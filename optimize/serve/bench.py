@@ -1,5 +1,6 @@
 """`optimize serve-bench`: the load sweep of an output folder's pick, its results in
-serving/, and the Triton config and KServe manifest set to the recommended setup."""
+serving/, and the Triton config and KServe manifest set to the recommended setup; for a
+language model's pick, the sweep of concurrent generation streams."""
 
 from __future__ import annotations
 
@@ -9,39 +10,53 @@ from collections.abc import Callable
 from pathlib import Path
 
 from optimize.config.sections import ServeSection
+from optimize.errors import UserError
 from optimize.serve.load_sweep import LoadSweep, sweep_in_process
 from optimize.serve.pick_json import ServedPick
 from optimize.serve.server_sweep import sweep_through_server
 from optimize.serve.serving_files import write_serving
 from optimize.serve.serving_setup import ServingSetup
+from optimize.serve.stream_report import write_stream_sweep
+from optimize.serve.stream_sweep import StreamSweep, sweep_streams
 from optimize.serve.sweep_report import FOLDER, write_sweep
 from optimize.store import MANIFEST, write_manifest
 
 
 def sweep_pick(
     pick: ServedPick, plan: ServeSection, progress: Callable[[str], None] = lambda message: None
-) -> list[LoadSweep]:
+) -> tuple[list[LoadSweep], StreamSweep | None]:
     """The load sweep of `pick` on this machine's cores as `plan` says: in process, and
-    through KServe's model server when asked."""
+    through KServe's model server when asked; for a language model's pick, the sweep of
+    concurrent streams instead."""
+    if pick.generative:
+        if plan.through_server:
+            raise UserError(
+                "--through-server: a language model's pick is served in its own runtime, not "
+                "through KServe's model server; leave the flag out"
+            )
+        return [], sweep_streams(pick, plan.seconds, plan.slo_p99_ms, progress)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     args = (cores, plan.slo_p99_ms, plan.price_per_hour, plan.seconds, progress)
     sweeps = [sweep_in_process(pick, *args)]
     if plan.through_server:
         sweeps.append(sweep_through_server(pick, *args))
-    return sweeps
+    return sweeps, None
 
 
 def serve_bench(
     out_dir: Path, plan: ServeSection, progress: Callable[[str], None] = lambda message: None
-) -> list[LoadSweep]:
+) -> tuple[list[LoadSweep], StreamSweep | None]:
     """Sweep the pick in `out_dir`; write the results and the serving files for the
     in-process recommendation (as measured when none meets the SLO)."""
     pick = ServedPick.read(out_dir)
-    sweeps = sweep_pick(pick, plan, progress)
-    written = write_sweep(out_dir, sweeps)
-    written += write_serving(out_dir, pick, recommended_setup(sweeps))
+    sweeps, streams = sweep_pick(pick, plan, progress)
+    if streams is not None:
+        written = write_stream_sweep(out_dir, streams)
+    else:
+        written = write_sweep(out_dir, sweeps)
+        written += write_serving(out_dir, pick, recommended_setup(sweeps))
     _list_in_manifest(out_dir, written)
-    return sweeps
+    return sweeps, streams
 
 
 def recommended_setup(sweeps: list[LoadSweep]) -> ServingSetup | None:

@@ -5,7 +5,7 @@ The serving files (Triton, KServe, the load sweep) are made from it alone."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,15 @@ class ServedPick:
     best_onnx_label: str | None
     # The float type the pick computes in, from the passes that made it (fp16 or fp32).
     float_precision: str = "fp32"
-    # For a language model: the code that loads the pick in its runtime and generates.
+    # For a language model: the code that loads the pick in its runtime and generates, and
+    # the prompt its timed runs started from (token ids), which serve-bench sends.
     loading_code: str = ""
+    prompt_ids: list[int] = field(default_factory=list)
+
+    @property
+    def generative(self) -> bool:
+        """Whether the pick is a language model served as text in, text out."""
+        return self.source_task == "text-generation"
 
     @property
     def batches_on_first_dim(self) -> bool:

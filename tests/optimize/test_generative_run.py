@@ -77,6 +77,26 @@ def test_a_llama_folder_is_searched_across_runtimes_and_weights(tiny_lms, text_f
     listed = {e["path"] for e in json.loads((out / "manifest.json").read_text())["artifacts"]}
     assert any(path.startswith(f"{served['artifact']}/") for path in listed)
 
+    # serve-bench sends the prompt the run timed, from concurrent streams, to one instance.
+    bench = CliRunner().invoke(app, ["serve-bench", str(out), "--slo-p99-ms", "60000"])
+    assert bench.exit_code == 0, bench.output
+    sweep = json.loads((out / "serving" / "stream_sweep.json").read_text())
+    assert sweep["runtime"] == served["runtime"] and sweep["prompt_tokens"] == 128
+    points = sweep["points"]
+    assert [p["streams"] for p in points] == [1, 2, 4, 8]
+    assert all(p["requests"] >= max(8, 2 * p["streams"]) and p["tokens_per_s"] > 0 for p in points)
+    # Answered one at a time, the eighth stream waits for seven answers before its first token.
+    assert points[-1]["ttft_p50_ms"] > 2 * points[0]["ttft_p50_ms"]
+    assert sweep["recommended_streams"] == 8 and "recommended: at most 8" in bench.output
+    listed = {e["path"] for e in json.loads((out / "manifest.json").read_text())["artifacts"]}
+    assert {"serving/stream_sweep.json", "serving/stream_sweep.md"} <= listed
+    assert any(path.startswith(f"{served['artifact']}/") for path in listed)
+    # An SLO no number of streams meets ends in exit 1 with the lowest p99 said.
+    missed = CliRunner().invoke(app, ["serve-bench", str(out), "--slo-p99-ms", "0.001"])
+    assert missed.exit_code == 1 and "no number of streams meets" in missed.output
+    refused = CliRunner().invoke(app, ["serve-bench", str(out), "--through-server"])
+    assert refused.exit_code == 2 and "--through-server" in refused.output
+
 
 @pytest.mark.parametrize("kind", ["qwen2", "gpt2"])
 def test_other_families_run_end_to_end(tiny_lms, text_file, tmp_path, kind):
@@ -85,6 +105,7 @@ def test_other_families_run_end_to_end(tiny_lms, text_file, tmp_path, kind):
         f'model = "{tiny_lms.hf(kind)}"\nout = "{tmp_path / "out"}"\nbuiltin = false\n'
         f'[data]\neval = "{text_file}"\n[measure]\nthreads = [1]\n'
         '[[chains]]\nwhy = "int8"\npasses = [{pass = "export_openvino_genai", weights = "int8"}]\n'
+        "[serve]\nsweep = true\n"
     )
     result = CliRunner().invoke(app, ["run", "--recipe", str(recipe), *FAST])
     assert result.exit_code == 0, result.output
@@ -92,6 +113,10 @@ def test_other_families_run_end_to_end(tiny_lms, text_file, tmp_path, kind):
     measured = {v["runtime"] for v in report["variants"] if v["status"] == "measured"}
     assert measured == {"transformers_lm", "openvino_genai"}
     assert report["pick"] is not None
+    # Asked for a load sweep, the run serves its pick to concurrent streams.
+    assert [p["streams"] for p in report["stream_sweep"]["points"]] == [1, 2, 4, 8]
+    assert "## Under load" in (tmp_path / "out" / "report.md").read_text()
+    assert (tmp_path / "out" / "serving" / "stream_sweep.md").is_file()
 
 
 def test_a_tight_tolerance_keeps_only_the_original(tiny_lms, text_file, tmp_path):
