@@ -3,6 +3,7 @@ line, exit 2 for the user's mistake, 3 for a bug), and how recipe keys are named
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, NoReturn
 
 import typer
@@ -40,6 +41,9 @@ def main_options(
     ] = False,
 ) -> None:
     """Find the fastest form of a model on your hardware that is still accurate enough."""
+    # The run says its own progress a line at a time; Hugging Face's bars for loading and
+    # converting weights would break into its lines. A variable the user set is kept.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def fail(exc: Exception, debug: bool) -> NoReturn:
