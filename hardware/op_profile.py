@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import statistics
 import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -13,6 +14,12 @@ import numpy as np
 
 from hardware.session import SessionSettings, open_session
 from hardware.targets import Target
+
+# A profile's runs stop after this many seconds, once they are at least FEWEST_RUNS: each
+# node's median over a dozen runs already ranks the operators; a profiled run of a large
+# model takes tens of milliseconds, and the trace of fifty of them seconds to read.
+PROFILE_SECONDS = 1.0
+FEWEST_RUNS = 12
 
 
 def operator_profile(
@@ -22,9 +29,11 @@ def operator_profile(
     settings: SessionSettings = SessionSettings(),
     runs: int = 50,
     top: int = 10,
+    seconds: float = PROFILE_SECONDS,
 ) -> list[dict[str, object]]:
-    """The `top` operator types by kernel time over `runs` runs (after one warm-up run that
-    the profile leaves out; each node counted at its median time), with their share of all
+    """The `top` operator types by kernel time over `runs` runs, fewer where they would
+    take more than `seconds` but at least FEWEST_RUNS (after one warm-up run that the
+    profile leaves out; each node counted at its median time), with their share of all
     kernel time and call count."""
     with tempfile.TemporaryDirectory() as scratch:
         session = open_session(
@@ -34,8 +43,12 @@ def operator_profile(
         bound = {n: feeds[n] for n in names}
         session.run(None, bound)
         warmup_end_us = _trace_now_us(session)
-        for _ in range(runs):
+        deadline = time.perf_counter() + seconds
+        done = 0
+        while done < runs and (done < FEWEST_RUNS or time.perf_counter() < deadline):
             session.run(None, bound)
+            done += 1
+        runs = done
         trace = json.loads(Path(session.end_profiling()).read_text())
     durations: dict[tuple[str, str], list[float]] = defaultdict(list)
     by_provider: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))

@@ -38,3 +38,6 @@ def test_profile_ranks_the_operators_that_ran(tmp_path):
     assert 0.5 < sum(r["share"] for r in rows) <= 1.0001
     assert by_op["MatMul"]["per_run_ms"] > 0
     assert not list(tmp_path.glob("*.json")), "the trace file is not left behind"
+    # Out of time at once, it still takes the fewest runs, and counts calls per run taken.
+    quick = {r["op_type"]: r for r in operator_profile(path, Target("cpu"), feeds, seconds=0.0)}
+    assert quick["MatMul"]["calls_per_run"] == 2 and quick["Relu"]["calls_per_run"] == 1
