@@ -58,8 +58,10 @@ class Candidate:
     runtime: RuntimeName = RuntimeName.ONNXRUNTIME
     measurements: Measurements | None = None
     fidelity: Fidelity | None = None
-    # Why the figures break the user's limits; None when within them.
+    # Why the figures break the user's limits; None when within them. How many times the
+    # loss the tolerance allows its outputs lost (1 at the limit; None: no measure of it).
     verdict: str | None = None
+    times_allowed_loss: float | None = None
     measurements_cached: bool = False
     # How far it was timed (None: not yet); and, when screening showed it cannot win, why
     # it was not timed further.
@@ -143,6 +145,7 @@ class Candidate:
             "fidelity": self.fidelity.to_dict() if self.fidelity else None,
             "within_tolerance": self.within_tolerance,
             "verdict": self.verdict,
+            "times_allowed_loss": self.times_allowed_loss,
         }
 
 

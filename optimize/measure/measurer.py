@@ -33,7 +33,11 @@ from optimize.measure.cache import (
     store_result,
 )
 from optimize.measure.conditions import settings_digest, thread_options, unit_time_limit
-from optimize.measure.verdicts import limits_verdict, tolerance_verdict
+from optimize.measure.verdicts import (
+    limits_verdict,
+    times_the_allowed_loss,
+    tolerance_verdict,
+)
 from optimize.measure.worker import Artifact, MeasureJob, measure_candidate, profile_candidate
 from optimize.measure.workload import Workload, halved, halvings_to_fit
 
@@ -166,8 +170,11 @@ class Measurer:
     def rescreen(self, variant: Variant) -> None:
         """Screen a screened variant again, in a new session, and keep the faster of its two
         screenings: a screening is one short draw of a session's speed, which on a small
-        model can come out a third slower for the same graph; interference only slows."""
+        model can come out a third slower for the same graph; interference only slows.
+        Stored figures were kept so already."""
         if variant.timing != TimingKind.SCREEN or not variant.measured:
+            return
+        if variant.measurements_cached:
             return
         self.on_measure(f"{variant.label} again")
         screening = self.jobs[variant.id].screening(self.screen_workload)
@@ -290,6 +297,7 @@ class Measurer:
             measurements, self.limits
         )
         candidate.record(measurements, fidelity, verdict)
+        candidate.times_allowed_loss = times_the_allowed_loss(fidelity, self.limits)
         return None
 
     def profile(self, candidate: Candidate) -> list[dict] | None:

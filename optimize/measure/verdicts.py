@@ -35,6 +35,24 @@ def tolerance_verdict(fidelity: Fidelity, tolerance: Limits) -> str | None:
     return None
 
 
+def times_the_allowed_loss(fidelity: Fidelity, tolerance: Limits) -> float | None:
+    """How many times the loss `tolerance` allows `fidelity` lost (1 at the limit): in
+    perplexity, points or percent of the metric, or one minus the mean cosine. None where
+    the limit allows no loss, or the loss has no measure (NaN outputs)."""
+    if fidelity.nonfinite_outputs:
+        return None
+    if fidelity.metric_drop is not None:
+        percent, points = fidelity.relative_drop_percent, fidelity.accuracy_drop_points
+        if fidelity.metric == "perplexity":
+            lost, allowed = percent, tolerance.max_perplexity_increase
+        else:
+            lost = points if points is not None else percent
+            allowed = tolerance.max_accuracy_drop
+    else:
+        lost, allowed = 1.0 - fidelity.mean_cosine, 1.0 - tolerance.min_cosine
+    return lost / allowed if lost is not None and allowed > 0 else None
+
+
 def limits_verdict(measurements: Measurements, tolerance: Limits) -> str | None:
     """Why measured speed or size breaks the user's limits, or None."""
     p50 = measurements.latency.p50_ms

@@ -69,10 +69,17 @@ class ChangesNothing(Pass):
         return Outcome(out_dir / "model.onnx", changed=False)
 
 
-def _run(model, out, chains, say=lambda message: None, **search):
-    """A run of just `chains`, with the search settings given, its progress lines to `say`."""
+def _run(model, out, chains, say=lambda message: None, limits=None, **search):
+    """A run of just `chains`, with the limits and search settings given, its progress lines
+    to `say`."""
     recipe = Recipe(
-        model=model, out=out, chains=chains, builtin=False, measure=QUICK, search=search
+        model=model,
+        out=out,
+        chains=chains,
+        builtin=False,
+        measure=QUICK,
+        search=search,
+        limits=limits or {},
     )
     return run(recipe, lambda message, *_: say(message))
 
@@ -131,3 +138,35 @@ def test_an_accuracy_alternative_is_spared_when_its_chain_is_within_the_limits(
     spared = by_label["quantize_static(calibration=percentile, reduce_range=False)"]
     assert spared.status == "skipped" and "within the limits already" in spared.reason
     assert not (tmp_path / "variants" / spared.id).exists()
+
+
+def test_an_accuracy_alternative_is_tried_near_the_limits_and_spared_far_outside(
+    digits_cnn_onnx, tmp_path
+):
+    minmax = QuantizeStatic(reduce_range=False)
+    percentile = QuantizeStatic("percentile", reduce_range=False)
+    chains = [
+        Chain((minmax,), "static int8"),
+        Chain((percentile,), "clips", accuracy_for=(minmax,)),
+    ]
+    # A cosine so near 1 that int8 loses hundreds of times what it allows.
+    far = _run(
+        digits_cnn_onnx, tmp_path / "far", chains, limits={"min_cosine": 0.9999999}, fallback=False
+    )
+    by_label = {v.label: v for v in far.variants}
+    base = by_label[minmax.label()]
+    assert base.times_allowed_loss > 100
+    spared = by_label[percentile.label()]
+    assert spared.status == "skipped" and "what the limits allow" in spared.reason
+    # Allowed a third of what the base lost: within reach, so the alternative is tried.
+    lost = 1 - base.fidelity.mean_cosine
+    near = _run(
+        digits_cnn_onnx,
+        tmp_path / "near",
+        chains,
+        limits={"min_cosine": 1 - lost / 3},
+        fallback=False,
+    )
+    by_label = {v.label: v for v in near.variants}
+    assert 2 < by_label[minmax.label()].times_allowed_loss < 4
+    assert by_label[percentile.label()].status == "measured"
