@@ -14,7 +14,7 @@ import numpy as np
 from hardware.runtimes.base import Runtime, RuntimeName
 from hardware.runtimes.pytorch import TorchSettings, candidates, unsupported
 from hardware.targets import Target
-from optimize.build.variant import Candidate, RuntimeRow, Status
+from optimize.build.variant import Candidate, RuntimeRow, Status, Variant
 from optimize.measure.artifacts import TorchSource
 from optimize.measure.measurer import Measurer
 from optimize.source.load import Source
@@ -73,7 +73,11 @@ class TorchRuns:
         fastest = self.fastest_of(candidates)
         rows = torch_rows(self.source, self.target, self.cpu_flags, self.root_id)
         for row in rows:
-            reason = should_stop() or _hopeless(row, rows[0], fastest)
+            reason = (
+                should_stop()
+                or _hopeless(row, rows[0], fastest)
+                or int8_outside_limits(row, candidates)
+            )
             if row.status == Status.BUILT and reason:
                 row.status, row.reason = Status.SKIPPED, reason
             if row.status == Status.BUILT:
@@ -96,6 +100,33 @@ def _hopeless(row: RuntimeRow, eager: RuntimeRow, fastest: Candidate | None) -> 
     return (
         f"not compiled: torch eager screened at {behind:.1f}× the latency of {fastest.label}, "
         f"and compiling gains well under {COMPILE_CATCH_UP:g}× over eager"
+    )
+
+
+# The ONNX passes that quantize weights and activations to int8 from calibration, as PT2E
+# does with X86InductorQuantizer (per-channel weights, min-max observed activations).
+STATIC_INT8_PASSES = ("quantize_static", "quantize_nncf")
+
+
+def int8_outside_limits(row: RuntimeRow, candidates: list[Candidate]) -> str | None:
+    """Why quantizing the row to int8 by PT2E is not worth its seconds: every variant
+    statically quantized to int8 the same way is outside the limits. None otherwise."""
+    if not row.runtime_settings.get("int8"):
+        return None
+    static = [
+        c
+        for c in candidates
+        if isinstance(c, Variant)
+        and c.measured
+        and any(s.name in STATIC_INT8_PASSES for s in c.steps)
+    ]
+    if not static or any(c.within_tolerance for c in static):
+        return None
+    first = static[0]
+    return (
+        f"not compiled: no variant statically quantized to int8 is within the limits "
+        f"({first.label}: {first.verdict}{', …' if len(static) > 1 else ''}), and PT2E "
+        "quantizes weights and activations the same way"
     )
 
 

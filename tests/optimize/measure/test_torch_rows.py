@@ -3,9 +3,12 @@
 import dataclasses
 from pathlib import Path
 
+from figures import measured_variant
+
 from hardware.runtimes.pytorch import unsupported_autocast
 from hardware.targets import Target
-from optimize.measure.torch_rows import torch_rows
+from optimize.build.variant import Step
+from optimize.measure.torch_rows import int8_outside_limits, torch_rows
 from optimize.source.load import Source
 
 
@@ -121,3 +124,26 @@ def test_pt2e_int8_keeps_the_digits_accuracy_under_torch_compile(digits, digits_
         fp32.argmax(1) == digits.test_y
     ).mean() - 0.01
     assert agreement >= 0.97
+
+
+def test_pt2e_int8_is_not_compiled_when_every_static_int8_variant_is_outside_the_limits():
+    row = next(
+        r
+        for r in torch_rows(_source("exported_program"), Target("cpu"), ["amx_int8"], "r")
+        if r.runtime_settings["int8"]
+    )
+
+    def quantized(name, cosine, verdict=None):
+        step = Step(name, name, {}, True, 1.0)
+        return measured_variant(name, 1.0, cosine, verdict=verdict, steps=(step,))
+
+    dynamic = quantized("quantize_dynamic", 1.0)
+    static = quantized("quantize_static", 0.35, verdict="mean cosine 0.35 < 0.999")
+    nncf = quantized("quantize_nncf", 0.9975, verdict="mean cosine 0.9975 < 0.999")
+    reason = int8_outside_limits(row, [dynamic, static, nncf])
+    assert reason.startswith("not compiled") and "mean cosine 0.35 < 0.999" in reason
+    # One static int8 variant within the limits, or none measured yet: PT2E is worth a try.
+    assert int8_outside_limits(row, [static, quantized("quantize_nncf", 0.9999)]) is None
+    assert int8_outside_limits(row, [dynamic]) is None
+    float_row = next(r for r in torch_rows(_source("exported_program"), Target("cpu"), [], "r"))
+    assert int8_outside_limits(float_row, [static]) is None
