@@ -136,7 +136,7 @@ def _stages(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> Results:
             found.variants,
             measurer,
             deadline.untimed,
-            deadline.seconds_left(),
+            deadline.seconds_left,
             _everything(run.recipe),
             run.say,
             key,

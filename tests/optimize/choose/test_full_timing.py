@@ -1,16 +1,24 @@
 """Full timing sized by what can still change the pick: two ONNX Runtime contenders
 within noise of each other are not each swept; the slower races the faster head to head
-under the setting the faster was swept to, and the pick is always timed in full."""
+under the setting the faster was swept to, and the pick is always timed in full. Another
+runtime's second contender is timed under the setting its first was fastest with."""
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import onnx
+from figures import measured_variant
 from onnx import helper
 
+from hardware.runtimes.base import RuntimeName
+from hardware.runtimes.openvino import OpenVinoSettings
 from optimize.api import run
+from optimize.choose.full_timing import follow_leader
 from optimize.config.chains import Chain
 from optimize.config.recipe import Recipe
+from optimize.measure.worker import MeasureJob
 from passes.base import Outcome, Pass, PassContext
 
 
@@ -58,3 +66,18 @@ def test_a_tie_is_raced_head_to_head_rather_than_swept_twice(digits_cnn_onnx, tm
     assert {v.id for v in raced} <= {e["id"] for e in results.contest.entries}
     assert raced and all("raced it head to head" in v.not_timed_further for v in raced)
     assert "raced it head to head" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_another_contender_of_a_runtime_is_timed_under_the_setting_the_first_was_fastest_with():
+    f32 = [OpenVinoSettings(threads=n, precision="f32") for n in (2, 1)]
+    bf16 = [OpenVinoSettings(threads=n, precision="bf16") for n in (2, 1)]
+    leader, follower = measured_variant("lead", 1.0), measured_variant("follow", 1.05)
+    swept = dataclasses.asdict(f32[1])
+    leader.measurements = dataclasses.replace(leader.measurements, settings=swept)
+    jobs = {
+        leader.id: MeasureJob(RuntimeName.OPENVINO, None, tuple(f32), None),
+        follower.id: MeasureJob(RuntimeName.OPENVINO, None, tuple(bf16), None),
+    }
+    follow_leader(follower, leader, SimpleNamespace(jobs=jobs))
+    # Its own precision, at the thread count the leader's sweep found fastest.
+    assert jobs[follower.id].settings == (bf16[1],)
