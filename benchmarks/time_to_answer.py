@@ -91,6 +91,8 @@ def time_case(case: Case, scratch: Path) -> Timed:
     _, plan = timed_run([*args, "--dry-run"], gains)
     print(f"{case.name}: cold run", flush=True)
     cold_s, stdout = timed_run(args, gains)
+    # Its lines, each unit of work timed, show where the time went beyond the stage table.
+    (scratch / f"{case.folder}-cold.log").write_text(stdout)
     report = json.loads((out / "report.json").read_text())
     picked = next(v for v in report["variants"] if v["id"] == report["pick"])
     print(f"{case.name}: {cold_s:.1f} s cold; re-run", flush=True)
