@@ -4,15 +4,12 @@ which torch.compile lowers to oneDNN's VNNI and AMX int8 kernels."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+from hardware.quiet import quietly
 from hardware.targets import Target
 
 INSTALL = "pip install torchao"
@@ -38,9 +35,7 @@ def unsupported_int8(target: Target, cpu_flags: list[str]) -> str | None:
 def _torchao_quietly():
     """torchao's quantization entry points, imported without the warnings it prints about
     GPU kernels a CPU machine lacks."""
-    logging.getLogger("torchao").setLevel(logging.ERROR)
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
+    with quietly():
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
         from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
     return prepare_pt2e, convert_pt2e, x86

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hardware.quiet import quietly
 from optimize.errors import UserError, first_line
 from optimize.source.files import file_digest
 from optimize.source.hf_files import folder_files
@@ -98,12 +99,14 @@ def dequantized_folder(gguf: Path, cache_dir: Path) -> Path:
     from optimize.store import publish_dir, staging_dir
 
     try:
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            gguf.parent, gguf_file=gguf.name, local_files_only=True
-        )
-        tokenizer = transformers.AutoTokenizer.from_pretrained(
-            gguf.parent, gguf_file=gguf.name, local_files_only=True
-        )
+        # Reading a GGUF imports torchao, and converting it draws a progress bar of its own.
+        with quietly():
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                gguf.parent, gguf_file=gguf.name, local_files_only=True
+            )
+            tokenizer = transformers.AutoTokenizer.from_pretrained(
+                gguf.parent, gguf_file=gguf.name, local_files_only=True
+            )
     except (ImportError, OSError, ValueError, KeyError, RuntimeError) as exc:
         raise UserError(
             f"{gguf.name}: transformers cannot read this GGUF ({first_line(exc)}): give the "
