@@ -121,19 +121,23 @@ def _serve(
     `seconds`; one engine thread answers them in arrival order."""
     requests: queue.Queue = queue.Queue()
     answers: list[tuple[int, Generation]] = []
+    failures: list[Exception] = []
     deadline = time.perf_counter() + seconds
 
     def engine() -> None:
         while (request := requests.get()) is not None:
             sent_ns, done = request
-            answers.append((sent_ns, model.generate(prompt, new_tokens)))
+            try:
+                answers.append((sent_ns, model.generate(prompt, new_tokens)))
+            except Exception as exc:  # the sweep ends with it, raised below
+                failures.append(exc)
             done.set()
 
     fewest = max(2, -(-ANSWERS_PER_POINT // streams))
 
     def client() -> None:
         answered = 0
-        while answered < fewest or time.perf_counter() < deadline:
+        while not failures and (answered < fewest or time.perf_counter() < deadline):
             done = threading.Event()
             requests.put((time.perf_counter_ns(), done))
             done.wait()
@@ -150,6 +154,8 @@ def _serve(
     elapsed = time.perf_counter() - started
     requests.put(None)
     server.join()
+    if failures:
+        raise failures[0]
     waits = [(g.token_ns[0] - sent_ns) / 1e6 for sent_ns, g in answers if g.token_ns]
     ttft = summarize(waits, "")
     per_token = [g.decode_ms_per_token for _, g in answers if g.decode_ms_per_token]
