@@ -44,8 +44,7 @@ def serve_bench(
     from optimize.config.sections import ServeSection
     from optimize.config.validation import SectionError
     from optimize.serve.bench import serve_bench as sweep
-    from optimize.serve.stream_report import stream_lines
-    from optimize.serve.sweep_report import sweep_lines
+    from optimize.serve.stream_report import under_load_lines
 
     try:
         try:
@@ -65,7 +64,7 @@ def serve_bench(
     except Exception as exc:  # every failure ends in one line; see fail
         fail(exc, debug)
     done = [streams] if streams else sweeps
-    for line in stream_lines(streams) if streams else sweep_lines(sweeps):
+    for line in under_load_lines(sweeps, streams):
         typer.echo(line)
     typer.echo(f"results: {out / 'serving' / ('stream' if streams else 'load')}_sweep.md")
     if any(found.recommended is None for found in done):

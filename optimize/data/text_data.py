@@ -126,12 +126,13 @@ def prepare_text_data(source: Source, data_section: DataSection, out_dir: Path) 
             "perplexity is measured on the bundled sample text, not yours: pass --eval-data "
             "with a UTF-8 .txt of the text you serve"
         )
+    calibration = store.head(store.samples)
     # The prompt timed runs start from, which serving is benchmarked with.
-    prompt = [int(t) for t in store.head(1)["input_ids"][0][:BOUND_PROMPT]]
+    prompt = [int(t) for t in calibration["input_ids"][0][:BOUND_PROMPT]]
     return RunData(
         store=store,
         description=describe_evalset(store, described, notes) | {"prompt_ids": prompt},
-        calibration=store.head(store.samples),
+        calibration=calibration,
         raw_inputs=source.inputs,
         preprocessing=None,
         fixed_batch=None,

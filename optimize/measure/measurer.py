@@ -158,11 +158,9 @@ class Measurer:
                 return
             self.record(candidate, lambda: Placed(figures_from_dict(stored)))
             return
-        screening = job.screening(self.screen_workload)
-        unit = Unit(measure_candidate, screening, self.timeout_s, f"screening {candidate.label}")
-        error = self.record(candidate, lambda: self.executor.measure(unit))
+        error = self.record(candidate, lambda: self._screened(candidate))
         if candidate.measured:
-            store_figures(path, self.screen_key, candidate.measurements, candidate.fidelity)
+            self._keep_screening(candidate)
         elif error is not None and error.worth_remembering:
             failure = {"failed": candidate.reason, "detail": candidate.detail}
             store_result(path, self.screen_key, failure)
@@ -172,21 +170,26 @@ class Measurer:
         screenings: a screening is one short draw of a session's speed, which on a small
         model can come out a third slower for the same graph; interference only slows.
         Stored figures were kept so already."""
-        if variant.timing != TimingKind.SCREEN or not variant.measured:
-            return
-        if variant.measurements_cached:
+        fresh = variant.measured and not variant.measurements_cached
+        if variant.timing != TimingKind.SCREEN or not fresh:
             return
         self.on_measure(f"{variant.label} again")
-        screening = self.jobs[variant.id].screening(self.screen_workload)
-        unit = Unit(measure_candidate, screening, self.timeout_s, f"screening {variant.label}")
         try:
-            placed = self.executor.measure(unit)
+            placed = self._screened(variant)
         except IsolatedRunError:
             return
         if placed.result[0].latency.p50_ms < variant.p50_ms:
             self.record(variant, lambda: placed)
-            path = self.figures_file(variant, SCREENING_FILE)
-            store_figures(path, self.screen_key, variant.measurements, variant.fidelity)
+            self._keep_screening(variant)
+
+    def _screened(self, c: Candidate) -> Placed:
+        screening = self.jobs[c.id].screening(self.screen_workload)
+        unit = Unit(measure_candidate, screening, self.timeout_s, f"screening {c.label}")
+        return self.executor.measure(unit)
+
+    def _keep_screening(self, c: Candidate) -> None:
+        path = self.figures_file(c, SCREENING_FILE)
+        store_figures(path, self.screen_key, c.measurements, c.fidelity)
 
     def time_fully(
         self,

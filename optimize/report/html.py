@@ -19,8 +19,7 @@ from optimize.report.plot_labels import short_label
 from optimize.report.plots import quality_value, uses_accuracy
 from optimize.report.results import Results
 from optimize.report.warning_groups import group_warnings
-from optimize.serve.stream_report import stream_lines
-from optimize.serve.sweep_report import sweep_lines
+from optimize.serve.stream_report import under_load_lines
 
 PARETO, CHAIN, LOAD = "pareto", "chain", "load"  # keys of render_html's images
 # The variant table's columns in the page: what fits 1366 px; the full chain, its status
@@ -208,12 +207,12 @@ def _warnings(results: Results) -> str:
 
 
 def _load(results: Results, png: bytes | None) -> str:
-    if results.stream_sweep:
-        lines = "".join(f"<li>{escape(line)}</li>" for line in stream_lines(results.stream_sweep))
-        return f"<h2>Under load</h2><ul>{lines}</ul>"
-    if not results.load_sweeps:
+    said = under_load_lines(results.load_sweeps, results.stream_sweep)
+    if not said:
         return ""
-    lines = "".join(f"<li>{escape(line)}</li>" for line in sweep_lines(results.load_sweeps))
+    lines = "".join(f"<li>{escape(line)}</li>" for line in said)
+    if not results.load_sweeps:
+        return f"<h2>Under load</h2><ul>{lines}</ul>"
     caption = "Rising closed-loop load per setup; every point is in serving/load_sweep.md"
     return f"<h2>Under load</h2><ul>{lines}</ul>" + figure_html(
         png, "Throughput against p99", caption

@@ -7,8 +7,7 @@ from optimize.report.cluster_text import cluster_headline, units_by_node
 from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
 from optimize.report.generation_table import generation_markdown
 from optimize.report.results import Results
-from optimize.serve.stream_report import stream_lines
-from optimize.serve.sweep_report import sweep_lines
+from optimize.serve.stream_report import under_load_lines
 from passes.prune_magnitude import PruneMagnitude
 from passes.prune_structured import PruneStructured
 
@@ -137,14 +136,13 @@ def render_markdown(results: Results) -> str:
     """report.md: the pick, the rule, warnings, the variant table and the environment."""
     lines = [f"# optimize report: {results.source_path.name} on {results.target}", ""]
     lines += _pick_lines(results)
-    if results.load_sweeps:
-        lines += ["", "## Under load", ""]
-        lines += [f"- {line}" for line in sweep_lines(results.load_sweeps)]
-        lines.append("- Every point: `serving/load_sweep.md`.")
-    if results.stream_sweep:
-        lines += ["", "## Under load", ""]
-        lines += [f"- {line}" for line in stream_lines(results.stream_sweep)]
-        lines.append("- How it was served: `serving/stream_sweep.md`.")
+    if said := under_load_lines(results.load_sweeps, results.stream_sweep):
+        lines += ["", "## Under load", ""] + [f"- {line}" for line in said]
+        lines.append(
+            "- Every point: `serving/load_sweep.md`."
+            if results.load_sweeps
+            else "- How it was served: `serving/stream_sweep.md`."
+        )
     if results.warnings:
         lines += ["", "## Warnings", ""] + [f"- ⚠ {w}" for w in results.warnings]
     lines += generation_markdown(results.variants)

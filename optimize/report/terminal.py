@@ -30,7 +30,7 @@ from optimize.report.markdown import variant_cells
 from optimize.report.plot_labels import short_label
 from optimize.report.results import Results
 from optimize.report.warning_groups import group_warnings
-from optimize.serve.sweep_report import sweep_lines
+from optimize.serve.stream_report import under_load_lines
 
 SHORT_COLUMNS = (
     "variant",
@@ -222,7 +222,7 @@ def _print_pick(results: Results, console: Console) -> None:
                 f"closest (does not meet the limit): {results.closest.label} → "
                 f"{results.out_dir / 'closest.onnx'}"
             )
-    for line in sweep_lines(results.load_sweeps):
+    for line in under_load_lines(results.load_sweeps, results.stream_sweep):
         console.print(f"under load: {line}")
     out = results.out_dir
     # Not wrapped: a path cut in two cannot be copied.

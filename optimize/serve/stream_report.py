@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optimize.serve.stream_sweep import StreamSweep
-from optimize.serve.sweep_report import FOLDER
+from optimize.serve.sweep_report import FOLDER, sweep_lines
 from optimize.store import write_json_atomic, write_text_atomic
 
 
@@ -50,6 +50,12 @@ def stream_lines(sweep: StreamSweep) -> list[str]:
             f"{best.ttft_p99_ms:,.1f} ms"
         )
     return lines
+
+
+def under_load_lines(load_sweeps: list, stream_sweep: StreamSweep | None) -> list[str]:
+    """What the pick sustained under load, a line each: the stream sweep of a language
+    model's pick, else the load sweeps (none when neither ran)."""
+    return stream_lines(stream_sweep) if stream_sweep else sweep_lines(load_sweeps)
 
 
 def render_stream_markdown(sweep: StreamSweep) -> str:
