@@ -29,7 +29,7 @@ from optimize.config.recipe import Recipe
 from optimize.data.prepare import RunData, prepare_data
 from optimize.data.text_data import prepare_text_data
 from optimize.errors import UserError
-from optimize.execution import Executor
+from optimize.execution import UNIT_IMPORTS, Executor
 from optimize.isolation import close_warm_worker
 from optimize.measure.diagnose import (
     load_warning,
@@ -181,6 +181,7 @@ def _start(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> RunContext
     cleanup.enter_context(run_temp_folder(out_dir / "cache"))
     executor = executor_for(recipe, out_dir)
     cleanup.callback(executor.close)
+    executor.prepare(UNIT_IMPORTS)
     target = parse_target(recipe.target)
     return RunContext(
         recipe,

@@ -10,7 +10,24 @@ from typing import Any, Protocol
 
 from hardware.detect import HostInfo, check_target, describe_host
 from hardware.targets import Target
-from optimize.isolation import IsolatedRunError, close_warm_worker, run_isolated, run_warm
+from optimize.isolation import (
+    IsolatedRunError,
+    close_warm_worker,
+    prepare_warm_worker,
+    run_isolated,
+    run_warm,
+)
+
+# The packages nearly every run's units import. Asked of the warm worker as a run starts,
+# their imports take the core that loading the model leaves idle.
+UNIT_IMPORTS = (
+    "torch",
+    "torch._dynamo",
+    "onnxruntime",
+    "onnxruntime.quantization",
+    "openvino",
+    "nncf",
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,10 @@ class Executor(Protocol):
     def host(self, target: Target) -> HostInfo:
         """The machine measurements run on, checked to offer `target`."""
 
+    def prepare(self, modules: tuple[str, ...]) -> None:
+        """Have the process that runs the next units import `modules` ahead of them,
+        while this one goes on."""
+
     def measure(self, unit: Unit) -> Placed:
         """Run a measuring unit on the target's hardware, alone on its machine. Raises
         IsolatedRunError when the unit fails."""
@@ -74,6 +95,9 @@ class LocalExecutor:
     def host(self, target: Target) -> HostInfo:
         check_target(target)
         return describe_host(include_gpus=target.is_gpu)
+
+    def prepare(self, modules: tuple[str, ...]) -> None:
+        prepare_warm_worker(modules)
 
     def measure(self, unit: Unit) -> Placed:
         return Placed(unit.run_here())

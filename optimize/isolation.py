@@ -7,6 +7,7 @@ process gives honest peak-memory figures.
 from __future__ import annotations
 
 import atexit
+import importlib
 import multiprocessing as mp
 import os
 import signal
@@ -81,6 +82,15 @@ def _serve(conn) -> None:
         _reply(conn, fn, arg)
 
 
+def import_modules(modules: tuple[str, ...]) -> None:
+    """Import each of `modules` that is installed."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue  # a package not installed is said by the unit that needs it
+
+
 def _exit_with_parent() -> None:
     """Have the kernel kill this process when its parent dies, so that a killed run leaves
     no child behind (Linux; elsewhere a child ends when it next talks to its parent)."""
@@ -133,7 +143,8 @@ def _await_start(receiver, process) -> None:
         try:
             if receiver.recv() == STARTED:
                 return
-        except EOFError:
+        # A child that died with a unit sent to it unread resets the pipe.
+        except (EOFError, ConnectionResetError):
             pass
     process.join()
     if process.exitcode == UNCAUGHT_EXIT:
@@ -185,9 +196,24 @@ class WarmWorker:
     def __init__(self) -> None:
         self._process = None
         self._conn = None
+        # What the worker was asked to do ahead of its units, still to be waited for.
+        self._ahead: list[Callable[[], object]] = []
+
+    def prepare(self, modules: tuple[str, ...]) -> None:
+        """Start the worker, if it is not running, and have it import `modules` while this
+        process goes on: the next unit waits for those imports instead of doing them."""
+        if self._process is None or not self._process.is_alive():
+            self._spawn()
+            self._ahead.append(lambda: _await_start(self._conn, self._process))
+        try:
+            self._conn.send((import_modules, modules))
+        except OSError:
+            return  # it died starting; waiting for its start says why
+        self._ahead.append(lambda: _answer(self._conn, self._process, START_TIMEOUT_S))
 
     def run(self, fn: Callable[[Any], Any], arg: Any, timeout_s: float) -> Any:
         """Call `fn(arg)` in the worker (started on first use) and return its result."""
+        self._finish_ahead()
         if self._process is None or not self._process.is_alive():
             self._start()
         try:
@@ -201,14 +227,31 @@ class WarmWorker:
             self.close()
             raise IsolatedRunError(f"worker process lost: {exc}", transient=True) from None
 
-    def _start(self) -> None:
+    def _spawn(self) -> None:
         context = mp.get_context("spawn")
         self._conn, child_end = context.Pipe()
         self._process = context.Process(target=_serve, args=(child_end,), daemon=True)
         self._process.start()
         child_end.close()
+
+    def _start(self) -> None:
+        self._spawn()
         try:
             _await_start(self._conn, self._process)
+        except BaseException:
+            self.close()
+            raise
+
+    def _finish_ahead(self) -> None:
+        """Wait for the start and imports asked ahead, if any are under way."""
+        ahead, self._ahead = self._ahead, []
+        try:
+            for step in ahead:
+                step()
+        except IsolatedRunError:
+            # An import that crashed the worker or raised: the unit gets a new process,
+            # and its own import of the package says what is wrong.
+            self.close()
         except BaseException:
             self.close()
             raise
@@ -220,6 +263,7 @@ class WarmWorker:
             self._process.kill()
             self._process.join()
         self._process = self._conn = None
+        self._ahead = []
 
 
 _WORKER = WarmWorker()
@@ -231,6 +275,12 @@ def run_warm(fn: Callable[[Any], Any], arg: Any, timeout_s: float) -> Any:
     process, without a process start and imports per unit. Its peak-memory figures include
     the units before it."""
     return _WORKER.run(fn, arg, timeout_s)
+
+
+def prepare_warm_worker(modules: tuple[str, ...]) -> None:
+    """Have the warm worker import `modules` ahead of its first unit, while this process
+    goes on (see WarmWorker.prepare)."""
+    _WORKER.prepare(modules)
 
 
 def close_warm_worker() -> None:

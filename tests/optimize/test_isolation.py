@@ -2,12 +2,19 @@
 process and in the warm worker alike; the warm worker keeps serving after it."""
 
 import os
+import sys
 import time
 
 import pytest
 
 from optimize.errors import UserError
-from optimize.isolation import IsolatedRunError, close_warm_worker, run_isolated, run_warm
+from optimize.isolation import (
+    IsolatedRunError,
+    close_warm_worker,
+    prepare_warm_worker,
+    run_isolated,
+    run_warm,
+)
 
 RUNNERS = pytest.mark.parametrize("run", [run_isolated, run_warm], ids=["fresh", "warm"])
 
@@ -90,6 +97,20 @@ def test_the_warm_worker_serves_many_units_and_is_replaced_after_a_crash():
     close_warm_worker()
     with pytest.raises(ProcessLookupError):
         os.kill(replaced, 0)
+
+
+def _imported(name):
+    return name in sys.modules
+
+
+def test_the_warm_worker_imports_what_it_is_asked_ahead_and_skips_what_is_missing():
+    close_warm_worker()
+    prepare_warm_worker(("colorsys", "no_such_package_anywhere"))
+    assert run_warm(_imported, "colorsys", timeout_s=60)
+    assert not run_warm(_imported, "no_such_package_anywhere", timeout_s=60)
+    close_warm_worker()
+    assert not run_warm(_imported, "colorsys", timeout_s=60)  # a new worker, not prepared
+    close_warm_worker()
 
 
 @pytest.mark.parametrize("form", ["onnx", "pt2"])
