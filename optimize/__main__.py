@@ -1,5 +1,5 @@
 """`python -m optimize` runs the command-line interface."""
 
-from optimize.cli import app
+from optimize.cli import main
 
-app()
+main()

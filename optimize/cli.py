@@ -3,6 +3,7 @@ API -> print. No policy here."""
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -54,7 +55,13 @@ app.command()(run)
 
 
 def main() -> None:
-    app()
+    """The `optimize` command."""
+    try:
+        app()
+    finally:
+        # Python's exit would otherwise collect, one by one, the millions of objects that
+        # torch and the runtimes left: about 1.5 s on a 2-core machine, for nothing.
+        gc.freeze()
 
 
 # The other commands register themselves on the same application, after `run`, so that
