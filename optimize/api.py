@@ -38,6 +38,7 @@ from optimize.measure.diagnose import (
     slowdown_warnings,
 )
 from optimize.measure.measurer import Measurer
+from optimize.measure.pick_profile import profile, profile_pick
 from optimize.measure.probe import probe_model
 from optimize.measure.quant_errors import node_errors
 from optimize.measure.runtime_rows import FileRows, RowMaker
@@ -151,7 +152,7 @@ def _stages(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> Results:
     if isinstance(baseline, Variant):
         remember_gains(class_id(run.host), observed_gains(chains, baseline, found.variants))
     with clock.stage("profiling the pick"):
-        op_profile = measurer.profile_pick(choice.pick, choice.pick_onnx)
+        op_profile = profile_pick(measurer, choice.pick, choice.pick_onnx)
     results = Results.of(
         source,
         run.recipe,
@@ -172,8 +173,7 @@ def _stages(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> Results:
 
 
 def _start(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> RunContext:
-    """The run's context: its output folder checked, where its units execute, the host
-    they measure on, its clock and budget."""
+    """The run's context: its folder checked, its executor and host, its clock and budget."""
     out_dir = recipe.out.resolve()
     check_output_folder(out_dir)
     # Before anything imports a runtime (they write temporary files on import), and
@@ -331,7 +331,7 @@ def _diagnosis(
     """What the run warns about the candidates: parity, slowdowns, noise, a busy machine,
     the budget."""
     warnings = parity_warnings(variants)
-    warnings += slowdown_warnings(variants, builder.made_by, measurer.profile)
+    warnings += slowdown_warnings(variants, builder.made_by, partial(profile, measurer))
     cut = run.deadline.cut_warning(variants)
     return warnings + [w for w in (noise_warning(variants), load_warning(variants), cut) if w]
 

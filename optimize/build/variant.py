@@ -88,7 +88,19 @@ class Candidate:
 
     @property
     def within_tolerance(self) -> bool:
-        return self.measured and self.verdict is None
+        """Measured, its outputs judged, and within the limits."""
+        return self.measured and self.fidelity is not None and self.verdict is None
+
+    @property
+    def outside_limits(self) -> bool:
+        """Measured and known to break the limits; a candidate whose outputs were not
+        judged (it could not win on speed) is not."""
+        return self.measured and self.verdict is not None
+
+    @property
+    def within_tolerance_if_judged(self) -> bool | None:
+        """Whether it is within the limits; None when measured with its outputs unjudged."""
+        return None if self.measured and self.fidelity is None else self.within_tolerance
 
     @property
     def p50_ms(self) -> float | None:
@@ -110,7 +122,9 @@ class Candidate:
         cosine; minus infinity before measuring."""
         return self.fidelity.quality if self.fidelity else float("-inf")
 
-    def record(self, measurements: Measurements, fidelity: Fidelity, verdict: str | None) -> None:
+    def record(
+        self, measurements: Measurements, fidelity: Fidelity | None, verdict: str | None
+    ) -> None:
         """Keep the figures of a finished measurement."""
         self.status = Status.MEASURED
         self.measurements, self.fidelity, self.verdict = measurements, fidelity, verdict
@@ -124,7 +138,13 @@ class Candidate:
         if not self.measured:
             return f"{head}{': ' + self.reason[:80] if self.reason else ''}>"
         quality = self.fidelity.metric or "cosine" if self.fidelity else "quality"
-        limits = "within the limits" if self.within_tolerance else f"outside: {self.verdict}"
+        limits = (
+            "within the limits"
+            if self.within_tolerance
+            else f"outside: {self.verdict}"
+            if self.outside_limits
+            else "not judged"
+        )
         return (
             f"{head}, p50 {self.p50_ms:.4g} ms, {quality} {self.quality:.6g}, "
             f"{self.size_mb:.3g} MB, {limits}>"
@@ -143,7 +163,7 @@ class Candidate:
             "not_timed_further": self.not_timed_further,
             "measurements": self.measurements.to_dict() if self.measurements else None,
             "fidelity": self.fidelity.to_dict() if self.fidelity else None,
-            "within_tolerance": self.within_tolerance,
+            "within_tolerance": self.within_tolerance_if_judged,
             "verdict": self.verdict,
             "times_allowed_loss": self.times_allowed_loss,
         }

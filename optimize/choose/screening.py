@@ -6,10 +6,7 @@ from __future__ import annotations
 from optimize.build.variant import Candidate, TimingKind
 from optimize.choose.objective import FIGURES, RankKey, latency
 from optimize.choose.ranking import within_noise_of
-
-# Screening times each candidate briefly under one thread setting: a candidate more than
-# this much slower than the fastest, beyond both spreads, is not timed further.
-SCREEN_MARGIN = 0.10
+from optimize.measure.judging import SCREEN_MARGIN
 
 
 def fastest_within_limits(candidates: list[Candidate], key: RankKey = latency) -> Candidate | None:
@@ -35,8 +32,10 @@ def worth_timing(
             if key is latency
             else key(candidate) <= key(fastest) * (1 + margin)
         )
-        if not candidate.within_tolerance:
+        if candidate.outside_limits:
             candidate.not_timed_further = "outside the limits, so it cannot be picked"
+        elif not candidate.within_tolerance:
+            continue  # its outputs were not judged, and its reason says why
         elif close and len(chosen) < most:
             chosen.append(candidate)
         elif close:

@@ -28,11 +28,12 @@ def _dominates(a: Candidate, b: Candidate, same_speed: bool = False) -> bool:
 
 
 def pareto_front(variants: list[Candidate], contest: Contest | None = None) -> list[Candidate]:
-    """Measured variants that no other beats on latency, quality and size at once,
-    fastest first. Variants tied in the head-to-head `contest` are as fast as each other:
-    separate figures cannot rank them, so the pick among them stays on the front."""
+    """Measured variants, their outputs judged, that no other beats on latency, quality
+    and size at once, fastest first. Variants tied in the head-to-head `contest` are as
+    fast as each other: separate figures cannot rank them, so the pick among them stays on
+    the front."""
     tied = {e["id"] for e in contest.entries if e["tie"]} if contest else set()
-    measured = [v for v in variants if v.measured]
+    measured = [v for v in variants if v.measured and v.fidelity is not None]
 
     def beaten(v: Candidate) -> bool:
         return any(_dominates(o, v, o.id in tied and v.id in tied) for o in measured if o is not v)

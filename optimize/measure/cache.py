@@ -72,18 +72,24 @@ def store_result(path: Path, key: str, result: Any) -> None:
     write_json_atomic(path, {"key": key, "result": result})
 
 
-def load_figures(path: Path, key: str) -> tuple[Measurements, Fidelity] | None:
+def load_figures(path: Path, key: str) -> tuple[Measurements, Fidelity | None] | None:
     """The stored figures at `path` when they were taken under `key`."""
     result = load_result(path, key)
     return figures_from_dict(result) if result and "measurements" in result else None
 
 
-def figures_from_dict(result: dict[str, Any]) -> tuple[Measurements, Fidelity]:
-    """Figures as store_figures keeps them."""
-    return Measurements.from_dict(result["measurements"]), Fidelity.from_dict(result["fidelity"])
+def figures_from_dict(result: dict[str, Any]) -> tuple[Measurements, Fidelity | None]:
+    """Figures as store_figures keeps them (no fidelity: outputs not judged)."""
+    fidelity = result["fidelity"] and Fidelity.from_dict(result["fidelity"])
+    return Measurements.from_dict(result["measurements"]), fidelity
 
 
-def store_figures(path: Path, key: str, measurements: Measurements, fidelity: Fidelity) -> None:
+def store_figures(
+    path: Path, key: str, measurements: Measurements, fidelity: Fidelity | None
+) -> None:
     """Keep a finished measurement's figures under `key`, written whole."""
-    result = {"measurements": measurements.to_dict(), "fidelity": fidelity.to_dict()}
+    result = {
+        "measurements": measurements.to_dict(),
+        "fidelity": fidelity.to_dict() if fidelity else None,
+    }
     store_result(path, key, result)

@@ -32,13 +32,10 @@ from optimize.measure.cache import (
     store_figures,
     store_result,
 )
-from optimize.measure.conditions import settings_digest, thread_options, unit_time_limit
-from optimize.measure.verdicts import (
-    limits_verdict,
-    times_the_allowed_loss,
-    tolerance_verdict,
-)
-from optimize.measure.worker import Artifact, MeasureJob, measure_candidate, profile_candidate
+from optimize.measure.conditions import thread_options, unit_time_limit
+from optimize.measure.judging import JudgingBar
+from optimize.measure.verdicts import limits_verdict, times_the_allowed_loss, tolerance_verdict
+from optimize.measure.worker import Artifact, MeasureJob, measure_candidate
 from optimize.measure.workload import Workload, halved, halvings_to_fit
 
 SCREENING_FILE = "screening.json"
@@ -47,9 +44,10 @@ SCREENING_FILE = "screening.json"
 @dataclass
 class Measurer:
     """Measures the candidates of one run in two steps: every candidate is screened (a
-    short timing and its fidelity, in the warm worker), and those that could still win are
-    timed in full (every thread setting, the whole budget, a fresh process). Figures are
-    stored under a key of everything that shapes them, and reused when the key matches."""
+    short timing and, unless it cannot win on speed, its fidelity, in the warm worker), and
+    those that could still win are timed in full (every thread setting, the whole budget,
+    a fresh process). Figures are stored under a key of everything that shapes them, and
+    reused when the key matches."""
 
     workload: Workload
     screen_workload: Workload
@@ -72,6 +70,7 @@ class Measurer:
     jobs: dict[str, MeasureJob] = field(default_factory=dict)
     # The setting each candidate set to race another head to head runs under.
     race_settings: dict[str, Any] = field(default_factory=dict)
+    bar: JudgingBar = field(default_factory=JudgingBar)
 
     @classmethod
     def for_run(
@@ -113,6 +112,7 @@ class Measurer:
             limits=limits,
             timeout_s=unit_time_limit(measure.timeout_s, store.reference_s),
             reuse=measure.reuse,
+            bar=JudgingBar(enabled=measure.time_in_full != "all"),
             variants_dir=out_dir / "variants",
             cache_dir=out_dir / "cache",
             cache_key=measurement_key(workload, threads, machine),
@@ -151,6 +151,8 @@ class Measurer:
         candidate.timing = TimingKind.SCREEN
         path = self.figures_file(candidate, SCREENING_FILE)
         stored = load_result(path, self.screen_key) if self.reuse else None
+        if stored is not None and not self.bar.lets_stand(stored):
+            stored = None
         if stored is not None:
             candidate.measurements_cached = True
             if "failed" in stored:
@@ -183,7 +185,7 @@ class Measurer:
             self._keep_screening(variant)
 
     def _screened(self, c: Candidate) -> Placed:
-        screening = self.jobs[c.id].screening(self.screen_workload)
+        screening = self.jobs[c.id].screening(self.screen_workload, self.bar.near())
         unit = Unit(measure_candidate, screening, self.timeout_s, f"screening {c.label}")
         return self.executor.measure(unit)
 
@@ -296,47 +298,12 @@ class Measurer:
             return exc
         measurements, fidelity = placed.result
         measurements = dataclasses.replace(measurements, node=placed.node or measurements.node)
-        verdict = tolerance_verdict(fidelity, self.limits) or limits_verdict(
-            measurements, self.limits
-        )
+        judged = fidelity and tolerance_verdict(fidelity, self.limits)
+        verdict = judged or limits_verdict(measurements, self.limits)
         candidate.record(measurements, fidelity, verdict)
-        candidate.times_allowed_loss = times_the_allowed_loss(fidelity, self.limits)
+        candidate.times_allowed_loss = fidelity and times_the_allowed_loss(fidelity, self.limits)
+        self.bar.note(candidate)
         return None
-
-    def profile(self, candidate: Candidate) -> list[dict] | None:
-        """Where the candidate spends its time in its runtime, under the setting it was
-        fastest with; None where its runtime has no profiler, empty when profiling fails
-        (a diagnosis: the figures stand without it)."""
-        job = self.jobs.get(candidate.id)
-        if job is None or not candidate.measured:
-            return []
-        if candidate.id not in self.profiles:
-            best = job.settings_from(candidate.measurements.settings)
-            profiling = dataclasses.replace(job, settings=(best,), workload=self.workload)
-            self.profiles[candidate.id] = self.profile_in_child(
-                f"{candidate.id}-{settings_digest(best)}", profile_candidate, profiling
-            )
-        return self.profiles[candidate.id]
-
-    def profile_pick(self, pick: Candidate | None, pick_onnx: Variant | None) -> list[dict]:
-        """The pick's operator profile in its runtime, or where that runtime has no
-        profiler, the best ONNX variant's in ONNX Runtime."""
-        found = self.profile(pick) if pick is not None else None
-        if found is None and pick_onnx is not None:
-            found = self.profile(pick_onnx)
-        return found or []
-
-    def profile_in_child(
-        self, name: str, profile: Callable[[Any], list[dict] | None], job: Any
-    ) -> list[dict] | None:
-        """An operator profile taken by `profile(job)` in a child process, or the one stored
-        as `name`; empty when profiling fails (a diagnosis: the figures stand without it)."""
-        try:
-            return self.reused(
-                "profiles", name, lambda: self.run_unit(profile, job, f"profiling {name}")
-            )
-        except IsolatedRunError:
-            return []
 
     def run_unit(self, fn: Callable[[Any], Any], arg: Any, what: str) -> Any:
         """`fn(arg)` on the measuring hardware, in the warm worker, within the unit time

@@ -92,7 +92,7 @@ class TorchRuns:
 
 def _hopeless(row: RuntimeRow, eager: RuntimeRow, fastest: Candidate | None) -> str | None:
     """Why compiling the row is not worth its seconds, or None."""
-    if row is eager or not eager.within_tolerance or fastest is None:
+    if row is eager or not eager.measured or eager.outside_limits or fastest is None:
         return None
     behind = eager.p50_ms / fastest.p50_ms
     if behind < COMPILE_CATCH_UP:
@@ -120,7 +120,7 @@ def int8_outside_limits(row: RuntimeRow, candidates: list[Candidate]) -> str | N
         and c.measured
         and any(s.name in STATIC_INT8_PASSES for s in c.steps)
     ]
-    if not static or any(c.within_tolerance for c in static):
+    if not static or not all(c.outside_limits for c in static):
         return None
     first = static[0]
     return (

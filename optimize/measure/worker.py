@@ -12,6 +12,7 @@ from hardware.affinity import pin_measuring_process
 from hardware.measuring import measure_on
 from hardware.profile import Measurements, fastest_of_sweep
 from hardware.runtimes.base import RuntimeName
+from hardware.runtimes.generative import GenerativeRuntime
 from hardware.runtimes.registry import runtime
 from optimize.data.inputs import padded, rows
 from optimize.measure.artifacts import ModelFile, TorchSource
@@ -32,12 +33,21 @@ class MeasureJob:
     settings: tuple[Any, ...]
     workload: Workload
     fidelity: bool = True
+    # Outputs are judged only when the timed median is within noise of this bar: the
+    # median of a candidate already within the limits, and the margin beyond it.
+    judge_near: tuple[float, float] | None = None
 
-    def screening(self, workload: Workload) -> MeasureJob:
+    def screening(
+        self, workload: Workload, judge_near: tuple[float, float] | None = None
+    ) -> MeasureJob:
         """The short look at the same candidate: its first setting, `workload`'s budget,
-        its outputs judged."""
+        its outputs judged unless it screens clearly slower than `judge_near`."""
         return dataclasses.replace(
-            self, settings=self.settings[:1], workload=workload, fidelity=True
+            self,
+            settings=self.settings[:1],
+            workload=workload,
+            fidelity=True,
+            judge_near=judge_near,
         )
 
     def settings_from(self, plain: dict[str, object]) -> Any:
@@ -48,7 +58,7 @@ class MeasureJob:
 def measure_candidate(job: MeasureJob) -> tuple[Measurements, Fidelity | None]:
     """Open the job's artifact with its runtime under each setting and measure it, keep
     the fastest at the latency batch, and compare its outputs with the reference when the
-    job asks.
+    job asks and the candidate could still win (see beyond_bar).
 
     Peak-memory figures are honest in a fresh process (optimize.isolation.run_isolated):
     they come from the first model it opens, before any other could inflate them.
@@ -66,11 +76,22 @@ def measure_candidate(job: MeasureJob) -> tuple[Measurements, Fidelity | None]:
         for s in found.sweep(loaded.model, job.settings)
     ]
     best = dataclasses.replace(fastest_of_sweep(sweep), pinned_cpus=pinned)
-    if not job.fidelity:
+    beyond = not isinstance(found, GenerativeRuntime) and beyond_bar(best, job.judge_near)
+    if not job.fidelity or beyond:
         return best, None
     opened = found.open(loaded.model, workload.target, job.settings_from(best.settings))
     run = padded(lambda feeds: opened.run(loaded.feeds(feeds)), workload.eval_batch)
     return best, fidelity_over(run, workload)
+
+
+def beyond_bar(measured: Measurements, near: tuple[float, float] | None) -> bool:
+    """Whether `measured` is slower than the bar `near` (a median and a margin) beyond
+    noise, its own spread included: it cannot be picked, whatever its outputs (see
+    optimize.measure.judging)."""
+    if near is None:
+        return False
+    median_ms, margin = near
+    return measured.latency.p50_ms > median_ms * (1 + margin + measured.latency.spread)
 
 
 def profile_candidate(job: MeasureJob) -> list[dict[str, object]] | None:

@@ -245,10 +245,11 @@ def _variant_changes(
         changes.append(
             f"{before.get('status')} → {after.get('status')}" + (f" ({reason})" if reason else "")
         )
-    if before.get("within_tolerance") and not after.get("within_tolerance"):
+    # None: measured with its outputs unjudged, neither within the limits nor outside.
+    if before.get("within_tolerance") is True and after.get("within_tolerance") is False:
         verdict = _short(after.get("verdict") or "")
         changes.append("no longer within tolerance" + (f" ({verdict})" if verdict else ""))
-    elif after.get("within_tolerance") and not before.get("within_tolerance"):
+    elif after.get("within_tolerance") is True and before.get("within_tolerance") is False:
         changes.append("now within tolerance")
     (p50_before, iqr_before), (p50_after, iqr_after) = _latency(before), _latency(after)
     change = _relative(p50_before, p50_after)

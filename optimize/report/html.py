@@ -251,7 +251,7 @@ def _variant_table(results: Results) -> str:
                 f"<td class='reason' colspan='{len(HTML_COLUMNS) - 1}'></td></tr>"
             )
             continue
-        css = "pick" if variant.id == pick_id else "" if variant.within_tolerance else "outside"
+        css = "pick" if variant.id == pick_id else "outside" if variant.outside_limits else ""
         verdict = cells["within tol."]
         tds = [f"<td class='text'>{name}</td>"]
         tds += [f"<td>{escape(cells[c])}</td>" for c in HTML_COLUMNS[1:-1]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optimize.build.variant import Variant
+from optimize.build.variant import Candidate, Variant
 from optimize.report.cluster_text import cluster_headline, units_by_node
 from optimize.report.contest_table import CONTEST_COLUMNS, contest_intro, contest_rows
 from optimize.report.generation_table import generation_markdown
@@ -55,7 +55,7 @@ def variant_cells(variant: Variant, pick_id: str | None) -> dict[str, str]:
     """The table cells of `variant` by column name, marking the pick with a star."""
     name = variant.label + (" ★" if variant.id == pick_id else "")
     m, f = variant.measurements, variant.fidelity
-    if not m or not f:
+    if not m:
         cells = dict.fromkeys(COLUMNS, "–")
         cells.update({"variant": name, "status": f"{variant.status!s}: {variant.reason}"})
         return cells
@@ -75,11 +75,18 @@ def variant_cells(variant: Variant, pick_id: str | None) -> dict[str, str]:
         "start-up ms": _fmt(m.startup_ms, 1),
         "size MB": _fmt(m.size_mb, 3),
         "memory MB": _fmt(m.session_memory_mb, 1),
-        "cosine": _fmt(f.mean_cosine, 6),
-        "top-1 agree": _fmt(f.top1_agreement, 4),
-        "score": score_text(f.score, f.unit_metric),
-        "within tol.": "yes" if variant.within_tolerance else f"no ({variant.verdict})",
+        "cosine": _fmt(f and f.mean_cosine, 6),
+        "top-1 agree": _fmt(f and f.top1_agreement, 4),
+        "score": score_text(f.score, f.unit_metric) if f else "–",
+        "within tol.": within_text(variant),
     }
+
+
+def within_text(variant: Candidate) -> str:
+    """Whether a measured candidate is within the limits, as its row says it."""
+    if variant.within_tolerance:
+        return "yes"
+    return f"no ({variant.verdict})" if variant.outside_limits else "not judged"
 
 
 def _pick_lines(results: Results) -> list[str]:

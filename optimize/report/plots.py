@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from typing import TYPE_CHECKING
 
 from hardware.runtimes.base import RuntimeName
@@ -168,10 +169,12 @@ def chain_plot(results: Results) -> bytes | None:
         fontsize=11,
         loc="left",
     )
-    values = [quality_value(v, accuracy) for v in chain]
+    # A prefix too slow to win had its outputs left unjudged: no point of its own.
+    values = [quality_value(v, accuracy) if v.fidelity else math.nan for v in chain]
     bottom.plot(list(positions), values, marker="o", color=FRONT)
     bottom.scatter(positions[-1], values[-1], s=200, marker="*", color=PICK, zorder=3)
-    for x, y in zip(positions, values, strict=True):
+    judged = [(x, y) for x, y in zip(positions, values, strict=True) if not math.isnan(y)]
+    for x, y in judged:
         bottom.annotate(
             f"{y:.2f}" if accuracy else f"{y:.6f}",
             (x, y),
@@ -180,7 +183,7 @@ def chain_plot(results: Results) -> bytes | None:
             ha="center",
             fontsize=FONT_PT,
         )
-    low, high = min(values), max(values)
+    low, high = min(y for _, y in judged), max(y for _, y in judged)
     pad = max(high - low, 0.5 if accuracy else 1e-4)
     bottom.set_ylim(low - 0.4 * pad, high + 0.6 * pad)
     bottom.ticklabel_format(axis="y", useOffset=False)

@@ -165,7 +165,7 @@ def _print_variants(results: Results, console: Console) -> None:
             table.add_row(name, _status(variant), *blanks)
             continue
         verdict = cells["within tol."].split(" ", 1)[0]
-        ok = "yes" if variant.within_tolerance else f"[red]{verdict}[/red]"
+        ok = f"[red]{verdict}[/red]" if variant.outside_limits else cells["within tol."]
         speed = columns[2] if generative else "p50 ms"
         if variant.screened_only:
             cells[speed] = f"≈{cells[speed]}"

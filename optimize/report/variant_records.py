@@ -62,7 +62,7 @@ def variant_records(
                 "status": str(candidate.status),
                 "picked": candidate.id == pick_id,
                 "on_front": candidate.id in front_ids,
-                "within_tolerance": candidate.within_tolerance,
+                "within_tolerance": candidate.within_tolerance_if_judged,
                 "verdict": candidate.verdict,
                 "timing": candidate.timing or None,
                 "p50_ms": latency.p50_ms if latency else None,

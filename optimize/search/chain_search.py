@@ -92,10 +92,11 @@ def _spared(chain: Chain, variants: list[Variant], baseline_depth: int) -> str |
     for variant in variants:
         if [s.label for s in variant.steps[baseline_depth:]] != labels or not variant.measured:
             continue
-        if variant.within_tolerance:
+        if variant.within_tolerance or not variant.outside_limits:
+            already = "is within the limits" if variant.within_tolerance else "cannot win on speed"
             return (
-                f"not tried: {variant.label} is within the limits already, and this chain only "
-                "trades its speed for accuracy"
+                f"not tried: {variant.label} {already} already, and this chain only trades its "
+                "speed for accuracy"
             )
         lost = variant.times_allowed_loss
         if lost is not None and lost > RESCUE_REACH:

@@ -110,7 +110,7 @@ def observed_gains(
         if found is None:
             continue
         runs = [found] + [r for r in variants if isinstance(r, RuntimeRow) and r.parent == found.id]
-        usable = [r.p50_ms for r in runs if r.within_tolerance]
+        usable = [r.p50_ms for r in runs if r.measured and not r.outside_limits]
         gains[chain_key(chain)] = baseline.p50_ms / min(usable) if usable else 1.0
     return gains
 

@@ -12,6 +12,7 @@ from optimize.build.builder import VariantBuilder
 from optimize.build.variant import Status, Variant
 from optimize.choose.ranking import within_noise_of
 from optimize.choose.screening import SCREEN_MARGIN, fastest_within_limits
+from optimize.measure.judging import UNJUDGED
 from passes.base import Pass
 from passes.quant_prep import quantized_nodes
 
@@ -97,10 +98,11 @@ def repair(
         if not built.measured:
             return False
         steps.append(built)
-        record.steps.append(RepairStep(list(excluded), built.id, built.quality, built.verdict))
-        if built.verdict is None:
+        verdict = built.verdict or (None if built.within_tolerance else UNJUDGED)
+        record.steps.append(RepairStep(list(excluded), built.id, built.quality, verdict))
+        if built.within_tolerance:
             within[count] = built
-        return built.verdict is None
+        return built.within_tolerance
 
     most = min(max_excluded, len(ranked))
     outside, count = 0, 1
@@ -110,6 +112,10 @@ def repair(
             return record, steps
         if not within_with(count):
             outside = count
+            if steps and not steps[-1].outside_limits:
+                # Slower beyond noise than one within the limits; more float, slower still.
+                record.note = f"stopped: {UNJUDGED}"
+                return record, steps
             if count == most:
                 record.note = (
                     f"still outside tolerance with {count} more of the {len(candidates)} "

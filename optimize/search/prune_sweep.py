@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from optimize.build.builder import VariantBuilder
 from optimize.build.variant import Status, Variant
 from optimize.config.chains import Chain
+from optimize.measure.judging import UNJUDGED
 from passes.base import Pass
 from passes.prune_magnitude import PruneMagnitude
 from passes.prune_structured import PruneStructured
@@ -61,7 +62,11 @@ def prune_sweep(
         chain = Chain((PruneStructured(ratio=ratio, finetune=finetune),), "pruning sweep")
         exported = _build_measured(builder, chain, measure, variants)
         verdict = exported.verdict or (
-            exported.reason if exported.status != Status.MEASURED else None
+            exported.reason
+            if exported.status != Status.MEASURED
+            else None
+            if exported.within_tolerance
+            else UNJUDGED
         )
         record.rows.append(SweepRow(ratio, exported.id, verdict))
         if exported.within_tolerance:

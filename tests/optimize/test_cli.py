@@ -80,8 +80,11 @@ def test_demo_run_writes_the_promised_folder(demo_run, digits):
         why = unsupported(settings, Target("cpu"), flags)
         if why is not None:
             assert torch_rows[label]["status"] == "skipped" and why in torch_rows[label]["reason"]
-    assert torch_rows["torch eager"]["fidelity"]["mean_cosine"] > 0.99999
-    # Eager is screened far behind ONNX Runtime on this tiny CNN: compiling cannot catch up.
+    # Eager is screened far behind ONNX Runtime on this tiny CNN: compiling cannot catch up,
+    # and its outputs were not judged, since it cannot win.
+    eager = torch_rows["torch eager"]
+    assert eager["fidelity"] is None and eager["within_tolerance"] is None
+    assert eager["not_timed_further"].endswith("its outputs were not judged")
     compiled = torch_rows["torch.compile"]
     assert compiled["status"] == "skipped" and compiled["reason"].startswith("not compiled")
     # Everything measured was screened; what could not win, or only raced the fastest head to
@@ -94,8 +97,11 @@ def test_demo_run_writes_the_promised_folder(demo_run, digits):
         assert (out / variant["path"]).is_file()
         assert variant["steps"][0]["name"] == "export"
         assert variant["measurements"]["latency"]["runs"] >= 10
-        assert variant["fidelity"]["samples"] == 200
-        assert variant["fidelity"]["reference_accuracy"] > 0.9
+        if variant["fidelity"] is None:  # screened too slow to win: its outputs not judged
+            assert variant["within_tolerance"] is None
+        else:
+            assert variant["fidelity"]["samples"] == 200
+            assert variant["fidelity"]["reference_accuracy"] > 0.9
     pick = next(v for v in report["variants"] if v["id"] == report["pick_onnx"])
     assert pick["within_tolerance"]
     # The pick rests on full timings: a screening figure may come out lower on a busy
@@ -126,7 +132,8 @@ def test_demo_run_writes_the_promised_folder(demo_run, digits):
     served = json.loads((out / "pick.json").read_text())
     assert served["runtime"] == picked["runtime"] and (out / served["artifact"]).is_file()
     assert served["inputs"] == [{"name": "x", "dtype": "float32", "dims": ["batch", 1, 8, 8]}]
-    assert report["best_per_runtime"]["torch"] in {v["id"] for v in torch_rows.values()}
+    # No PyTorch row could win, so none was judged, and PyTorch has no best within the limits.
+    assert "torch" not in report["best_per_runtime"]
     assert report["best_per_runtime"]["onnxruntime"] == report["pick_onnx"]
     assert (out / "best.onnx").read_bytes() == (out / pick["path"]).read_bytes()
     session = ort.InferenceSession(str(out / "best.onnx"), providers=["CPUExecutionProvider"])

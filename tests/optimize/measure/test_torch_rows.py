@@ -8,6 +8,7 @@ from figures import measured_variant
 from hardware.runtimes.pytorch import unsupported_autocast
 from hardware.targets import Target
 from optimize.build.variant import Step
+from optimize.measure import pick_profile
 from optimize.measure.torch_rows import int8_outside_limits, torch_rows
 from optimize.source.load import Source
 
@@ -96,7 +97,7 @@ def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
     settings = TorchSettings(threads=1)
     artifact = TorchRuns(source, measurer, Target("cpu"), [], "r").artifact(settings)
     measurer.jobs[row.id] = MeasureJob(RuntimeName.TORCH, artifact, (settings,), workload)
-    profile = measurer.profile(row)
+    profile = pick_profile.profile(measurer, row)
     ops = [r["op_type"] for r in profile]
     assert ops and all(op.startswith("aten::") for op in ops)
     # The two convolutions and two linear layers are the work; they must be among the top.

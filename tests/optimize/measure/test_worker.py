@@ -94,3 +94,33 @@ def test_a_torch_source_takes_its_inputs_through_the_preprocessing(digits_files)
     loaded = TorchSource(SourceSpec(digits_files / "cnn.pt2")).load()
     feeds = {"x": np.zeros((2, 1, 8, 8), np.float32), "extra": np.zeros(2)}
     assert list(loaded.feeds(feeds)) == ["x"] and loaded.size_mb > 0
+
+
+def test_a_screening_clearly_slower_than_the_bar_is_not_judged_and_says_why(
+    workload, digits_cnn_onnx
+):
+    from figures import measured_variant
+
+    from optimize.measure.judging import JudgingBar
+
+    artifact = ModelFile(digits_cnn_onnx)
+    job = MeasureJob(
+        RuntimeName.ONNXRUNTIME, artifact, _settings(RuntimeName.ONNXRUNTIME), workload
+    )
+    bar = JudgingBar()
+    assert bar.near() is None  # nothing within the limits yet: every screening is judged
+    # A candidate within the limits a thousand times faster than the CNN can run.
+    bar.note(measured_variant("fast", 1e-6))
+    measured, fidelity = measure_candidate(job.screening(workload, bar.near()))
+    assert fidelity is None
+    slow = measured_variant("slow", measured.latency.p50_ms)
+    slow.record(measured, None, None)
+    bar.note(slow)
+    assert not slow.within_tolerance and not slow.outside_limits
+    assert slow.within_tolerance_if_judged is None
+    assert "cannot win; its outputs were not judged" in slow.not_timed_further
+    # Near the bar (within its margin), or with the bar off, the outputs are judged.
+    near = (measured.latency.p50_ms * 2, 0.1)
+    assert measure_candidate(job.screening(workload, near))[1].samples == 96
+    assert JudgingBar(enabled=False, fastest=bar.fastest).near() is None
+    assert measure_candidate(job.screening(workload, None))[1].samples == 96

@@ -94,7 +94,9 @@ def test_a_dominated_step_stops_its_chain(digits_cnn_onnx, tmp_path):
     results = _run(digits_cnn_onnx, tmp_path, chains, said.append, fallback=False)
     by_label = {v.label: v for v in results.variants}
     slow = by_label["adds_dead_work"]
-    assert slow.status == "measured" and slow.fidelity.mean_cosine > 0.9999
+    # Beaten clearly on speed by a variant within the limits, its outputs were not judged.
+    assert slow.status == "measured" and slow.fidelity is None and not slow.outside_limits
+    assert slow.not_timed_further.endswith("its outputs were not judged")
     rest = by_label["adds_dead_work → ort_graph"]
     assert rest.status == "skipped" and "clearly dominated" in rest.reason
     # Screened a second time before its chain was cut; a step that won is screened once.
