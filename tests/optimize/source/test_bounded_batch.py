@@ -38,5 +38,7 @@ def test_a_bounded_batch_is_respected_and_reported(digits, digits_cnn, tmp_path)
     # Screened-only rows keep screening's batch-1 figure; whatever was timed in full used the bound.
     assert all(v.measurements.throughput_batch <= MAX_ROWS for v in measured)
     assert {v.measurements.throughput_batch for v in measured if v.timing == "full"} == {MAX_ROWS}
-    assert all(v.fidelity.samples == 100 for v in measured)
+    # Judged over every row, a batch at a time (one screened too slow to win is not judged).
+    judged = [v for v in measured if v.fidelity]
+    assert results.pick in judged and all(v.fidelity.samples == 100 for v in judged)
     assert any(f"at most {MAX_ROWS} rows" in w for w in results.warnings)
