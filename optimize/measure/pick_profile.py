@@ -23,12 +23,16 @@ def profile(measurer: Measurer, candidate: Candidate) -> list[dict] | None:
         best = job.settings_from(candidate.measurements.settings)
         profiling = dataclasses.replace(job, settings=(best,), workload=measurer.workload)
         name = f"{candidate.id}-{settings_digest(best)}"
+        # Kept wrapped: a runtime without a profiler answers None, which must be kept too,
+        # or every re-run would load the model again to hear it.
         try:
             measurer.profiles[candidate.id] = measurer.reused(
-                "profiles",
+                "operator_profiles",
                 name,
-                lambda: measurer.run_unit(profile_candidate, profiling, f"profiling {name}"),
-            )
+                lambda: {
+                    "rows": measurer.run_unit(profile_candidate, profiling, f"profiling {name}")
+                },
+            )["rows"]
         except IsolatedRunError:
             measurer.profiles[candidate.id] = []
     return measurer.profiles[candidate.id]
