@@ -56,7 +56,8 @@ def test_a_tie_is_raced_head_to_head_rather_than_swept_twice(digits_cnn_onnx, tm
     )
     results = run(recipe)
     ours = [v for v in results.variants if v.runtime == "onnxruntime"]
-    assert len(ours) == 3 and all(v.within_tolerance for v in ours)
+    # None outside the limits (one screened slower by chance is left unjudged, not outside).
+    assert len(ours) == 3 and not any(v.outside_limits for v in ours)
     swept = [v for v in ours if v.timing == "full"]
     raced = [v for v in ours if v.timing == "race"]
     # One was swept; the others raced it, and one was timed in full only if it won.
