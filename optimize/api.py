@@ -60,7 +60,7 @@ from optimize.serve.pick_json import ServedPick
 from optimize.source.known import load_known_source
 from optimize.source.load import Source, SourceSpec
 from optimize.stage_clock import StageClock
-from optimize.store import check_output_folder, run_temp_folder
+from optimize.store import check_output_folder, remove_unfinished_writes, run_temp_folder
 
 Progress = Callable[[str, int, int], None]
 
@@ -176,8 +176,8 @@ def _start(recipe: Recipe, progress: Progress, cleanup: ExitStack) -> RunContext
     """The run's context: its folder checked, its executor and host, its clock and budget."""
     out_dir = recipe.out.resolve()
     check_output_folder(out_dir)
-    # Before anything imports a runtime (they write temporary files on import), and
-    # removed after the executor's children end.
+    remove_unfinished_writes(out_dir)
+    # Before a runtime is imported (they write temporary files then); removed last.
     cleanup.enter_context(run_temp_folder(out_dir / "cache"))
     executor = executor_for(recipe, out_dir)
     cleanup.callback(executor.close)

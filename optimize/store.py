@@ -249,3 +249,13 @@ def remove_dead_runs_folders(parent: Path, prefix: str = "") -> list[Path]:
 def _host() -> str:
     """This machine's name as it may appear in a folder name."""
     return re.sub(r"[^\w.-]", "_", socket.gethostname()) or "host"
+
+
+def remove_unfinished_writes(out_dir: Path) -> None:
+    """Remove what a run killed in the middle of a write left in `out_dir`: the temporary
+    files and staging folders of writes that never finished (finished ones are renamed
+    into place)."""
+    for path in out_dir.rglob(".*.tmp"):
+        path.unlink(missing_ok=True)
+    for folder in out_dir.rglob(".*.partial"):
+        shutil.rmtree(folder, ignore_errors=True)

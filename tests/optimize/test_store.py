@@ -152,3 +152,18 @@ def test_the_compile_cache_stays_in_the_output_folder_unless_its_path_would_brea
     assert compile_cache_dir(tmp_path / "cache") == tmp_path / "cache" / "torch_compile"
     # The C++ compiler's command line splits on spaces: PyTorch's own cache then.
     assert compile_cache_dir(tmp_path / "my runs, v2" / "cache") is None
+
+
+def test_what_a_killed_write_left_is_removed_and_finished_files_stay(tmp_path):
+    from optimize.store import remove_unfinished_writes, write_text_atomic
+
+    kept = tmp_path / "cache" / "profiles" / "a.json"
+    kept.parent.mkdir(parents=True)
+    write_text_atomic(kept, "{}")
+    (kept.parent / ".a.json.x1y2.tmp").write_text("half")
+    staging = tmp_path / "variants" / ".model.onnx.q9.partial"
+    staging.mkdir(parents=True)
+    (staging / "model.onnx").write_bytes(b"half")
+    remove_unfinished_writes(tmp_path)
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["a.json"]
+    assert not staging.exists() and kept.read_text() == "{}"
