@@ -14,7 +14,7 @@ from hardware.runtimes.base import RuntimeName
 from optimize.build.variant import Candidate, TimingKind, Variant
 from optimize.choose.contest import MAX_CONTENDERS, Contest
 from optimize.choose.objective import RankKey, latency
-from optimize.choose.screening import SCREEN_MARGIN, worth_timing
+from optimize.choose.screening import SCREEN_MARGIN, near_misses, worth_timing
 from optimize.measure.measurer import Measurer
 
 Stop = Callable[[], str | None]
@@ -30,9 +30,12 @@ def time_contenders(
     key: RankKey = latency,
 ) -> list[Candidate]:
     """Time in full the screened candidates that could still win by `key` (with
-    `every_one`, all of them, each swept) within what is left of the budget; returns those
+    `every_one`, all of them, each swept; a near miss by latency screened again first) within what is left of the budget; returns those
     set to race the fastest ONNX Runtime contender instead."""
     most, margin = (len(variants), math.inf) if every_one else (MAX_CONTENDERS, SCREEN_MARGIN)
+    if key is latency and not every_one:
+        for candidate in near_misses(variants, margin):
+            measurer.rescreen(candidate)
     contenders = worth_timing(variants, most, margin, key)
     swept, racing = (contenders, []) if every_one else _leader_and_racers(contenders)
     leaders = _leaders(swept)

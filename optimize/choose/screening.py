@@ -8,12 +8,37 @@ from optimize.choose.objective import FIGURES, RankKey, latency
 from optimize.choose.ranking import within_noise_of
 from optimize.measure.judging import SCREEN_MARGIN
 
+# A screening is one short draw of a session's speed: on a small model the same graph can
+# draw 1.6× slower in one session than in the next. A candidate this much past the noise
+# bar, or nearer, is screened once more before it is left out; the nearest few only.
+RESCREEN_REACH = 1.5
+MOST_RESCREENED = 2
+
 
 def fastest_within_limits(candidates: list[Candidate], key: RankKey = latency) -> Candidate | None:
     """The measured candidate within the user's limits that ranks first by `key` (the
     lowest latency by default), or None."""
     ok = [c for c in candidates if c.within_tolerance]
     return min(ok, key=key) if ok else None
+
+
+def near_misses(candidates: list[Candidate], margin: float = SCREEN_MARGIN) -> list[Candidate]:
+    """The freshly screened candidates not outside the limits that missed the noise bar of
+    the fastest within them by at most RESCREEN_REACH, nearest first: one more screening
+    may put them in the running (and judge their outputs)."""
+    screened = [c for c in candidates if c.measured and c.timing == TimingKind.SCREEN]
+    fastest = fastest_within_limits(screened)
+    if fastest is None:
+        return []
+    missed = [
+        c
+        for c in screened
+        if not c.outside_limits
+        and not c.measurements_cached
+        and not within_noise_of(fastest, c, margin)
+        and within_noise_of(fastest, c, (1 + margin) * RESCREEN_REACH - 1)
+    ]
+    return sorted(missed, key=latency)[:MOST_RESCREENED]
 
 
 def worth_timing(

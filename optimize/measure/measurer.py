@@ -167,22 +167,27 @@ class Measurer:
             failure = {"failed": candidate.reason, "detail": candidate.detail}
             store_result(path, self.screen_key, failure)
 
-    def rescreen(self, variant: Variant) -> None:
-        """Screen a screened variant again, in a new session, and keep the faster of its two
-        screenings: a screening is one short draw of a session's speed, which on a small
-        model can come out a third slower for the same graph; interference only slows.
-        Stored figures were kept so already."""
-        fresh = variant.measured and not variant.measurements_cached
-        if variant.timing != TimingKind.SCREEN or not fresh:
+    def rescreen(self, candidate: Candidate) -> None:
+        """Screen a screened candidate again, in a new session, and keep the faster of its
+        two screenings, its outputs judged if that one comes within the bar: a screening is
+        one short draw of a session's speed, which on a small model can come out a third
+        slower for the same graph; interference only slows. Stored figures were kept so
+        already."""
+        fresh = candidate.measured and not candidate.measurements_cached
+        if candidate.timing != TimingKind.SCREEN or not fresh:
             return
-        self.on_measure(f"{variant.label} again")
+        self.on_measure(f"{candidate.label} again")
         try:
-            placed = self._screened(variant)
+            placed = self._screened(candidate)
         except IsolatedRunError:
             return
-        if placed.result[0].latency.p50_ms < variant.p50_ms:
-            self.record(variant, lambda: placed)
-            self._keep_screening(variant)
+        measurements, fidelity = placed.result
+        if measurements.latency.p50_ms < candidate.p50_ms:
+            # A faster draw still beyond the bar was not judged: a judgement kept stands.
+            kept = Placed((measurements, fidelity or candidate.fidelity), placed.node)
+            candidate.not_timed_further = ""
+            self.record(candidate, lambda: kept)
+            self._keep_screening(candidate)
 
     def _screened(self, c: Candidate) -> Placed:
         screening = self.jobs[c.id].screening(self.screen_workload, self.bar.near())

@@ -2,7 +2,7 @@
 
 from figures import measured_variant
 
-from optimize.choose.screening import worth_timing
+from optimize.choose.screening import near_misses, worth_timing
 
 
 def _screened(name, p50, **figures):
@@ -59,3 +59,18 @@ def test_timing_everything_in_full_leaves_out_only_what_breaks_the_limits():
     outside = _screened("outside", 0.5, verdict="mean cosine 0.9 < 0.999")
     assert worth_timing([slow, outside, fast], most=3, margin=math.inf) == [fast, slow]
     assert outside.not_timed_further
+
+
+def test_a_candidate_just_past_the_noise_bar_is_screened_again_before_it_is_left_out():
+    fastest = _screened("fast", 1.0)
+    close = _screened("close", 1.1)  # within noise: in the running already
+    just_past = _screened("just past", 1.5)
+    unjudged = _screened("unjudged", 1.4)
+    unjudged.fidelity = None
+    stored = _screened("stored", 1.45)
+    stored.measurements_cached = True  # kept from an earlier run: drawn already
+    far = _screened("far", 2.0)
+    outside = _screened("outside", 1.3, verdict="mean cosine 0.9 < 0.999")
+    third = _screened("third", 1.55)
+    field = [far, just_past, outside, stored, fastest, third, unjudged, close]
+    assert near_misses(field) == [unjudged, just_past]
