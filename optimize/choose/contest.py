@@ -89,8 +89,10 @@ def contenders(variants: list[Variant]) -> list[Variant]:
     if not ok:
         return []
     # One set to race was within noise of the fastest's screening: it races whatever the
-    # fastest's full timing then gave.
-    close = [v for v in ok if v.timing == TimingKind.RACE or within_noise_of(ok[0], v)]
+    # fastest's full timing then gave, and is not the one the others are held to.
+    timed = [v for v in ok if v.timing != TimingKind.RACE]
+    fastest = timed[0] if timed else ok[0]
+    close = [v for v in ok if v.timing == TimingKind.RACE or within_noise_of(fastest, v)]
     field = close[:MAX_CONTENDERS]
     return _fitting_in_memory(field)
 

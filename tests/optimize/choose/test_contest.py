@@ -61,6 +61,14 @@ def test_contenders_are_the_close_ones_within_tolerance():
     assert [v.id for v in contenders([far, outside, close, torch_row, fastest])] == ["a", "b"]
 
 
+def test_one_set_to_race_on_a_faster_screening_is_not_the_one_the_field_is_held_to():
+    # The leader's full timing came out slower than the racer's screening: they still race.
+    leader = _variant("leader", None, 1.4, 1.0, 1.0)
+    racer = _variant("racer", None, 1.0, 1.0, 1.0)
+    racer.timing = "race"
+    assert [v.id for v in contenders([leader, racer])] == ["racer", "leader"]
+
+
 def test_race_on_real_models_finds_the_clearly_faster(tmp_path, save_float_graph):
     light = _mlp(save_float_graph, tmp_path / "light.onnx", hidden=16, layers=1)
     heavy = _mlp(save_float_graph, tmp_path / "heavy.onnx", hidden=512, layers=6)
