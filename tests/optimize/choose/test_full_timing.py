@@ -23,18 +23,14 @@ from passes.base import Outcome, Pass, PassContext
 
 
 @dataclass(frozen=True)
-class AddsIdentity(Pass):
-    """Routes the output through one Identity: another file, the same speed."""
+class AddsNote(Pass):
+    """Adds a metadata entry: another file, the same graph and so the same speed."""
 
-    name = "adds_identity"
+    name = "adds_note"
 
     def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
         model = onnx.load(src)
-        output = model.graph.output[0].name
-        inner = f"{output}_before_{len(model.graph.node)}"
-        for node in model.graph.node:
-            node.output[:] = [inner if o == output else o for o in node.output]
-        model.graph.node.append(helper.make_node("Identity", [inner], [output]))
+        helper.set_model_props(model, {f"note{len(model.metadata_props)}": "a copy"})
         onnx.save(model, out_dir / "model.onnx")
         return Outcome(out_dir / "model.onnx", changed=True)
 
@@ -44,11 +40,14 @@ def test_a_tie_is_raced_head_to_head_rather_than_swept_twice(digits_cnn_onnx, tm
     recipe = Recipe(
         model=digits_cnn_onnx,
         out=tmp_path / "out",
-        chains=[Chain((AddsIdentity(), AddsIdentity()), "the same model twice more")],
+        chains=[Chain((AddsNote(), AddsNote()), "the same model twice more")],
         builtin=False,
         measure={
             "seconds": 0.2,
             "screen_seconds": 0.2,
+            # Two threads' hand-offs make a 0.015 ms model draw 1.6× slower in some
+            # sessions: one thread screens the copies within noise of each other.
+            "threads": [1],
             "torch_runtimes": False,
             "onnx_runtimes": [],
         },
@@ -58,15 +57,20 @@ def test_a_tie_is_raced_head_to_head_rather_than_swept_twice(digits_cnn_onnx, tm
     ours = [v for v in results.variants if v.runtime == "onnxruntime"]
     # None outside the limits (one screened slower by chance is left unjudged, not outside).
     assert len(ours) == 3 and not any(v.outside_limits for v in ours)
+    assert results.pick.timing == "full"
+    assert results.contest is not None, results.warnings
+    entries = {e["id"] for e in results.contest.entries}
+    # The tie was settled head to head: two copies at least ran in it (a third may have
+    # screened slower, twice, and been left out).
+    assert len([v for v in ours if v.id in entries]) >= 2
     swept = [v for v in ours if v.timing == "full"]
     raced = [v for v in ours if v.timing == "race"]
     # One was swept; the others raced it, and one was timed in full only if it won.
-    assert results.pick.timing == "full"
     assert len(swept) == 1 or (len(swept) == 2 and results.contest.winner == results.pick.id)
-    assert results.contest is not None, results.warnings
-    assert {v.id for v in raced} <= {e["id"] for e in results.contest.entries}
-    assert raced and all("raced it head to head" in v.not_timed_further for v in raced)
-    assert "raced it head to head" in (tmp_path / "out" / "report.md").read_text()
+    assert {v.id for v in raced} <= entries
+    assert all("raced it head to head" in v.not_timed_further for v in raced)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert not raced or "raced it head to head" in report
 
 
 def test_another_contender_of_a_runtime_is_timed_under_the_setting_the_first_was_fastest_with():
