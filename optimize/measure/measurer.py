@@ -36,7 +36,7 @@ from optimize.measure.conditions import thread_options, unit_time_limit
 from optimize.measure.judging import JudgingBar
 from optimize.measure.verdicts import limits_verdict, times_the_allowed_loss, tolerance_verdict
 from optimize.measure.worker import Artifact, MeasureJob, measure_candidate
-from optimize.measure.workload import Workload, halved, halvings_to_fit
+from optimize.measure.workload import MOST_HALVINGS, Workload, halved, halvings_to_fit
 
 SCREENING_FILE = "screening.json"
 
@@ -207,8 +207,8 @@ class Measurer:
         """Time screened candidates (fastest first) in full, each in a fresh process (honest
         memory figures), at once where the executor has several machines: a timing replaces
         the screening's, the fidelity stands. With `seconds_left`, each one's timing is
-        shortened to its share of them. All but the fastest are left as screened once
-        `stop()` gives a reason, which they keep."""
+        shortened to its share of them, and figures stored shorter still are taken. All but
+        the fastest are left as screened once `stop()` gives a reason, which they keep."""
         share = None if seconds_left is None else max(seconds_left, 0.0) / max(len(candidates), 1)
         todo: list[tuple[Candidate, Path, MeasureJob, str]] = []
         for candidate in candidates:
@@ -217,8 +217,10 @@ class Measurer:
                 halvings = halvings_to_fit(job.workload.budget, share, 2 * len(job.settings))
                 job = dataclasses.replace(job, workload=halved(job.workload, halvings))
             path = self.figures_file(candidate, MEASUREMENTS_FILE)
-            # Figures taken at least as long as these would be are as good.
-            keys = [self._full_key(k) for k in range(halvings + 1)] if self.reuse else []
+            # Figures taken at least as long as these would be are as good; under a budget,
+            # those an earlier budgeted run could afford are too: a re-run answers at once.
+            longest = halvings if share is None else MOST_HALVINGS
+            keys = [self._full_key(k) for k in range(longest + 1)] if self.reuse else []
             stored = next((found for key in keys if (found := load_figures(path, key))), None)
             if stored is None:
                 todo.append((candidate, path, job, self._full_key(halvings)))
