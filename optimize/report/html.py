@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from optimize.report.charts import Charts
 from optimize.report.html_details import (
     chain_html,
     chains_tried_html,
@@ -21,7 +22,6 @@ from optimize.report.results import Results
 from optimize.report.warning_groups import group_warnings
 from optimize.serve.stream_report import under_load_lines
 
-PARETO, CHAIN, LOAD = "pareto", "chain", "load"  # keys of render_html's images
 # The variant table's columns in the page: what fits 1366 px; the full chain, its status
 # and every other figure are in report.md and variants.csv, and on hover here.
 HTML_COLUMNS = (
@@ -84,12 +84,13 @@ dt { font-weight: 600; } dd { margin: 0; }
 """
 
 
-def render_html(results: Results, images: dict[str, bytes]) -> str:
-    """The page; `images` holds PNG bytes under 'pareto', 'chain' and 'load' (any may be
-    absent)."""
+def render_html(results: Results, charts: Charts | None = None) -> str:
+    """The page, with `charts` embedded; without them, the interactive Pareto plot alone
+    is drawn for it."""
     title = f"optimize report: {results.source_path.name} on {results.target}"
-    plot = pareto_html(results) or figure_html(
-        images.get(PARETO), "Latency against quality for every measured variant", ""
+    charts = charts or Charts(interactive=pareto_html(results))
+    plot = charts.interactive or figure_html(
+        charts.pareto, "Latency against quality for every measured variant", ""
     )
     body = [
         f"<h1>{escape(title)}</h1>",
@@ -99,8 +100,8 @@ def render_html(results: Results, images: dict[str, bytes]) -> str:
         _variant_table(results),
         contest_html(results),
         repairs_html(results),
-        chain_html(results, images.get(CHAIN)),
-        _load(results, images.get(LOAD)),
+        chain_html(results, charts.chain),
+        _load(results, charts.load),
         op_profile_html(results),
         chains_tried_html(results),
         environment_html(results),

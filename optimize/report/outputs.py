@@ -5,15 +5,16 @@ from __future__ import annotations
 import shutil
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from hardware.model_files import external_data_files
 from hardware.runtimes.base import RuntimeName
 from hardware.runtimes.registry import RUNTIMES
 from optimize.build.variant import RuntimeRow, Status
+from optimize.report.charts import charts_of
 from optimize.report.generative_pick import write_generative_pick
-from optimize.report.html import CHAIN, LOAD, PARETO, render_html
+from optimize.report.html import render_html
 from optimize.report.markdown import render_markdown
-from optimize.report.plots import chain_plot, pareto_plot
 from optimize.report.results import Results
 from optimize.report.served_pick import served_pick
 from optimize.report.variant_records import write_variants_csv
@@ -21,7 +22,7 @@ from optimize.serve.bench import recommended_setup
 from optimize.serve.pick_json import write_pick_json
 from optimize.serve.serving_files import write_serving
 from optimize.serve.stream_report import remove_stream_sweep, write_stream_sweep
-from optimize.serve.sweep_report import remove_sweep, sweep_plot, write_sweep
+from optimize.serve.sweep_report import remove_sweep, write_sweep
 from optimize.source.hf_files import folder_files, tokenizer_files
 from optimize.store import (
     copy_atomic,
@@ -74,30 +75,28 @@ def write_outputs(results: Results) -> None:
         artifacts += write_sweep(results.out_dir, results.load_sweeps)
     else:
         remove_sweep(results.out_dir)
-    write_json_atomic(out / "report.json", results.to_dict())
+    report = results.to_dict()
+    write_json_atomic(out / "report.json", report)
     artifacts.append(write_variants_csv(out, results.records()))
     write_text_atomic(out / "report.md", render_markdown(results))
     artifacts += [out / "report.json", out / "report.md"]
-    artifacts += _write_html_report(results)
+    artifacts += _write_html_report(results, report)
     write_manifest(out, artifacts)
 
 
-def _write_html_report(results: Results) -> list[Path]:
+def _write_html_report(results: Results, report: dict[str, Any]) -> list[Path]:
     """pareto.png, chain.png (when the pick has steps) and report.html, the page with
-    every chart embedded."""
+    every chart embedded; `report` is the run's report.json."""
     out = results.out_dir
-    pareto, chain = pareto_plot(results), chain_plot(results)
-    write_bytes_atomic(out / "pareto.png", pareto)
-    written = [out / "pareto.png"]
-    if chain:
-        write_bytes_atomic(out / "chain.png", chain)
-        written.append(out / "chain.png")
-    else:
-        (out / "chain.png").unlink(missing_ok=True)
-    images = {PARETO: pareto} | ({CHAIN: chain} if chain else {})
-    if results.load_sweeps:
-        images[LOAD] = sweep_plot(results.load_sweeps)
-    write_text_atomic(out / "report.html", render_html(results, images))
+    charts = charts_of(results, report)
+    written = []
+    for name, png in (("pareto.png", charts.pareto), ("chain.png", charts.chain)):
+        if png:
+            write_bytes_atomic(out / name, png)
+            written.append(out / name)
+        else:
+            (out / name).unlink(missing_ok=True)
+    write_text_atomic(out / "report.html", render_html(results, charts))
     return [*written, out / "report.html"]
 
 

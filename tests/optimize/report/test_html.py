@@ -69,7 +69,7 @@ def test_chain_plot_follows_each_prefix_of_a_chain(finished):
 
 def test_text_from_the_run_is_escaped(finished):
     hostile = dataclasses.replace(finished, warnings=["<script>alert(1)</script> & more"])
-    page = render_html(hostile, {})
+    page = render_html(hostile)
     assert "<script>alert(1)" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
 
@@ -103,7 +103,7 @@ def test_warnings_are_grouped_by_kind_with_counts_and_folded(finished):
         "export → quantize_dynamic: 1.5× slower than export: ... in conversions; ...",
         "fidelity is measured on generated inputs, not real data: pass --eval-data",
     ]
-    page = render_html(dataclasses.replace(finished, warnings=warnings), {})
+    page = render_html(dataclasses.replace(finished, warnings=warnings))
     assert "<h2>Warnings (4)</h2>" in page
     assert "⚠ slower after lowering precision (2)</summary>" in page
     assert "⚠ noisy latency (1)</summary>" in page
@@ -167,6 +167,6 @@ def test_the_headline_speed_up_is_the_head_to_heads_when_both_raced(finished):
     speedup = raced.speedup
     assert speedup.ratio == pytest.approx(0.996) and speedup.head_to_head and speedup.tie
     assert speedup.describe() == "a tie with the baseline (1.00×, head to head)"
-    page = render_html(raced, {})
+    page = render_html(raced)
     assert "a tie within noise" in page and "timed head to head" in page
     assert "0.996 ms" in page.split("<h2>")[0]

@@ -28,7 +28,7 @@ def test_a_runtime_row_pick_reports_beside_model_variants(tmp_path):
     markdown = render_markdown(results)
     assert "**Pick:** `torch.compile` → `torch/torch_pick.json`" in markdown
     assert "Magnitude pruning (prune_magnitude) zeroed 50.0%" in markdown
-    page = render_html(results, {})
+    page = render_html(results)
     assert "torch.compile" in page and "prune_magnitude" in page
     report = results.to_dict()
     by_id = {v["id"]: v for v in report["variants"]}
