@@ -8,10 +8,14 @@ from optimize.choose.objective import FIGURES, RankKey, latency
 from optimize.choose.ranking import within_noise_of
 from optimize.measure.judging import SCREEN_MARGIN
 
-# A screening is one short draw of a session's speed: on a small model the same graph can
-# draw 1.6× slower in one session than in the next. A candidate this much past the noise
-# bar, or nearer, is screened once more before it is left out; the nearest few only.
+# A screening is one short draw of a session's speed: where a run takes microseconds, the
+# same graph can draw 1.6× slower in one session than in the next (the digits CNN, 0.015
+# ms, under two threads). Such a candidate this much past the noise bar, or nearer, is
+# screened once more before it is left out; the nearest few only. At ResNet sizes a second
+# draw only brought more contenders within noise, each timed in full (ResNet-50: 19 s of
+# full timing became 41 s).
 RESCREEN_REACH = 1.5
+RESCREEN_BELOW_MS = 1.0
 MOST_RESCREENED = 2
 
 
@@ -23,9 +27,10 @@ def fastest_within_limits(candidates: list[Candidate], key: RankKey = latency) -
 
 
 def near_misses(candidates: list[Candidate], margin: float = SCREEN_MARGIN) -> list[Candidate]:
-    """The freshly screened candidates not outside the limits that missed the noise bar of
-    the fastest within them by at most RESCREEN_REACH, nearest first: one more screening
-    may put them in the running (and judge their outputs)."""
+    """The freshly screened candidates not outside the limits, of runs under
+    RESCREEN_BELOW_MS, that missed the noise bar of the fastest within them by at most
+    RESCREEN_REACH, nearest first: one more screening may put them in the running (and
+    judge their outputs)."""
     screened = [c for c in candidates if c.measured and c.timing == TimingKind.SCREEN]
     fastest = fastest_within_limits(screened)
     if fastest is None:
@@ -35,6 +40,7 @@ def near_misses(candidates: list[Candidate], margin: float = SCREEN_MARGIN) -> l
         for c in screened
         if not c.outside_limits
         and not c.measurements_cached
+        and c.p50_ms < RESCREEN_BELOW_MS
         and not within_noise_of(fastest, c, margin)
         and within_noise_of(fastest, c, (1 + margin) * RESCREEN_REACH - 1)
     ]
