@@ -96,7 +96,8 @@ def time_case(case: Case, scratch: Path) -> Timed:
     report = json.loads((out / "report.json").read_text())
     picked = next(v for v in report["variants"] if v["id"] == report["pick"])
     print(f"{case.name}: {cold_s:.1f} s cold; re-run", flush=True)
-    rerun_s, _ = timed_run(args, gains)
+    rerun_s, rerun_stdout = timed_run(args, gains)
+    (scratch / f"{case.folder}-rerun.log").write_text(rerun_stdout)
     return Timed(
         case,
         cold_s,
