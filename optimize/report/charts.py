@@ -23,8 +23,14 @@ from optimize.serve.sweep_report import sweep_plot
 # learned from the run before).
 UNSHOWN = ("stage_seconds", "finished_at", "chains", "warnings")
 UNSHOWN_OF_VARIANT = ("measurements_cached", "cached", "not_timed_further", "reason")
-# The modules that draw: a change to them is a change to the charts.
-DRAWING_MODULES = ("plots.py", "plot_labels.py", "interactive_plot.py", "charts.py")
+# The modules that draw, under optimize/: a change to them is a change to the charts.
+DRAWING_MODULES = (
+    "report/plots.py",
+    "report/plot_labels.py",
+    "report/interactive_plot.py",
+    "report/charts.py",
+    "serve/sweep_report.py",
+)
 CHARTS_FILE = Path("cache") / "charts.json"
 
 
@@ -71,7 +77,7 @@ def _shown(report: dict[str, Any]) -> str:
         {k: v for k, v in variant.items() if k not in UNSHOWN_OF_VARIANT} for variant in variants
     ]
     digest = hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode())
-    here = Path(__file__).parent
+    package = Path(__file__).parents[1]
     for name in DRAWING_MODULES:
-        digest.update((here / name).read_bytes())
+        digest.update((package / name).read_bytes())
     return digest.hexdigest()
