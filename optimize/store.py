@@ -255,7 +255,9 @@ def remove_unfinished_writes(out_dir: Path) -> None:
     """Remove what a run killed in the middle of a write left in `out_dir`: the temporary
     files and staging folders of writes that never finished (finished ones are renamed
     into place)."""
-    for path in out_dir.rglob(".*.tmp"):
-        path.unlink(missing_ok=True)
-    for folder in out_dir.rglob(".*.partial"):
-        shutil.rmtree(folder, ignore_errors=True)
+    # One walk of the folder, which may hold thousands of compiled kernels.
+    for path in list(out_dir.rglob(".*")):
+        if path.name.endswith(".tmp"):
+            path.unlink(missing_ok=True)
+        elif path.name.endswith(".partial"):
+            shutil.rmtree(path, ignore_errors=True)
