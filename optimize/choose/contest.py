@@ -16,7 +16,7 @@ from hardware.load_guard import LoadWatch
 from hardware.profile import time_interleaved
 from hardware.runtimes.base import RuntimeName
 from hardware.runtimes.registry import runtime
-from optimize.build.variant import TimingKind, Variant
+from optimize.build.variant import Candidate, TimingKind
 from optimize.choose.ranking import within_noise_of
 from optimize.data.inputs import rows
 from optimize.execution import Executor, LocalExecutor, Unit
@@ -72,20 +72,28 @@ class Contest:
         return next((e for e in self.entries if e["id"] == variant_id), None)
 
 
-def contenders(variants: list[Variant]) -> list[Variant]:
-    """ONNX variants within tolerance, timed in full or set to race, that the fastest does
-    not clearly dominate (see optimize.choose.ranking): their measurements, taken apart,
-    cannot rank them. Fastest first."""
-    ok = sorted(
-        (
-            v
-            for v in variants
-            if v.within_tolerance
-            and v.runtime == RuntimeName.ONNXRUNTIME
-            and v.timing != TimingKind.SCREEN
-        ),
-        key=lambda v: v.p50_ms,
-    )
+# The runtimes whose candidates race head to head: each opens a file in the racing process
+# and times a bound call. PyTorch rows are left out: each compiles for seconds.
+RACING_RUNTIMES = (RuntimeName.ONNXRUNTIME, RuntimeName.OPENVINO)
+
+
+def race_runtime(candidates: list[Candidate]) -> str | None:
+    """The one runtime whose contenders race head to head (one runtime's sessions, whose
+    thread pools do not contend with another's): the runtime of any set to race, else of
+    the fastest of `candidates` in RACING_RUNTIMES; None when there is none."""
+    racing = [c for c in candidates if c.runtime in RACING_RUNTIMES]
+    set_to_race = [c for c in racing if c.timing == TimingKind.RACE]
+    first = set_to_race or sorted(racing, key=lambda c: c.p50_ms)
+    return first[0].runtime if first else None
+
+
+def contenders(variants: list[Candidate]) -> list[Candidate]:
+    """Candidates within tolerance of the racing runtime, timed in full or set to race,
+    that the fastest does not clearly dominate (see optimize.choose.ranking): their
+    measurements, taken apart, cannot rank them. Fastest first."""
+    timed = [v for v in variants if v.within_tolerance and v.timing != TimingKind.SCREEN]
+    runtime = race_runtime(timed)
+    ok = sorted((v for v in timed if v.runtime == runtime), key=lambda v: v.p50_ms)
     if not ok:
         return []
     # One set to race was within noise of the fastest's screening: it races whatever the
@@ -97,7 +105,7 @@ def contenders(variants: list[Variant]) -> list[Variant]:
     return _fitting_in_memory(field)
 
 
-def _fitting_in_memory(field: list[Variant]) -> list[Variant]:
+def _fitting_in_memory(field: list[Candidate]) -> list[Candidate]:
     """The leading contenders whose sessions, open at once, fit in half the free memory
     (a session takes about three times its file: weights, prepacked copies, arenas)."""
     import psutil
@@ -144,7 +152,7 @@ def rounds_won(a: list[float], b: list[float]) -> int:
     return sum(x < y for x, y in zip(a, b, strict=True))
 
 
-def decide(variants: list[Variant], figures: list[dict[str, Any]], rounds: int) -> Contest:
+def decide(variants: list[Candidate], figures: list[dict[str, Any]], rounds: int) -> Contest:
     """Rank contenders by their interleaved medians; ties within noise go to the higher
     quality, then the smaller file."""
     by_speed = sorted(zip(variants, figures, strict=True), key=lambda vf: vf[1]["p50_ms"])
@@ -171,7 +179,7 @@ def decide(variants: list[Variant], figures: list[dict[str, Any]], rounds: int) 
 
 
 def run_contest(
-    variants: list[Variant],
+    variants: list[Candidate],
     jobs: dict[str, MeasureJob],
     workload: Workload,
     timeout_s: float,
@@ -208,7 +216,7 @@ def run_contest(
     return decide(field, figures, rounds)
 
 
-def head_to_head(variants: list[Variant], measurer: Measurer) -> tuple[Contest | None, list[str]]:
+def head_to_head(variants: list[Candidate], measurer: Measurer) -> tuple[Contest | None, list[str]]:
     """The head-to-head of the closest variants and any warning about it: when the child
     process fails, the pick rests on each variant's own measurements, and the run says so."""
     try:

@@ -1,8 +1,9 @@
-"""Full timing sized by what can still change the pick: of the ONNX Runtime contenders
-within noise of each other, only the fastest is swept over every setting; the others race
-it head to head under the setting it was swept to, and a raced one is timed in full only
-when it wins. Of another runtime's contenders, only the fastest is swept; the others are
-timed in full under the setting it was fastest with."""
+"""Full timing sized by what can still change the pick: of the contenders within noise of
+each other in the racing runtime (that of the fastest, ONNX Runtime or OpenVINO), only the
+fastest is swept over every setting; the others race it head to head under the setting it
+was swept to, and a raced one is timed in full only when it wins. Of another runtime's
+contenders, only the fastest is swept; the others are timed in full under the setting it
+was fastest with."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import dataclasses
 import math
 from collections.abc import Callable
 
-from hardware.runtimes.base import RuntimeName
-from optimize.build.variant import Candidate, TimingKind, Variant
-from optimize.choose.contest import MAX_CONTENDERS, Contest
+from optimize.build.variant import Candidate, TimingKind
+from optimize.choose.contest import MAX_CONTENDERS, Contest, race_runtime
 from optimize.choose.objective import RankKey, latency
 from optimize.choose.screening import SCREEN_MARGIN, near_misses, worth_timing
 from optimize.measure.measurer import Measurer
+from optimize.measure.worker import MeasureJob
 
 Stop = Callable[[], str | None]
 
@@ -31,14 +32,15 @@ def time_contenders(
 ) -> list[Candidate]:
     """Time in full the screened candidates that could still win by `key` (with
     `every_one`, all of them, each swept; a near miss by latency screened again first)
-    within what is left of the budget; returns those set to race the fastest ONNX Runtime
-    contender instead."""
+    within what is left of the budget; returns those set to race the fastest contender of
+    the racing runtime instead."""
     most, margin = (len(variants), math.inf) if every_one else (MAX_CONTENDERS, SCREEN_MARGIN)
     if key is latency and not every_one:
         for candidate in near_misses(variants, margin):
             measurer.rescreen(candidate)
     contenders = worth_timing(variants, most, margin, key)
-    swept, racing = (contenders, []) if every_one else _leader_and_racers(contenders)
+    runtime = race_runtime(contenders)
+    swept, racing = (contenders, []) if every_one else _leader_and_racers(contenders, runtime)
     leaders = _leaders(swept)
     following = [c for c in swept if c not in leaders]
     say(
@@ -52,27 +54,21 @@ def time_contenders(
         if leader.timing == TimingKind.FULL:
             follow_leader(follower, leader, measurer)
     measurer.time_fully(following, stop, seconds_left())
-    leader = next((c for c in swept if _races(c) and c.timing == TimingKind.FULL), None)
+    leader = next((c for c in swept if c.runtime == runtime and c.timing == TimingKind.FULL), None)
     if leader is None:
         measurer.time_fully(racing, stop, seconds_left())
         return []
     for racer in racing:
-        measurer.race_behind(racer, leader)
+        measurer.race_behind(racer, leader, in_leaders_place(measurer.jobs, racer, leader))
     return racing
 
 
-def _races(candidate: Candidate) -> bool:
-    """Whether the head to head can take the candidate: an ONNX file in ONNX Runtime."""
-    return isinstance(candidate, Variant) and candidate.runtime == RuntimeName.ONNXRUNTIME
-
-
 def _leader_and_racers(
-    contenders: list[Candidate],
+    contenders: list[Candidate], runtime: str | None
 ) -> tuple[list[Candidate], list[Candidate]]:
-    """The contenders swept in full (every other runtime's, and the fastest ONNX Runtime
-    one), and the ONNX Runtime ones that race that fastest instead."""
-    in_race = [c for c in contenders if _races(c)]
-    racing = in_race[1:]
+    """The contenders swept in full (every other runtime's, and the fastest of `runtime`),
+    and the others of `runtime`, which race that fastest instead."""
+    racing = [c for c in contenders if c.runtime == runtime][1:]
     return [c for c in contenders if c not in racing], racing
 
 
@@ -84,14 +80,24 @@ def _leaders(swept: list[Candidate]) -> list[Candidate]:
     return [c for c in swept if c in first.values()]
 
 
-def follow_leader(follower: Candidate, leader: Candidate, measurer: Measurer) -> None:
-    """Narrow `follower`'s sweep to its setting in the place of the one `leader`, of the
-    same runtime, was fastest with: one runtime lists its settings in the same order
-    (threads, hints), and what makes a row itself (its precision) is kept."""
-    lead, job = measurer.jobs[leader.id], measurer.jobs[follower.id]
+def in_leaders_place(jobs: dict[str, MeasureJob], follower: Candidate, leader: Candidate):
+    """`follower`'s setting in the place of the one `leader`, of the same runtime, was
+    fastest with: one runtime lists its settings in the same order (threads, hints), and
+    what makes a row itself (its precision) is kept. The leader's own setting where their
+    sweeps differ."""
+    lead, job = jobs[leader.id], jobs[follower.id]
     best = lead.settings_from(leader.measurements.settings)
     if best in lead.settings and len(job.settings) == len(lead.settings):
-        chosen = job.settings[lead.settings.index(best)]
+        return job.settings[lead.settings.index(best)]
+    return best
+
+
+def follow_leader(follower: Candidate, leader: Candidate, measurer: Measurer) -> None:
+    """Narrow `follower`'s sweep to its setting in the place of the one `leader` was
+    fastest with, where their sweeps match."""
+    job = measurer.jobs[follower.id]
+    chosen = in_leaders_place(measurer.jobs, follower, leader)
+    if chosen in job.settings:
         measurer.jobs[follower.id] = dataclasses.replace(job, settings=(chosen,))
 
 

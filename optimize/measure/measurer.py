@@ -249,12 +249,11 @@ class Measurer:
                 store_figures(path, key, measurements, candidate.fidelity)
                 self._keep_full(candidate, measurements)
 
-    def race_behind(self, racer: Candidate, leader: Candidate) -> None:
-        """Set `racer` to run in the head to head under the setting `leader` was swept
-        to, rather than be swept on its own: they are within noise of each other."""
-        self.race_settings[racer.id] = self.jobs[leader.id].settings_from(
-            leader.measurements.settings
-        )
+    def race_behind(self, racer: Candidate, leader: Candidate, setting: Any) -> None:
+        """Set `racer` to run in the head to head under `setting` (its own in the place of
+        the one `leader` was swept to), rather than be swept on its own: they are within
+        noise of each other."""
+        self.race_settings[racer.id] = setting
         racer.timing = TimingKind.RACE
         racer.not_timed_further = (
             f"within noise of {leader.label}: raced it head to head under its best setting "

@@ -1,5 +1,6 @@
 """The head-to-head: contenders, the interleaved race on real ONNX models, and the decision."""
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from onnx import helper
 
 from hardware.profile import TimingBudget
 from hardware.runtimes.base import RuntimeName
+from hardware.runtimes.openvino import OpenVinoSettings
 from hardware.session import SessionSettings
 from hardware.targets import Target
 from optimize.choose.contest import CLEAR_WINS, contenders, decide, run_contest
@@ -42,12 +44,9 @@ def _workload(tmp_path: Path, budget: TimingBudget) -> Workload:
     return Workload(Target("cpu"), store, feeds, 1, 4, 4, budget)
 
 
-def _jobs(variants, workload: Workload) -> dict[str, MeasureJob]:
-    """Each variant's job as the measurer keeps it: its file on ONNX Runtime."""
-    return {
-        v.id: MeasureJob(RuntimeName.ONNXRUNTIME, ModelFile(v.path), (SessionSettings(),), workload)
-        for v in variants
-    }
+def _jobs(variants, workload: Workload, setting=SessionSettings()) -> dict[str, MeasureJob]:
+    """Each variant's job as the measurer keeps it: its file on its runtime."""
+    return {v.id: MeasureJob(v.runtime, ModelFile(v.path), (setting,), workload) for v in variants}
 
 
 def test_contenders_are_the_close_ones_within_tolerance():
@@ -69,6 +68,18 @@ def test_one_set_to_race_on_a_faster_screening_is_not_the_one_the_field_is_held_
     assert [v.id for v in contenders([leader, racer])] == ["racer", "leader"]
 
 
+def test_the_race_is_run_in_the_runtime_of_the_fastest():
+    onnxruntime = [_variant(n, None, p50, 1.0, 1.0) for n, p50 in (("a", 1.0), ("b", 1.02))]
+    openvino = [_variant(n, None, p50, 1.0, 1.0) for n, p50 in (("c", 0.8), ("d", 0.82))]
+    for row in openvino:
+        row.runtime = RuntimeName.OPENVINO
+    # One runtime's sessions race: another's thread pools would contend with them.
+    assert [v.id for v in contenders(onnxruntime + openvino)] == ["c", "d"]
+    # One set to race decides the runtime, though another's leader came out faster.
+    onnxruntime[1].timing = "race"
+    assert [v.id for v in contenders(onnxruntime + openvino)] == ["a", "b"]
+
+
 def test_race_on_real_models_finds_the_clearly_faster(tmp_path, save_float_graph):
     light = _mlp(save_float_graph, tmp_path / "light.onnx", hidden=16, layers=1)
     heavy = _mlp(save_float_graph, tmp_path / "heavy.onnx", hidden=512, layers=6)
@@ -84,6 +95,25 @@ def test_race_on_real_models_finds_the_clearly_faster(tmp_path, save_float_graph
     assert loser["slower_by"] > 1.0
     assert len(loser["round_medians_ms"]) == contest.rounds
     assert pick([a, b], contest) is a
+
+
+def test_openvino_contenders_race_in_openvino(tmp_path, save_float_graph):
+    light = _mlp(save_float_graph, tmp_path / "light.onnx", hidden=16, layers=1)
+    heavy = _mlp(save_float_graph, tmp_path / "heavy.onnx", hidden=512, layers=6)
+    a = _variant("light", light, 1.00, 1.0, 1.0)
+    b = _variant("heavy", heavy, 0.98, 1.0, 1.0)
+    setting = OpenVinoSettings(threads=1, precision="f32")
+    for row in (a, b):
+        row.runtime = RuntimeName.OPENVINO
+        row.measurements = dataclasses.replace(
+            row.measurements, settings=dataclasses.asdict(setting)
+        )
+    budget = TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.2)
+    workload = _workload(tmp_path, budget)
+    jobs = _jobs([a, b], workload, setting)
+    contest = run_contest([a, b], jobs, workload, timeout_s=120)
+    assert contest.fastest == contest.winner == "light"
+    assert contest.entry("heavy")["rounds_beaten_by_fastest"] >= CLEAR_WINS
 
 
 def test_identical_files_tie_and_the_better_quality_wins(tmp_path, save_float_graph):
