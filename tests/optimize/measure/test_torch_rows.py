@@ -9,7 +9,7 @@ from hardware.runtimes.pytorch import unsupported_autocast
 from hardware.targets import Target
 from optimize.build.variant import Step
 from optimize.measure import pick_profile
-from optimize.measure.torch_rows import int8_outside_limits, torch_rows
+from optimize.measure.torch_rows import hopeless, int8_outside_limits, torch_rows
 from optimize.source.load import Source
 
 
@@ -148,3 +148,17 @@ def test_pt2e_int8_is_not_compiled_when_every_static_int8_variant_is_outside_the
     assert int8_outside_limits(row, [dynamic]) is None
     float_row = next(r for r in torch_rows(_source("exported_program"), Target("cpu"), [], "r"))
     assert int8_outside_limits(float_row, [static]) is None
+
+
+def test_compiling_in_float32_is_skipped_sooner_than_in_a_lower_precision():
+    rows = {
+        r.label: r
+        for r in torch_rows(_source("exported_program"), Target("cpu"), ["amx_bf16"], "r")
+    }
+    eager, fastest = measured_variant("eager", 2.5), measured_variant("onnx", 1.0)
+    # Compiled in float32, PyTorch gains at most 1.7× over eager; in bfloat16, 2.4×.
+    assert "in float32 gains well under 2×" in hopeless(rows["torch.compile"], eager, fastest)
+    assert hopeless(rows["torch.compile (bfloat16 autocast)"], eager, fastest) is None
+    assert hopeless(rows["torch.compile (int8 PT2E)"], eager, fastest) is None
+    far_behind = measured_variant("eager", 3.5)
+    assert hopeless(rows["torch.compile (bfloat16 autocast)"], far_behind, fastest)
