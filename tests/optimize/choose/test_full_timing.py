@@ -4,13 +4,10 @@ under the setting the faster was swept to, and the pick is always timed in full.
 runtime's second contender is timed under the setting its first was fastest with."""
 
 import dataclasses
-from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 
-import onnx
+from copies import AddsNote
 from figures import measured_variant
-from onnx import helper
 
 from hardware.runtimes.base import RuntimeName
 from hardware.runtimes.openvino import OpenVinoSettings
@@ -19,20 +16,6 @@ from optimize.choose.full_timing import follow_leader
 from optimize.config.chains import Chain
 from optimize.config.recipe import Recipe
 from optimize.measure.worker import MeasureJob
-from passes.base import Outcome, Pass, PassContext
-
-
-@dataclass(frozen=True)
-class AddsNote(Pass):
-    """Adds a metadata entry: another file, the same graph and so the same speed."""
-
-    name = "adds_note"
-
-    def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
-        model = onnx.load(src)
-        helper.set_model_props(model, {f"note{len(model.metadata_props)}": "a copy"})
-        onnx.save(model, out_dir / "model.onnx")
-        return Outcome(out_dir / "model.onnx", changed=True)
 
 
 def test_a_tie_is_raced_head_to_head_rather_than_swept_twice(digits_cnn_onnx, tmp_path):
