@@ -31,9 +31,11 @@ def time_contenders(
     key: RankKey = latency,
 ) -> list[Candidate]:
     """Time in full the screened candidates that could still win by `key` (with
-    `every_one`, all of them, each swept; a near miss by latency screened again first)
-    within what is left of the budget; returns those set to race the fastest contender of
-    the racing runtime instead."""
+    `every_one`, all of them, each swept; a near miss by latency screened again first, and
+    a stored screening taken unjudged judged first if it can still win) within what is
+    left of the budget; returns those set to race the fastest contender of the racing
+    runtime instead."""
+    measurer.settle(stop)
     most, margin = (len(variants), math.inf) if every_one else (MAX_CONTENDERS, SCREEN_MARGIN)
     if key is latency and not every_one:
         for candidate in near_misses(variants, margin):

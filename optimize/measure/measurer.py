@@ -35,7 +35,7 @@ from optimize.measure.cache import (
 from optimize.measure.conditions import thread_options, unit_time_limit
 from optimize.measure.judging import JudgingBar
 from optimize.measure.verdicts import limits_verdict, times_the_allowed_loss, tolerance_verdict
-from optimize.measure.worker import Artifact, MeasureJob, measure_candidate
+from optimize.measure.worker import Artifact, MeasureJob, beyond_bar, measure_candidate
 from optimize.measure.workload import MOST_HALVINGS, Workload, halved, halvings_to_fit
 
 SCREENING_FILE = "screening.json"
@@ -71,6 +71,9 @@ class Measurer:
     # The setting each candidate set to race another head to head runs under.
     race_settings: dict[str, Any] = field(default_factory=dict)
     bar: JudgingBar = field(default_factory=JudgingBar)
+    # Stored screenings taken unjudged though nearer the bar than when stored: judged by
+    # settle() if they can still win once every candidate is screened.
+    unsettled: list[Candidate] = field(default_factory=list)
 
     @classmethod
     def for_run(
@@ -152,7 +155,9 @@ class Measurer:
         path = self.figures_file(candidate, SCREENING_FILE)
         stored = load_result(path, self.screen_key) if self.reuse else None
         if stored is not None and not self.bar.lets_stand(stored):
-            stored = None
+            # Left unjudged by an earlier run behind a faster candidate that this run, trying
+            # the chains in the order the last one taught it, may not have screened yet.
+            self.unsettled.append(candidate)
         if stored is not None:
             candidate.measurements_cached = True
             if "failed" in stored:
@@ -166,6 +171,25 @@ class Measurer:
         elif error is not None and error.worth_remembering:
             failure = {"failed": candidate.reason, "detail": candidate.detail}
             store_result(path, self.screen_key, failure)
+
+    def settle(self, stop: Callable[[], str | None]) -> None:
+        """Judge the unsettled stored screenings (see measure) that can still win now that
+        every candidate is screened; the others say why not against the final bar. None is
+        judged once `stop` gives a reason."""
+        for candidate in self.unsettled:
+            if not candidate.measured or candidate.fidelity or candidate.outside_limits:
+                continue
+            if reason := stop():
+                candidate.not_timed_further = f"its outputs were not judged: {reason}"
+            elif beyond_bar(candidate.measurements, self.bar.near()):
+                self.bar.note(candidate)
+            else:
+                self.on_measure(candidate.label)
+                candidate.measurements_cached, candidate.not_timed_further = False, ""
+                self.record(candidate, lambda c=candidate: self._screened(c))
+                if candidate.measured:
+                    self._keep_screening(candidate)
+        self.unsettled.clear()
 
     def rescreen(self, candidate: Candidate) -> None:
         """Screen a screened candidate again, in a new session, and keep the faster of its
