@@ -106,6 +106,11 @@ class Runtime(ABC, Generic[S]):
         for what the artifact holds."""
         return settings
 
+    def judging_batch(self, settings: S, eval_batch: int, latency_batch: int) -> int:
+        """The batch a model run under `settings` has its outputs judged at: the
+        evaluation batch, unless each new shape costs this runtime much."""
+        return eval_batch
+
     def operator_profile(
         self, artifact: Any, target: Target, feeds: dict[str, np.ndarray], settings: S
     ) -> list[dict[str, object]] | None:

@@ -78,6 +78,20 @@ def padded(
     return padded_run
 
 
+def in_batches(
+    run: Callable[[dict[str, np.ndarray]], list[np.ndarray]], batch: int
+) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
+    """`run` on consecutive slices of at most `batch` rows, each padded as `padded` does,
+    their outputs joined again."""
+    one = padded(run, batch)
+
+    def batched_run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        parts = [one(part) for part in iter_batches(feeds, batch)]
+        return [np.concatenate(outputs) for outputs in zip(*parts, strict=True)]
+
+    return batched_run
+
+
 def iter_batches(feeds: dict[str, np.ndarray], size: int) -> Iterator[dict[str, np.ndarray]]:
     """Consecutive slices of `size` rows; the last is padded by repetition when a model
     needs a fixed batch, which callers trim from the outputs."""

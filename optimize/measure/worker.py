@@ -14,7 +14,7 @@ from hardware.profile import Measurements, fastest_of_sweep
 from hardware.runtimes.base import RuntimeName
 from hardware.runtimes.generative import GenerativeRuntime
 from hardware.runtimes.registry import runtime
-from optimize.data.inputs import padded, rows
+from optimize.data.inputs import in_batches, rows
 from optimize.measure.artifacts import ModelFile, TorchSource
 from optimize.measure.workload import Workload, fidelity_over
 from optimize.records.fidelity import Fidelity
@@ -79,8 +79,10 @@ def measure_candidate(job: MeasureJob) -> tuple[Measurements, Fidelity | None]:
     beyond = not isinstance(found, GenerativeRuntime) and beyond_bar(best, job.judge_near)
     if not job.fidelity or beyond:
         return best, None
-    opened = found.open(loaded.model, workload.target, job.settings_from(best.settings))
-    run = padded(lambda feeds: opened.run(loaded.feeds(feeds)), workload.eval_batch)
+    setting = job.settings_from(best.settings)
+    opened = found.open(loaded.model, workload.target, setting)
+    batch = found.judging_batch(setting, workload.eval_batch, workload.latency_batch)
+    run = in_batches(lambda feeds: opened.run(loaded.feeds(feeds)), batch)
     return best, fidelity_over(run, workload)
 
 

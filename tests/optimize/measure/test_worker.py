@@ -124,3 +124,22 @@ def test_a_screening_clearly_slower_than_the_bar_is_not_judged_and_says_why(
     assert measure_candidate(job.screening(workload, near))[1].samples == 96
     assert JudgingBar(enabled=False, fastest=bar.fastest).near() is None
     assert measure_candidate(job.screening(workload, None))[1].samples == 96
+
+
+def test_a_compiled_model_is_judged_at_the_batch_it_was_compiled_for(workload, digits_files):
+    import dataclasses
+
+    import torch
+
+    # As screening runs it: timed at batch 1 alone, then judged over 96 rows.
+    screening = dataclasses.replace(workload, throughput_batch=1)
+    compiled = (TorchSettings("compile", threads=1),)
+    job = MeasureJob(
+        RuntimeName.TORCH, TorchSource(SourceSpec(digits_files / "cnn.pt2")), compiled, screening
+    )
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    measured, fidelity = measure_candidate(job)
+    assert fidelity.samples == 96 and fidelity.top1_agreement >= 0.98
+    # The evaluation batch of 32 would have compiled the model once more.
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
