@@ -47,21 +47,16 @@ def test_torchscript_is_not_compiled_and_onnx_has_no_rows():
     assert torch_rows(_source("onnx"), Target("cpu"), [], "r") == []
 
 
-def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
+def _digits_measurer(tmp_path, digits, digits_cnn, threads=(1,)):
+    """A measurer of the digits CNN saved as a .pt2 in `tmp_path`, with these threads."""
     import torch
-    from figures import measured_variant
 
     from hardware.profile import TimingBudget
-    from hardware.runtimes.base import RuntimeName
-    from hardware.runtimes.pytorch import TorchSettings
     from hardware.session import SessionSettings
     from optimize.config.limits import Limits
-    from optimize.data.eval_store import EvalStore
+    from optimize.data.eval_store import write_eval_store
     from optimize.measure.measurer import Measurer
-    from optimize.measure.torch_rows import TorchRuns
-    from optimize.measure.worker import MeasureJob
     from optimize.measure.workload import Workload
-    from optimize.source.load import load_source
 
     program = torch.export.export(
         digits_cnn,
@@ -69,22 +64,26 @@ def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
         dynamic_shapes=({0: torch.export.Dim("batch")},),
     )
     torch.export.save(program, tmp_path / "cnn.pt2")
-    row = measured_variant("t", 1.0)
-    settings = {"mode": "eager", "autocast": "float32", "threads": 1}
-    row.measurements = dataclasses.replace(row.measurements, settings=settings)
+    feeds = {"x": digits.test_x[:32]}
+    batches = [(feeds, digits.test_y[:32])]
+
+    def reference(batch):
+        with torch.no_grad():
+            return [digits_cnn(torch.from_numpy(batch["x"])).numpy()]
+
     workload = Workload(
         Target("cpu"),
-        EvalStore(tmp_path / "eval", 0, 0, False, ""),
-        {"x": digits.test_x[:32]},
+        write_eval_store(tmp_path / "eval", batches, 32, reference, False),
+        feeds,
         1,
         32,
         64,
         TimingBudget(),
     )
-    measurer = Measurer(
+    return Measurer(
         workload,
         workload,
-        thread_options=(SessionSettings(intra_op_threads=1),),
+        thread_options=tuple(SessionSettings(intra_op_threads=n) for n in threads),
         limits=Limits(),
         timeout_s=300,
         reuse=False,
@@ -93,6 +92,22 @@ def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
         cache_key="",
         screen_key="",
     )
+
+
+def test_a_torch_pick_is_profiled_by_pytorch(tmp_path, digits, digits_cnn):
+    from figures import measured_variant
+
+    from hardware.runtimes.base import RuntimeName
+    from hardware.runtimes.pytorch import TorchSettings
+    from optimize.measure.torch_rows import TorchRuns
+    from optimize.measure.worker import MeasureJob
+    from optimize.source.load import load_source
+
+    measurer = _digits_measurer(tmp_path, digits, digits_cnn)
+    workload = measurer.workload
+    row = measured_variant("t", 1.0)
+    settings = {"mode": "eager", "autocast": "float32", "threads": 1}
+    row.measurements = dataclasses.replace(row.measurements, settings=settings)
     source = load_source(tmp_path / "cnn.pt2")
     settings = TorchSettings(threads=1)
     artifact = TorchRuns(source, measurer, Target("cpu"), [], "r").artifact(settings)
@@ -162,3 +177,22 @@ def test_compiling_in_float32_is_skipped_sooner_than_in_a_lower_precision():
     assert hopeless(rows["torch.compile (int8 PT2E)"], eager, fastest) is None
     far_behind = measured_variant("eager", 3.5)
     assert hopeless(rows["torch.compile (bfloat16 autocast)"], far_behind, fastest)
+
+
+def test_a_slow_compile_is_timed_in_full_at_the_thread_count_it_was_screened_at(
+    tmp_path, digits, digits_cnn, monkeypatch
+):
+    from hardware.runtimes.pytorch import TorchRuntime
+    from optimize.measure import torch_rows as rows_module
+    from optimize.measure.torch_rows import TorchRuns
+    from optimize.source.load import load_source
+
+    # The digits CNN compiles in a second or two: as slow as a transformer, by the bar.
+    monkeypatch.setattr(rows_module, "SWEPT_COMPILE_MS", 0.0)
+    measurer = _digits_measurer(tmp_path, digits, digits_cnn, threads=(2, 1))
+    runs = TorchRuns(load_source(tmp_path / "cnn.pt2"), measurer, Target("cpu"), [], "r")
+    found = runs.measure(TorchRuntime(), [], lambda *args: None)
+    eager, compiled = found[0], next(r for r in found if r.label == "torch.compile")
+    assert eager.measured and compiled.measured
+    assert [s.threads for s in measurer.jobs[eager.id].settings] == [2, 1]
+    assert [s.threads for s in measurer.jobs[compiled.id].settings] == [2]
