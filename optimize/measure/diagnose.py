@@ -10,6 +10,7 @@ from typing import Any
 from hardware.load_guard import BUSY_SHARE, TAKES
 from hardware.profile import NOISY_SPREAD
 from optimize.build.variant import Candidate, Variant
+from optimize.measure.judging import SCREEN_MARGIN
 from passes.base import Pass
 from passes.onnx_files import op_histogram
 from passes.registry import pass_class
@@ -22,15 +23,17 @@ def slowdown_note(
     parent: Variant,
     profile: Callable[[Variant], list[dict[str, Any]]] | None = None,
 ) -> str | None:
-    """A note when `variant`, made by a low-precision pass, is slower than `parent`:
-    how much slower, how many conversion nodes it carries against the float ops it still
-    runs and, given `profile` (a variant's per-operator profile), the time those
+    """A note when `variant`, made by a low-precision pass, is slower than `parent` beyond
+    noise: how much slower, how many conversion nodes it carries against the float ops it
+    still runs and, given `profile` (a variant's per-operator profile), the time those
     conversions take, the operators that grew most against the parent, and operators that
     fell back from the GPU to the CPU."""
     if not (variant.p50_ms and parent.p50_ms) or not variant.steps:
         return None
     made_by = pass_class(variant.steps[-1].name)
-    if not (made_by and made_by.lowers_precision) or variant.p50_ms <= parent.p50_ms:
+    # Slower within noise is not slower: its profile would explain nothing.
+    noise = SCREEN_MARGIN + variant.spread + parent.spread
+    if not (made_by and made_by.lowers_precision) or variant.p50_ms <= parent.p50_ms * (1 + noise):
         return None
     ops = op_histogram(variant.path)
     conversions = {op: n for op, n in ops.items() if _base(op) in CONVERSION_OPS}
