@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from optimize.build.variant import Candidate
+from optimize.config.limits import Limits
+from optimize.data.eval_store import EvalStore
 from optimize.measure.cache import figures_from_dict
 from optimize.measure.worker import beyond_bar
 
@@ -55,3 +57,15 @@ class JudgingBar:
         if "measurements" not in stored or stored["fidelity"] is not None:
             return True
         return beyond_bar(figures_from_dict(stored)[0], self.near())
+
+
+def judged_in_part(stored: dict[str, Any], limits: Limits, store: EvalStore) -> bool:
+    """Whether a stored screening's outputs were judged on part of `store` only, stopped
+    against a limit that `limits` no longer fails whatever the rest: they must be judged
+    again, whole."""
+    if "measurements" not in stored or stored["fidelity"] is None:
+        return False
+    fidelity = figures_from_dict(stored)[1]
+    return fidelity.samples < store.samples and not fidelity.short_of(
+        limits.min_cosine, store.samples
+    )

@@ -33,7 +33,7 @@ from optimize.measure.cache import (
     store_result,
 )
 from optimize.measure.conditions import thread_options, unit_time_limit
-from optimize.measure.judging import JudgingBar
+from optimize.measure.judging import JudgingBar, judged_in_part
 from optimize.measure.verdicts import limits_verdict, times_the_allowed_loss, tolerance_verdict
 from optimize.measure.worker import Artifact, MeasureJob, beyond_bar, measure_candidate
 from optimize.measure.workload import MOST_HALVINGS, Workload, halved, halvings_to_fit
@@ -71,8 +71,7 @@ class Measurer:
     # The setting each candidate set to race another head to head runs under.
     race_settings: dict[str, Any] = field(default_factory=dict)
     bar: JudgingBar = field(default_factory=JudgingBar)
-    # Stored screenings taken unjudged though nearer the bar than when stored: judged by
-    # settle() if they can still win once every candidate is screened.
+    # Stored screenings taken unjudged though nearer the bar than when stored (see settle).
     unsettled: list[Candidate] = field(default_factory=list)
 
     @classmethod
@@ -154,6 +153,8 @@ class Measurer:
         candidate.timing = TimingKind.SCREEN
         path = self.figures_file(candidate, SCREENING_FILE)
         stored = load_result(path, self.screen_key) if self.reuse else None
+        if stored is not None and judged_in_part(stored, self.limits, self.workload.eval_store):
+            stored = None
         if stored is not None and not self.bar.lets_stand(stored):
             # Left unjudged by an earlier run behind a faster candidate that this run, trying
             # the chains in the order the last one taught it, may not have screened yet.
@@ -214,8 +215,9 @@ class Measurer:
             self._keep_screening(candidate)
 
     def _screened(self, c: Candidate) -> Placed:
-        screening = self.jobs[c.id].screening(self.screen_workload, self.bar.near())
-        unit = Unit(measure_candidate, screening, self.timeout_s, f"screening {c.label}")
+        near, least = self.bar.near(), self.limits.min_cosine
+        job = self.jobs[c.id].screening(self.screen_workload, near, least)
+        unit = Unit(measure_candidate, job, self.timeout_s, f"screening {c.label}")
         return self.executor.measure(unit)
 
     def _keep_screening(self, c: Candidate) -> None:
@@ -328,7 +330,8 @@ class Measurer:
             return exc
         measurements, fidelity = placed.result
         measurements = dataclasses.replace(measurements, node=placed.node or measurements.node)
-        judged = fidelity and tolerance_verdict(fidelity, self.limits)
+        samples = self.workload.eval_store.samples
+        judged = fidelity and tolerance_verdict(fidelity, self.limits, samples)
         verdict = judged or limits_verdict(measurements, self.limits)
         candidate.record(measurements, fidelity, verdict)
         candidate.times_allowed_loss = fidelity and times_the_allowed_loss(fidelity, self.limits)

@@ -8,8 +8,12 @@ from optimize.config.limits import Limits
 from optimize.records.fidelity import Fidelity
 
 
-def tolerance_verdict(fidelity: Fidelity, tolerance: Limits) -> str | None:
-    """Why `fidelity` falls outside `tolerance`, or None when it is within."""
+def tolerance_verdict(
+    fidelity: Fidelity, tolerance: Limits, total: int | None = None
+) -> str | None:
+    """Why `fidelity` falls outside `tolerance`, or None when it is within; `total` is the
+    size of the evaluation set, of which judging may have stopped short (see
+    optimize.measure.workload.fidelity_over)."""
     if fidelity.nonfinite_outputs:
         return f"{fidelity.nonfinite_outputs} NaN/inf output values"
     if fidelity.metric_drop is not None:
@@ -28,7 +32,12 @@ def tolerance_verdict(fidelity: Fidelity, tolerance: Limits) -> str | None:
             return f"{name} drop {percent:.2f}% of the original's > {relative}%"
         return None
     if fidelity.mean_cosine < tolerance.min_cosine:
-        return f"mean cosine {fidelity.mean_cosine:.5f} < {tolerance.min_cosine}"
+        part = (
+            f" on the first {fidelity.samples} of {total} samples, which the rest could not lift"
+            if total and fidelity.samples < total
+            else ""
+        )
+        return f"mean cosine {fidelity.mean_cosine:.5f} < {tolerance.min_cosine}{part}"
     agreement, least = fidelity.top1_agreement, tolerance.min_top1_agreement
     if agreement is not None and least is not None and agreement < least:
         return f"top-1 agreement {agreement:.4f} < {least}"

@@ -36,18 +36,25 @@ class MeasureJob:
     # Outputs are judged only when the timed median is within noise of this bar: the
     # median of a candidate already within the limits, and the margin beyond it.
     judge_near: tuple[float, float] | None = None
+    # Judging stops once the mean cosine can no longer reach this (see fidelity_over).
+    min_cosine: float | None = None
 
     def screening(
-        self, workload: Workload, judge_near: tuple[float, float] | None = None
+        self,
+        workload: Workload,
+        judge_near: tuple[float, float] | None = None,
+        min_cosine: float | None = None,
     ) -> MeasureJob:
         """The short look at the same candidate: its first setting, `workload`'s budget,
-        its outputs judged unless it screens clearly slower than `judge_near`."""
+        its outputs judged unless it screens clearly slower than `judge_near`, until they
+        cannot reach `min_cosine`."""
         return dataclasses.replace(
             self,
             settings=self.settings[:1],
             workload=workload,
             fidelity=True,
             judge_near=judge_near,
+            min_cosine=min_cosine,
         )
 
     def settings_from(self, plain: dict[str, object]) -> Any:
@@ -83,7 +90,7 @@ def measure_candidate(job: MeasureJob) -> tuple[Measurements, Fidelity | None]:
     opened = found.open(loaded.model, workload.target, setting)
     batch = found.judging_batch(setting, workload.eval_batch, workload.latency_batch)
     run = in_batches(lambda feeds: opened.run(loaded.feeds(feeds)), batch)
-    return best, fidelity_over(run, workload)
+    return best, fidelity_over(run, workload, job.min_cosine)
 
 
 def beyond_bar(measured: Measurements, near: tuple[float, float] | None) -> bool:

@@ -30,13 +30,23 @@ class Workload:
 
 
 def fidelity_over(
-    run: Callable[[dict[str, np.ndarray]], list[np.ndarray]], workload: Workload
+    run: Callable[[dict[str, np.ndarray]], list[np.ndarray]],
+    workload: Workload,
+    min_cosine: float | None = None,
 ) -> Fidelity:
-    """Fidelity of `run`'s outputs against the original's over the whole evaluation set,
-    streamed batch by batch."""
-    tally = FidelityTally(workload.eval_store.metric)
-    for batch in workload.eval_store.batches():
+    """Fidelity of `run`'s outputs against the original's over the evaluation set,
+    streamed batch by batch; with `min_cosine`, on unlabelled data (judged by the mean
+    cosine), only until the rest could no longer bring the mean up to it."""
+    store = workload.eval_store
+    tally = FidelityTally(store.metric)
+    for batch in store.batches():
         tally.add(batch.reference, run(batch.feeds), batch.labels)
+        if (
+            min_cosine is not None
+            and not store.labelled
+            and tally.short_of(min_cosine, store.samples)
+        ):
+            break
     return tally.result()
 
 

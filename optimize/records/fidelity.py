@@ -40,6 +40,13 @@ class Fidelity:
         """One higher-is-better figure (see quality_of)."""
         return quality_of(asdict(self))
 
+    def short_of(self, min_cosine: float, total: int) -> bool:
+        """Whether outputs judged on the first `samples` of `total` unlabelled samples
+        fail `min_cosine` whatever the rest (see cannot_reach)."""
+        return cannot_reach(
+            self.mean_cosine * self.samples, self.samples, self.nonfinite_outputs, total, min_cosine
+        )
+
     @property
     def metric_drop(self) -> float | None:
         """How much worse the metric is than the original's, in its own units (positive
@@ -104,6 +111,15 @@ def _cosines(reference: list[np.ndarray], candidate: list[np.ndarray]) -> np.nda
     # Two all-zero rows agree perfectly; one zero row against a non-zero one does not.
     both_zero = (np.linalg.norm(ref, axis=1) == 0) & (np.linalg.norm(cand, axis=1) == 0)
     return np.where(norms > 0, dots / np.where(norms > 0, norms, 1), both_zero.astype(float))
+
+
+def cannot_reach(
+    cosine_sum: float, samples: int, nonfinite: int, total: int, min_cosine: float
+) -> bool:
+    """Whether outputs with `cosine_sum` over their first `samples` of `total` fail
+    `min_cosine` whatever the rest: NaN or infinite values among them, or a mean that
+    would stay under it were every other sample's cosine a perfect 1."""
+    return nonfinite > 0 or (cosine_sum + total - samples) / total < min_cosine
 
 
 class FidelityTally:
@@ -171,6 +187,11 @@ class FidelityTally:
             self.accuracy = self.accuracy or (make_metric("top1"), make_metric("top1"))
             self.accuracy[0].update(reference, labels)
             self.accuracy[1].update(candidate, labels)
+
+    def short_of(self, min_cosine: float, total: int) -> bool:
+        """Whether what is tallied so far fails `min_cosine` over `total` unlabelled
+        samples whatever the rest (see cannot_reach)."""
+        return cannot_reach(self.cosine_sum, self.samples, self.nonfinite, total, min_cosine)
 
     def _add_tokens(self, reference: list[np.ndarray], candidate: list[np.ndarray]) -> None:
         """Fold in integer outputs beside float ones, row by row: equal or not."""
