@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from typing import Any
 
 from optimize.build.variant import Candidate, TimingKind
 from optimize.choose.contest import MAX_CONTENDERS, Contest, race_runtime
@@ -82,7 +83,7 @@ def _leaders(swept: list[Candidate]) -> list[Candidate]:
     return [c for c in swept if c in first.values()]
 
 
-def in_leaders_place(jobs: dict[str, MeasureJob], follower: Candidate, leader: Candidate):
+def in_leaders_place(jobs: dict[str, MeasureJob], follower: Candidate, leader: Candidate) -> Any:
     """`follower`'s setting in the place of the one `leader`, of the same runtime, was
     fastest with: one runtime lists its settings in the same order (threads, hints), and
     what makes a row itself (its precision) is kept. The leader's own setting where their

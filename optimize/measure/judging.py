@@ -62,8 +62,8 @@ class JudgingBar:
 def judged_in_part(stored: dict[str, Any], limits: Limits, store: EvalStore) -> bool:
     """Whether a stored screening's outputs were judged on part of `store` only, stopped
     against a limit that `limits` no longer fails whatever the rest: they must be judged
-    again, whole."""
-    if "measurements" not in stored or stored["fidelity"] is None:
+    again, whole. Labelled data is always judged whole (see fidelity_over)."""
+    if store.labelled or "measurements" not in stored or stored["fidelity"] is None:
         return False
     fidelity = figures_from_dict(stored)[1]
     return fidelity.samples < store.samples and not fidelity.short_of(

@@ -2,6 +2,8 @@
 (by halves, so that a re-run under the same budget finds the figures it took), and
 judging over the evaluation set, stopped once the limit is out of reach."""
 
+import dataclasses
+
 import numpy as np
 from figures import measured_variant
 
@@ -57,3 +59,6 @@ def test_judging_stops_once_the_mean_cosine_cannot_reach_the_limit(tmp_path):
     stored = load_result(tmp_path / "figures.json", "key")
     assert not judged_in_part(stored, Limits(min_cosine=0.999), store)
     assert judged_in_part(stored, Limits(min_cosine=0.5), store)
+    # Labelled data is judged by its metric, whole: no stored judgement of it is partial.
+    labelled = dataclasses.replace(store, labelled=True)
+    assert not judged_in_part(stored, Limits(min_cosine=0.5), labelled)
