@@ -69,6 +69,28 @@ def save_float_graph():
 
 
 @pytest.fixture(scope="session")
+def deep_linear_onnx(tmp_path_factory, save_float_graph):
+    """A linear MLP from 64 features to 8 through six MatMuls of width 512: a tenth of a
+    millisecond a row, long enough that one session draws its speed like the next (a model
+    of microseconds can draw 1.6× slower in one session than in another)."""
+    import numpy as np
+    from onnx import helper
+
+    rng = np.random.default_rng(0)
+    widths = [64] + [512] * 6 + [8]
+    weights = {
+        f"w{i}": (rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32)
+        for i, (a, b) in enumerate(zip(widths, widths[1:], strict=False))
+    }
+    names = ["x", *(f"h{i}" for i in range(len(weights) - 1)), "y"]
+    nodes = [
+        helper.make_node("MatMul", [names[i], f"w{i}"], [names[i + 1]]) for i in range(len(weights))
+    ]
+    path = tmp_path_factory.mktemp("deep_linear") / "linear.onnx"
+    return save_float_graph(path, nodes, weights, 64, 8)
+
+
+@pytest.fixture(scope="session")
 def digits_files(tmp_path_factory, digits, digits_cnn):
     """The digits CNN as TorchScript and as .pt2, with held-out evaluation data."""
     import numpy as np

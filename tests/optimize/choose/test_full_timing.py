@@ -18,18 +18,16 @@ from optimize.config.recipe import Recipe
 from optimize.measure.worker import MeasureJob
 
 
-def test_a_tie_is_raced_head_to_head_rather_than_swept_twice(digits_cnn_onnx, tmp_path):
+def test_a_tie_is_raced_head_to_head_rather_than_swept_twice(deep_linear_onnx, tmp_path):
     # Two files of the same speed, screened one after the other.
     recipe = Recipe(
-        model=digits_cnn_onnx,
+        model=deep_linear_onnx,
         out=tmp_path / "out",
         chains=[Chain((AddsNote(), AddsNote()), "the same model twice more")],
         builtin=False,
         measure={
             "seconds": 0.2,
             "screen_seconds": 0.2,
-            # Two threads' hand-offs make a 0.015 ms model draw 1.6× slower in some
-            # sessions: one thread screens the copies within noise of each other.
             "threads": [1],
             "torch_runtimes": False,
             "onnx_runtimes": [],

@@ -79,19 +79,9 @@ class FoldsWeights(Pass):
 
 
 def test_a_stored_screening_left_unjudged_is_judged_only_if_it_can_still_win(
-    save_float_graph, tmp_path, monkeypatch
+    deep_linear_onnx, tmp_path, monkeypatch
 ):
-    rng = np.random.default_rng(0)
-    widths = [64] + [512] * 6 + [8]
-    weights = {
-        f"w{i}": (rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32)
-        for i, (a, b) in enumerate(zip(widths, widths[1:], strict=False))
-    }
-    names = ["x", *(f"h{i}" for i in range(len(weights) - 1)), "y"]
-    nodes = [
-        helper.make_node("MatMul", [names[i], f"w{i}"], [names[i + 1]]) for i in range(len(weights))
-    ]
-    model = save_float_graph(tmp_path / "linear.onnx", nodes, weights, 64, 8)
+    model = deep_linear_onnx
     fast, copy = Chain((FoldsWeights(),), "folded"), Chain((AddsNote(),), "a copy")
 
     def recipe(chains):
