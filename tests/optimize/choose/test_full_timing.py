@@ -17,12 +17,42 @@ from optimize.config.chains import Chain
 from optimize.config.recipe import Recipe
 from optimize.measure.worker import MeasureJob
 
+# Runs of the same three files at most, until their screening ties.
+TIE_TRIES = 3
+
 
 def test_a_tie_is_raced_head_to_head_rather_than_swept_twice(deep_linear_onnx, tmp_path):
-    # Two files of the same speed, screened one after the other.
-    recipe = Recipe(
-        model=deep_linear_onnx,
-        out=tmp_path / "out",
+    # Two files of the same speed, screened one after the other. Identical files can still
+    # screen beyond noise of each other (a session draws its speed, a neighbour may be busy):
+    # the run is taken again, a few times at most, until the screening ties.
+    for attempt in range(TIE_TRIES):
+        results = run(_copies_recipe(deep_linear_onnx, tmp_path / f"out{attempt}"))
+        if results.contest is not None:
+            break
+    assert results.contest is not None, results.warnings
+    ours = [v for v in results.variants if v.runtime == "onnxruntime"]
+    # None outside the limits (one screened slower by chance is left unjudged, not outside).
+    assert len(ours) == 3 and not any(v.outside_limits for v in ours)
+    assert results.pick.timing == "full"
+    entries = {e["id"] for e in results.contest.entries}
+    # The tie was settled head to head: two copies at least ran in it (a third may have
+    # screened slower, twice, and been left out).
+    assert len([v for v in ours if v.id in entries]) >= 2
+    swept = [v for v in ours if v.timing == "full"]
+    raced = [v for v in ours if v.timing == "race"]
+    # One was swept; the others raced it, and one was timed in full only if it won.
+    assert len(swept) == 1 or (len(swept) == 2 and results.contest.winner == results.pick.id)
+    assert {v.id for v in raced} <= entries
+    assert all("raced it head to head" in v.not_timed_further for v in raced)
+    report = (tmp_path / f"out{attempt}" / "report.md").read_text()
+    assert not raced or "raced it head to head" in report
+
+
+def _copies_recipe(model, out):
+    """A run of `model` and two copies of it, timed briefly at one thread in ONNX Runtime."""
+    return Recipe(
+        model=model,
+        out=out,
         chains=[Chain((AddsNote(), AddsNote()), "the same model twice more")],
         builtin=False,
         measure={
@@ -34,24 +64,6 @@ def test_a_tie_is_raced_head_to_head_rather_than_swept_twice(deep_linear_onnx, t
         },
         search={"fallback": False},
     )
-    results = run(recipe)
-    ours = [v for v in results.variants if v.runtime == "onnxruntime"]
-    # None outside the limits (one screened slower by chance is left unjudged, not outside).
-    assert len(ours) == 3 and not any(v.outside_limits for v in ours)
-    assert results.pick.timing == "full"
-    assert results.contest is not None, results.warnings
-    entries = {e["id"] for e in results.contest.entries}
-    # The tie was settled head to head: two copies at least ran in it (a third may have
-    # screened slower, twice, and been left out).
-    assert len([v for v in ours if v.id in entries]) >= 2
-    swept = [v for v in ours if v.timing == "full"]
-    raced = [v for v in ours if v.timing == "race"]
-    # One was swept; the others raced it, and one was timed in full only if it won.
-    assert len(swept) == 1 or (len(swept) == 2 and results.contest.winner == results.pick.id)
-    assert {v.id for v in raced} <= entries
-    assert all("raced it head to head" in v.not_timed_further for v in raced)
-    report = (tmp_path / "out" / "report.md").read_text()
-    assert not raced or "raced it head to head" in report
 
 
 def test_another_contender_of_a_runtime_is_timed_under_the_setting_the_first_was_fastest_with():
