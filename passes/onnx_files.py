@@ -8,6 +8,9 @@ from typing import Any
 
 from hardware.model_files import external_data_files
 
+# Ops whose presence beside a Softmax marks a transformer's attention: its normalisation
+# (LayerNormalization, or the ReduceMean it decomposes into).
+ATTENTION_NORMS = ("LayerNormalization", "ReduceMean")
 # Protobuf cannot serialize a message over 2 GiB; stay clear of it with some margin.
 EXTERNAL_DATA_THRESHOLD_BYTES = int(1.8 * 2**30)
 
@@ -55,6 +58,12 @@ def op_histogram(model_path: Path) -> dict[str, int]:
         for n in model.graph.node
     )
     return dict(sorted(counts.items()))
+
+
+def has_attention(ops: dict[str, int]) -> bool:
+    """Whether an op histogram (see op_histogram) is a transformer's: a Softmax beside a
+    LayerNorm or a mean-reduction."""
+    return "Softmax" in ops and any(op in ops for op in ATTENTION_NORMS)
 
 
 def graph_signature(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

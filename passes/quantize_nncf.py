@@ -13,14 +13,11 @@ from pathlib import Path
 from hardware.errors import UserError
 from hardware.targets import Target
 from passes.base import Outcome, Pass, PassContext, PassError
-from passes.onnx_files import needs_external_data, op_histogram, save_proto_model
+from passes.onnx_files import has_attention, needs_external_data, op_histogram, save_proto_model
 from passes.quant_prep import preprocess_for_quantization
 from passes.quantize_static import WEIGHTED_OPS, calibration_batch
 
 PRESETS = ("performance", "mixed")
-# Ops whose presence marks a transformer graph, for NNCF's transformer scheme (it keeps
-# LayerNorm, Softmax and attention's activations where int8 would hurt them).
-TRANSFORMER_OPS = ("Softmax", "LayerNormalization", "ReduceMean")
 
 
 @dataclass(frozen=True)
@@ -79,10 +76,11 @@ class QuantizeNncf(Pass):
             {n: ctx.sample_inputs[n][i : i + batch] for n in names}
             for i in range(0, total - total % batch or total, batch)
         ]
-        ops = op_histogram(src)
         transformer = self.transformer
         if transformer is None:
-            transformer = "Softmax" in ops and any(op in ops for op in TRANSFORMER_OPS[1:])
+            # The transformer scheme keeps LayerNorm, Softmax and attention's activations
+            # in float, where int8 would hurt them.
+            transformer = has_attention(op_histogram(src))
         # The pre-processed model, as ONNX Runtime's quantizers take it: its node names are
         # the ones the fallback ranks and names in nodes_to_exclude.
         with tempfile.TemporaryDirectory() as scratch:

@@ -18,6 +18,15 @@ from passes.quantize_nncf import QuantizeNncf
 from passes.quantize_static import QuantizeStatic
 
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+# ONNX Runtime's guidance is dynamic int8 for transformers and static for CNNs, and so it
+# measured: on all-MiniLM-L6-v2 (benchmarks/results/minilm.md) static QDQ int8 ran 2.7× slower
+# than float32 at a mean cosine of 0.35, its weighted-only form 2.0× slower at 0.93, where
+# dynamic int8 ran faster than float32. OpenVINO's int8 of such graphs is NNCF's.
+STATIC_INT8_ON_ATTENTION = (
+    "on CPU, ONNX Runtime's static int8 of attention runs slower than float32 and far less "
+    "accurately (all-MiniLM-L6-v2: 2.7× slower, mean cosine 0.35); dynamic int8 is its "
+    "int8 for transformers, and NNCF's OpenVINO's"
+)
 
 
 @dataclass(frozen=True)
@@ -26,11 +35,13 @@ class Chain:
 
     `accuracy_for` names the passes of another chain this one is an accuracy alternative
     to (other calibration, fewer ops quantized): no faster than that chain's variant, it is
-    tried only when that variant falls outside the limits."""
+    tried only when that variant falls outside the limits. `not_for_attention`, when set,
+    says why the chain is not tried on a transformer's graph (see has_attention)."""
 
     passes: tuple[Pass, ...]
     why: str
     accuracy_for: tuple[Pass, ...] = ()
+    not_for_attention: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,11 @@ def builtin_chains(target: Target, cpu_flags: list[str], generative: bool = Fals
             "ranges vary across channels (MiniLM) within tolerance; " + scheme.why,
             accuracy_for=(dynamic,),
         ),
-        Chain((static,), "QDQ int8, per-channel weights, min-max calibration; " + scheme.why),
+        Chain(
+            (static,),
+            "QDQ int8, per-channel weights, min-max calibration; " + scheme.why,
+            not_for_attention=STATIC_INT8_ON_ATTENTION,
+        ),
         Chain(
             (QuantizeStatic("percentile", reduce_range=scheme.reduce_range),),
             "QDQ int8, percentile calibration, which clips outliers that widen min-max "

@@ -11,6 +11,7 @@ from optimize.build.builder import VariantBuilder
 from optimize.build.variant import Candidate, Status, Variant
 from optimize.choose.ranking import dominated_by
 from optimize.config.chains import Chain
+from passes.onnx_files import has_attention, op_histogram
 
 # The share of a budget kept for what follows the last new work: the head-to-head and
 # writing the outputs.
@@ -84,13 +85,18 @@ RESCUE_REACH = 10.0
 
 def _spared(chain: Chain, variants: list[Variant], baseline_depth: int) -> str | None:
     """Why an accuracy alternative need not be tried: the variant it is an alternative to
-    is within the limits already, or so far outside them that no alternative brings it
-    back. None when it must be."""
+    was not tried, is within the limits already, or is so far outside them that no
+    alternative brings it back. None when it must be."""
     if not chain.accuracy_for:
         return None
     labels = [p.label() for p in chain.accuracy_for]
     for variant in variants:
-        if [s.label for s in variant.steps[baseline_depth:]] != labels or not variant.measured:
+        # Its label names the passes it was made by, or would have been had it been tried.
+        if variant.label.split(" → ")[baseline_depth:] != labels:
+            continue
+        if variant.status == Status.SKIPPED and variant.path is None:
+            return f"not tried: {variant.label}, which it is an alternative to, was not tried"
+        if not variant.measured:
             continue
         if variant.within_tolerance or not variant.outside_limits:
             already = "is within the limits" if variant.within_tolerance else "cannot win on speed"
@@ -106,6 +112,12 @@ def _spared(chain: Chain, variants: list[Variant], baseline_depth: int) -> str |
                 "not that much"
             )
     return None
+
+
+def _has_attention(variant: Variant) -> bool:
+    """Whether the variant is an ONNX file of a transformer's graph."""
+    path = variant.path
+    return path is not None and path.suffix == ".onnx" and has_attention(op_histogram(path))
 
 
 def _named(candidates: list[Candidate], most: int = 4) -> str:
@@ -170,7 +182,15 @@ def search(
     for index, chain in enumerate(chains):
         progress(f"chain {index + 1}/{len(chains)}", index, len(chains))
         spared = _spared(chain, variants, baseline_depth)
-        stop = (lambda parent, reason=spared: reason) if spared else should_stop
+
+        def stop(parent: Variant, chain: Chain = chain, spared: str | None = spared) -> str | None:
+            if spared or (spared := should_stop(parent)):
+                return spared
+            if chain.not_for_attention and len(parent.steps) == baseline_depth:
+                if _has_attention(parent):
+                    return f"not tried: the model has attention; {chain.not_for_attention}"
+            return None
+
         for variant in builder.build(chain, stop):
             # A pruned PyTorch program, or an export awaiting its preprocessing, is measured
             # through the later step that makes it servable.

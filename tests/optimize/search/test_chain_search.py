@@ -179,3 +179,29 @@ def test_an_accuracy_alternative_is_tried_near_the_limits_and_spared_far_outside
     by_label = {v.label: v for v in near.variants}
     assert 2 < by_label[minmax.label()].times_allowed_loss < 4
     assert by_label[percentile.label()].status == "measured"
+
+
+def test_a_chain_not_for_attention_is_left_out_on_a_transformer_with_its_alternatives(
+    tiny_transformer, digits_cnn_onnx, tmp_path
+):
+    import torch
+
+    minmax = QuantizeStatic(reduce_range=False)
+    percentile = QuantizeStatic("percentile", reduce_range=False)
+    chains = [
+        Chain((minmax,), "static int8", not_for_attention="slower there"),
+        Chain((percentile,), "clips", accuracy_for=(minmax,)),
+    ]
+    program = torch.export.export(tiny_transformer, (torch.randn(2, 16, 64),))
+    torch.export.save(program, tmp_path / "transformer.pt2")
+    results = _run(tmp_path / "transformer.pt2", tmp_path / "transformer", chains, fallback=False)
+    by_label = {v.label.removeprefix("export → "): v for v in results.variants}
+    left_out = by_label[minmax.label()]
+    assert left_out.status == "skipped"
+    assert left_out.reason == "not tried: the model has attention; slower there"
+    alternative = by_label[percentile.label()]
+    assert alternative.status == "skipped" and "was not tried" in alternative.reason
+    assert not (tmp_path / "transformer" / "variants" / left_out.id).exists()
+    # A CNN has no attention: the chain is tried there.
+    results = _run(digits_cnn_onnx, tmp_path / "cnn", chains, fallback=False)
+    assert {v.label: v for v in results.variants}[minmax.label()].status == "measured"
