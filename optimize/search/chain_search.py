@@ -184,12 +184,11 @@ def search(
         spared = _spared(chain, variants, baseline_depth)
 
         def stop(parent: Variant, chain: Chain = chain, spared: str | None = spared) -> str | None:
-            if spared or (spared := should_stop(parent)):
-                return spared
-            if chain.not_for_attention and len(parent.steps) == baseline_depth:
-                if _has_attention(parent):
-                    return f"not tried: the model has attention; {chain.not_for_attention}"
-            return None
+            reason = spared or should_stop(parent)
+            first_step = len(parent.steps) == baseline_depth
+            if not reason and chain.not_for_attention and first_step and _has_attention(parent):
+                reason = f"not tried: the model has attention; {chain.not_for_attention}"
+            return reason
 
         for variant in builder.build(chain, stop):
             # A pruned PyTorch program, or an export awaiting its preprocessing, is measured
