@@ -24,8 +24,10 @@ from passes.onnx_files import EXTERNAL_DATA_THRESHOLD_BYTES
 from passes.torch_run import dynamic_batch_program, run_torch
 
 EXPORTERS = ("auto", "dynamo", "torchscript")
-# Rows of sample inputs the parity check runs: enough to catch a wrong kernel, cheap on CPU.
-PARITY_ROWS = 64
+# Rows of sample inputs the parity check runs: enough to catch a wrong kernel or a lost
+# branch, which any row shows; the export is judged over all the evaluation data when it is
+# screened. On all-MiniLM-L6-v2 at sequence 128, 64 rows cost 3.0 s, 16 rows 0.7 s.
+PARITY_ROWS = 16
 
 _ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
 _ATEN_OP = re.compile(r"aten(?:::|\.)(\w+)")
