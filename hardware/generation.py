@@ -12,15 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from hardware.load_guard import on_a_quiet_machine
-from hardware.profile import (
-    Measurements,
-    Timing,
-    TimingBudget,
-    peak_rss_mb,
-    rss_mb,
-    summarize,
-    time_runs,
-)
+from hardware.memory import peak_rss_mb, rss_mb
+from hardware.profile import Measurements, Timing, TimingBudget, summarize, time_runs
 from hardware.runtimes.generative import Generation, GenerativeModel, GenerativeRuntime
 from hardware.targets import Target
 

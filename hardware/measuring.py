@@ -4,10 +4,12 @@ Measurements, which the rest of the tool ranks alike."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from hardware.generation import measure_as_measurements
-from hardware.profile import Measurements, TimingBudget, measure_model
+from hardware.profile import Measurements, Timing, TimingBudget, measure_model
 from hardware.runtimes.base import Runtime
 from hardware.runtimes.generative import GenerativeRuntime
 from hardware.targets import Target
@@ -22,12 +24,16 @@ def measure_on(
     settings: object,
     budget: TimingBudget,
     size_mb: float,
+    time_batch: Callable[[Timing], bool] = lambda latency: True,
 ) -> Measurements:
     """Open `artifact` with `runtime` under `settings` and measure it under `budget`: a
     language model from the prompt in `feeds` with as many streams as `batch_feeds` has
-    rows, any other model at the batches of `feeds` and `batch_feeds`."""
+    rows, any other model at the batches of `feeds` and, unless `time_batch` of its latency
+    says no, `batch_feeds`."""
     if isinstance(runtime, GenerativeRuntime):
         return measure_as_measurements(
             runtime, artifact, target, feeds, batch_feeds, settings, budget, size_mb
         )
-    return measure_model(runtime, artifact, target, feeds, batch_feeds, settings, budget, size_mb)
+    return measure_model(
+        runtime, artifact, target, feeds, batch_feeds, settings, budget, size_mb, time_batch
+    )

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-import resource
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
 from hardware.load_guard import on_a_quiet_machine
+from hardware.memory import peak_rss_mb, rss_mb
 from hardware.runtimes.base import Runtime
 from hardware.targets import Target
 
@@ -260,9 +259,11 @@ class Measurements:
 
 def fastest_of_sweep(sweep: list[Measurements]) -> Measurements:
     """The fastest (batch-1 median) of measurements taken under different settings, with
-    every setting's result in its `thread_sweep`. Memory figures come from the first,
-    which a fresh process measured before any other session ran."""
+    every setting's result in its `thread_sweep` (its throughput where it was taken at the
+    fastest's batch). Memory figures come from the first, which a fresh process measured
+    before any other session ran."""
     best = min(sweep, key=lambda m: m.latency.p50_ms)
+    same_batch = best.throughput_batch
     return replace(
         best,
         peak_memory_mb=sweep[0].peak_memory_mb,
@@ -272,32 +273,13 @@ def fastest_of_sweep(sweep: list[Measurements]) -> Measurements:
                 "settings": m.settings,
                 "p50_ms": m.latency.p50_ms,
                 "spread": m.latency.spread,
-                "throughput_per_s": m.throughput_per_s,
+                "throughput_per_s": (
+                    m.throughput_per_s if m.throughput_batch == same_batch else None
+                ),
             }
             for m in sweep
         ],
     )
-
-
-def rss_mb() -> float:
-    """Resident memory of this process, MiB."""
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
-
-
-def peak_rss_mb(status: Path = Path("/proc/self/status")) -> float:
-    """Peak resident memory of this process so far, MiB: Linux's VmHWM, the high-water
-    mark of this program's own memory. ru_maxrss, where /proc has none, survives exec: a
-    child started from a large parent reports the parent's peak as its own."""
-    try:
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    # ru_maxrss is in KiB on Linux, bytes on macOS; this path serves systems without /proc.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure_model(
@@ -309,11 +291,13 @@ def measure_model(
     settings: object,
     budget: TimingBudget = TimingBudget(),
     size_mb: float = 0.0,
+    time_batch: Callable[[Timing], bool] = lambda latency: True,
 ) -> Measurements:
     """Open `artifact` with `runtime` under `settings` and measure it: start-up (opening it
     and binding both batches, which copies inputs to the device and has a compiled model
-    build its kernels), batch-1 latency with `feeds`, throughput with `batch_feeds`, and
-    memory; `size_mb` is what the artifact weighs, as the caller knows it.
+    build its kernels), batch-1 latency with `feeds`, throughput with `batch_feeds` unless
+    `time_batch` of that latency says no (then at the latency batch), and memory; `size_mb`
+    is what the artifact weighs, as the caller knows it.
 
     Memory figures are only meaningful in a fresh process (see optimize.isolation).
     """
@@ -325,14 +309,15 @@ def measure_model(
     startup_ms = (time.perf_counter_ns() - start) / 1e6
 
     latency, latency_share, retakes = on_a_quiet_machine(lambda: time_runs(run, budget, sync))
+    rows = int(next(iter(feeds.values())).shape[0])
     batch = int(next(iter(batch_feeds.values())).shape[0])
     # A throughput batch no larger than the latency batch is the latency loop again.
-    same = batch <= int(next(iter(feeds.values())).shape[0])
-    batch_timing, batch_share, batch_retakes = (
-        (latency, latency_share, 0)
-        if same
-        else on_a_quiet_machine(lambda: time_runs(run_batch, budget, sync_batch))
-    )
+    if batch <= rows or not time_batch(latency):
+        batch, batch_timing, batch_share, batch_retakes = rows, latency, latency_share, 0
+    else:
+        batch_timing, batch_share, batch_retakes = on_a_quiet_machine(
+            lambda: time_runs(run_batch, budget, sync_batch)
+        )
     shares = [s for s in (latency_share, batch_share) if s is not None]
     return Measurements(
         latency=latency,

@@ -12,12 +12,7 @@ from optimize.build.variant import Candidate
 from optimize.config.limits import Limits
 from optimize.data.eval_store import EvalStore
 from optimize.measure.cache import figures_from_dict
-from optimize.measure.worker import beyond_bar
-
-# Screening times each candidate briefly under one thread setting: a candidate more than
-# this much slower than the fastest, beyond both spreads, cannot win; it is neither judged
-# (here) nor timed further (optimize.choose.screening).
-SCREEN_MARGIN = 0.10
+from optimize.measure.worker import SCREEN_MARGIN, beyond_bar
 
 # What a record of steps says of a variant whose outputs were not judged.
 UNJUDGED = "outputs not judged: slower beyond noise than one within the limits, it cannot win"

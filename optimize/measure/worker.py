@@ -5,12 +5,13 @@ or where its time goes. These run in child processes."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hardware.affinity import pin_measuring_process
 from hardware.measuring import measure_on
-from hardware.profile import Measurements, fastest_of_sweep
+from hardware.profile import Measurements, Timing, fastest_of_sweep
 from hardware.runtimes.base import RuntimeName
 from hardware.runtimes.generative import GenerativeRuntime
 from hardware.runtimes.registry import runtime
@@ -20,6 +21,12 @@ from optimize.measure.workload import Workload, fidelity_over
 from optimize.records.fidelity import Fidelity
 
 Artifact = ModelFile | TorchSource
+
+# Screening times each candidate briefly under one thread setting: a candidate more than
+# this much slower than the fastest, beyond both spreads, cannot win; it is neither judged
+# (optimize.measure.judging) nor timed further (optimize.choose.screening). Within one
+# candidate's sweep, a setting that much slower is not the one its figures report.
+SCREEN_MARGIN = 0.10
 
 
 @dataclass
@@ -76,12 +83,21 @@ def measure_candidate(job: MeasureJob) -> tuple[Measurements, Fidelity | None]:
     loaded = job.artifact.load()
     single = loaded.feeds(rows(workload.timing_feeds, workload.latency_batch))
     batch = loaded.feeds(rows(workload.timing_feeds, workload.throughput_batch))
-    sweep = [
-        measure_on(
-            found, loaded.model, workload.target, single, batch, s, workload.budget, loaded.size_mb
+    sweep: list[Measurements] = []
+    for setting in found.sweep(loaded.model, job.settings):
+        sweep.append(
+            measure_on(
+                found,
+                loaded.model,
+                workload.target,
+                single,
+                batch,
+                setting,
+                workload.budget,
+                loaded.size_mb,
+                batch_worth_timing(sweep),
+            )
         )
-        for s in found.sweep(loaded.model, job.settings)
-    ]
     best = dataclasses.replace(fastest_of_sweep(sweep), pinned_cpus=pinned)
     beyond = not isinstance(found, GenerativeRuntime) and beyond_bar(best, job.judge_near)
     if not job.fidelity or beyond:
@@ -97,10 +113,22 @@ def beyond_bar(measured: Measurements, near: tuple[float, float] | None) -> bool
     """Whether `measured` is slower than the bar `near` (a median and a margin) beyond
     noise, its own spread included: it cannot be picked, whatever its outputs (see
     optimize.measure.judging)."""
-    if near is None:
-        return False
-    median_ms, margin = near
-    return measured.latency.p50_ms > median_ms * (1 + margin + measured.latency.spread)
+    return near is not None and _beyond(measured.latency, *near)
+
+
+def _beyond(latency: Timing, median_ms: float, margin: float) -> bool:
+    return latency.p50_ms > median_ms * (1 + margin + latency.spread)
+
+
+def batch_worth_timing(sweep: list[Measurements]) -> Callable[[Timing], bool]:
+    """Whether a setting's throughput batch is worth timing, given its batch-1 latency: not
+    when that is slower beyond noise than the fastest setting's so far, which it then
+    cannot displace as the one reported (on all-MiniLM-L6-v2 in OpenVINO, one thread's
+    batch of 32 took 2.6 s to time)."""
+    if not sweep:
+        return lambda latency: True
+    fastest = min((m.latency for m in sweep), key=lambda timing: timing.p50_ms)
+    return lambda latency: not _beyond(latency, fastest.p50_ms, SCREEN_MARGIN + fastest.spread)
 
 
 def profile_candidate(job: MeasureJob) -> list[dict[str, object]] | None:

@@ -1,16 +1,24 @@
 """The timing loop and the ONNX Runtime profile of a real model."""
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from hardware.model_files import model_size_mb
-from hardware.profile import TimingBudget, measure_model, time_interleaved, time_runs
+from hardware.profile import (
+    TimingBudget,
+    fastest_of_sweep,
+    measure_model,
+    time_interleaved,
+    time_runs,
+)
 from hardware.runtimes.onnxruntime import OnnxRuntime
 from hardware.session import SessionSettings
 from hardware.targets import Target
+from optimize.measure.worker import batch_worth_timing
 
 
 def _mlp(path, hidden=64):
@@ -72,6 +80,41 @@ def test_measure_model_reports_every_figure(tmp_path):
     assert data["settings"]["inter_op_threads"] == 1
 
 
+def test_a_setting_clearly_slower_at_batch_one_is_not_timed_at_the_throughput_batch(tmp_path):
+    path = _mlp(tmp_path / "mlp.onnx")
+    rng = np.random.default_rng(1)
+    feeds = {"x": rng.standard_normal((1, 16)).astype(np.float32)}
+    batch = {"x": rng.standard_normal((8, 16)).astype(np.float32)}
+    budget = TimingBudget(measure_s=0.1, warmup_s=0.02)
+
+    def measure(threads, sweep):
+        settings = SessionSettings(intra_op_threads=threads)
+        return measure_model(
+            OnnxRuntime(),
+            path,
+            Target("cpu"),
+            feeds,
+            batch,
+            settings,
+            budget,
+            0.0,
+            batch_worth_timing(sweep),
+        )
+
+    first = measure(1, [])
+    assert first.throughput_batch == 8
+    # Another setting, against a fastest so far made ten times faster than it can be.
+    fastest = replace(first, latency=replace(first.latency, p50_ms=first.latency.p50_ms / 10))
+    second = measure(2, [fastest])
+    assert second.throughput_batch == 1 and second.throughput_timing == second.latency
+    # Against a fastest so far made ten times slower, it may become the fastest: timed.
+    slowest = replace(first, latency=replace(first.latency, p50_ms=first.latency.p50_ms * 10))
+    assert measure(2, [slowest]).throughput_batch == 8
+    # The sweep reports throughput only at the batch its fastest was timed at.
+    swept = fastest_of_sweep([fastest, second])
+    assert [s["throughput_per_s"] for s in swept.thread_sweep] == [fastest.throughput_per_s, None]
+
+
 def test_model_size_counts_external_data(tmp_path):
     path = _mlp(tmp_path / "mlp.onnx", hidden=512)
     model = onnx.load(path)
@@ -128,11 +171,11 @@ def test_a_child_reports_its_own_peak_memory_not_its_parents():
     import subprocess
     import sys
 
-    from hardware.profile import peak_rss_mb
+    from hardware.memory import peak_rss_mb
 
     ballast = bytearray(400 * 2**20)
     ballast[::4096] = b"\1" * len(ballast[::4096])  # touched, so resident
-    code = "from hardware.profile import peak_rss_mb; print(peak_rss_mb())"
+    code = "from hardware.memory import peak_rss_mb; print(peak_rss_mb())"
     child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert peak_rss_mb() > 400
     assert float(child.stdout) < 200, "the child's peak includes its parent's"
