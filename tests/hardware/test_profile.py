@@ -41,6 +41,15 @@ def _mlp(path, hidden=64):
     return path
 
 
+def _mlp_feeds():
+    """Inputs of the MLP at batch 1 and at a throughput batch of 8."""
+    rng = np.random.default_rng(1)
+    return (
+        {"x": rng.standard_normal((1, 16)).astype(np.float32)},
+        {"x": rng.standard_normal((8, 16)).astype(np.float32)},
+    )
+
+
 def test_time_runs_adapts_run_count_to_speed():
     budget = TimingBudget(warmup_runs=2, warmup_s=0.0, measure_s=0.2, min_runs=5, max_runs=500)
     slow = time_runs(lambda: time.sleep(0.02), budget)
@@ -59,9 +68,7 @@ def test_synchronize_is_inside_the_timed_region():
 
 def test_measure_model_reports_every_figure(tmp_path):
     path = _mlp(tmp_path / "mlp.onnx")
-    rng = np.random.default_rng(1)
-    feeds = {"x": rng.standard_normal((1, 16)).astype(np.float32)}
-    batch = {"x": rng.standard_normal((8, 16)).astype(np.float32)}
+    feeds, batch = _mlp_feeds()
     budget = TimingBudget(measure_s=0.1, warmup_s=0.02)
     size = model_size_mb(path)
     m = measure_model(
@@ -82,9 +89,7 @@ def test_measure_model_reports_every_figure(tmp_path):
 
 def test_a_setting_clearly_slower_at_batch_one_is_not_timed_at_the_throughput_batch(tmp_path):
     path = _mlp(tmp_path / "mlp.onnx")
-    rng = np.random.default_rng(1)
-    feeds = {"x": rng.standard_normal((1, 16)).astype(np.float32)}
-    batch = {"x": rng.standard_normal((8, 16)).astype(np.float32)}
+    feeds, batch = _mlp_feeds()
     budget = TimingBudget(measure_s=0.1, warmup_s=0.02)
 
     def measure(threads, sweep):
