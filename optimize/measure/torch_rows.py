@@ -23,9 +23,10 @@ from passes.preprocess_spec import PreprocessSpec
 
 Progress = Callable[[str, int, int], None]
 
-# The most torch.compile is taken to gain over eager. The largest gain in
-# benchmarks/results/suite.md is 2.4× (compiled in bfloat16 autocast, MiniLM); 3× leaves a
-# quarter more. Compiled in float32 it is 1.7× (the tiny transformer); 2× leaves room.
+# The most torch.compile is taken to gain over eager. The largest gain in the runs of
+# benchmarks/results/suite.md (see its history) is 2.4× (compiled in bfloat16 autocast,
+# MiniLM); 3× leaves a quarter more. Compiled in float32 it is 1.7× (the tiny transformer);
+# 2× leaves room.
 # Compiling a transformer takes tens of seconds on a small CPU (MiniLM: 20 s).
 COMPILE_CATCH_UP = 3.0
 FLOAT32_COMPILE_CATCH_UP = 2.0
