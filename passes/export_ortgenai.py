@@ -20,6 +20,10 @@ WEIGHTS = ("fp32", "int8", "int4")
 # MatMulNBits' kernels take these block sizes.
 BLOCK_SIZES = (16, 32, 64, 128, 256)
 ACCURACY_LEVELS = range(5)
+# The builder's methods: round to nearest ("default" as it calls RTN without a config, or
+# "rtn"), llama.cpp's k-quant, and the mixes that keep some MatMuls in int8: "_last" the
+# head, "k_quant_mixed" also llama.cpp's most sensitive layers.
+ALGORITHMS = ("default", "rtn", "k_quant", "rtn_last", "k_quant_last", "k_quant_mixed")
 FOLDER = ARTIFACT_NAMES["ortgenai_folder"]
 
 
@@ -31,7 +35,8 @@ class ExportOrtGenAi(Pass):
     of `block_size` input channels, `symmetric` or with zero points. `accuracy_level` is
     the least precision MatMulNBits computes in (1 fp32, 2 fp16, 3 bf16, 4 int8): at 4 the
     CPU kernel quantizes activations to int8 per block and uses integer dot products,
-    its fastest path where the CPU has VNNI.
+    its fastest path where the CPU has VNNI. `algorithm` is the builder's quantization
+    method (see ALGORITHMS).
     """
 
     name = "export_ortgenai"
@@ -45,6 +50,7 @@ class ExportOrtGenAi(Pass):
     block_size: int = 32
     accuracy_level: int = 4
     symmetric: bool = True
+    algorithm: str = "default"
 
     def __post_init__(self) -> None:
         if self.weights not in WEIGHTS:
@@ -58,6 +64,12 @@ class ExportOrtGenAi(Pass):
             )
         if self.accuracy_level not in ACCURACY_LEVELS:
             raise UserError(f"{self.name} accuracy_level {self.accuracy_level}: use 0 to 4")
+        if self.algorithm not in ALGORITHMS:
+            raise UserError(
+                f"{self.name} algorithm {self.algorithm!r}: use one of {', '.join(ALGORITHMS)}"
+            )
+        if self.algorithm != "default" and self.weights == "fp32":
+            raise UserError(f"{self.name}: algorithm applies to int8 and int4 weights only")
 
     def unsupported(self, target: Target) -> str | None:
         if target.is_gpu:
@@ -79,6 +91,8 @@ class ExportOrtGenAi(Pass):
                 f"accuracy_level={self.accuracy_level}",
                 f"is_symmetric={str(self.symmetric).lower()}",
             ]
+        if self.algorithm != "default":
+            options.append(f"algo_config={self.algorithm}")
         # The builder's command line is its documented interface; in a child process its
         # memory (a full copy of the weights) is returned when it ends.
         command = [

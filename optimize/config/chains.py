@@ -171,7 +171,10 @@ def gpu_chains() -> list[Chain]:
 def generative_chains() -> list[Chain]:
     """A causal LM's chains: each runtime's own exporter at int8 and int4 weights. int4 is
     not always faster on a CPU, and costs small models the most perplexity: measured, not
-    assumed."""
+    assumed. Where int4 loses too much, an alternative keeps its most sensitive layers in
+    int8."""
+    ort_int4 = ExportOrtGenAi("int4")
+    ov_int4 = ExportOpenVinoGenAi("int4", group_size=64)
     return [
         Chain(
             (),
@@ -184,9 +187,16 @@ def generative_chains() -> list[Chain]:
             "(MatMulNBits accuracy level 4, integer dot products where the CPU has VNNI)",
         ),
         Chain(
-            (ExportOrtGenAi("int4"),),
-            "ONNX Runtime GenAI's builder at its int4 default (round to nearest, blocks of "
-            "32): the fewest bytes per token read",
+            (ort_int4,),
+            "ONNX Runtime GenAI's builder at its int4 default (round to nearest, "
+            "blocks of 32): the fewest bytes per token read",
+        ),
+        Chain(
+            (ExportOrtGenAi("int4", algorithm="k_quant_mixed"),),
+            "the builder's k-quant int4 with llama.cpp's mixed layers in int8 (the head, the "
+            "first and last eighth of the layers, every third layer's attention inputs and MLP "
+            "down projection): more bytes per token, for when plain int4 loses too much",
+            accuracy_for=(ort_int4,),
         ),
         Chain(
             (ExportOpenVinoGenAi("int8"),),
@@ -194,9 +204,20 @@ def generative_chains() -> list[Chain]:
             "OpenVINO GenAI with its stateful KV cache",
         ),
         Chain(
-            (ExportOpenVinoGenAi("int4", group_size=64),),
+            (ov_int4,),
             "NNCF int4 weights in groups of 64 (optimum's default 128 does not divide the "
             "widths of many small models), embeddings and head in int8",
+        ),
+        Chain(
+            (
+                ExportOpenVinoGenAi(
+                    "int4", group_size=64, ratio=0.8, awq=True, scale_estimation=True
+                ),
+            ),
+            "NNCF's data-aware int4 on the run's own text (AWQ and scale estimation), the "
+            "fifth of the layers it finds most sensitive kept in int8: for when plain int4 "
+            "loses too much",
+            accuracy_for=(ov_int4,),
         ),
         Chain(
             (ExportGguf("q8_0"),),

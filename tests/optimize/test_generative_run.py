@@ -15,6 +15,14 @@ from hardware.runtimes.registry import runtime
 from hardware.targets import Target
 from optimize.cli import app
 
+TIGHT_PERCENT = 0.2
+INT4_ALTERNATIVES = {
+    "export_ortgenai(weights=int4)": "export_ortgenai(weights=int4, algorithm=k_quant_mixed)",
+    "export_openvino_genai(weights=int4, group_size=64)": (
+        "export_openvino_genai(weights=int4, group_size=64, ratio=0.8, awq=True, "
+        "scale_estimation=True)"
+    ),
+}
 GENERATIVE_RUNTIMES = {"transformers_lm", "onnxruntime_genai", "openvino_genai", "llama_cpp"}
 
 
@@ -32,6 +40,8 @@ def _report(out):
 def test_a_llama_folder_is_searched_across_runtimes_and_weights(tiny_lms, text_file, tmp_path):
     out = tmp_path / "out"
     args = ["run", str(tiny_lms.hf("llama")), "--eval-data", str(text_file), "--out", str(out)]
+    # A tolerance NNCF's plain int4 misses on this model (+0.6 %), and int8 meets.
+    args += ["--max-perplexity-increase", str(TIGHT_PERCENT)]
     result = CliRunner().invoke(app, [*args, *FAST])
     assert result.exit_code == 0, result.output
     assert "ms/token" in result.output and "tokens/s" in result.output
@@ -54,11 +64,23 @@ def test_a_llama_folder_is_searched_across_runtimes_and_weights(tiny_lms, text_f
         assert generation["tokens_per_s"] > 0 and set(generation["ttft"]) == {"128", "192"}
         assert variant["fidelity"]["metric"] == "perplexity"
 
-    # The pick: the fastest time per token among those within +5 % perplexity.
+    # The pick: the fastest time per token among those within the tolerance.
     within = [v for v in measured if v["within_tolerance"]]
     pick = next(v for v in measured if v["id"] == report["pick"])
     assert pick in within
-    assert pick["fidelity"]["relative_drop_percent"] <= 5.0
+    assert pick["fidelity"]["relative_drop_percent"] <= TIGHT_PERCENT
+
+    # An int4 build outside the tolerance has its mixed int4/int8 alternative tried; one
+    # within it, not.
+    by_label = {v["label"]: v for v in report["variants"]}
+    tried = []
+    for base, alternative in INT4_ALTERNATIVES.items():
+        if by_label[base]["within_tolerance"]:
+            assert "within the limits already" in by_label[alternative]["reason"]
+        else:
+            assert by_label[alternative]["status"] == "measured"
+            tried.append(alternative)
+    assert tried
 
     served = json.loads((out / "pick.json").read_text())
     assert served["runtime"] == pick["runtime"] in GENERATIVE_RUNTIMES

@@ -34,6 +34,21 @@ def test_int4_of_a_model_whose_head_shares_the_embedding(tiny_lms, tmp_path):
     assert outcome.metrics["int4_share"] > 0.9
 
 
+def test_the_mixed_k_quant_keeps_the_head_and_sensitive_layers_in_int8(tiny_lms, tmp_path):
+    outcome = ExportOrtGenAi(weights="int4", algorithm="k_quant_mixed").apply(
+        tiny_lms.hf("llama"), tmp_path, PassContext(CPU, [])
+    )
+    model = onnx.load(str(outcome.path / "model.onnx"), load_external_data=False)
+    bits = {
+        n.name: onnx.helper.get_attribute_value(next(a for a in n.attribute if a.name == "bits"))
+        for n in model.graph.node
+        if n.op_type == "MatMulNBits"
+    }
+    assert bits["/lm_head/MatMul_Q8"] == 8 and bits["/model/layers.0/mlp/down_proj/MatMul_Q8"] == 8
+    assert bits["/model/layers.1/mlp/down_proj/MatMul_Q4"] == 4
+    assert 0 < outcome.metrics["int8_share"] < 1 and outcome.metrics["int4_share"] > 0
+
+
 def test_int8_is_eight_bit_matmulnbits(tiny_lms, tmp_path):
     outcome = ExportOrtGenAi(weights="int8", block_size=64).apply(
         tiny_lms.hf("qwen2"), tmp_path, PassContext(CPU, [])
@@ -52,4 +67,8 @@ def test_options_are_checked_when_made():
         ExportOrtGenAi(weights="int4", block_size=48)
     with pytest.raises(UserError, match="accuracy_level 7"):
         ExportOrtGenAi(accuracy_level=7)
+    with pytest.raises(UserError, match="algorithm 'gptq'"):
+        ExportOrtGenAi(weights="int4", algorithm="gptq")
+    with pytest.raises(UserError, match="int8 and int4 weights only"):
+        ExportOrtGenAi(algorithm="k_quant")
     assert ExportOrtGenAi().unsupported(CPU) is None
