@@ -50,11 +50,8 @@ def serve_bench(
     in-process recommendation (as measured when none meets the SLO)."""
     pick = ServedPick.read(out_dir)
     sweeps, streams = sweep_pick(pick, plan, progress)
-    if streams is not None:
-        written = write_stream_sweep(out_dir, streams)
-    else:
-        written = write_sweep(out_dir, sweeps)
-        written += write_serving(out_dir, pick, recommended_setup(sweeps))
+    written = write_stream_sweep(out_dir, streams) if streams else write_sweep(out_dir, sweeps)
+    written += write_serving(out_dir, pick, recommended_setup(sweeps))
     _list_in_manifest(out_dir, written)
     return sweeps, streams
 

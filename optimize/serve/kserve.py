@@ -1,6 +1,7 @@
-"""The pick as a KServe InferenceService: serving/kserve.yaml serves the Triton repository
-with KServe's Triton runtime over the Open Inference Protocol (v2), with CPU and memory
-requests from what was measured."""
+"""The pick as a KServe InferenceService in serving/kserve.yaml, over the Open Inference
+Protocol (v2), with CPU and memory requests from what was measured: the Triton repository
+in KServe's Triton runtime, or a language model's pick in a container running this
+package's KServe model server (no KServe runtime loads every generative runtime's folder)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,14 @@ from optimize.serve.triton import REPOSITORY, model_name
 from optimize.store import write_text_atomic
 
 MANIFEST = Path("serving") / "kserve.yaml"
-# Triton's own process (its HTTP and gRPC front ends, the backend libraries) before any
-# model is loaded; the model's measured session memory comes on top.
+# The server's own process (Triton's front ends and backend libraries, or KServe's Python
+# server with the runtime's libraries: 380 MiB resident for a tiny language model) before
+# any model is loaded; the model's measured memory comes on top.
 SERVER_BASE_MB = 512
+# Where KServe's storage initializer puts the files of STORAGE_URI, and the port its
+# predictor container serves on.
+MODEL_MOUNT = "/mnt/models"
+PORT = 8080
 
 
 def write_kserve_manifest(
@@ -59,6 +65,48 @@ def write_kserve_manifest(
         "# where it lands; the requests are the cores the pick was measured on (or the load\n"
         "# sweep's setup uses), its measured session memory per instance, the files, and\n"
         f"# {SERVER_BASE_MB} MiB for Triton itself.\n"
+    )
+    path = pick.out_dir / MANIFEST
+    write_text_atomic(path, header + yaml.safe_dump(manifest, sort_keys=False))
+    return [path]
+
+
+def write_generative_kserve_manifest(pick: ServedPick, files: list[Path]) -> list[Path]:
+    """Write serving/kserve.yaml for a language model's pick: a predictor container that
+    serves pick.json and the pick's folder (`files`) from /mnt/models with
+    optimize.serve.kserve_server, prompt strings in and text out."""
+    threads = int(pick.settings.get("threads") or pick.cores)
+    files_mb = sum(f.stat().st_size for f in files) / 2**20
+    memory_mb = SERVER_BASE_MB + float(pick.figures.get("peak_memory_mb") or 0.0) + files_mb
+    resources = {"cpu": str(threads), "memory": f"{math.ceil(memory_mb)}Mi"}
+    name = model_name(pick)
+    served = ["pick.json", f"{Path(pick.artifact).parts[0]}/"]
+    command = ["python", "-m", "optimize.serve.kserve_server", MODEL_MOUNT, str(PORT)]
+    container = {
+        "name": "kserve-container",
+        "image": "YOUR-REGISTRY/optimize-serve:latest",
+        "command": [*command, str(threads), "0.0.0.0"],
+        "env": [{"name": "STORAGE_URI", "value": f"s3://YOUR-BUCKET/{name}"}],
+        "ports": [{"containerPort": PORT, "protocol": "TCP"}],
+        "resources": {"requests": resources, "limits": dict(resources)},
+    }
+    manifest = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {
+            "name": _kubernetes_name(name),
+            "annotations": {"optimize/runtime": pick.runtime, "optimize/files": ", ".join(served)},
+        },
+        "spec": {"predictor": {"containers": [container]}},
+    }
+    header = (
+        f"# Build an image with optimize and {pick.runtime} (pip install 'optimize[llm,serve]')\n"
+        f"# and set image to it; upload {' and '.join(served)} (from this folder) to your model\n"
+        f"# store and set STORAGE_URI to where they land: KServe puts them in {MODEL_MOUNT}.\n"
+        f'# POST /v2/models/{name}/infer with a BYTES input "prompt" (and a max_new_tokens\n'
+        '# parameter) answers a BYTES "text". The requests are the threads the pick was\n'
+        "# fastest with, its measured peak memory, the files, and "
+        f"{SERVER_BASE_MB} MiB for the server.\n"
     )
     path = pick.out_dir / MANIFEST
     write_text_atomic(path, header + yaml.safe_dump(manifest, sort_keys=False))

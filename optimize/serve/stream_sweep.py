@@ -74,18 +74,18 @@ class StreamSweep:
         return data
 
 
-def open_pick(pick: ServedPick) -> GenerativeModel:
-    """The pick opened in its runtime under the settings it was picked with; a UserError
-    naming what to install when the runtime is missing here."""
+def open_pick(pick: ServedPick, threads: int | None = None) -> GenerativeModel:
+    """The pick opened in its runtime under the settings it was picked with (on `threads`
+    when given); a UserError naming what to install when the runtime is missing here."""
     found = runtime(pick.runtime)
     target = parse_target(pick.target)
     if reason := found.unavailable(target):
         raise UserError(f"the pick runs in {pick.runtime}, which is not usable here: {reason}")
-    threads = int(pick.settings.get("threads") or 1)
-    options = found.settings(target, [], (threads,))
+    settings = dict(pick.settings) | ({"threads": threads} if threads else {})
+    options = found.settings(target, [], (int(settings.get("threads") or 1),))
     if not options:
         raise UserError(f"{pick.runtime} offers no setting on {pick.target} here")
-    return found.open(pick.out_dir / pick.artifact, target, type(options[0])(**pick.settings))
+    return found.open(pick.out_dir / pick.artifact, target, type(options[0])(**settings))
 
 
 def sweep_streams(

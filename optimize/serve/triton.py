@@ -37,7 +37,10 @@ TRITON_TYPES = {
 
 
 def wire_type(dtype: str) -> str:
-    """The Open Inference Protocol's name for a tensor of numpy dtype `dtype` ('FP32')."""
+    """The Open Inference Protocol's name for a tensor of numpy dtype `dtype` ('FP32');
+    strings travel as BYTES."""
+    if dtype in ("object", "string"):
+        return "BYTES"
     return TRITON_TYPES[dtype].removeprefix("TYPE_")
 
 

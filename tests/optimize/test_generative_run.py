@@ -6,14 +6,21 @@ import csv
 import json
 import struct
 
+import numpy as np
 import pytest
+import yaml
 from cli_runs import FAST, assert_refused
 from llm_models import TEXT
+from tritonclient.http import InferenceServerClient, InferInput
 from typer.testing import CliRunner
 
 from hardware.runtimes.registry import runtime
 from hardware.targets import Target
 from optimize.cli import app
+from optimize.serve.pick_json import ServedPick
+from optimize.serve.server_sweep import ModelServerProcess
+from optimize.serve.text_generator import open_text_generator
+from optimize.serve.triton import model_name
 
 TIGHT_PERCENT = 0.2
 INT4_ALTERNATIVES = {
@@ -85,7 +92,20 @@ def test_a_llama_folder_is_searched_across_runtimes_and_weights(tiny_lms, text_f
     served = json.loads((out / "pick.json").read_text())
     assert served["runtime"] == pick["runtime"] in GENERATIVE_RUNTIMES
     assert served["figures"]["tokens_per_s"] > 0 and served["loading_code"]
-    assert not (out / "serving").exists()
+    # Served by KServe's model server as the manifest starts it: prompt in, the pick's text out.
+    manifest = yaml.safe_load((out / "serving" / "kserve.yaml").read_text())
+    container = manifest["spec"]["predictor"]["containers"][0]
+    assert container["command"][2:4] == ["optimize.serve.kserve_server", "/mnt/models"]
+    assert container["resources"]["requests"]["cpu"] == str(served["settings"]["threads"])
+    assert not (out / "serving" / "triton").exists()
+    pick_json = ServedPick.read(out)
+    prompt = "the cat sat on the"
+    with ModelServerProcess(pick_json, 1, start_timeout_s=60) as server:
+        text = InferInput("prompt", [1], "BYTES")
+        text.set_data_from_numpy(np.array([prompt.encode()], dtype=object))
+        client = InferenceServerClient(server.url)
+        answer = client.infer(model_name(pick_json), [text], parameters={"max_new_tokens": 8})
+    assert answer.as_numpy("text")[0].decode() == open_text_generator(pick_json).answer(prompt, 8)
     # The handed-off folder loads in its runtime and generates.
     found = runtime(served["runtime"])
     settings = found.settings(Target("cpu"), [], (1,))[0]
@@ -111,7 +131,7 @@ def test_a_llama_folder_is_searched_across_runtimes_and_weights(tiny_lms, text_f
     assert points[-1]["ttft_p50_ms"] > 2 * points[0]["ttft_p50_ms"]
     assert sweep["recommended_streams"] == 8 and "recommended: at most 8" in bench.output
     listed = {e["path"] for e in json.loads((out / "manifest.json").read_text())["artifacts"]}
-    assert {"serving/stream_sweep.json", "serving/stream_sweep.md"} <= listed
+    assert {"serving/stream_sweep.json", "serving/stream_sweep.md", "serving/kserve.yaml"} <= listed
     assert any(path.startswith(f"{served['artifact']}/") for path in listed)
     # An SLO no number of streams meets ends in exit 1 with the lowest p99 said.
     missed = CliRunner().invoke(app, ["serve-bench", str(out), "--slo-p99-ms", "0.001"])
