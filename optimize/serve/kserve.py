@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -41,24 +42,14 @@ def write_kserve_manifest(
     gpu = pick.target.startswith("gpu")
     limits = resources | ({"nvidia.com/gpu": "1"} if gpu else {})
     name = model_name(pick)
-    manifest = {
-        "apiVersion": "serving.kserve.io/v1beta1",
-        "kind": "InferenceService",
-        "metadata": {
-            "name": _kubernetes_name(name),
-            "annotations": {"optimize/model-repository": str(REPOSITORY)},
-        },
-        "spec": {
-            "predictor": {
-                "model": {
-                    "modelFormat": {"name": "triton"},
-                    "protocolVersion": "v2",
-                    "runtime": "kserve-tritonserver",
-                    "storageUri": f"s3://YOUR-BUCKET/{name}/triton",
-                    "resources": {"requests": resources, "limits": limits},
-                }
-            }
-        },
+    predictor = {
+        "model": {
+            "modelFormat": {"name": "triton"},
+            "protocolVersion": "v2",
+            "runtime": "kserve-tritonserver",
+            "storageUri": f"s3://YOUR-BUCKET/{name}/triton",
+            "resources": {"requests": resources, "limits": limits},
+        }
     }
     header = (
         f"# Upload {REPOSITORY}/ (from this folder) to your model store and set storageUri to\n"
@@ -66,9 +57,8 @@ def write_kserve_manifest(
         "# sweep's setup uses), its measured session memory per instance, the files, and\n"
         f"# {SERVER_BASE_MB} MiB for Triton itself.\n"
     )
-    path = pick.out_dir / MANIFEST
-    write_text_atomic(path, header + yaml.safe_dump(manifest, sort_keys=False))
-    return [path]
+    annotations = {"optimize/model-repository": str(REPOSITORY)}
+    return _write_manifest(pick, header, annotations, predictor)
 
 
 def write_generative_kserve_manifest(pick: ServedPick, files: list[Path]) -> list[Path]:
@@ -90,15 +80,6 @@ def write_generative_kserve_manifest(pick: ServedPick, files: list[Path]) -> lis
         "ports": [{"containerPort": PORT, "protocol": "TCP"}],
         "resources": {"requests": resources, "limits": dict(resources)},
     }
-    manifest = {
-        "apiVersion": "serving.kserve.io/v1beta1",
-        "kind": "InferenceService",
-        "metadata": {
-            "name": _kubernetes_name(name),
-            "annotations": {"optimize/runtime": pick.runtime, "optimize/files": ", ".join(served)},
-        },
-        "spec": {"predictor": {"containers": [container]}},
-    }
     header = (
         f"# Build an image with optimize and {pick.runtime} (pip install 'optimize[llm,serve]')\n"
         f"# and set image to it; upload {' and '.join(served)} (from this folder) to your model\n"
@@ -108,6 +89,21 @@ def write_generative_kserve_manifest(pick: ServedPick, files: list[Path]) -> lis
         "# fastest with, its measured peak memory, the files, and "
         f"{SERVER_BASE_MB} MiB for the server.\n"
     )
+    annotations = {"optimize/runtime": pick.runtime, "optimize/files": ", ".join(served)}
+    return _write_manifest(pick, header, annotations, {"containers": [container]})
+
+
+def _write_manifest(
+    pick: ServedPick, header: str, annotations: dict[str, str], predictor: dict[str, Any]
+) -> list[Path]:
+    """serving/kserve.yaml: an InferenceService named for the pick, with `predictor`,
+    after the comment lines of `header`."""
+    manifest = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": _kubernetes_name(model_name(pick)), "annotations": annotations},
+        "spec": {"predictor": predictor},
+    }
     path = pick.out_dir / MANIFEST
     write_text_atomic(path, header + yaml.safe_dump(manifest, sort_keys=False))
     return [path]
