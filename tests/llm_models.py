@@ -148,3 +148,13 @@ class TinyLanguageModels:
         """Prompts of `length` tokens from different places of TEXT."""
         ids = self.token_ids(kind)
         return [ids[i * 20 : i * 20 + length] for i in range(count)]
+
+
+def assert_served_together(batch, alone: list[list[int]], new_tokens: int) -> None:
+    """A batch's generations: each prompt continued as it is alone, every sequence's tokens
+    stamped in order after the call started, one step at a time for all of them."""
+    assert [g.tokens for g in batch] == alone
+    for generation in batch:
+        stamps = generation.token_ns
+        assert len(stamps) == new_tokens and stamps == sorted(stamps)
+        assert generation.start_ns < stamps[0] and stamps == batch[0].token_ns

@@ -82,16 +82,16 @@ class GenerativeModel(OpenedModel[S]):
     sequence is suppressed (as `min_new_tokens` does), so that runtimes agree token for
     token and every timed call does the same work."""
 
-    # Whether `generate_batch` serves several sequences at once (batch or concurrency).
+    # Whether `generate_batch` serves several sequences at once (one batch, stepped together).
     serves_batches: ClassVar[bool] = False
 
     @abstractmethod
     def generate(self, prompt_ids: Sequence[int], max_new_tokens: int) -> Generation:
         """Greedy continuation of `prompt_ids`, with when each token arrived."""
 
-    def generate_batch(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
-        """Greedy continuations of several prompts served together; only where
-        `serves_batches`."""
+    def generate_batch(self, prompts: list[list[int]], max_new_tokens: int) -> list[Generation]:
+        """Greedy continuations of several prompts of one length served together, each
+        with when its tokens arrived; only where `serves_batches`."""
         raise NotImplementedError(f"{type(self).__name__} generates one sequence at a time")
 
     @abstractmethod

@@ -54,26 +54,22 @@ class OrtGenAiModel(GenerativeModel[OrtGenAiSettings]):
         return og.Generator(self.model, params)
 
     def generate(self, prompt_ids: Sequence[int], max_new_tokens: int) -> Generation:
+        return self.generate_batch([list(prompt_ids)], max_new_tokens)[0]
+
+    def generate_batch(self, prompts: list[list[int]], max_new_tokens: int) -> list[Generation]:
+        if len({len(p) for p in prompts}) != 1:
+            raise ValueError("batched prompts must have one length (no padding is applied)")
         start_ns = time.perf_counter_ns()
-        total = len(prompt_ids) + max_new_tokens
-        generator = self._generator(1, total, total)
-        generator.append_tokens(np.asarray(prompt_ids, dtype=np.int32))
-        tokens, token_ns = [], []
+        total = len(prompts[0]) + max_new_tokens
+        generator = self._generator(len(prompts), total, total)
+        generator.append_tokens(np.asarray(prompts, dtype=np.int32))
+        steps, token_ns = [], []
+        # Each step gives every sequence its next token at once.
         while not generator.is_done():
             generator.generate_next_token()
             token_ns.append(time.perf_counter_ns())
-            tokens.append(int(generator.get_next_tokens()[0]))
-        return Generation(tokens, start_ns, token_ns)
-
-    def generate_batch(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
-        if len({len(p) for p in prompts}) != 1:
-            raise ValueError("batched prompts must have one length (no padding is applied)")
-        length = len(prompts[0])
-        generator = self._generator(len(prompts), length + max_new_tokens, length + max_new_tokens)
-        generator.append_tokens(np.asarray(prompts, dtype=np.int32))
-        while not generator.is_done():
-            generator.generate_next_token()
-        return [list(map(int, generator.get_sequence(i)[length:])) for i in range(len(prompts))]
+            steps.append(list(map(int, generator.get_next_tokens())))
+        return [Generation([s[i] for s in steps], start_ns, token_ns) for i in range(len(prompts))]
 
     def token_logprobs(self, ids: Sequence[int]) -> np.ndarray:
         ids = list(ids)

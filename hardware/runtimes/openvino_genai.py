@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,9 +110,13 @@ class OpenVinoGenAiModel(GenerativeModel[OpenVinoGenAiSettings]):
         result = self.pipeline.generate(inputs, self._config(max_new_tokens), streamer)
         return streamer.clock.generation(result.tokens[0])
 
-    def generate_batch(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+    def generate_batch(self, prompts: list[list[int]], max_new_tokens: int) -> list[Generation]:
+        start_ns = time.perf_counter_ns()
         result = self.pipeline.generate(self._inputs(prompts), self._config(max_new_tokens))
-        return [list(map(int, tokens)) for tokens in result.tokens]
+        # The pipeline stamps each step on the monotonic clock perf_counter_ns reads, in ms
+        # (a streamer takes one sequence only).
+        token_ns = [int(ms * 1e6) for ms in result.perf_metrics.raw_metrics.m_new_token_times]
+        return [Generation(list(map(int, t)), start_ns, token_ns) for t in result.tokens]
 
     @property
     def scorer(self) -> Any:

@@ -49,7 +49,7 @@ def unsupported_autocast(dtype: str, cpu_flags: list[str]) -> str | None:
 
 class _StreamerClock:
     """transformers' streamer protocol over a TokenClock: generate() puts the prompt first,
-    then each new token as it is sampled."""
+    then each step's new tokens, one per sequence, as they are sampled."""
 
     def __init__(self) -> None:
         self.clock = TokenClock()
@@ -59,7 +59,7 @@ class _StreamerClock:
         if not self.prompt_seen:
             self.prompt_seen = True
             return
-        self.clock.tick(int(value.numel()))
+        self.clock.tick()
 
     def end(self) -> None:
         return None
@@ -106,14 +106,15 @@ class TransformersLm(GenerativeModel[TransformersLmSettings]):
         out = self._generate(ids, max_new_tokens, streamer)
         return streamer.clock.generation(out[0, ids.shape[1] :].tolist())
 
-    def generate_batch(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+    def generate_batch(self, prompts: list[list[int]], max_new_tokens: int) -> list[Generation]:
         import torch
 
         if len({len(p) for p in prompts}) != 1:
             raise ValueError("batched prompts must have one length (no padding is applied)")
         ids = torch.tensor(prompts, dtype=torch.long)
-        out = self._generate(ids, max_new_tokens)
-        return out[:, ids.shape[1] :].tolist()
+        streamer = _StreamerClock()
+        out = self._generate(ids, max_new_tokens, streamer)
+        return [streamer.clock.generation(row) for row in out[:, ids.shape[1] :].tolist()]
 
     def token_logprobs(self, ids: Sequence[int]) -> np.ndarray:
         import torch

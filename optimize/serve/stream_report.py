@@ -10,6 +10,13 @@ from optimize.serve.stream_sweep import StreamSweep
 from optimize.serve.sweep_report import FOLDER, sweep_lines
 from optimize.store import write_json_atomic, write_text_atomic
 
+# How the instance took the requests, by whether its runtime generates batches.
+SERVED = {
+    True: "serving the requests waiting when it turns to them together as one batch (later "
+    "arrivals wait for the next batch)",
+    False: "answering one request at a time in arrival order",
+}
+
 
 def _files(out_dir: Path) -> list[Path]:
     return [out_dir / FOLDER / f"stream_sweep.{ext}" for ext in ("json", "md")]
@@ -64,16 +71,17 @@ def render_stream_markdown(sweep: StreamSweep) -> str:
     head = [
         f"# Streams served: {sweep.label}",
         "",
-        f"One instance in {sweep.runtime}, answering one request at a time in arrival order; "
-        f"each request a {sweep.prompt_tokens}-token prompt and {sweep.new_tokens} new tokens. "
+        f"One instance in {sweep.runtime}, {SERVED[sweep.batched]}; each request a "
+        f"{sweep.prompt_tokens}-token prompt and {sweep.new_tokens} new tokens. "
         f"Time to first token counts the wait in the queue{slo}.",
         "",
-        "| streams | requests | tokens/s in all | ms per token | TTFT p50 ms | TTFT p99 ms |",
-        "|---|---|---|---|---|---|",
+        "| streams | requests | mean batch | tokens/s in all | ms per token | TTFT p50 ms "
+        "| TTFT p99 ms |",
+        "|---|---|---|---|---|---|---|",
     ]
     rows = [
-        f"| {p.streams} | {p.requests} | {p.tokens_per_s:,.1f} | {p.ms_per_token:.2f} | "
-        f"{p.ttft_p50_ms:,.1f} | {p.ttft_p99_ms:,.1f} |"
+        f"| {p.streams} | {p.requests} | {p.mean_batch:.1f} | {p.tokens_per_s:,.1f} | "
+        f"{p.ms_per_token:.2f} | {p.ttft_p50_ms:,.1f} | {p.ttft_p99_ms:,.1f} |"
         for p in sweep.points
     ]
     return "\n".join([*head, *rows, "", *stream_lines(sweep)[len(sweep.points) :], ""])

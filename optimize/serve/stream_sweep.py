@@ -1,9 +1,10 @@
 """The load sweep of a language model's pick: concurrent streams of generation requests
-served by one instance of the pick in its runtime, one sequence at a time in arrival
-order, as a plain server without continuous batching serves them; at each number of
-streams, the tokens/s of all of them together and the time to first token each request
-waits, queueing included. It recommends the most streams whose p99 time to first token
-is within the SLO."""
+served by one instance of the pick in its runtime. Where the runtime generates batches,
+the requests waiting when the instance turns to them are served together as one batch (a
+server's dynamic batching; later arrivals wait for the next); elsewhere one at a time, in
+arrival order. At each number of streams: the tokens/s of all of them together and the
+time to first token each request waits, queueing included. It recommends the most streams
+whose p99 time to first token is within the SLO."""
 
 from __future__ import annotations
 
@@ -39,6 +40,13 @@ class StreamPoint:
     ttft_p50_ms: float
     ttft_p99_ms: float
     ms_per_token: float
+    # The generation calls the requests were answered in (fewer than requests: batched).
+    batches: int = 0
+
+    @property
+    def mean_batch(self) -> float:
+        """Requests per generation call."""
+        return self.requests / self.batches if self.batches else float("nan")
 
     @property
     def tokens_per_s(self) -> float:
@@ -57,6 +65,8 @@ class StreamSweep:
     new_tokens: int
     slo_p99_ms: float | None
     points: list[StreamPoint] = field(default_factory=list)
+    # Whether waiting requests were served together as one batch.
+    batched: bool = False
 
     @property
     def recommended(self) -> StreamPoint | None:
@@ -68,7 +78,10 @@ class StreamSweep:
     def to_dict(self) -> dict[str, object]:
         """Plain data for stream_sweep.json, rates included."""
         data = asdict(self)
-        data["points"] = [asdict(p) | {"tokens_per_s": p.tokens_per_s} for p in self.points]
+        data["points"] = [
+            asdict(p) | {"tokens_per_s": p.tokens_per_s, "mean_batch": p.mean_batch}
+            for p in self.points
+        ]
         recommended = self.recommended
         data["recommended_streams"] = recommended.streams if recommended else None
         return data
@@ -108,6 +121,7 @@ def sweep_streams(
     # The first call pays for the runtime's lazy set-up, which no stream should.
     model.generate(prompt, 2)
     sweep = StreamSweep(pick.label, pick.runtime, len(prompt), new_tokens, slo_p99_ms)
+    sweep.batched = model.serves_batches
     for streams in counts:
         progress(f"serving {streams} concurrent stream(s)")
         sweep.points.append(_serve(model, prompt, streams, seconds, new_tokens))
@@ -118,20 +132,34 @@ def _serve(
     model: GenerativeModel, prompt: list[int], streams: int, seconds: float, new_tokens: int
 ) -> StreamPoint:
     """`streams` clients each send a request, wait for its answer and send the next, for
-    `seconds`; one engine thread answers them in arrival order."""
+    `seconds`; one engine thread answers them in arrival order, those waiting together
+    where the model serves batches."""
     requests: queue.Queue = queue.Queue()
     answers: list[tuple[int, Generation]] = []
+    batch_sizes: list[int] = []
     failures: list[Exception] = []
     deadline = time.perf_counter() + seconds
 
     def engine() -> None:
         while (request := requests.get()) is not None:
-            sent_ns, done = request
+            batch = [request]
+            while model.serves_batches and not requests.empty():
+                batch.append(requests.get())
+            stop = batch[-1] is None
+            batch = batch[:-1] if stop else batch
             try:
-                answers.append((sent_ns, model.generate(prompt, new_tokens)))
+                if len(batch) == 1:
+                    generations = [model.generate(prompt, new_tokens)]
+                else:
+                    generations = model.generate_batch([prompt] * len(batch), new_tokens)
+                answers.extend((sent, g) for (sent, _), g in zip(batch, generations, strict=True))
+                batch_sizes.append(len(batch))
             except Exception as exc:  # the sweep ends with it, raised below
                 failures.append(exc)
-            done.set()
+            for _, done in batch:
+                done.set()
+            if stop:
+                return
 
     fewest = max(2, -(-ANSWERS_PER_POINT // streams))
 
@@ -167,4 +195,5 @@ def _serve(
         ttft_p50_ms=ttft.p50_ms,
         ttft_p99_ms=ttft.p99_ms,
         ms_per_token=summarize(per_token, "").p50_ms if per_token else float("nan"),
+        batches=len(batch_sizes),
     )

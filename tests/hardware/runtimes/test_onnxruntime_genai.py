@@ -2,6 +2,7 @@
 and perplexity, int4 moves perplexity, and the weights' precision is in what ran."""
 
 import pytest
+from llm_models import assert_served_together
 
 from hardware.generation import measure_generation
 from hardware.perplexity import greedy_agreement, greedy_continuations, perplexity
@@ -54,7 +55,7 @@ def test_each_token_is_timed_and_a_batch_continues_each_prompt_as_alone(tiny_lms
     alone = [opened.generate(p, 6) for p in prompts]
     assert all(len(g.tokens) == len(g.token_ns) == 6 for g in alone)
     assert all(g.ttft_ms > 0 and g.decode_ms_per_token > 0 for g in alone)
-    assert opened.generate_batch(prompts, 6) == [g.tokens for g in alone]
+    assert_served_together(opened.generate_batch(prompts, 6), [g.tokens for g in alone], 6)
 
 
 def test_a_folder_without_its_config_is_refused(tmp_path):

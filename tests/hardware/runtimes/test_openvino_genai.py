@@ -2,7 +2,7 @@
 perplexity, OpenVINO's defaults are read back from the CPU plugin, int4 moves perplexity."""
 
 import pytest
-from llm_models import KINDS
+from llm_models import KINDS, assert_served_together
 
 from hardware.generation import measure_generation
 from hardware.perplexity import greedy_agreement, greedy_continuations, perplexity
@@ -70,7 +70,8 @@ def test_a_batch_continues_each_prompt_as_alone(tiny_lms):
     folder = tiny_lms.export(ExportOpenVinoGenAi(), "llama").path
     opened = OpenVinoGenAiRuntime().open(folder, CPU, EXACT)
     prompts = tiny_lms.prompts("llama")
-    assert opened.generate_batch(prompts, 6) == [opened.generate(p, 6).tokens for p in prompts]
+    alone = [opened.generate(p, 6).tokens for p in prompts]
+    assert_served_together(opened.generate_batch(prompts, 6), alone, 6)
 
 
 def test_settings_sweep_exact_float_and_openvino_defaults():
