@@ -1,10 +1,21 @@
-"""What an ONNX file holds without running it: its footprint on disk (the file and the
-external-data files it references), and how many heavy nodes could run at once."""
+"""What a model file holds without running it: an ONNX file's footprint on disk (the file
+and the external-data files it references) and how many heavy nodes could run at once;
+whether a file is a GGUF."""
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+
+GGUF_MAGIC = b"GGUF"
+
+
+def is_gguf(path: Path) -> bool:
+    """Whether `path` is a GGUF file, by its magic bytes."""
+    if not path.is_file():
+        return False
+    with path.open("rb") as file:
+        return file.read(4) == GGUF_MAGIC
 
 
 def external_data_files(model_path: Path) -> list[Path]:

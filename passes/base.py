@@ -95,7 +95,9 @@ class PassContext:
     `torch_model` is the loaded PyTorch object (nn.Module, ScriptModule or ExportedProgram)
     for passes that consume torch; `sample_inputs` are real or generated model inputs
     (batch first) that a pass may use for calibration or checks; `max_batch` is the most
-    rows the PyTorch model accepts at once, when its program declares a bound.
+    rows the PyTorch model accepts at once, when its program declares a bound;
+    `source_file` is the user's model file as given (a GGUF, say, that the run reads as a
+    dequantized folder).
     """
 
     target: Target
@@ -103,6 +105,7 @@ class PassContext:
     sample_inputs: dict[str, np.ndarray] = field(default_factory=dict)
     torch_model: Any = None
     max_batch: int | None = None
+    source_file: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,13 @@ def builder_for(
     PyTorch source is exported as `export` says."""
     # The PyTorch model joins the context when a pass needs it (see VariantBuilder):
     # a re-run that builds nothing never loads it.
-    ctx = PassContext(target, data.raw_inputs, data.calibration, max_batch=source.max_batch)
+    ctx = PassContext(
+        target,
+        data.raw_inputs,
+        data.calibration,
+        max_batch=source.max_batch,
+        source_file=source.path,
+    )
     torch_ctx = None
     preprocess = None
     if data.preprocessing:

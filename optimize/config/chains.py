@@ -16,6 +16,7 @@ from passes.quantize_dynamic import QuantizeDynamic
 from passes.quantize_int4 import QuantizeInt4
 from passes.quantize_nncf import QuantizeNncf
 from passes.quantize_static import QuantizeStatic
+from passes.source_gguf import SourceGguf
 
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 # ONNX Runtime's guidance is dynamic int8 for transformers and static for CNNs, and so it
@@ -67,12 +68,14 @@ def int8_scheme(cpu_flags: list[str]) -> Int8Scheme:
     )
 
 
-def builtin_chains(target: Target, cpu_flags: list[str], generative: bool = False) -> list[Chain]:
+def builtin_chains(
+    target: Target, cpu_flags: list[str], generative: bool = False, from_gguf: bool = False
+) -> list[Chain]:
     """The chains `optimize run` tries by default on `target`, for a model that generates
-    text or another. Every prefix of each chain is measured too, so the baseline (the
-    exported model alone) is always present."""
+    text (given as a GGUF file or not) or another. Every prefix of each chain is measured
+    too, so the baseline (the exported model alone) is always present."""
     if generative:
-        return generative_chains()
+        return generative_chains(from_gguf)
     if target.is_gpu:
         return gpu_chains()
     scheme = int8_scheme(cpu_flags)
@@ -168,14 +171,22 @@ def gpu_chains() -> list[Chain]:
     ]
 
 
-def generative_chains() -> list[Chain]:
+def generative_chains(from_gguf: bool = False) -> list[Chain]:
     """A causal LM's chains: each runtime's own exporter at int8 and int4 weights. int4 is
     not always faster on a CPU, and costs small models the most perplexity: measured, not
     assumed. Where int4 loses too much, an alternative keeps its most sensitive layers in
-    int8."""
+    int8. A model given as a GGUF file is also measured as that file, unchanged."""
     ort_int4 = ExportOrtGenAi("int4")
     ov_int4 = ExportOpenVinoGenAi("int4", group_size=64)
+    as_given = [
+        Chain(
+            (SourceGguf(),),
+            "the GGUF file as given, in llama.cpp: what serving it unchanged gives, the "
+            "candidate every re-quantization has to beat",
+        )
+    ]
     return [
+        *(as_given if from_gguf else []),
         Chain(
             (),
             "the model as transformers runs it (float32, and bf16 autocast where the CPU "

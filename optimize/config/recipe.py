@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from hardware.model_files import is_gguf
 from hardware.targets import parse_target
 from optimize.config.chain_entries import chain_from_entry
 from optimize.config.chains import Chain, builtin_chains
@@ -114,9 +115,11 @@ class Recipe(Section):
 
     def chains_to_try(self, cpu_flags: list[str], generative: bool = False) -> list[Chain]:
         """The target's built-in chains for a CPU with `cpu_flags` (those of a model that
-        generates text where `generative`) unless `builtin` is off, then the recipe's own."""
+        generates text where `generative`, the GGUF file itself among them where it was
+        given as one) unless `builtin` is off, then the recipe's own."""
         target = parse_target(self.target)
-        builtin = builtin_chains(target, cpu_flags, generative) if self.builtin else []
+        from_gguf = generative and is_gguf(self.model)
+        builtin = builtin_chains(target, cpu_flags, generative, from_gguf) if self.builtin else []
         return builtin + list(self.chains)
 
     @property

@@ -14,18 +14,9 @@ from optimize.source.hf_files import folder_files
 from passes.base import TensorSpec
 
 TEXT_GENERATION = "text-generation"
-GGUF_MAGIC = b"GGUF"
 # Where GGUF sources are dequantized, by the file's content, under the run's cache folder.
 GGUF_FOLDERS = "gguf_sources"
 INSTALL = "pip install 'optimize[llm]'"
-
-
-def is_gguf(path: Path) -> bool:
-    """Whether `path` is a GGUF file, by its magic bytes."""
-    if not path.is_file():
-        return False
-    with path.open("rb") as file:
-        return file.read(4) == GGUF_MAGIC
 
 
 def causal_lm_architectures() -> set[str]:

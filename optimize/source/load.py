@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from hardware.model_files import is_gguf
 from optimize.config.input_flags import InputFlag, parse_input_flags
 from optimize.errors import UserError
 from optimize.source.exported_program import declared_max_batch, load_exported_program
@@ -150,7 +151,7 @@ def _load_causal_lm(path: Path, task: str | None, cache_dir: Path | None) -> Sou
     when it is not one."""
     from optimize.source import causal_lm
 
-    if causal_lm.is_gguf(path):
+    if is_gguf(path):
         if task not in (None, causal_lm.TEXT_GENERATION):
             raise UserError(f"{path.name} is a GGUF language model: use --task text-generation")
         if cache_dir is None:

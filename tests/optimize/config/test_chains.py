@@ -4,9 +4,11 @@ import onnxruntime as ort
 
 from hardware.targets import Target
 from optimize.config.chains import builtin_chains, int8_scheme
+from optimize.config.recipe import Recipe
 from passes.fp16 import Float16
 from passes.quantize_dynamic import QuantizeDynamic
 from passes.quantize_static import QuantizeStatic
+from passes.source_gguf import SourceGguf
 
 
 def test_vnni_cpus_get_full_range_int8_and_others_reduced_range():
@@ -35,3 +37,18 @@ def test_gpu_chains_put_half_precision_first_and_int8_behind_tensorrt():
     if "TensorrtExecutionProvider" not in ort.get_available_providers():
         assert "through TensorRT" in static[0].unsupported(Target("gpu"))
     assert static[0].unsupported(Target("cpu")) is None
+
+
+def test_a_language_model_given_as_a_gguf_is_also_measured_as_that_file(tmp_path):
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(60))
+    folder_like = tmp_path / "model.bin"
+    folder_like.write_bytes(bytes(64))
+    first = Recipe(model=gguf).chains_to_try([], generative=True)[0]
+    assert first.passes == (SourceGguf(),) and "as given" in first.why
+    assert not _keeps_the_file(Recipe(model=folder_like).chains_to_try([], generative=True))
+    assert not _keeps_the_file(Recipe(model=gguf).chains_to_try([], generative=False))
+
+
+def _keeps_the_file(chains):
+    return any(isinstance(p, SourceGguf) for c in chains for p in c.passes)
