@@ -33,6 +33,14 @@ def machine_line(environment: dict, revision: str) -> str:
     )
 
 
+def results_head(title: str, script: str) -> list[str]:
+    """A results file's first lines: its title, the command that writes it, the machine."""
+    from hardware.detect import describe_host
+
+    machine = machine_line(describe_host(include_gpus=False).to_dict(), git_revision())
+    return [f"# {title}", "", f"Command: `.venv/bin/python benchmarks/{script}`", "", machine, ""]
+
+
 def load_line(candidates: list) -> str:
     """What the load guard read while the candidates' figures were taken, as a note line."""
     shares = [

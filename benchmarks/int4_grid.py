@@ -21,10 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench_info import git_revision, machine_line
+from bench_info import results_head
 from generative import smollm2_gguf
 
-from hardware.detect import describe_host
 from optimize.data.text_data import SAMPLE_TEXT, read_text, text_windows
 from optimize.source.causal_lm import dequantized_folder
 from optimize.store import write_text_atomic
@@ -177,12 +176,7 @@ def main() -> None:
         for level in (0, 4)
     ]
     lines = [
-        "# A 4-bit GGUF's own grid at int4 speed?",
-        "",
-        "Command: `.venv/bin/python benchmarks/int4_grid.py`",
-        "",
-        machine_line(describe_host(include_gpus=False).to_dict(), git_revision()),
-        "",
+        *results_head("A 4-bit GGUF's own grid at int4 speed?", "int4_grid.py"),
         "SmolLM2-135M-Instruct (Q4_1 GGUF) at 2 threads, each in a fresh process: decode over "
         "64 greedy tokens, time to first token at 128, perplexity on the bundled sample text.",
         "",

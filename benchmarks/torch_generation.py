@@ -16,10 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench_info import git_revision, machine_line
+from bench_info import results_head
 from generative import smollm2_gguf
 
-from hardware.detect import describe_host
 from optimize.data.text_data import SAMPLE_TEXT, read_text, text_windows
 from optimize.source.causal_lm import dequantized_folder
 from optimize.store import write_text_atomic
@@ -106,16 +105,11 @@ def main() -> None:
             )
         print(rows[-1], flush=True)
     lines = [
-        "# PyTorch forms of SmolLM2-135M-Instruct",
-        "",
-        "Command: `.venv/bin/python benchmarks/torch_generation.py`",
-        "",
-        machine_line(describe_host(include_gpus=False).to_dict(), git_revision()),
-        "",
+        *results_head("PyTorch forms of SmolLM2-135M-Instruct", "torch_generation.py"),
         f"Each form in a fresh process at {THREADS} threads; time per output token over "
         f"{NEW_TOKENS} greedy tokens after a 128-token prompt; set-up is loading, quantizing "
-        "and a first generation of each length timed (compiling, where compiled); perplexity on the bundled "
-        "sample text.",
+        "and a first generation of each length timed (compiling, where compiled); "
+        "perplexity on the bundled sample text.",
         "",
         "| form | how | set-up s | ms/token | perplexity |",
         "|---|---|---|---|---|",

@@ -36,6 +36,10 @@ class WeightPrecision:
         ranked = sorted(self.elements, key=self.elements.__getitem__, reverse=True)
         return ", ".join(f"{self.share(b):.0%} {b}" for b in ranked if self.elements[b])
 
+    def metrics(self) -> dict[str, float]:
+        """Each bucket's share as a pass's figure: {'int4_share': 0.92, …}."""
+        return {f"{bucket}_share": self.share(bucket) for bucket in self.elements}
+
 
 def weight_precision(artifact: Path) -> WeightPrecision:
     """The realized weight precision of `artifact`: a .gguf file, an .xml IR or a folder

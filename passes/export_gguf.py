@@ -96,7 +96,7 @@ class ExportGguf(Pass):
             out,
             changed=True,
             note=f"{self.weights} GGUF of {architecture(config)}: weights {precision.describe()}",
-            metrics={f"{bucket}_share": precision.share(bucket) for bucket in precision.elements},
+            metrics=precision.metrics(),
         )
 
     def _convert(self, src: Path, out: Path, outtype: str) -> None:

@@ -124,7 +124,7 @@ class ExportOpenVinoGenAi(Pass):
             folder,
             changed=True,
             note=f"{self.weights} export for OpenVINO GenAI: weights {precision.describe()}",
-            metrics={f"{bucket}_share": precision.share(bucket) for bucket in precision.elements},
+            metrics=precision.metrics(),
         )
 
     def _check_group_size(self, config: dict[str, object]) -> None:

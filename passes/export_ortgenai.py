@@ -111,7 +111,7 @@ class ExportOrtGenAi(Pass):
             folder,
             changed=True,
             note=f"{self.weights} build for ONNX Runtime GenAI: weights {precision.describe()}",
-            metrics={f"{bucket}_share": precision.share(bucket) for bucket in precision.elements},
+            metrics=precision.metrics(),
         )
 
     @staticmethod

@@ -47,5 +47,5 @@ class SourceGguf(Pass):
             out,
             changed=True,
             note=f"{given.name} as given: weights {precision.describe()}",
-            metrics={f"{bucket}_share": precision.share(bucket) for bucket in precision.elements},
+            metrics=precision.metrics(),
         )

@@ -158,3 +158,21 @@ def assert_served_together(batch, alone: list[list[int]], new_tokens: int) -> No
         stamps = generation.token_ns
         assert len(stamps) == new_tokens and stamps == sorted(stamps)
         assert generation.start_ns < stamps[0] and stamps == batch[0].token_ns
+
+
+def write_small_gguf(path: Path, rows: int = 64) -> Path:
+    """A GGUF written with the gguf package: one q8_0 tensor (rows x 64) and one float32
+    tensor of 64, no model around them."""
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    weight = np.random.default_rng(0).standard_normal((rows, 64)).astype(np.float32)
+    packed = gguf.quants.quantize(weight, gguf.GGMLQuantizationType.Q8_0)
+    writer.add_tensor("blk.0.attn_q.weight", packed, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+    writer.add_tensor("output_norm.weight", np.ones(64, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -1,8 +1,8 @@
 """The weights' realized precision is read back from each format: a Hugging Face folder, an
 OpenVINO IR, an ONNX Runtime GenAI folder and a GGUF file."""
 
-import numpy as np
 import pytest
+from llm_models import write_small_gguf
 
 from hardware.weight_precision import WeightPrecision, weight_precision
 
@@ -37,17 +37,8 @@ def test_onnx_runtime_genai_int4_counts_matmulnbits(tiny_lms):
 
 
 def test_gguf_tensor_types_are_read_back(tmp_path):
-    gguf = pytest.importorskip("gguf")
-    writer = gguf.GGUFWriter(str(tmp_path / "m.gguf"), "llama")
-    weight = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
-    packed = gguf.quants.quantize(weight, gguf.GGMLQuantizationType.Q8_0)
-    writer.add_tensor("blk.0.w", packed, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-    writer.add_tensor("output_norm.weight", np.ones(64, dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    precision = weight_precision(tmp_path / "m.gguf")
+    pytest.importorskip("gguf")
+    precision = weight_precision(write_small_gguf(tmp_path / "m.gguf"))
     assert precision.elements == {"int8": 64 * 64, "float": 64}
     assert precision.detail == {"Q8_0": 64 * 64, "F32": 64}
 
@@ -55,5 +46,6 @@ def test_gguf_tensor_types_are_read_back(tmp_path):
 def test_shares_describe_themselves():
     precision = WeightPrecision({"int4": 75, "float": 25}, {})
     assert precision.describe() == "75% int4, 25% float"
+    assert precision.metrics() == {"int4_share": 0.75, "float_share": 0.25}
     with pytest.raises(ValueError, match="not a .gguf"):
         weight_precision(__import__("pathlib").Path(__file__))

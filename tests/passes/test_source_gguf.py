@@ -1,34 +1,20 @@
 """The GGUF as given: a copy of the user's file, byte for byte, with its weights' precision
 read back; a model not given as a GGUF has none to keep."""
 
-import numpy as np
 import pytest
+from llm_models import write_small_gguf
 
 from hardware.targets import Target
 from passes.base import PassContext, PassError
 from passes.source_gguf import SourceGguf
 
-gguf = pytest.importorskip("gguf")
+pytest.importorskip("gguf")
 
 CPU = Target("cpu")
 
 
-def _gguf_file(path):
-    """A small GGUF: one int8 (q8_0) and one float tensor."""
-    writer = gguf.GGUFWriter(str(path), "llama")
-    rows = np.linspace(-1, 1, 64 * 32, dtype=np.float32).reshape(64, 32)
-    q8 = gguf.quants.quantize(rows, gguf.GGMLQuantizationType.Q8_0)
-    writer.add_tensor("blk.0.attn_q.weight", q8, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-    writer.add_tensor("output_norm.weight", np.ones(32, dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
 def test_the_gguf_given_is_kept_as_it_is(tiny_lms, tmp_path):
-    given = _gguf_file(tmp_path / "model.Q8_0.gguf")
+    given = write_small_gguf(tmp_path / "model.Q8_0.gguf")
     before = given.read_bytes()
     ctx = PassContext(CPU, [], source_file=given)
     outcome = SourceGguf().apply(tiny_lms.hf("llama"), tmp_path / "out", ctx)
