@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hardware.errors import UserError
-from hardware.runtimes.llama_cpp import llama_cpp_missing
+from hardware.runtimes.llama_cpp import LlamaCppRuntime
 from hardware.targets import Target
 from hardware.weight_precision import weight_precision
 from passes.base import ARTIFACT_NAMES, Outcome, Pass, PassContext, PassError
@@ -63,9 +63,8 @@ class ExportGguf(Pass):
             )
 
     def unsupported(self, target: Target) -> str | None:
-        if target.is_gpu:
-            return "the llama.cpp runtime here is llama-cpp-python's CPU build"
-        if reason := llama_cpp_missing():
+        # No GGUF helps where llama.cpp cannot run it.
+        if reason := LlamaCppRuntime().unavailable(target):
             return reason
         if find_converter(self.llama_cpp_dir) is None:
             return (

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hardware.model_files import is_gguf
-from hardware.runtimes.llama_cpp import llama_cpp_missing
+from hardware.runtimes.llama_cpp import LlamaCppRuntime
 from hardware.targets import Target
 from hardware.weight_precision import weight_precision
 from passes.base import ARTIFACT_NAMES, Outcome, Pass, PassContext, PassError
@@ -30,9 +30,7 @@ class SourceGguf(Pass):
     libraries = ("gguf",)
 
     def unsupported(self, target: Target) -> str | None:
-        if target.is_gpu:
-            return "the llama.cpp runtime here is llama-cpp-python's CPU build"
-        return llama_cpp_missing()
+        return LlamaCppRuntime().unavailable(target)
 
     def apply(self, src: Path, out_dir: Path, ctx: PassContext) -> Outcome:
         given = ctx.source_file

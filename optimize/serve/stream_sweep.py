@@ -120,8 +120,9 @@ def sweep_streams(
     prompt = list(pick.prompt_ids)
     # The first call pays for the runtime's lazy set-up, which no stream should.
     model.generate(prompt, 2)
-    sweep = StreamSweep(pick.label, pick.runtime, len(prompt), new_tokens, slo_p99_ms)
-    sweep.batched = model.serves_batches
+    sweep = StreamSweep(
+        pick.label, pick.runtime, len(prompt), new_tokens, slo_p99_ms, batched=model.serves_batches
+    )
     for streams in counts:
         progress(f"serving {streams} concurrent stream(s)")
         sweep.points.append(_serve(model, prompt, streams, seconds, new_tokens))

@@ -14,7 +14,7 @@ from optimize.errors import UserError
 from optimize.serve.pick_json import ServedPick
 from optimize.serve.stream_sweep import NEW_TOKENS, open_pick
 
-PROMPT, TEXT = "prompt", "text"
+PROMPT = "prompt"
 
 
 class TextGenerator:
